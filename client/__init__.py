@@ -1,0 +1,1 @@
+"""The lrhub client: Python SDK, Keras callback and the `lrhub` command line."""
