@@ -1,0 +1,109 @@
+"""Start real `lrhub serve` processes on free loopback ports for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+STARTUP_DEADLINE_SECONDS = 60.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """A `lrhub serve` child process and how to reach it."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, deadline_seconds: float = STARTUP_DEADLINE_SECONDS) -> None:
+        """Poll /readyz until it answers 200; fail with the server's log if it never does."""
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"lrhub serve exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)  # polling interval while the server boots, not a race guard
+        raise TimeoutError(f"lrhub serve not ready after {deadline_seconds}s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flush; what a pod eviction or OOM kill does."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """SIGTERM and wait: a graceful stop."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_server(
+    tmp_path: Path,
+    *,
+    database_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    workers: int = 1,
+    port: int | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> ServerProcess:
+    """Start `python -m lrhub.service serve` (what `lrhub serve` runs) and wait until it is ready."""
+    port = port or free_port()
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("LRHUB_")}
+    child_env["LRHUB_DATABASE_URL"] = database_url or f"sqlite:///{tmp_path / 'lrhub.db'}"
+    child_env.update(env or {})
+    log_path = tmp_path / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lrhub.service", "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", str(workers), *extra_args],
+            stdout=log, stderr=subprocess.STDOUT, env=child_env, cwd=tmp_path,
+        )
+    server = ServerProcess(process=process, port=port, log_path=log_path)
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@contextmanager
+def running_server(tmp_path: Path, **kwargs: object) -> Iterator[ServerProcess]:
+    """A started server, stopped at the end of the block."""
+    server = start_server(tmp_path, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        server.stop()
