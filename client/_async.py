@@ -1,0 +1,209 @@
+"""`AsyncClient`: the asyncio lrhub client on `httpx.AsyncClient`."""
+
+from __future__ import annotations
+
+from asyncio import sleep
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Literal, Self
+
+import httpx
+
+from ._base import BaseClient, Call, ResultT, RetryPolicy, transport_error
+from .models import (
+    Decision,
+    Event,
+    Health,
+    HistoryEntry,
+    Job,
+    JobPatch,
+    JsonObject,
+    Page,
+    PreviewResult,
+    Readiness,
+    Schedule,
+)
+from .settings import ClientSettings
+
+
+class AsyncClient(BaseClient):
+    """Asynchronous client for every lrhub resource; use with `async with` or await `aclose()`.
+
+    Configuration comes from the arguments, else from `LRHUB_URL`, `LRHUB_TOKEN`,
+    `LRHUB_TIMEOUT` and `LRHUB_MAX_RETRIES`. Connection errors, timeouts, 429 and 503 are retried
+    with backoff; every other error status raises a `ProblemError` subclass at once.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        settings: ClientSettings | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            url,
+            token=token,
+            timeout=timeout,
+            max_retries=max_retries,
+            settings=settings,
+            retry=retry,
+        )
+        self._http = httpx.AsyncClient(transport=transport, **self._http_options())
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _send(self, call: Call[ResultT]) -> ResultT:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    call.method, call.path, **self._request_options(call)
+                )
+            except httpx.TransportError as error:
+                delay = self._retry_delay(call, attempt, error=error)
+                if delay is None:
+                    raise transport_error(error) from error
+            else:
+                delay = self._retry_delay(call, attempt, response=response)
+                if delay is None:
+                    return self._result(call, response)
+            await sleep(delay)
+            attempt += 1
+
+    async def put_schedule(
+        self,
+        name: str,
+        spec: JsonObject,
+        *,
+        description: str | None = None,
+        if_match: str | None = None,
+    ) -> Schedule:
+        """Create or update a named schedule; a changed spec makes a new version."""
+        return await self._send(self._put_schedule(name, spec, description, if_match))
+
+    async def get_schedule(self, name: str, *, version: int | None = None) -> Schedule:
+        """A schedule's latest version, or the given one."""
+        return await self._send(self._get_schedule(name, version))
+
+    async def list_schedules(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Schedule]:
+        """One page of schedules (their latest versions)."""
+        return await self._send(self._list_schedules(limit, cursor))
+
+    async def list_versions(
+        self, name: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Schedule]:
+        """One page of a schedule's versions, oldest first."""
+        return await self._send(self._list_versions(name, limit, cursor))
+
+    async def delete_schedule(self, name: str, *, if_match: str | None = None) -> None:
+        """Delete a schedule (refused with `Conflict` while a running job uses it)."""
+        return await self._send(self._delete_schedule(name, if_match))
+
+    async def preview(
+        self,
+        *,
+        epochs: int,
+        spec: JsonObject | None = None,
+        schedule: str | None = None,
+        steps_per_epoch: int | None = None,
+        metrics: Sequence[Mapping[str, float]] | None = None,
+    ) -> PreviewResult:
+        """The rates a spec or stored schedule gives over `epochs`; nothing is stored."""
+        return await self._send(self._preview(spec, schedule, epochs, steps_per_epoch, metrics))
+
+    async def put_job(
+        self,
+        job_id: str,
+        *,
+        schedule: str | None = None,
+        spec: JsonObject | None = None,
+        follow: Literal["latest", "pinned"] | None = None,
+        scale: float = 1.0,
+        labels: Mapping[str, str] | None = None,
+    ) -> Job:
+        """Create a job, or get the existing one unchanged (a restarted pod gets its own job)."""
+        return await self._send(self._put_job(job_id, schedule, spec, follow, scale, labels))
+
+    async def get_job(self, job_id: str) -> Job:
+        """A job's state."""
+        return await self._send(self._get_job(job_id))
+
+    async def list_jobs(
+        self,
+        *,
+        labels: Mapping[str, str] | None = None,
+        status: Literal["running", "stopped"] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Job]:
+        """One page of jobs having all `labels` (and `status`)."""
+        return await self._send(self._list_jobs(labels, status, limit, cursor))
+
+    async def patch_job(
+        self, job_id: str, changes: JobPatch, *, if_match: str | None = None
+    ) -> Job:
+        """Change a job; effective at its next decided epoch. Not retried once sent."""
+        return await self._send(self._patch_job(job_id, changes, if_match))
+
+    async def decide(
+        self,
+        job_id: str,
+        epoch: int,
+        *,
+        metrics: Mapping[str, float] | None,
+        steps_per_epoch: int | None = None,
+    ) -> Decision:
+        """The rate for `epoch`, given the metrics observed at the end of the epoch before.
+
+        `metrics=None` means "not known" (resumed from a checkpoint); `{}` means "none observed".
+        """
+        return await self._send(self._decide(job_id, epoch, metrics, steps_per_epoch))
+
+    async def history(
+        self,
+        job_id: str,
+        *,
+        superseded: bool = False,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[HistoryEntry]:
+        """One page of a job's decisions, oldest first."""
+        return await self._send(self._history(job_id, superseded, limit, cursor))
+
+    async def history_csv(self, job_id: str, *, superseded: bool = False) -> str:
+        """A job's whole history as CSV text."""
+        return await self._send(self._history_csv(job_id, superseded))
+
+    async def events(
+        self, job_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Event]:
+        """One page of a job's audit log, oldest first."""
+        return await self._send(self._events(job_id, limit, cursor))
+
+    async def health(self) -> Health:
+        """Liveness: the process serves."""
+        return await self._send(self._health())
+
+    async def ready(self) -> Readiness:
+        """Readiness: the database is reachable (`ServiceUnavailable` when not)."""
+        return await self._send(self._ready())

@@ -1,0 +1,205 @@
+"""`Client`: the blocking lrhub client on `httpx.Client`."""
+
+from __future__ import annotations
+
+from time import sleep
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Literal, Self
+
+import httpx
+
+from ._base import BaseClient, Call, ResultT, RetryPolicy, transport_error
+from .models import (
+    Decision,
+    Event,
+    Health,
+    HistoryEntry,
+    Job,
+    JobPatch,
+    JsonObject,
+    Page,
+    PreviewResult,
+    Readiness,
+    Schedule,
+)
+from .settings import ClientSettings
+
+
+class Client(BaseClient):
+    """Blocking client for every lrhub resource; use as a context manager or call `close()`.
+
+    Configuration comes from the arguments, else from `LRHUB_URL`, `LRHUB_TOKEN`,
+    `LRHUB_TIMEOUT` and `LRHUB_MAX_RETRIES`. Connection errors, timeouts, 429 and 503 are retried
+    with backoff; every other error status raises a `ProblemError` subclass at once.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        settings: ClientSettings | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            url,
+            token=token,
+            timeout=timeout,
+            max_retries=max_retries,
+            settings=settings,
+            retry=retry,
+        )
+        self._http = httpx.Client(transport=transport, **self._http_options())
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _send(self, call: Call[ResultT]) -> ResultT:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(call.method, call.path, **self._request_options(call))
+            except httpx.TransportError as error:
+                delay = self._retry_delay(call, attempt, error=error)
+                if delay is None:
+                    raise transport_error(error) from error
+            else:
+                delay = self._retry_delay(call, attempt, response=response)
+                if delay is None:
+                    return self._result(call, response)
+            sleep(delay)
+            attempt += 1
+
+    def put_schedule(
+        self,
+        name: str,
+        spec: JsonObject,
+        *,
+        description: str | None = None,
+        if_match: str | None = None,
+    ) -> Schedule:
+        """Create or update a named schedule; a changed spec makes a new version."""
+        return self._send(self._put_schedule(name, spec, description, if_match))
+
+    def get_schedule(self, name: str, *, version: int | None = None) -> Schedule:
+        """A schedule's latest version, or the given one."""
+        return self._send(self._get_schedule(name, version))
+
+    def list_schedules(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Schedule]:
+        """One page of schedules (their latest versions)."""
+        return self._send(self._list_schedules(limit, cursor))
+
+    def list_versions(
+        self, name: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Schedule]:
+        """One page of a schedule's versions, oldest first."""
+        return self._send(self._list_versions(name, limit, cursor))
+
+    def delete_schedule(self, name: str, *, if_match: str | None = None) -> None:
+        """Delete a schedule (refused with `Conflict` while a running job uses it)."""
+        return self._send(self._delete_schedule(name, if_match))
+
+    def preview(
+        self,
+        *,
+        epochs: int,
+        spec: JsonObject | None = None,
+        schedule: str | None = None,
+        steps_per_epoch: int | None = None,
+        metrics: Sequence[Mapping[str, float]] | None = None,
+    ) -> PreviewResult:
+        """The rates a spec or stored schedule gives over `epochs`; nothing is stored."""
+        return self._send(self._preview(spec, schedule, epochs, steps_per_epoch, metrics))
+
+    def put_job(
+        self,
+        job_id: str,
+        *,
+        schedule: str | None = None,
+        spec: JsonObject | None = None,
+        follow: Literal["latest", "pinned"] | None = None,
+        scale: float = 1.0,
+        labels: Mapping[str, str] | None = None,
+    ) -> Job:
+        """Create a job, or get the existing one unchanged (a restarted pod gets its own job)."""
+        return self._send(self._put_job(job_id, schedule, spec, follow, scale, labels))
+
+    def get_job(self, job_id: str) -> Job:
+        """A job's state."""
+        return self._send(self._get_job(job_id))
+
+    def list_jobs(
+        self,
+        *,
+        labels: Mapping[str, str] | None = None,
+        status: Literal["running", "stopped"] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Job]:
+        """One page of jobs having all `labels` (and `status`)."""
+        return self._send(self._list_jobs(labels, status, limit, cursor))
+
+    def patch_job(self, job_id: str, changes: JobPatch, *, if_match: str | None = None) -> Job:
+        """Change a job; effective at its next decided epoch. Not retried once sent."""
+        return self._send(self._patch_job(job_id, changes, if_match))
+
+    def decide(
+        self,
+        job_id: str,
+        epoch: int,
+        *,
+        metrics: Mapping[str, float] | None,
+        steps_per_epoch: int | None = None,
+    ) -> Decision:
+        """The rate for `epoch`, given the metrics observed at the end of the epoch before.
+
+        `metrics=None` means "not known" (resumed from a checkpoint); `{}` means "none observed".
+        """
+        return self._send(self._decide(job_id, epoch, metrics, steps_per_epoch))
+
+    def history(
+        self,
+        job_id: str,
+        *,
+        superseded: bool = False,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[HistoryEntry]:
+        """One page of a job's decisions, oldest first."""
+        return self._send(self._history(job_id, superseded, limit, cursor))
+
+    def history_csv(self, job_id: str, *, superseded: bool = False) -> str:
+        """A job's whole history as CSV text."""
+        return self._send(self._history_csv(job_id, superseded))
+
+    def events(
+        self, job_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Event]:
+        """One page of a job's audit log, oldest first."""
+        return self._send(self._events(job_id, limit, cursor))
+
+    def health(self) -> Health:
+        """Liveness: the process serves."""
+        return self._send(self._health())
+
+    def ready(self) -> Readiness:
+        """Readiness: the database is reachable (`ServiceUnavailable` when not)."""
+        return self._send(self._ready())

@@ -1,0 +1,156 @@
+"""Exceptions raised by the lrhub client.
+
+Every error the client raises is an `LrhubError`::
+
+    LrhubError
+    ├── TransportError                  the service could not be reached or did not answer
+    │   ├── ConnectError                connection refused / DNS / TLS
+    │   └── Timeout                     no answer within the timeout
+    └── ProblemError                    the service answered a problem+json (RFC 9457) 4xx/5xx
+        ├── BadRequest                  400 malformed-request
+        ├── Unauthorized                401 unauthorized
+        ├── Forbidden                   403 forbidden
+        ├── NotFound                    404 not-found
+        ├── Conflict                    409 conflict
+        ├── PreconditionFailed          412 precondition-failed (stale If-Match)
+        ├── PayloadTooLarge             413 payload-too-large
+        ├── ValidationError             422 validation-error (`errors[].loc` names the field)
+        ├── EvaluationError             422 evaluation-error (no rate for this epoch)
+        ├── RateLimited                 429
+        ├── ServiceUnavailable          503 unavailable (database unreachable)
+        └── ServerError                 any other 5xx
+
+A problem is matched on its `type` first and on its HTTP status when the type is unknown (a proxy's
+plain 502 becomes a `ServerError`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_TYPE_PREFIX = "https://lrhub.dev/problems/"
+
+
+class LrhubError(Exception):
+    """Base of every exception the lrhub client raises."""
+
+
+class TransportError(LrhubError):
+    """The request did not get an HTTP answer."""
+
+
+class ConnectError(TransportError):
+    """The service could not be connected to."""
+
+
+class Timeout(TransportError):
+    """The service did not answer in time."""
+
+
+class ProblemError(LrhubError):
+    """The service answered an error status, described by an RFC 9457 problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        type: str = "about:blank",
+        title: str = "",
+        detail: str = "",
+        errors: list[dict[str, Any]] | None = None,
+        instance: str | None = None,
+    ) -> None:
+        self.status = status
+        self.type = type
+        self.title = title
+        self.detail = detail
+        self.errors = errors or []
+        self.instance = instance
+        super().__init__(f"{status} {title}: {detail}" if detail else f"{status} {title}")
+
+
+class BadRequest(ProblemError):
+    """400: the body is not JSON or has the wrong content type."""
+
+
+class Unauthorized(ProblemError):
+    """401: no or unknown bearer token."""
+
+
+class Forbidden(ProblemError):
+    """403: the token may not do this."""
+
+
+class NotFound(ProblemError):
+    """404: unknown schedule, version or job."""
+
+
+class Conflict(ProblemError):
+    """409: e.g. deleting a schedule that running jobs use."""
+
+
+class PreconditionFailed(ProblemError):
+    """412: `If-Match` does not match the current ETag."""
+
+
+class PayloadTooLarge(ProblemError):
+    """413: the body is above the service's limit."""
+
+
+class ValidationError(ProblemError):
+    """422: an invalid field; `errors[].loc` names it."""
+
+
+class EvaluationError(ProblemError):
+    """422: the schedule could not give a rate for this epoch."""
+
+
+class RateLimited(ProblemError):
+    """429: too many requests; retried with backoff."""
+
+
+class ServiceUnavailable(ProblemError):
+    """503: the service cannot serve now (database unreachable); retried with backoff."""
+
+
+class ServerError(ProblemError):
+    """Any other 5xx."""
+
+
+_BY_TYPE: dict[str, type[ProblemError]] = {
+    "malformed-request": BadRequest,
+    "unauthorized": Unauthorized,
+    "forbidden": Forbidden,
+    "not-found": NotFound,
+    "conflict": Conflict,
+    "precondition-failed": PreconditionFailed,
+    "payload-too-large": PayloadTooLarge,
+    "validation-error": ValidationError,
+    "evaluation-error": EvaluationError,
+    "rate-limited": RateLimited,
+    "unavailable": ServiceUnavailable,
+    "internal-error": ServerError,
+}
+
+_BY_STATUS: dict[int, type[ProblemError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    412: PreconditionFailed,
+    413: PayloadTooLarge,
+    422: ValidationError,
+    429: RateLimited,
+    503: ServiceUnavailable,
+}
+
+
+def problem_class(status: int, problem_type: str) -> type[ProblemError]:
+    """The exception class for a problem: by its type slug, else by status."""
+    if problem_type.startswith(PROBLEM_TYPE_PREFIX):
+        by_type = _BY_TYPE.get(problem_type.removeprefix(PROBLEM_TYPE_PREFIX))
+        if by_type is not None:
+            return by_type
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return ServerError if status >= 500 else ProblemError

@@ -1,0 +1,159 @@
+"""Response and request models of the lrhub HTTP API (docs/http-api.md), as the client sees them.
+
+Unknown fields are ignored so an older client keeps working against a newer service. Specs stay
+plain JSON objects here: the service validates them and reports the offending field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ItemT = TypeVar("ItemT")
+
+JsonObject = dict[str, Any]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Page(_Model, Generic[ItemT]):
+    """One page of a list; pass `next_cursor` back as `cursor` for the next one."""
+
+    items: list[ItemT]
+    next_cursor: str | None = None
+
+
+class Schedule(_Model):
+    """One version of a named schedule."""
+
+    name: str
+    version: int
+    spec: JsonObject
+    description: str = ""
+    created_at: datetime
+    versions: int | None = None
+    etag: str | None = Field(default=None, description="The answer's ETag, for If-Match.")
+
+
+class PreviewResult(_Model):
+    """Rates a spec would give, computed without storing anything."""
+
+    learning_rates: list[float]
+    step_learning_rates: list[list[float]] | None = None
+    reasons: list[str]
+    stop_epoch: int | None = None
+
+
+class JobSchedule(_Model):
+    """Which named schedule a job follows (all None for an inline spec)."""
+
+    name: str | None = None
+    version: int | None = None
+    follow: Literal["latest", "pinned"] | None = None
+
+
+class Job(_Model):
+    """A training job's stored state."""
+
+    job_id: str
+    status: Literal["running", "stopped"]
+    schedule: JobSchedule
+    spec: JsonObject
+    scale: float = 1.0
+    override: float | None = None
+    paused: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+    clock_origin: int = 0
+    last_epoch: int | None = None
+    learning_rate: float | None = None
+    state: JsonObject = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    token: str | None = Field(default=None, description="The job token, only when just created.")
+    etag: str | None = Field(default=None, description="The answer's ETag, for If-Match.")
+
+
+class JobPatch(BaseModel):
+    """Changes to a running job; only the fields that are set are sent.
+
+    `JobPatch(override=None)` sends `"override": null` (clears the override), while `JobPatch()`
+    leaves it alone.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: str | None = None
+    spec: JsonObject | None = None
+    follow: Literal["latest", "pinned"] | None = None
+    clock: Literal["continue", "restart"] | None = None
+    scale: float | None = None
+    override: float | None = None
+    paused: bool | None = None
+    status: Literal["stopped"] | None = None
+    labels: dict[str, str] | None = None
+
+
+class ScheduleVersionRef(_Model):
+    """The schedule version a decision was made with."""
+
+    name: str | None = None
+    version: int | None = None
+
+
+class Decision(_Model):
+    """The service's answer for one epoch of one job."""
+
+    job_id: str
+    epoch: int
+    learning_rate: float
+    step_learning_rates: list[float] | None = None
+    reason: str
+    stop: bool = False
+    schedule: ScheduleVersionRef = Field(default_factory=ScheduleVersionRef)
+    replayed: bool = False
+    rewound: bool = False
+    gap: int = 0
+    state: JsonObject = Field(default_factory=dict)
+    decided_at: datetime
+
+
+class HistoryEntry(_Model):
+    """One decided epoch in a job's history."""
+
+    epoch: int
+    learning_rate: float
+    step_learning_rates: list[float] | None = None
+    reason: str
+    stop: bool = False
+    metrics: dict[str, float] | None = None
+    schedule: ScheduleVersionRef = Field(default_factory=ScheduleVersionRef)
+    superseded: bool = False
+    decided_at: datetime
+
+
+class Event(_Model):
+    """One audit-log entry: who changed a job, when, before and after."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    before: JsonObject | None = None
+    after: JsonObject | None = None
+
+
+class Health(_Model):
+    """`GET /healthz`."""
+
+    status: str
+
+
+class Readiness(_Model):
+    """`GET /readyz` when ready."""
+
+    status: str
+    database: str | None = None
