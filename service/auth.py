@@ -1,0 +1,83 @@
+"""Bearer-token authentication: admin tokens from settings, job tokens stored as sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from lrhub.service import job_store
+from lrhub.service.database import read_transaction
+from lrhub.service.errors import Forbidden, Unauthorized
+from lrhub.service.settings import AdminToken
+from sqlalchemy import Engine
+
+JOB_TOKEN_PREFIX = "lrj_"
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an admin (or anyone when auth is off), or one job's token."""
+
+    actor: str
+    job_id: str | None = None  # set for a job token: the only job it reaches
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins (and everyone when auth is off) may do anything."""
+        return self.job_id is None
+
+    def require_admin(self) -> None:
+        """Raise Forbidden unless this is an admin."""
+        if not self.is_admin:
+            raise Forbidden("a job token may not do this; use an admin token")
+
+    def require_job(self, job_id: str) -> None:
+        """Raise Forbidden unless this principal may act on `job_id`."""
+        if self.job_id is not None and self.job_id != job_id:
+            raise Forbidden(f"this job token belongs to another job, not {job_id!r}")
+
+
+def new_job_token() -> str:
+    """A fresh job token, shown to the caller once."""
+    return JOB_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """The sha256 hex digest stored instead of a job token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Authenticator:
+    """Turns an `Authorization` header into a Principal."""
+
+    def __init__(self, admin_tokens: list[AdminToken], engine: Engine) -> None:
+        self._admin_tokens = [(token.name, token.secret.encode()) for token in admin_tokens]
+        self._engine = engine
+
+    @property
+    def enabled(self) -> bool:
+        """Auth is on exactly when admin tokens are configured."""
+        return bool(self._admin_tokens)
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The caller behind `authorization`, or Unauthorized."""
+        if not self.enabled:
+            return Principal(actor=ANONYMOUS)
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("send Authorization: Bearer <token>")
+        presented = token.encode()
+        for name, secret in self._admin_tokens:
+            if hmac.compare_digest(presented, secret):
+                return Principal(actor=name)
+        if token.startswith(JOB_TOKEN_PREFIX):
+            digest = hash_token(token)
+            with read_transaction(self._engine) as connection:
+                found = job_store.find_by_token_hash(connection, digest)
+            if found is not None and hmac.compare_digest(found.token_hash, digest):
+                return Principal(actor=f"job:{found.job_id}", job_id=found.job_id)
+        raise Unauthorized("the bearer token is not known")

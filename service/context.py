@@ -1,0 +1,49 @@
+"""What every request handler needs from the running app, and the dependencies that supply it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from lrhub.service.auth import Authenticator, Principal
+from lrhub.service.metrics import ServiceMetrics
+from lrhub.service.settings import ServerSettings
+from sqlalchemy import Engine
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """The app's long-lived parts: settings, database engine, auth, metrics."""
+
+    settings: ServerSettings
+    engine: Engine
+    authenticator: Authenticator
+    metrics: ServiceMetrics
+
+
+def get_context(request: Request) -> AppContext:
+    """The AppContext `create_app` stored on the app."""
+    context: AppContext = request.app.state.context
+    return context
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+
+
+def get_principal(
+    context: Context,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    """The caller, from the bearer token (anonymous admin when auth is off)."""
+    return context.authenticator.authenticate(authorization)
+
+
+Caller = Annotated[Principal, Depends(get_principal)]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="Only apply the change if the resource's current ETag matches.",
+    ),
+]

@@ -1,0 +1,75 @@
+"""Engine creation: SQLite pragmas and explicit BEGIN, PostgreSQL pooling, write transactions.
+
+SQLite: pysqlite's own transaction handling is switched off (`isolation_level = None`) and
+SQLAlchemy's `begin` event emits the BEGIN itself, as the SQLAlchemy docs' "Serializable isolation
+/ Savepoints / Transactional DDL" recipe for pysqlite shows. Write transactions use
+`BEGIN IMMEDIATE`, so two processes deciding for one job queue on the database lock instead of
+failing to upgrade a read lock; read-only transactions use a plain (deferred) BEGIN.
+PostgreSQL: write transactions lock the job row with `SELECT ... FOR UPDATE` (see `job_store`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE_OPTION = "lrhub_write"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """True when the engine talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(database_url: str, **kwargs: Any) -> Engine:
+    """An Engine for `database_url`, configured for lrhub's transactions."""
+    if database_url.startswith("sqlite"):
+        return _sqlite_engine(database_url, **kwargs)
+    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+
+
+def _sqlite_engine(database_url: str, **kwargs: Any) -> Engine:
+    engine = create_engine(
+        database_url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        **kwargs,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # Let SQLAlchemy's begin event emit BEGIN instead of pysqlite guessing when to.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One read-write transaction (SQLite: BEGIN IMMEDIATE), committed when the block ends."""
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{_WRITE_OPTION: True})
+        with connection.begin():
+            yield connection
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """One read-only transaction: a consistent snapshot for reads that span several queries."""
+    with engine.connect() as connection, connection.begin():
+        yield connection

@@ -1,0 +1,115 @@
+"""The one place where errors become RFC 9457 `application/problem+json` responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from lrhub.service.errors import (
+    InvalidInput,
+    MalformedRequest,
+    NotFound,
+    ServiceError,
+)
+from lrhub.service.strict_json import NonFiniteNumber
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_BASE = "https://lrhub.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+logger = logging.getLogger("lrhub.service")
+
+
+class MethodNotAllowed(ServiceError):
+    """Starlette's 405, answered as a problem like every other error."""
+
+    status = 405
+    slug = "method-not-allowed"
+    title = "Method not allowed"
+
+
+def problem_response(error: ServiceError, instance: str) -> JSONResponse:
+    """A problem+json response for `error`; `instance` is the request path."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + error.slug,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": instance,
+    }
+    if isinstance(error, InvalidInput):
+        body["errors"] = error.errors
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return JSONResponse(
+        body, status_code=error.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def _loc(parts: Any) -> str:
+    return ".".join(str(part) for part in parts)
+
+
+def _message(error: dict[str, Any]) -> str:
+    if isinstance(error.get("input"), NonFiniteNumber):
+        return f"must be a finite number, not {error['input'].literal}"
+    return str(error.get("msg", "invalid"))
+
+
+def validation_problem(exc: RequestValidationError) -> ServiceError:
+    """FastAPI's validation error as ours: 400 for unparsable bodies, else 422 per field."""
+    raw = list(exc.errors())
+    for error in raw:
+        if error.get("type") == "json_invalid":
+            reason = error.get("ctx", {}).get("error", "invalid JSON")
+            return MalformedRequest(f"body is not valid JSON: {reason}")
+        if tuple(error.get("loc", ())) == ("body",) and isinstance(error.get("input"), bytes):
+            return MalformedRequest("body must be JSON sent with Content-Type: application/json")
+    return InvalidInput([{"loc": _loc(e.get("loc", ())), "msg": _message(e)} for e in raw])
+
+
+async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return problem_response(exc, request.url.path)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(validation_problem(exc), request.url.path)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error: ServiceError
+    if exc.status_code == 404:
+        error = NotFound(f"no resource at {request.url.path}")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    elif exc.status_code == 400:
+        error = MalformedRequest(str(exc.detail))
+    else:
+        error = ServiceError(str(exc.detail))
+        error.status = exc.status_code
+    response = problem_response(error, request.url.path)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The log keeps the traceback; the caller gets no internals.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        ServiceError("the server failed to answer this request; it has been logged"),
+        request.url.path,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Route every error the app can raise through problem+json."""
+    app.add_exception_handler(ServiceError, _on_service_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,34 @@
+"""Liveness, readiness and Prometheus endpoints (no auth)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from lrhub.service.context import Context
+from lrhub.service.errors import Unavailable
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness: the process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "database unreachable"}})
+def readyz(context: Context) -> dict[str, str]:
+    """Readiness: the database answers."""
+    try:
+        with context.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as error:
+        raise Unavailable("the database is unreachable") from error
+    return {"status": "ready", "database": "ok"}
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(context: Context) -> Response:
+    """Prometheus text exposition of this process's metrics."""
+    return Response(context.metrics.render(), media_type="text/plain; version=0.0.4")

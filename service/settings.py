@@ -1,0 +1,49 @@
+"""Server configuration from `LRHUB_*` environment variables (a contract with the deployment)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MAX_BODY_BYTES = 262_144
+
+
+@dataclass(frozen=True)
+class AdminToken:
+    """One admin bearer token and the actor name audit events record for it."""
+
+    name: str
+    secret: str
+
+
+class ServerSettings(BaseSettings):
+    """Everything `lrhub serve` and `create_app` read from the environment (prefix `LRHUB_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="LRHUB_", extra="ignore")
+
+    database_url: str = "sqlite:///./lrhub.db"
+    # `name:secret,other` or bare secrets; empty means auth is off.
+    admin_token: SecretStr = SecretStr("")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=256)
+    insecure: bool = False
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    log_level: str = "info"
+
+    def admin_tokens(self) -> list[AdminToken]:
+        """The configured admin tokens; unnamed ones are named `admin-<sha256 prefix>`."""
+        tokens = []
+        for item in self.admin_token.get_secret_value().split(","):
+            item = item.strip()
+            if not item:
+                continue
+            name, sep, secret = item.partition(":")
+            if not sep:
+                secret = item
+                name = "admin-" + hashlib.sha256(secret.encode()).hexdigest()[:8]
+            tokens.append(AdminToken(name=name.strip(), secret=secret.strip()))
+        return tokens

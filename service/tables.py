@@ -1,0 +1,106 @@
+"""The database schema (SQLAlchemy Core); `migrations/` creates and upgrades it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
+
+metadata = MetaData()
+
+# JSON columns keep SQL NULL for Python None so "no metrics" and "{}" stay distinct.
+JsonValue = JSON(none_as_null=True)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("latest_version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+schedule_versions = Table(
+    "schedule_versions",
+    metadata,
+    Column("name", String(128), ForeignKey("schedules.name", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("spec", Text, nullable=False),  # canonical JSON of the validated spec
+    Column("description", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(253), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex, never the token
+    Column("status", String(16), nullable=False),
+    # No foreign key: a job keeps its spec text even after its schedule is deleted.
+    Column("schedule_name", String(128), nullable=True),
+    Column("schedule_version", Integer, nullable=True),
+    Column("follow", String(16), nullable=False),
+    Column("spec", Text, nullable=False),  # canonical JSON of the spec in force
+    Column("scale", Double, nullable=False),
+    Column("override", Double, nullable=True),
+    Column("paused", Boolean, nullable=False),
+    Column("held_rate", Double, nullable=True),  # the rate a pause holds
+    Column("labels", JsonValue, nullable=False),
+    Column("clock_origin", Integer, nullable=False),
+    Column("last_epoch", Integer, nullable=True),
+    Column("learning_rate", Double, nullable=True),
+    Column("state", JsonValue, nullable=True),  # engine state after last_epoch, for `spec`
+    Column("revision", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_jobs_status", jobs.c.status)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(253), ForeignKey("jobs.job_id", ondelete="CASCADE"), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("metrics", JsonValue, nullable=True),  # None: the caller did not know them
+    Column("steps_per_epoch", Integer, nullable=True),
+    Column("learning_rate", Double, nullable=False),
+    Column("step_learning_rates", JsonValue, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("stop", Boolean, nullable=False),
+    Column("schedule_name", String(128), nullable=True),
+    Column("schedule_version", Integer, nullable=True),
+    # sha256 of the spec in force: tells which spec `state_before` belongs to on a rewind.
+    Column("spec_key", String(64), nullable=False),
+    Column("state_before", JsonValue, nullable=True),
+    Column("state_after", JsonValue, nullable=False),
+    Column("gap", Integer, nullable=False),
+    Column("rewound", Boolean, nullable=False),
+    Column("superseded", Boolean, nullable=False, server_default=false()),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_decisions_job_epoch", decisions.c.job_id, decisions.c.superseded, decisions.c.epoch)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(253), ForeignKey("jobs.job_id", ondelete="CASCADE"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(300), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("before", JsonValue, nullable=True),
+    Column("after", JsonValue, nullable=False),
+)
+Index("ix_events_job_id", events.c.job_id, events.c.id)
