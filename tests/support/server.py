@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -45,7 +46,8 @@ class ServerProcess:
         deadline = time.monotonic() + deadline_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"lrhub serve exited with {self.process.returncode}:\n{self.log()}")
+                code = self.process.returncode
+                raise RuntimeError(f"lrhub serve exited with {code}:\n{self.log()}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
                     return
@@ -69,6 +71,26 @@ class ServerProcess:
                 self.kill()
 
 
+def serve_command(
+    *, host: str = "127.0.0.1", port: int, workers: int = 1, extra_args: tuple[str, ...] = ()
+) -> list[str]:
+    """The argv of `python -m lrhub.service serve` (what `lrhub serve` runs)."""
+    return [
+        sys.executable, "-m", "lrhub.service", "serve", "--host", host,
+        "--port", str(port), "--workers", str(workers), *extra_args,
+    ]  # fmt: skip
+
+
+def server_env(
+    tmp_path: Path, *, database_url: str | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The child's environment: ours without any LRHUB_ variable, plus the database and `env`."""
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("LRHUB_")}
+    child_env["LRHUB_DATABASE_URL"] = database_url or f"sqlite:///{tmp_path / 'lrhub.db'}"
+    child_env.update(env or {})
+    return child_env
+
+
 def start_server(
     tmp_path: Path,
     *,
@@ -76,21 +98,24 @@ def start_server(
     env: Mapping[str, str] | None = None,
     workers: int = 1,
     port: int | None = None,
+    host: str = "127.0.0.1",
     extra_args: tuple[str, ...] = (),
 ) -> ServerProcess:
-    """Start `python -m lrhub.service serve` (what `lrhub serve` runs) and wait until it is ready."""
+    """Start `python -m lrhub.service serve` (what `lrhub serve` runs) and wait until it is ready.
+
+    Each start logs to its own file, so a server restarted on the same port keeps the old log.
+    """
     port = port or free_port()
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("LRHUB_")}
-    child_env["LRHUB_DATABASE_URL"] = database_url or f"sqlite:///{tmp_path / 'lrhub.db'}"
-    child_env.update(env or {})
-    log_path = tmp_path / f"server-{port}.log"
-    with log_path.open("wb") as log:
+    log_fd, log_name = tempfile.mkstemp(prefix=f"server-{port}-", suffix=".log", dir=tmp_path)
+    with open(log_fd, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lrhub.service", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(workers), *extra_args],
-            stdout=log, stderr=subprocess.STDOUT, env=child_env, cwd=tmp_path,
+            serve_command(host=host, port=port, workers=workers, extra_args=extra_args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=server_env(tmp_path, database_url=database_url, env=env),
+            cwd=tmp_path,
         )
-    server = ServerProcess(process=process, port=port, log_path=log_path)
+    server = ServerProcess(process=process, port=port, log_path=Path(log_name))
     try:
         server.wait_ready()
     except BaseException:
