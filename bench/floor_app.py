@@ -1,0 +1,53 @@
+"""The floor: a no-op FastAPI endpoint with the decision's shape, served like lrhub.
+
+Same route, same request validation (a pydantic body), and an answer of the same size: the
+template is a real decision answer captured from lrhub in the same run (passed in the
+environment), with the job id and epoch of the request filled in. It touches no database and
+decides nothing, so lrhub's latency over this floor is exactly lrhub's own work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path
+from pydantic import BaseModel, ConfigDict
+
+RESPONSE_TEMPLATE_VARIABLE = "LRHUB_BENCH_FLOOR_RESPONSE"
+
+
+class DecisionRequest(BaseModel):
+    """The body lrhub accepts at `POST /v1/jobs/{job_id}/epochs/{epoch}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metrics: dict[str, float] | None = None
+    steps_per_epoch: int | None = None
+
+
+def _response_template() -> dict[str, Any]:
+    raw = os.environ.get(RESPONSE_TEMPLATE_VARIABLE)
+    if raw is None:
+        raise RuntimeError(f"{RESPONSE_TEMPLATE_VARIABLE} must hold a decision answer (JSON)")
+    template: dict[str, Any] = json.loads(raw)
+    return template
+
+
+app = FastAPI(title="lrhub benchmark floor")
+_TEMPLATE = _response_template()
+
+
+@app.post("/v1/jobs/{job_id}/epochs/{epoch}")
+def decide(
+    job_id: str, epoch: Annotated[int, Path(ge=0, le=10_000_000)], body: DecisionRequest
+) -> dict[str, Any]:
+    """Answer a decision-sized JSON without deciding or storing anything."""
+    return {**_TEMPLATE, "job_id": job_id, "epoch": epoch}
+
+
+@app.get("/readyz")
+def ready() -> dict[str, str]:
+    """Readiness, so the harness polls the floor exactly as it polls lrhub."""
+    return {"status": "ready"}

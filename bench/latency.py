@@ -1,0 +1,74 @@
+"""Decision latency, client-observed: sequential requests over one keep-alive connection.
+
+Each request decides a new epoch (a durable write on lrhub). Jobs are 100-epoch runs; the
+targets take turns block by block, so background load on a shared machine hits all alike.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from bench.config import BenchConfig
+from bench.stats import latency_summary, ratio
+from bench.targets import FLOOR, Target, decision_targets
+from bench.workload import EPOCHS_PER_JOB, decision_body, decision_path
+
+P50_TARGET_RATIO = 1.5
+
+
+def timed_job_run(client: httpx.Client, target: Target, job_id: str) -> list[float]:
+    """Decide epochs 0..99 of a fresh job; the duration of each request in seconds."""
+    target.prepare_job(client, job_id)
+    durations = []
+    for epoch in range(EPOCHS_PER_JOB):
+        body = decision_body(epoch)
+        started = time.perf_counter()
+        response = client.post(decision_path(job_id, epoch), json=body)
+        durations.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise RuntimeError(f"{target.name}: {response.status_code} {response.text}")
+    return durations
+
+
+def interleaved_latencies(targets: list[Target], jobs: int) -> dict[str, list[float]]:
+    """One warm-up job per target, then `jobs` measured jobs each, targets in turn."""
+    samples: dict[str, list[float]] = {target.name: [] for target in targets}
+    clients = {t.name: httpx.Client(base_url=t.server.url, timeout=30) for t in targets}
+    try:
+        for target in targets:
+            timed_job_run(clients[target.name], target, "latency-warmup")
+        for job in range(jobs):
+            for target in targets:
+                run = timed_job_run(clients[target.name], target, f"latency-{job}")
+                samples[target.name].extend(run)
+    finally:
+        for client in clients.values():
+            client.close()
+    return samples
+
+
+def summarize_against_floor(samples: dict[str, list[float]]) -> dict[str, Any]:
+    """Per target percentiles, and p50/p99 as ratios over the floor's."""
+    summaries = {name: latency_summary(values) for name, values in samples.items()}
+    floor = summaries[FLOOR]
+    for name, summary in summaries.items():
+        if name != FLOOR:
+            summary["p50_ratio"] = ratio(summary["p50_ms"], floor["p50_ms"])
+            summary["p99_ratio"] = ratio(summary["p99_ms"], floor["p99_ms"])
+            summary["p50_target_met"] = summary["p50_ratio"] <= P50_TARGET_RATIO
+    return summaries
+
+
+def run(config: BenchConfig) -> dict[str, Any]:
+    """Decision latency of lrhub (SQLite, PostgreSQL) against the floor, one worker each."""
+    jobs = config.scaled(quick=2, full=20)
+    with decision_targets(config) as targets:
+        samples = interleaved_latencies(targets, jobs)
+    return {
+        "requests_per_target": jobs * EPOCHS_PER_JOB,
+        "p50_target_ratio": P50_TARGET_RATIO,
+        "targets": summarize_against_floor(samples),
+    }

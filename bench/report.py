@@ -1,0 +1,190 @@
+"""Render a results JSON (from `python -m bench`) as the Markdown tables of BENCHMARKS.md.
+
+python -m bench.report bench/results/<file>.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table; floats get 3 significant decimals."""
+
+    def cell(value: object) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_section(report: dict[str, Any]) -> str:
+    machine = report["machine"]
+    versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
+    return "\n".join(
+        [
+            f"- command: `{report['command']}`",
+            f"- date: {machine['date_utc']}, commit {machine['commit']}",
+            f"- machine: {machine['cores']} cores ({machine['cpu_model']}), "
+            f"{machine['memory_total']} memory, Linux {machine['kernel']}, "
+            f"Python {machine['python']}",
+            f"- load average at start: {machine['load_average_at_start']}",
+            f"- PostgreSQL: {report['postgres']}",
+            f"- versions: {versions}",
+        ]
+    )
+
+
+def latency_section(result: dict[str, Any]) -> str:
+    rows = [
+        [
+            name,
+            s["p50_ms"],
+            s["p90_ms"],
+            s["p99_ms"],
+            s.get("p50_ratio", 1.0),
+            s.get("p99_ratio", 1.0),
+        ]
+        for name, s in result["targets"].items()
+    ]
+    header = ["target", "p50 ms", "p90 ms", "p99 ms", "p50 / floor", "p99 / floor"]
+    return f"{result['requests_per_target']} decisions per target.\n\n" + table(header, rows)
+
+
+def throughput_section(result: dict[str, Any]) -> str:
+    rows = [
+        [
+            r["workers"],
+            r["jobs"],
+            r["target"],
+            r["per_second"],
+            r["floor_ratio"],
+            r["one_worker_floor_ratio"],
+            r["non_2xx"] + r["timeouts"] + r["read_errors"],
+            r["p50_us"] / 1e3,
+            r["p99_us"] / 1e3,
+        ]
+        for r in result["runs"]
+    ]
+    header = [
+        "workers",
+        "jobs",
+        "target",
+        "decisions/s",
+        "/ floor (same workers)",
+        "/ floor (1 worker)",
+        "errors",
+        "p50 ms",
+        "p99 ms",
+    ]
+    return f"{result['seconds_per_run']} s per run.\n\n" + table(header, rows)
+
+
+def optuna_section(result: dict[str, Any]) -> str:
+    peer, lrhub = result["optuna_in_process"], result["lrhub_http_sqlite"]
+    rows = [
+        ["Optuna report + should_prune (in-process, SQLite)", peer["p50_ms"], peer["p99_ms"]],
+        ["lrhub decision (HTTP, SQLite)", lrhub["p50_ms"], lrhub["p99_ms"]],
+        ["lrhub / Optuna", result["lrhub_over_optuna_p50"], result["lrhub_over_optuna_p99"]],
+    ]
+    return table(["per step", "p50 ms", "p99 ms"], rows)
+
+
+def training_section(result: dict[str, Any]) -> str:
+    rows = [
+        [
+            mode,
+            result[key]["median_local_seconds"],
+            result[key]["median_remote_seconds"],
+            result[key]["median_ratio"],
+            result[key]["target"],
+            result[key]["target_met"],
+        ]
+        for mode, key in (
+            ("epoch (vs LearningRateScheduler)", "epoch_mode"),
+            ("per step (vs LearningRateSchedule)", "step_mode"),
+        )
+    ]
+    header = ["mode", "local s (median)", "remote s (median)", "median pair ratio", "target", "met"]
+    return f"{result['pairs']} pairs, {result['epochs']} epochs.\n\n" + table(header, rows)
+
+
+def scale_section(result: dict[str, Any]) -> str:
+    rows = [
+        [
+            r["database"],
+            r["jobs"],
+            r["history_rows"],
+            r["decision"]["p50_ms"],
+            r["decision"]["p99_ms"],
+            r["decision_p50_vs_smallest"],
+            r["list_page"]["p50_ms"],
+            r["last_list_page_ms"],
+            r["history_page"]["p50_ms"],
+            r["rss_mib"],
+            r["seed_seconds"],
+        ]
+        for r in result["runs"]
+    ]
+    header = [
+        "database",
+        "jobs",
+        "history rows",
+        "decision p50 ms",
+        "decision p99 ms",
+        "p50 / smallest",
+        "list page p50 ms",
+        "last list page ms",
+        "history page p50 ms",
+        "server RSS MiB",
+        "seed s",
+    ]
+    return table(header, rows)
+
+
+def import_section(result: dict[str, Any]) -> str:
+    rows = [[name, value] for name, value in result["median_wall_ms"].items()]
+    return "\n".join(
+        [
+            table(["fresh interpreter importing", "median wall ms"], rows),
+            "",
+            f"`import lrhub.client` costs {result['client_import_ms']} ms over bare Python; "
+            f"`import httpx` alone {result['httpx_import_ms']} ms (ratio "
+            f"{result['client_over_httpx']}). Heavy modules loaded: "
+            f"{result['heavy_modules_loaded'] or 'none'}.",
+        ]
+    )
+
+
+SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "latency": ("Decision latency", latency_section),
+    "throughput": ("Throughput", throughput_section),
+    "optuna": ("Optuna, the closest peer", optuna_section),
+    "training": ("Training overhead", training_section),
+    "scale": ("Scale", scale_section),
+    "import_time": ("Client import time", import_section),
+}
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """Every benchmark of `report` as a Markdown section; failures and skips say so."""
+    parts = ["## Run", machine_section(report)]
+    for name, result in report["benchmarks"].items():
+        title, render = SECTIONS[name]
+        if "error" in result:
+            body = f"FAILED: {result['error']}"
+        elif "skipped" in result:
+            body = f"skipped: {result['skipped']}"
+        else:
+            body = render(result)
+        parts += [f"## {title}", body]
+    return "\n\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(json.loads(Path(sys.argv[1]).read_text())))

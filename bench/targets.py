@@ -1,0 +1,68 @@
+"""The decision endpoints a benchmark compares: lrhub on each database, and the floor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bench.config import BenchConfig
+from bench.postgres import SCRATCH_PREFIX
+from bench.servers import floor_server, lrhub_server
+from bench.workload import create_job, decision_body, decision_path
+from tests.support.postgres import scratch_database
+from tests.support.server import ServerProcess
+
+FLOOR = "floor"
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One server answering decisions; the floor has no jobs to create."""
+
+    name: str
+    server: ServerProcess
+
+    @property
+    def is_floor(self) -> bool:
+        return self.name == FLOOR
+
+    def prepare_job(self, client: httpx.Client, job_id: str) -> None:
+        """Register `job_id` on lrhub; nothing to do on the floor."""
+        if not self.is_floor:
+            create_job(client, job_id)
+
+
+def sample_decision(url: str) -> dict[str, Any]:
+    """A real decision answer from lrhub at `url`, as the floor's answer template."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+        create_job(client, "bench-sample")
+        response = client.post(decision_path("bench-sample", 1), json=decision_body(1))
+        response.raise_for_status()
+        answer: dict[str, Any] = response.json()
+        return answer
+
+
+@contextmanager
+def decision_targets(
+    config: BenchConfig, *, workers: int = 1, postgres: bool = True
+) -> Iterator[list[Target]]:
+    """Start the floor, lrhub on SQLite and (if configured) on a fresh PostgreSQL database."""
+    tag = f"w{workers}"
+    with ExitStack() as stack:
+        sqlite = stack.enter_context(lrhub_server(config.workdir / f"sqlite-{tag}", None, workers))
+        targets = [Target(SQLITE, sqlite)]
+        if postgres and config.postgres_url is not None:
+            url = stack.enter_context(scratch_database(config.postgres_url, SCRATCH_PREFIX))
+            pg = stack.enter_context(lrhub_server(config.workdir / f"pg-{tag}", url, workers))
+            targets.append(Target(POSTGRESQL, pg))
+        template = sample_decision(sqlite.url)
+        floor = stack.enter_context(
+            floor_server(config.workdir / f"floor-{tag}", template, workers)
+        )
+        yield [Target(FLOOR, floor), *targets]

@@ -1,0 +1,192 @@
+"""Training overhead: seeds/003's Ionosphere fit with lrhub's callback against local Keras.
+
+Epoch mode: `RemoteLearningRate` against `keras.callbacks.LearningRateScheduler` with the same
+drop-based schedule (target: within 3%). Step mode: `RemoteLearningRate(per_step=True)` against
+a `keras.optimizers.schedules.LearningRateSchedule` object (target: within 5%). Each pair runs
+both fits back to back, in alternating order; the figure is the median of the pairs' ratios.
+Only `model.fit` is timed; every fit builds a fresh model from the same seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from bench.config import BenchConfig
+from bench.machine import REPOSITORY
+from bench.servers import lrhub_server
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+
+DATA = REPOSITORY / "tests" / "data" / "ionosphere.csv"
+EPOCHS = 50
+BATCH_SIZE = 28
+SEED = 7
+EPOCH_TARGET = 0.03
+STEP_TARGET = 0.05
+
+# seeds/003's drop-based schedule: 0.1 x 0.5^floor((1 + epoch) / 10).
+DROP_SPEC = {
+    "type": "step_decay",
+    "initial_learning_rate": 0.1,
+    "drop": 0.5,
+    "every": 10,
+    "offset": 1,
+}
+# Per step: halve every 50 optimizer updates (Ionosphere: 9 updates per epoch).
+STEP_DECAY_STEPS = 50
+STEP_SPEC = {
+    "type": "exponential_decay",
+    "initial_learning_rate": 0.1,
+    "decay_steps": STEP_DECAY_STEPS,
+    "decay_rate": 0.5,
+    "unit": "step",
+}
+
+
+def drop_schedule(epoch: int) -> float:
+    """seeds/003's `step_decay`, for LearningRateScheduler."""
+    return 0.1 * math.pow(0.5, math.floor((1 + epoch) / 10))
+
+
+def load_ionosphere() -> tuple[np.ndarray, np.ndarray]:
+    """34 float features; the label is 1 for "g" (good), 0 for "b", as LabelEncoder gives."""
+    with DATA.open() as handle:
+        rows = list(csv.reader(handle))
+    features = np.array([[float(value) for value in row[:34]] for row in rows])
+    labels = np.array([1.0 if row[34] == "g" else 0.0 for row in rows])
+    return features, labels
+
+
+def build_model(learning_rate: float | keras.optimizers.schedules.LearningRateSchedule) -> Any:
+    """seeds/003's network: Dense(34, relu) → Dense(1, sigmoid), SGD with momentum 0.9."""
+    keras.utils.set_random_seed(SEED)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(34,)),
+            keras.layers.Dense(34, kernel_initializer="random_normal", activation="relu"),
+            keras.layers.Dense(1, kernel_initializer="random_normal", activation="sigmoid"),
+        ]
+    )
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+    model.compile(loss="binary_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    return model
+
+
+def timed_fit(model: Any, data: tuple[np.ndarray, np.ndarray], callbacks: list[Any]) -> float:
+    """Seconds spent in `model.fit`, seeds/003's settings, silent."""
+    features, labels = data
+    started = time.perf_counter()
+    model.fit(
+        features,
+        labels,
+        validation_split=0.33,
+        epochs=EPOCHS,
+        batch_size=BATCH_SIZE,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    return time.perf_counter() - started
+
+
+def final_rate(model: Any) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+FitSetup = Callable[[int], tuple[Any, list[Any]]]
+
+
+def paired_fits(
+    local: FitSetup, remote: FitSetup, pairs: int, data: tuple[np.ndarray, np.ndarray]
+) -> dict[str, Any]:
+    """`pairs` (local, remote) fits in alternating order after one warm-up pair."""
+    local_seconds: list[float] = []
+    remote_seconds: list[float] = []
+    rates: dict[str, float] = {}
+    for index in range(-1, pairs):  # index -1: warm-up, not recorded
+        order = [("local", local), ("remote", remote)]
+        for name, setup in order if index % 2 == 0 else reversed(order):
+            model, callbacks = setup(index)
+            seconds = timed_fit(model, data, callbacks)
+            rates[name] = final_rate(model)
+            if index >= 0:
+                (local_seconds if name == "local" else remote_seconds).append(seconds)
+    ratios = [r / loc for r, loc in zip(remote_seconds, local_seconds, strict=True)]
+    return {
+        "local_seconds": local_seconds,
+        "remote_seconds": remote_seconds,
+        "median_local_seconds": statistics.median(local_seconds),
+        "median_remote_seconds": statistics.median(remote_seconds),
+        "median_ratio": round(statistics.median(ratios), 4),
+        "final_learning_rates": rates,
+    }
+
+
+@contextmanager
+def remote_service(config: BenchConfig) -> Iterator[str]:
+    """A real lrhub (SQLite) with the two schedules, its URL in LRHUB_URL for the callback."""
+    with lrhub_server(config.workdir / "training") as server:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for name, spec in (("ionosphere-drop", DROP_SPEC), ("ionosphere-steps", STEP_SPEC)):
+                client.put(f"/v1/schedules/{name}", json={"spec": spec}).raise_for_status()
+        previous = os.environ.get("LRHUB_URL")
+        os.environ["LRHUB_URL"] = server.url
+        try:
+            yield server.url
+        finally:
+            if previous is None:
+                del os.environ["LRHUB_URL"]
+            else:
+                os.environ["LRHUB_URL"] = previous
+
+
+def run(config: BenchConfig) -> dict[str, Any]:
+    """Epoch-mode and step-mode overhead of the remote callback, as median pair ratios."""
+    from lrhub.client.keras import RemoteLearningRate
+
+    pairs = config.scaled(quick=1, full=7)
+    data = load_ionosphere()
+
+    def epoch_local(_: int) -> tuple[Any, list[Any]]:
+        return build_model(0.1), [keras.callbacks.LearningRateScheduler(drop_schedule)]
+
+    def epoch_remote(index: int) -> tuple[Any, list[Any]]:
+        callback = RemoteLearningRate(
+            job=f"fit-epoch-{index}", schedule="ionosphere-drop", verbose=0
+        )
+        return build_model(0.1), [callback]
+
+    def step_local(_: int) -> tuple[Any, list[Any]]:
+        schedule = keras.optimizers.schedules.ExponentialDecay(0.1, STEP_DECAY_STEPS, 0.5)
+        return build_model(schedule), []
+
+    def step_remote(index: int) -> tuple[Any, list[Any]]:
+        callback = RemoteLearningRate(
+            job=f"fit-step-{index}", schedule="ionosphere-steps", per_step=True, verbose=0
+        )
+        return build_model(0.1), [callback]
+
+    with remote_service(config):
+        epoch_mode = paired_fits(epoch_local, epoch_remote, pairs, data)
+        step_mode = paired_fits(step_local, step_remote, pairs, data)
+    epoch_mode["target"] = 1 + EPOCH_TARGET
+    epoch_mode["target_met"] = epoch_mode["median_ratio"] <= 1 + EPOCH_TARGET
+    step_mode["target"] = 1 + STEP_TARGET
+    step_mode["target_met"] = step_mode["median_ratio"] <= 1 + STEP_TARGET
+    return {
+        "pairs": pairs,
+        "epochs": EPOCHS,
+        "batch_size": BATCH_SIZE,
+        "epoch_mode": epoch_mode,
+        "step_mode": step_mode,
+    }
