@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from time import sleep
 from collections.abc import Mapping, Sequence
+from time import sleep
 from types import TracebackType
 from typing import Literal, Self
 

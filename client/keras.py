@@ -1,0 +1,208 @@
+"""`RemoteLearningRate`: a Keras 3 callback that takes each epoch's learning rate from lrhub.
+
+Importing this module imports keras; `import lrhub.client` does not.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from math import isfinite
+from typing import Any, Literal, TypeVar
+
+import keras
+from keras.src import backend
+from keras.src.utils import io_utils
+
+from ._sync import Client
+from .errors import LrhubError
+from .models import Decision, JsonObject
+
+ResultT = TypeVar("ResultT")
+
+# The service's metric-name rule (docs/http-api.md); other log entries are not sent.
+_METRIC_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
+
+
+class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
+    """Sets the optimizer's learning rate from an lrhub job at the start of every epoch.
+
+    Args:
+        job: the job id; defaults to `LRHUB_JOB_ID`.
+        schedule: `"name"` or `"name@3"` to register the job with, or
+        spec: an inline schedule spec (a dict). With neither, the job must already exist.
+        labels: labels of the job when it is created.
+        scale: factor applied by the service to the schedule's rate.
+        per_step: also set the rate before every batch, from the per-step rates the service
+            answers for the epoch (one request per epoch, none per batch).
+        on_error: `"hold"` keeps the current rate when the service fails (warns once per outage,
+            asks again next epoch); `"raise"` stops training with the error.
+        verbose: 1 prints the rate and the service's reason every epoch.
+        client: the `Client` to use; defaults to one configured from `LRHUB_*` variables.
+
+    The job is registered idempotently (a restarted process gets its existing job back). Each epoch
+    sends the previous epoch's logs as metrics: `{}` for epoch 0, `null` (not known) for the first
+    epoch of a fit resumed with `initial_epoch`. `logs["learning_rate"]` is written at epoch end so
+    History, CSVLogger and TensorBoard record it, and `model.stop_training` is set when the service
+    answers `stop`.
+    """
+
+    def __init__(
+        self,
+        job: str | None = None,
+        schedule: str | None = None,
+        spec: JsonObject | None = None,
+        labels: Mapping[str, str] | None = None,
+        scale: float = 1.0,
+        per_step: bool = False,
+        on_error: Literal["hold", "raise"] = "hold",
+        verbose: int = 1,
+        client: Client | None = None,
+    ) -> None:
+        super().__init__()
+        if on_error not in ("hold", "raise"):
+            raise ValueError(f'on_error must be "hold" or "raise", not {on_error!r}')
+        if schedule is not None and spec is not None:
+            raise ValueError("give RemoteLearningRate a schedule or a spec, not both")
+        self.client = client or Client()
+        job_id = job or self.client.job_id
+        if not job_id:
+            raise ValueError("RemoteLearningRate needs a job id: pass job=... or set LRHUB_JOB_ID")
+        self.job = job_id
+        self.schedule = schedule
+        self.spec = spec
+        self.labels = dict(labels or {})
+        self.scale = scale
+        self.per_step = per_step
+        self.on_error = on_error
+        self.verbose = verbose
+        self._registered = False
+        self._failing = False
+        self._steps_per_epoch: int | None = None
+        self._step_rates: list[float] | None = None
+        # (epoch, metrics) of the last finished epoch, sent with the next epoch's request.
+        self._last_logs: tuple[int, dict[str, float]] | None = None
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        for optimizer in self._optimizers():
+            _refuse_schedule_object(optimizer)
+        if self.per_step:
+            steps = self.params.get("steps")
+            if not steps:
+                raise ValueError(
+                    "RemoteLearningRate(per_step=True) needs the number of steps per epoch; "
+                    "pass steps_per_epoch to fit() or use a dataset of known length"
+                )
+            self._steps_per_epoch = int(steps)
+        self._guarded(self._register)
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._step_rates = None
+        decision = self._guarded(lambda: self._decide(epoch))
+        if decision is None:
+            return
+        self._set_rate(decision.learning_rate)
+        if self.per_step:
+            self._step_rates = decision.step_learning_rates
+        if self.verbose > 0:
+            io_utils.print_msg(
+                f"\nEpoch {epoch + 1}: RemoteLearningRate setting learning rate to "
+                f"{decision.learning_rate} ({decision.reason})."
+            )
+        if decision.stop:
+            self.model.stop_training = True
+
+    def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self._step_rates is not None and batch < len(self._step_rates):
+            self._set_rate(self._step_rates[batch])
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None:
+            return
+        self._last_logs = (epoch, _metrics(logs))
+        logs["learning_rate"] = float(backend.convert_to_numpy(self._optimizers()[0].learning_rate))
+
+    def _register(self) -> None:
+        if self.schedule is None and self.spec is None:
+            self.client.get_job(self.job)  # created by an orchestrator or operator
+        else:
+            self.client.put_job(
+                self.job,
+                schedule=self.schedule,
+                spec=self.spec,
+                scale=self.scale,
+                labels=self.labels,
+            )
+        self._registered = True
+
+    def _decide(self, epoch: int) -> Decision:
+        if not self._registered:
+            self._register()
+        return self.client.decide(
+            self.job,
+            epoch,
+            metrics=self._metrics_before(epoch),
+            steps_per_epoch=self._steps_per_epoch,
+        )
+
+    def _metrics_before(self, epoch: int) -> dict[str, float] | None:
+        if self._last_logs is not None and self._last_logs[0] == epoch - 1:
+            return self._last_logs[1]
+        # Epoch 0 observed nothing; a fit resumed at a later epoch does not know the logs before.
+        return {} if epoch == 0 else None
+
+    def _guarded(self, action: Callable[[], ResultT]) -> ResultT | None:
+        """Run a service call; on failure hold the current rate or raise, as configured."""
+        try:
+            result = action()
+        except LrhubError as error:
+            if self.on_error == "raise":
+                raise
+            if not self._failing:
+                warnings.warn(
+                    f"lrhub job {self.job!r}: {error}; holding the current learning rate and "
+                    "asking again next epoch",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            self._failing = True
+            return None
+        self._failing = False
+        return result
+
+    def _optimizers(self) -> list[Any]:
+        optimizer = self.model.optimizer
+        return list(getattr(optimizer, "optimizers", None) or [optimizer])
+
+    def _set_rate(self, rate: float) -> None:
+        for optimizer in self._optimizers():
+            optimizer.learning_rate = rate
+
+
+def _refuse_schedule_object(optimizer: Any) -> None:
+    # Keras keeps a schedule object in `_learning_rate` and then refuses to set the rate.
+    if isinstance(
+        getattr(optimizer, "_learning_rate", None),
+        keras.optimizers.schedules.LearningRateSchedule,
+    ):
+        raise ValueError(
+            f"RemoteLearningRate sets the learning rate itself, but optimizer {optimizer.name!r} "
+            "was built with a LearningRateSchedule object; build it with a float learning_rate "
+            "and put the schedule in lrhub (per_step=True gives per-step rates)"
+        )
+
+
+def _metrics(logs: Mapping[str, Any]) -> dict[str, float]:
+    """The epoch's logs the service accepts: finite numbers under valid names."""
+    metrics: dict[str, float] = {}
+    for name, value in logs.items():
+        if name == "learning_rate" or not _METRIC_NAME.match(name):
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if isfinite(number):
+            metrics[name] = number
+    return metrics

@@ -1,0 +1,148 @@
+"""Human-readable output of the `lrhub` command: rich tables of schedules, jobs and history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .models import Event, HistoryEntry, Job, JobSchedule, PreviewResult, Schedule
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def job_schedule(schedule: JobSchedule) -> str:
+    """`name@version (follow)`, or `inline spec`."""
+    if schedule.name is None:
+        return "inline spec"
+    return f"{schedule.name}@{schedule.version} ({schedule.follow})"
+
+
+def schedules_table(schedules: Sequence[Schedule], title: str) -> Table:
+    """One row per schedule version."""
+    table = Table(title=title)
+    for column in ("name", "version", "type", "created", "description"):
+        table.add_column(column)
+    for schedule in schedules:
+        table.add_row(
+            schedule.name,
+            str(schedule.version),
+            str(schedule.spec.get("type", "?")),
+            _when(schedule.created_at),
+            schedule.description,
+        )
+    return table
+
+
+def print_schedule(console: Console, schedule: Schedule) -> None:
+    """A schedule version with its full spec."""
+    console.print(
+        f"[bold]{schedule.name}[/bold] version {schedule.version}"
+        f" of {schedule.versions or schedule.version}, created {_when(schedule.created_at)}"
+    )
+    if schedule.description:
+        console.print(schedule.description)
+    console.print_json(data=schedule.spec)
+
+
+def jobs_table(jobs: Sequence[Job]) -> Table:
+    """One row per job."""
+    table = Table(title="jobs")
+    for column in ("job", "status", "schedule", "rate", "last epoch", "labels"):
+        table.add_column(column)
+    for job in jobs:
+        table.add_row(
+            job.job_id,
+            job.status,
+            job_schedule(job.schedule),
+            _rate(job.learning_rate),
+            "-" if job.last_epoch is None else str(job.last_epoch),
+            ", ".join(f"{key}={value}" for key, value in sorted(job.labels.items())),
+        )
+    return table
+
+
+def print_job(console: Console, job: Job) -> None:
+    """A job's settings and state."""
+    table = Table(show_header=False, title=f"job {job.job_id}")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = {
+        "status": job.status,
+        "schedule": job_schedule(job.schedule),
+        "type": str(job.spec.get("type", "?")),
+        "learning rate": _rate(job.learning_rate),
+        "last epoch": "-" if job.last_epoch is None else str(job.last_epoch),
+        "scale": f"{job.scale:g}",
+        "override": _rate(job.override),
+        "paused": "yes" if job.paused else "no",
+        "clock origin": str(job.clock_origin),
+        "labels": _compact(job.labels),
+        "state": _compact(job.state),
+        "updated": _when(job.updated_at),
+    }
+    for field, value in rows.items():
+        table.add_row(field, value)
+    console.print(table)
+    if job.token:
+        console.print(f"job token (shown once): {job.token}")
+
+
+def history_table(job_id: str, entries: Sequence[HistoryEntry]) -> Table:
+    """One row per decided epoch."""
+    table = Table(title=f"history of {job_id}")
+    for column in ("epoch", "rate", "reason", "schedule", "stop", "superseded"):
+        table.add_column(column)
+    for entry in entries:
+        schedule = entry.schedule
+        table.add_row(
+            str(entry.epoch),
+            _rate(entry.learning_rate),
+            entry.reason,
+            "inline" if schedule.name is None else f"{schedule.name}@{schedule.version}",
+            "stop" if entry.stop else "",
+            "superseded" if entry.superseded else "",
+        )
+    return table
+
+
+def events_table(job_id: str, events: Sequence[Event]) -> Table:
+    """One row per audit event, showing the fields that changed."""
+    table = Table(title=f"events of {job_id}")
+    for column in ("id", "at", "actor", "action", "changed"):
+        table.add_column(column)
+    for event in events:
+        before = event.before or {}
+        after = event.after or {}
+        changed = sorted(key for key in after if before.get(key) != after[key])
+        table.add_row(
+            str(event.id),
+            _when(event.at),
+            event.actor,
+            event.action,
+            ", ".join(changed),
+        )
+    return table
+
+
+def preview_summary(preview: PreviewResult) -> str:
+    """First and last rate, and where the schedule would stop."""
+    rates = preview.learning_rates
+    summary = f"{len(rates)} epochs: {_rate(rates[0])} → {_rate(rates[-1])}" if rates else "empty"
+    if preview.stop_epoch is not None:
+        summary += f"; stops at epoch {preview.stop_epoch}"
+    return summary
