@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
-
 from bench.config import BenchConfig
 from bench.machine import REPOSITORY
 from bench.servers import lrhub_server
@@ -27,6 +25,8 @@ from bench.servers import lrhub_server
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
+from lrhub.client import Client
+from lrhub.client.keras import RemoteLearningRate
 
 DATA = REPOSITORY / "tests" / "data" / "ionosphere.csv"
 EPOCHS = 50
@@ -133,27 +133,16 @@ def paired_fits(
 
 
 @contextmanager
-def remote_service(config: BenchConfig) -> Iterator[str]:
-    """A real lrhub (SQLite) with the two schedules, its URL in LRHUB_URL for the callback."""
-    with lrhub_server(config.workdir / "training") as server:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            for name, spec in (("ionosphere-drop", DROP_SPEC), ("ionosphere-steps", STEP_SPEC)):
-                client.put(f"/v1/schedules/{name}", json={"spec": spec}).raise_for_status()
-        previous = os.environ.get("LRHUB_URL")
-        os.environ["LRHUB_URL"] = server.url
-        try:
-            yield server.url
-        finally:
-            if previous is None:
-                del os.environ["LRHUB_URL"]
-            else:
-                os.environ["LRHUB_URL"] = previous
+def remote_service(config: BenchConfig) -> Iterator[Client]:
+    """A real lrhub (SQLite, one worker) holding the two schedules; a client for callbacks."""
+    with lrhub_server(config.workdir / "training") as server, Client(server.url) as client:
+        client.put_schedule("ionosphere-drop", DROP_SPEC)
+        client.put_schedule("ionosphere-steps", STEP_SPEC)
+        yield client
 
 
 def run(config: BenchConfig) -> dict[str, Any]:
     """Epoch-mode and step-mode overhead of the remote callback, as median pair ratios."""
-    from lrhub.client.keras import RemoteLearningRate
-
     pairs = config.scaled(quick=1, full=7)
     data = load_ionosphere()
 
@@ -162,7 +151,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
 
     def epoch_remote(index: int) -> tuple[Any, list[Any]]:
         callback = RemoteLearningRate(
-            job=f"fit-epoch-{index}", schedule="ionosphere-drop", verbose=0
+            job=f"fit-epoch-{index}", schedule="ionosphere-drop", verbose=0, client=client
         )
         return build_model(0.1), [callback]
 
@@ -172,11 +161,15 @@ def run(config: BenchConfig) -> dict[str, Any]:
 
     def step_remote(index: int) -> tuple[Any, list[Any]]:
         callback = RemoteLearningRate(
-            job=f"fit-step-{index}", schedule="ionosphere-steps", per_step=True, verbose=0
+            job=f"fit-step-{index}",
+            schedule="ionosphere-steps",
+            per_step=True,
+            verbose=0,
+            client=client,
         )
         return build_model(0.1), [callback]
 
-    with remote_service(config):
+    with remote_service(config) as client:
         epoch_mode = paired_fits(epoch_local, epoch_remote, pairs, data)
         step_mode = paired_fits(step_local, step_remote, pairs, data)
     epoch_mode["target"] = 1 + EPOCH_TARGET

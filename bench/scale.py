@@ -1,0 +1,142 @@
+"""Scale: decision latency, list/history paging and server memory as jobs and history grow.
+
+One database grows from 10 to 1,000 to 10,000 jobs of 100 decided epochs each (a million
+history rows at the top). At each size a freshly started server (one worker) decides a new
+epoch for jobs spread over the whole table, pages through the job list and through job
+histories, and then its resident memory is read. The smallest size is the baseline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.config import BenchConfig
+from bench.postgres import SCRATCH_PREFIX
+from bench.seeding import copy_template_job, decide_template_job, seeded_job_id
+from bench.servers import lrhub_server, resident_memory_bytes
+from bench.stats import latency_summary, ratio
+from bench.targets import POSTGRESQL, SQLITE
+from bench.workload import EPOCHS_PER_JOB, decision_body, decision_path
+from tests.support.postgres import scratch_database
+
+LIST_PAGE = 100
+HISTORY_PAGE = 20
+
+
+def timed_get(client: httpx.Client, path: str, params: dict[str, Any]) -> tuple[float, Any]:
+    """Seconds for one GET, and its JSON answer."""
+    started = time.perf_counter()
+    response = client.get(path, params=params)
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return elapsed, response.json()
+
+
+def paged_times(client: httpx.Client, path: str, limit: int) -> list[float]:
+    """Follow `next_cursor` from the first page to the last; each page's duration."""
+    durations = []
+    params: dict[str, Any] = {"limit": limit}
+    while True:
+        elapsed, page = timed_get(client, path, params)
+        durations.append(elapsed)
+        if page["next_cursor"] is None:
+            return durations
+        params["cursor"] = page["next_cursor"]
+
+
+def decision_times(client: httpx.Client, job_ids: list[str], epoch: int) -> list[float]:
+    """Decide `epoch` (a new one) for each job in turn; each request's duration."""
+    durations = []
+    for job_id in job_ids:
+        started = time.perf_counter()
+        response = client.post(decision_path(job_id, epoch), json=decision_body(epoch))
+        durations.append(time.perf_counter() - started)
+        response.raise_for_status()
+    return durations
+
+
+def spread(count: int, sample: int) -> list[str]:
+    """`sample` job ids spread evenly over jobs 0..count-1."""
+    return [seeded_job_id(index * count // sample) for index in range(min(sample, count))]
+
+
+def measure_size(
+    workdir: Path, database_url: str | None, jobs: int, epoch: int, sample: int
+) -> dict[str, Any]:
+    """Start a server on the seeded database and measure one size."""
+    with (
+        lrhub_server(workdir, database_url) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        decision_times(client, spread(jobs, 10), epoch)  # warm-up: connections, caches
+        decisions = decision_times(client, spread(jobs, sample)[10:], epoch)
+        list_pages = paged_times(client, "/v1/jobs", LIST_PAGE)
+        history_pages: list[float] = []
+        for job_id in spread(jobs, 20):
+            history_pages.extend(paged_times(client, f"/v1/jobs/{job_id}/epochs", HISTORY_PAGE))
+        rss = resident_memory_bytes(server.process.pid)
+    return {
+        "jobs": jobs,
+        "history_rows": jobs * EPOCHS_PER_JOB,
+        "decision": latency_summary(decisions),
+        "list_page": latency_summary(list_pages),
+        "list_pages": len(list_pages),
+        "last_list_page_ms": list_pages[-1] * 1e3,
+        "history_page": latency_summary(history_pages),
+        "rss_mib": round(rss / 2**20, 1),
+    }
+
+
+@contextmanager
+def database(config: BenchConfig, name: str) -> Iterator[str | None]:
+    """A fresh database: None means the server's default SQLite file in its workdir."""
+    if name == SQLITE:
+        yield None
+        return
+    assert config.postgres_url is not None
+    with scratch_database(config.postgres_url, SCRATCH_PREFIX) as url:
+        yield url
+
+
+def grow_and_measure(
+    config: BenchConfig, name: str, sizes: tuple[int, ...]
+) -> list[dict[str, Any]]:
+    """Seed `name`'s database size by size and measure each; ratios over the smallest size."""
+    workdir = config.workdir / f"scale-{name}"
+    sample = config.scaled(quick=40, full=310)
+    rows = []
+    with database(config, name) as url:
+        with (
+            lrhub_server(workdir, url) as server,
+            httpx.Client(base_url=server.url, timeout=60) as client,
+        ):
+            decide_template_job(client)
+        seeded = 1
+        for step, jobs in enumerate(sizes):
+            started = time.perf_counter()
+            copy_template_job(url or f"sqlite:///{workdir / 'lrhub.db'}", range(seeded, jobs))
+            seed_seconds = time.perf_counter() - started
+            seeded = jobs
+            result = measure_size(workdir, url, jobs, EPOCHS_PER_JOB + step, sample)
+            rows.append({"database": name, "seed_seconds": round(seed_seconds, 1), **result})
+    smallest = rows[0]["decision"]["p50_ms"]
+    for row in rows:
+        row["decision_p50_vs_smallest"] = ratio(row["decision"]["p50_ms"], smallest)
+    return rows
+
+
+def run(config: BenchConfig) -> dict[str, Any]:
+    """Every size on SQLite and (if configured) PostgreSQL."""
+    sizes = (10, 100) if config.quick else (10, 1_000, 10_000)
+    names = [SQLITE] + ([POSTGRESQL] if config.postgres_url else [])
+    return {
+        "sizes": list(sizes),
+        "epochs_per_job": EPOCHS_PER_JOB,
+        "runs": [row for name in names for row in grow_and_measure(config, name, sizes)],
+    }
