@@ -27,27 +27,24 @@ class DecisionRequest(BaseModel):
     steps_per_epoch: int | None = None
 
 
-def _response_template() -> dict[str, Any]:
+def create_app() -> FastAPI:
+    """The floor app; uvicorn builds it with `--factory`, as `lrhub serve` builds lrhub's."""
     raw = os.environ.get(RESPONSE_TEMPLATE_VARIABLE)
     if raw is None:
         raise RuntimeError(f"{RESPONSE_TEMPLATE_VARIABLE} must hold a decision answer (JSON)")
     template: dict[str, Any] = json.loads(raw)
-    return template
+    app = FastAPI(title="lrhub benchmark floor")
 
+    @app.post("/v1/jobs/{job_id}/epochs/{epoch}")
+    def decide(
+        job_id: str, epoch: Annotated[int, Path(ge=0, le=10_000_000)], body: DecisionRequest
+    ) -> dict[str, Any]:
+        """Answer a decision-sized JSON without deciding or storing anything."""
+        return {**template, "job_id": job_id, "epoch": epoch}
 
-app = FastAPI(title="lrhub benchmark floor")
-_TEMPLATE = _response_template()
+    @app.get("/readyz")
+    def ready() -> dict[str, str]:
+        """Readiness, so the harness polls the floor exactly as it polls lrhub."""
+        return {"status": "ready"}
 
-
-@app.post("/v1/jobs/{job_id}/epochs/{epoch}")
-def decide(
-    job_id: str, epoch: Annotated[int, Path(ge=0, le=10_000_000)], body: DecisionRequest
-) -> dict[str, Any]:
-    """Answer a decision-sized JSON without deciding or storing anything."""
-    return {**_TEMPLATE, "job_id": job_id, "epoch": epoch}
-
-
-@app.get("/readyz")
-def ready() -> dict[str, str]:
-    """Readiness, so the harness polls the floor exactly as it polls lrhub."""
-    return {"status": "ready"}
+    return app
