@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -27,6 +29,12 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM handler: exit 0. uvicorn drains connections first, then re-raises the signal it
+    caught; without this the process dies by that signal and orchestrators record a failure."""
+    raise SystemExit(0)
 
 
 @cli.callback()
@@ -64,6 +72,7 @@ def serve(
         upgrade_schema(engine)
     finally:
         engine.dispose()
+    signal.signal(signal.SIGTERM, exit_cleanly)
     uvicorn.run(
         "lrhub.service.app:create_app",
         factory=True,
