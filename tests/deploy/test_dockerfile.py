@@ -1,0 +1,267 @@
+"""The Dockerfile: lint-clean, and its install and start steps work when replayed outside Docker.
+
+No Docker engine runs here, so the replay does what the image build does in a plain virtual
+environment: the builder stage's COPY and RUN lines (read from the Dockerfile, image paths mapped
+to temporary directories), then the runtime stage's ENV, CMD and HEALTHCHECK. The runtime stage's
+own RUN (creating the system user) needs root and is not replayed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.deploy.dockerfile import DOCKERFILE, REPO_ROOT, Stage, project_stages
+from tests.support.server import free_port
+
+HADOLINT = Path(sys.executable).parent / "hadolint"
+STARTUP_DEADLINE_SECONDS = 60.0
+ADMIN_TOKEN = "ops:replay-admin-secret"  # what `docker run -e LRHUB_ADMIN_TOKEN=` passes
+
+
+def test_hadolint_reports_nothing() -> None:
+    result = subprocess.run(
+        [str(HADOLINT), "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_runtime_stage_contract() -> None:
+    *builders, runtime = project_stages()
+    assert builders, "the image is meant to be multi-stage: build tools stay out of the runtime"
+    for stage in (*builders, runtime):
+        assert stage.base == "python:3.11-slim"
+    user = runtime.last("USER").split(":")[0]
+    assert user not in {"root", "0"}
+    env = runtime.env()
+    volume = runtime.last("VOLUME")
+    assert env["LRHUB_DATABASE_URL"] == f"sqlite:///{volume}/lrhub.db"
+    assert runtime.last("EXPOSE") == env["LRHUB_PORT"]
+    assert runtime.last("STOPSIGNAL") == "SIGTERM"
+    command = runtime.exec_form("CMD")
+    assert command[command.index("--workers") + 1] == "1"
+    assert "--insecure" not in command
+
+
+@dataclass
+class ReplayedImage:
+    """The image's venv installed under a temp dir, and how the runtime stage starts things."""
+
+    venv: Path
+    data: Path
+    env: dict[str, str]
+    command: list[str]
+    healthcheck: list[str]
+
+    def python(self, code: str) -> str:
+        """Run code with the image's interpreter; its stdout."""
+        return subprocess.run(
+            [str(self.venv / "bin" / "python"), "-c", code],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+
+    def run_healthcheck(self, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        """Run the HEALTHCHECK command as Docker would inside a container started with `env`."""
+        return subprocess.run(
+            self.healthcheck,
+            env={**self.env, **env},
+            cwd=self.data,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    def start(self, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        """Start the CMD with the image's environment plus `env`, output to `log`."""
+        with log.open("wb") as output:
+            return subprocess.Popen(
+                self.command,
+                env={**self.env, **env},
+                cwd=self.data,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+
+
+def host_environment() -> dict[str, str]:
+    """This machine's environment minus anything that would leak into the image's processes;
+    the base interpreter's bin/ first on PATH, standing in for the image's /usr/local/bin."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("LRHUB_") and key not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"}
+    }
+    env["PATH"] = os.pathsep.join([sysconfig.get_config_var("BINDIR"), env.get("PATH", "")])
+    return env
+
+
+def relocated(value: str, paths: dict[str, Path]) -> str:
+    """`value` with each image path prefix replaced by its temp-dir stand-in."""
+    for image_path, local in paths.items():
+        value = value.replace(image_path, str(local))
+    return value
+
+
+def replay_copy(arguments: str, workdir: Path) -> None:
+    """A builder COPY from the repository (the build context) into the stand-in WORKDIR."""
+    *sources, destination = shlex.split(arguments)
+    target = workdir / destination
+    ignore = shutil.ignore_patterns("__pycache__", "*.py[cod]", "*.db", "*.db-*")
+    for source in sources:
+        origin = REPO_ROOT / source
+        if origin.is_dir():
+            shutil.copytree(origin, target, ignore=ignore, dirs_exist_ok=True)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, target / origin.name)
+
+
+def replay_builder(builder: Stage, paths: dict[str, Path], base_env: dict[str, str]) -> None:
+    """Run the builder stage's COPY and RUN lines in order, as `docker build` would."""
+    workdir = Path(relocated(builder.last("WORKDIR"), paths))
+    workdir.mkdir(parents=True)
+    env = {key: relocated(value, paths) for key, value in builder.env(base_env).items()}
+    for instruction in builder.instructions:
+        if instruction.keyword == "COPY":
+            replay_copy(instruction.arguments, workdir)
+        elif instruction.keyword == "RUN":
+            step = subprocess.run(
+                ["/bin/sh", "-c", instruction.arguments],
+                env=env,
+                cwd=workdir,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
+            assert step.returncode == 0, f"RUN failed:\n{step.stdout}\n{step.stderr}"
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> ReplayedImage:
+    """Build and install the image's venv the way the Dockerfile does, under a temp dir."""
+    root = tmp_path_factory.mktemp("image")
+    builder, runtime = project_stages()
+    venv_path = builder.env()["VIRTUAL_ENV"]
+    # The runtime must receive the venv at the path it was built at (scripts embed it).
+    assert f"--from={builder.name} {venv_path} {venv_path}" in runtime.arguments("COPY")
+    paths = {
+        venv_path: root / "venv",
+        builder.last("WORKDIR"): root / "src",
+        runtime.last("VOLUME"): root / "data",
+    }
+    base_env = host_environment()
+    replay_builder(builder, paths, base_env)
+    (root / "data").mkdir()
+    env = {key: relocated(value, paths) for key, value in runtime.env(base_env).items()}
+    return ReplayedImage(
+        venv=root / "venv",
+        data=root / "data",
+        env=env,
+        command=runtime.exec_form("CMD"),
+        healthcheck=runtime.healthcheck_command(),
+    )
+
+
+@pytest.mark.slow
+def test_image_venv_has_the_server_extra_and_no_tensorflow(image: ReplayedImage) -> None:
+    installed = json.loads(
+        image.python(
+            "import importlib.metadata as m, json;"
+            "print(json.dumps(sorted({d.metadata['Name'].lower() for d in m.distributions()})))"
+        )
+    )
+    assert "tensorflow" not in installed
+    assert "keras" not in installed
+    assert {"lrhub", "fastapi", "uvicorn", "sqlalchemy", "alembic", "psycopg"} <= set(installed)
+    # The wheel was installed, not the work tree: modules resolve inside the venv.
+    service_file = image.python("import lrhub.service; print(lrhub.service.__file__)").strip()
+    assert Path(service_file).is_relative_to(image.venv)
+
+
+def wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Poll /healthz until it answers 200; fail with the server log if it dies or never does."""
+    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)  # polling interval while the server boots, not a race guard
+    pytest.fail(f"server not healthy after {STARTUP_DEADLINE_SECONDS}s:\n{log.read_text()}")
+
+
+@pytest.fixture
+def started_image(
+    image: ReplayedImage, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], str, dict[str, str], Path]]:
+    """The image's CMD serving on a free port with an admin token, as `docker run -e` gives it."""
+    port = free_port()
+    overrides = {"LRHUB_PORT": str(port), "LRHUB_ADMIN_TOKEN": ADMIN_TOKEN}
+    log = tmp_path / "server.log"
+    process = image.start(overrides, log)
+    try:
+        wait_healthy(process, f"http://127.0.0.1:{port}", log)
+        yield process, f"http://127.0.0.1:{port}", overrides, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_image_command_serves_checks_healthy_and_stops_on_sigterm(
+    image: ReplayedImage,
+    started_image: tuple[subprocess.Popen[bytes], str, dict[str, str], Path],
+) -> None:
+    process, url, overrides, log = started_image
+    healthcheck = image.run_healthcheck(overrides)
+    assert healthcheck.returncode == 0, healthcheck.stderr
+
+    assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+    assert (image.data / "lrhub.db").is_file(), "the SQLite file is not on the /data volume"
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0, log.read_text()
+    assert image.run_healthcheck(overrides).returncode != 0, "the healthcheck passes with no server"
+
+
+@pytest.mark.slow
+def test_image_command_refuses_to_serve_without_admin_tokens(
+    image: ReplayedImage, tmp_path: Path
+) -> None:
+    log = tmp_path / "server.log"
+    process = image.start({"LRHUB_PORT": str(free_port())}, log)
+    try:
+        returncode = process.wait(timeout=STARTUP_DEADLINE_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+    assert returncode != 0
+    assert "LRHUB_ADMIN_TOKEN" in log.read_text()
