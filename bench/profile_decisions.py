@@ -1,0 +1,136 @@
+"""Where a decision's time goes: py-spy samples of lrhub and of the floor, by category.
+
+    python -m bench.profile_decisions [--database postgresql] [--jobs 10]
+
+Attaches `py-spy record` (pip install py-spy) to a one-worker server while it decides 100-epoch
+jobs over keep-alive HTTP, then attributes each sample to the innermost frame's category
+(database driver, SQLAlchemy, pydantic, ...) and prints the sampled CPU milliseconds per
+request for lrhub, the floor and their difference: what lrhub's extra latency is made of.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from bench.latency import timed_job_run
+from bench.postgres import SCRATCH_PREFIX, configured_url
+from bench.report import table
+from bench.servers import floor_server, lrhub_server
+from bench.targets import FLOOR, Target, sample_decision
+from bench.workload import EPOCHS_PER_JOB
+from tests.support.postgres import scratch_database
+
+SAMPLES_PER_SECOND = 1000
+# Innermost-frame rules, first match wins. py-spy frames read "function (path:line)".
+DRIVER_CALLS = ("do_execute ", "do_executemany ", "do_commit ", "do_begin ", "do_rollback ")
+CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("database driver (C calls: sqlite3 / psycopg)", ("/psycopg/", "sqlite3")),
+    ("SQLAlchemy", ("/sqlalchemy/",)),
+    ("pydantic", ("/pydantic/", "pydantic_core")),
+    ("JSON", ("/json/",)),
+    ("lrhub engine (schedules/)", ("/schedules/",)),
+    ("lrhub service code (service/)", ("/service/",)),
+    ("FastAPI / Starlette", ("/fastapi/", "/starlette/")),
+    (
+        "uvicorn / asyncio / threads",
+        (
+            "/uvicorn/",
+            "/asyncio/",
+            "/anyio/",
+            "/concurrent/",
+            "threading.py",
+            "uvloop",
+            "httptools",
+        ),
+    ),
+    ("logging", ("/logging/",)),
+)
+
+
+def category(leaf: str) -> str:
+    """The category of a sample from its innermost frame."""
+    if leaf.startswith(DRIVER_CALLS):
+        return CATEGORIES[0][0]  # SQLAlchemy frames whose own time is the driver's C call
+    for name, markers in CATEGORIES:
+        if any(marker in leaf for marker in markers):
+            return name
+    return "other"
+
+
+def sampled_ms_by_category(raw_profile: Path, requests: int) -> dict[str, float]:
+    """py-spy's collapsed stacks -> sampled CPU ms per request for each category."""
+    totals: collections.Counter[str] = collections.Counter()
+    for line in raw_profile.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack:
+            totals[category(stack.split(";")[-1])] += int(count)
+    scale = 1e3 / SAMPLES_PER_SECOND / requests
+    return {name: samples * scale for name, samples in totals.items()}
+
+
+def profiled_run(target: Target, jobs: int, output: Path) -> dict[str, float]:
+    """Decide `jobs` jobs of 100 epochs on `target` while py-spy samples its process."""
+    with httpx.Client(base_url=target.server.url, timeout=30) as client:
+        timed_job_run(client, target, "profile-warmup")
+        spy = subprocess.Popen(
+            ["py-spy", "record", "--pid", str(target.server.process.pid), "--format", "raw",
+             "--rate", str(SAMPLES_PER_SECOND), "--output", str(output), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            for job in range(jobs):
+                timed_job_run(client, target, f"profile-{job}")
+        finally:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its output on interrupt
+            spy.wait(timeout=60)
+    return sampled_ms_by_category(output, jobs * EPOCHS_PER_JOB)
+
+
+def compare(workdir: Path, database_url: str | None, jobs: int, name: str) -> str:
+    """Profile lrhub then the floor; a Markdown table of CPU ms per request by category."""
+    with lrhub_server(workdir / "lrhub", database_url) as server:
+        lrhub = profiled_run(Target(name, server), jobs, workdir / "lrhub.txt")
+        template = sample_decision(server.url)
+    with floor_server(workdir / "floor", template) as server:
+        floor = profiled_run(Target(FLOOR, server), jobs, workdir / "floor.txt")
+    names = sorted(set(lrhub) | set(floor), key=lambda n: -(lrhub.get(n, 0) - floor.get(n, 0)))
+    extra_total = sum(lrhub.values()) - sum(floor.values())
+    rows = [
+        [n, lrhub.get(n, 0.0), floor.get(n, 0.0), lrhub.get(n, 0.0) - floor.get(n, 0.0),
+         f"{100 * (lrhub.get(n, 0.0) - floor.get(n, 0.0)) / extra_total:.0f}%"]
+        for n in names
+    ]  # fmt: skip
+    rows.append(["total", sum(lrhub.values()), sum(floor.values()), extra_total, "100%"])
+    header = ["category", f"lrhub ({name}) ms", "floor ms", "extra ms", "share of extra"]
+    return table(header, rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the category table for the chosen database."""
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_decisions", description=__doc__)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--jobs", type=int, default=10, help="100-epoch jobs to decide")
+    arguments = parser.parse_args(argv)
+    if shutil.which("py-spy") is None:
+        parser.error("py-spy not found: pip install py-spy")
+    with tempfile.TemporaryDirectory(prefix="lrhub-profile-") as directory:
+        workdir = Path(directory)
+        if arguments.database == "sqlite":
+            print(compare(workdir, None, arguments.jobs, "sqlite"))
+        else:
+            with scratch_database(configured_url(), SCRATCH_PREFIX) as url:
+                print(compare(workdir, url, arguments.jobs, "postgresql"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
