@@ -1,5 +1,5 @@
 """`python -m lrhub.service serve ...`, what `lrhub serve` runs."""
 
-from lrhub.service.cli import cli
+from .cli import cli
 
 cli(prog_name="lrhub-service")

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from lrhub.service import routes_ops
-from lrhub.service.auth import Authenticator
-from lrhub.service.body_limit import BodyLimitMiddleware
-from lrhub.service.context import AppContext
-from lrhub.service.database import make_engine
-from lrhub.service.metrics import RequestMetricsMiddleware, ServiceMetrics
-from lrhub.service.problems import install_problem_handlers
-from lrhub.service.settings import ServerSettings
-from lrhub.service.strict_json import StrictJsonRoute
+
+from . import (
+    routes_decisions,
+    routes_jobs,
+    routes_ops,
+    routes_preview,
+    routes_schedules,
+)
+from .auth import Authenticator
+from .body_limit import BodyLimitMiddleware
+from .context import AppContext
+from .database import make_engine
+from .metrics import RequestMetricsMiddleware, ServiceMetrics
+from .problems import install_problem_handlers
+from .settings import ServerSettings
 
 API_VERSION = "1"
 
@@ -30,7 +36,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         version=API_VERSION,
         description="Named, versioned learning-rate schedules and durable per-job state.",
     )
-    app.router.route_class = StrictJsonRoute
     app.state.context = AppContext(
         settings=settings,
         engine=engine,
@@ -38,7 +43,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         metrics=metrics,
     )
     install_problem_handlers(app)
-    app.include_router(routes_ops.router)
+    for router in (
+        routes_schedules.router,
+        routes_preview.router,
+        routes_jobs.router,
+        routes_decisions.router,
+        routes_ops.router,
+    ):
+        app.include_router(router)
     # Starlette wraps middleware added later around earlier ones: metrics see 413s too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

@@ -7,11 +7,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from lrhub.service import job_store
-from lrhub.service.database import read_transaction
-from lrhub.service.errors import Forbidden, Unauthorized
-from lrhub.service.settings import AdminToken
 from sqlalchemy import Engine
+
+from . import job_store
+from .database import read_transaction
+from .errors import Forbidden, Unauthorized
+from .settings import AdminToken
 
 JOB_TOKEN_PREFIX = "lrj_"
 ANONYMOUS = "anonymous"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from lrhub.service.errors import MalformedRequest, PayloadTooLarge
-from lrhub.service.problems import problem_response
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import MalformedRequest, PayloadTooLarge
+from .problems import problem_response
 
 
 class BodyLimitMiddleware:

@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from lrhub.service.database import make_engine
-from lrhub.service.migrate import upgrade_schema
-from lrhub.service.settings import ServerSettings
+
+from .database import make_engine
+from .migrate import upgrade_schema
+from .settings import ServerSettings
 
 cli = typer.Typer(
     help="The lrhub server.",

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from lrhub.service.auth import Authenticator, Principal
-from lrhub.service.metrics import ServiceMetrics
-from lrhub.service.settings import ServerSettings
 from sqlalchemy import Engine
+
+from .auth import Authenticator, Principal
+from .metrics import ServiceMetrics
+from .settings import ServerSettings
 
 
 @dataclass(frozen=True)

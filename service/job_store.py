@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lrhub.service.tables import decisions, events, jobs, schedules
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, and_, func, insert, select, update
+
+from .tables import decisions, events, jobs, schedules
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class StoredDecision:
     schedule_name: str | None
     schedule_version: int | None
     spec_key: str
+    clock_origin: int
     state_before: dict[str, Any] | None
     state_after: dict[str, Any]
     gap: int
@@ -73,17 +75,17 @@ class StoredEvent:
     after: dict[str, Any]
 
 
-def _job(row: Row[Any]) -> StoredJob:
-    return StoredJob(**row._mapping)
+def _job(row: RowMapping) -> StoredJob:
+    return StoredJob(**row)
 
 
-def _decision(row: Row[Any]) -> StoredDecision:
-    return StoredDecision(**row._mapping)
+def _decision(row: RowMapping) -> StoredDecision:
+    return StoredDecision(**row)
 
 
 def find_by_token_hash(connection: Connection, token_hash: str) -> StoredJob | None:
     """The job whose token hashes to `token_hash`."""
-    row = connection.execute(select(jobs).where(jobs.c.token_hash == token_hash)).first()
+    row = connection.execute(select(jobs).where(jobs.c.token_hash == token_hash)).mappings().first()
     return _job(row) if row else None
 
 
@@ -92,7 +94,7 @@ def get_job(connection: Connection, job_id: str, *, lock: bool = False) -> Store
     query = select(jobs).where(jobs.c.job_id == job_id)
     if lock:
         query = query.with_for_update()
-    row = connection.execute(query).first()
+    row = connection.execute(query).mappings().first()
     return _job(row) if row else None
 
 
@@ -106,10 +108,10 @@ def get_job_for_decision(
         .where(jobs.c.job_id == job_id)
         .with_for_update(of=jobs)
     )
-    row = connection.execute(query).first()
+    row = connection.execute(query).mappings().first()
     if row is None:
         return None
-    values = dict(row._mapping)
+    values = dict(row)
     latest = values.pop("latest_version")
     return StoredJob(**values), latest
 
@@ -139,7 +141,7 @@ def list_jobs(
     if after is not None:
         conditions.append(jobs.c.job_id > after)
     query = select(jobs).where(and_(True, *conditions)).order_by(jobs.c.job_id).limit(limit)
-    return [_job(row) for row in connection.execute(query)]
+    return [_job(row) for row in connection.execute(query).mappings()]
 
 
 def count_active_jobs_using(connection: Connection, schedule_name: str) -> int:
@@ -164,7 +166,7 @@ def first_active_decision_from(
         .order_by(decisions.c.epoch)
         .limit(1)
     )
-    row = connection.execute(query).first()
+    row = connection.execute(query).mappings().first()
     return _decision(row) if row else None
 
 
@@ -230,7 +232,7 @@ def list_decisions(
     query = query.order_by(decisions.c.id)
     if limit is not None:
         query = query.limit(limit)
-    return [_decision(row) for row in connection.execute(query)]
+    return [_decision(row) for row in connection.execute(query).mappings()]
 
 
 def insert_event(connection: Connection, values: Mapping[str, Any]) -> None:
@@ -245,5 +247,5 @@ def list_events(
     query = select(events).where(events.c.job_id == job_id)
     if after_id is not None:
         query = query.where(events.c.id > after_id)
-    rows = connection.execute(query.order_by(events.c.id).limit(limit))
-    return [StoredEvent(**row._mapping) for row in rows]
+    rows = connection.execute(query.order_by(events.c.id).limit(limit)).mappings()
+    return [StoredEvent(**row) for row in rows]

@@ -8,14 +8,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from lrhub.service.errors import (
+from lrhub.schedules.specs import SPEC_TYPES
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .errors import (
     InvalidInput,
     MalformedRequest,
     NotFound,
     ServiceError,
 )
-from lrhub.service.strict_json import NonFiniteNumber
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from .strict_json import NonFiniteNumber
 
 PROBLEM_BASE = "https://lrhub.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -48,13 +50,29 @@ def problem_response(error: ServiceError, instance: str) -> JSONResponse:
     )
 
 
-def _loc(parts: Any) -> str:
-    return ".".join(str(part) for part in parts)
+# Keys under which a spec sits: pydantic puts the union's tag (the spec "type") after them.
+_SPEC_KEYS = frozenset({"spec", "schedule", "base"})
+
+
+def _loc(error: dict[str, Any]) -> str:
+    """pydantic's loc as `body.spec.decay_steps`: without the spec union's tag."""
+    parts: list[str] = []
+    after_spec_key = False
+    for part in error.get("loc", ()):
+        if not (after_spec_key and part in SPEC_TYPES):
+            parts.append(str(part))
+        after_spec_key = part in _SPEC_KEYS
+    if error.get("type") in {"union_tag_invalid", "union_tag_not_found"}:
+        parts.append("type")
+    return ".".join(parts)
 
 
 def _message(error: dict[str, Any]) -> str:
     if isinstance(error.get("input"), NonFiniteNumber):
         return f"must be a finite number, not {error['input'].literal}"
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ValueError):
+        return str(cause)  # the validator's own sentence, without pydantic's "Value error, "
     return str(error.get("msg", "invalid"))
 
 
@@ -67,7 +85,7 @@ def validation_problem(exc: RequestValidationError) -> ServiceError:
             return MalformedRequest(f"body is not valid JSON: {reason}")
         if tuple(error.get("loc", ())) == ("body",) and isinstance(error.get("input"), bytes):
             return MalformedRequest("body must be JSON sent with Content-Type: application/json")
-    return InvalidInput([{"loc": _loc(e.get("loc", ())), "msg": _message(e)} for e in raw])
+    return InvalidInput([{"loc": _loc(error), "msg": _message(error)} for error in raw])
 
 
 async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from lrhub.service.context import Context
-from lrhub.service.errors import Unavailable
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-router = APIRouter(tags=["operations"])
+from .context import Context
+from .errors import Unavailable
+from .strict_json import StrictJsonRoute
+
+router = APIRouter(tags=["operations"], route_class=StrictJsonRoute)
 
 
 @router.get("/healthz")

@@ -83,6 +83,7 @@ decisions = Table(
     Column("schedule_version", Integer, nullable=True),
     # sha256 of the spec in force: tells which spec `state_before` belongs to on a rewind.
     Column("spec_key", String(64), nullable=False),
+    Column("clock_origin", Integer, nullable=False),  # with spec_key: whose state this is
     Column("state_before", JsonValue, nullable=True),
     Column("state_after", JsonValue, nullable=False),
     Column("gap", Integer, nullable=False),

@@ -80,6 +80,7 @@ def upgrade() -> None:
         sa.Column("schedule_name", sa.String(128), nullable=True),
         sa.Column("schedule_version", sa.Integer, nullable=True),
         sa.Column("spec_key", sa.String(64), nullable=False),
+        sa.Column("clock_origin", sa.Integer, nullable=False),
         sa.Column("state_before", _JSON, nullable=True),
         sa.Column("state_after", _JSON, nullable=False),
         sa.Column("gap", sa.Integer, nullable=False),
