@@ -266,12 +266,13 @@ class ReduceOnPlateauSpec(_SpecModel):
     mode: Literal["min", "max"] = "min"
     """``auto`` is accepted on input and resolved: *loss* → min, *acc*/*auc* → max."""
     min_delta: NonNegative = 1e-4
-    threshold_mode: Literal["rel", "abs"] = "rel"
     cooldown: Count = 0
     min_lr: Rate = 0.0
     base: Spec | None = None
     initial_learning_rate: Rate | None = Field(default=None, validate_default=True)
     semantics: Literal["keras", "torch"] = "keras"
+    threshold_mode: Literal["rel", "abs"] = "rel"
+    """PyTorch's threshold_mode (``min_delta`` is its threshold); Keras is always absolute."""
     restart_after: PositiveCount | None = None
     stop_patience: Count | None = None
 
@@ -299,12 +300,12 @@ class ReduceOnPlateauSpec(_SpecModel):
             raise ValueError("give initial_learning_rate or base, not both")
         return rate
 
-    @field_validator("semantics")
+    @field_validator("threshold_mode")
     @classmethod
-    def _threshold_mode_is_torch(cls, semantics: str, info: ValidationInfo) -> str:
-        if semantics == "keras" and info.data.get("threshold_mode", "rel") != "rel":
+    def _abs_needs_torch(cls, threshold_mode: str, info: ValidationInfo) -> str:
+        if threshold_mode == "abs" and info.data.get("semantics") == "keras":
             raise ValueError("threshold_mode 'abs' needs semantics 'torch' (Keras is absolute)")
-        return semantics
+        return threshold_mode
 
     @field_validator("base")
     @classmethod
