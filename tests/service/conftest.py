@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
 from lrhub.service.app import create_app
 from lrhub.service.database import make_engine
 from lrhub.service.migrate import upgrade_schema
 from lrhub.service.settings import ServerSettings
+
 from tests.support.postgres import scratch_database
 
 ADMIN_TOKEN = "alice:s3cret-admin-token"
@@ -42,7 +42,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database of each kind (PostgreSQL skips without LRHUB_TEST_DATABASE_URL)."""
+    """A fresh, migrated database of each kind; PostgreSQL needs LRHUB_TEST_DATABASE_URL."""
     if request.param == "sqlite":
         yield migrated(f"sqlite:///{tmp_path / 'lrhub.db'}")
         return

@@ -1,0 +1,72 @@
+"""Requests the service tests make over and over, and the problem+json check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from tests.support.problems import assert_problem
+
+PLATEAU = {
+    "type": "reduce_on_plateau",
+    "monitor": "val_loss",
+    "factor": 0.5,
+    "patience": 1,
+    "initial_learning_rate": 0.1,
+}
+DROP = {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 2}
+LINEAR = {"type": "linear", "start_learning_rate": 0.0, "end_learning_rate": 1.0, "duration": 10}
+# val_loss seen at the end of epochs 0, 1, 2, ...: improves, stalls twice, improves, stalls.
+LOSSES = [1.0, 0.8, 0.85, 0.9, 0.5, 0.6, 0.7, 0.4, 0.45, 0.5]
+
+
+def put_schedule(client: TestClient, name: str, spec: dict[str, Any], **headers: str) -> Response:
+    """PUT a schedule and insist it worked."""
+    response = client.put(f"/v1/schedules/{name}", json={"spec": spec}, headers=headers)
+    assert response.status_code in (200, 201), response.text
+    return response
+
+
+def create_job(client: TestClient, job_id: str, **body: Any) -> dict[str, Any]:
+    """PUT a new job and answer its body (with the token)."""
+    response = client.put(f"/v1/jobs/{job_id}", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def decide(
+    client: TestClient,
+    job_id: str,
+    epoch: int,
+    metrics: dict[str, float] | None,
+    steps_per_epoch: int | None = None,
+    **headers: str,
+) -> dict[str, Any]:
+    """POST one epoch's decision and answer it (must succeed)."""
+    response = client.post(
+        f"/v1/jobs/{job_id}/epochs/{epoch}",
+        json={"metrics": metrics, "steps_per_epoch": steps_per_epoch},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def observed(epoch: int, losses: list[float] = LOSSES) -> dict[str, float]:
+    """The metrics a job reports when asking for `epoch`: those seen at the end of epoch-1."""
+    return {} if epoch == 0 else {"val_loss": losses[epoch - 1]}
+
+
+def problem(response: Response, status: int, *words: str) -> dict[str, Any]:
+    """Assert `response` is a problem+json with `status` whose detail names one of `words`."""
+    return assert_problem(
+        response.status_code,
+        response.headers.get("content-type"),
+        response.content,
+        expected_status=status,
+        detail_words=words,
+    )

@@ -1,0 +1,132 @@
+"""The decision semantics of DESIGN.md, through the real app, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from lrhub.schedules import parse_spec, preview
+
+from tests.service.helpers import (
+    DROP,
+    LOSSES,
+    PLATEAU,
+    create_job,
+    decide,
+    observed,
+    put_schedule,
+)
+
+
+def expected_rates(spec: dict[str, object], losses: list[float], epochs: int) -> list[float]:
+    """What the engine alone gives for these metrics: the service must answer the same."""
+    metrics = [{"val_loss": loss} for loss in losses[: epochs - 1]]
+    return preview(parse_spec(spec), epochs, metrics=metrics).learning_rates
+
+
+def history(client: TestClient, job_id: str, **params: str) -> list[dict[str, object]]:
+    response = client.get(f"/v1/jobs/{job_id}/epochs", params={"limit": "1000", **params})
+    assert response.status_code == 200, response.text
+    items: list[dict[str, object]] = response.json()["items"]
+    return items
+
+
+def test_a_run_gets_the_engines_rates_and_a_history(api_on: TestClient) -> None:
+    put_schedule(api_on, "plateau", PLATEAU)
+    create_job(api_on, "run-1", schedule="plateau")
+    answers = [decide(api_on, "run-1", epoch, observed(epoch)) for epoch in range(10)]
+
+    assert [a["learning_rate"] for a in answers] == expected_rates(PLATEAU, LOSSES, 10)
+    assert all(not a["replayed"] and not a["rewound"] and a["gap"] == 0 for a in answers)
+    assert answers[-1]["schedule"] == {"name": "plateau", "version": 1}
+    rows = history(api_on, "run-1")
+    assert [row["epoch"] for row in rows] == list(range(10))
+    assert [row["metrics"] for row in rows] == [observed(epoch) for epoch in range(10)]
+    job = api_on.get("/v1/jobs/run-1").json()
+    assert job["last_epoch"] == 9
+    assert job["learning_rate"] == answers[-1]["learning_rate"]
+    assert job["state"] == answers[-1]["state"]
+
+
+def test_a_retry_answers_the_stored_decision_without_moving_state(api_on: TestClient) -> None:
+    create_job(api_on, "retry", spec=PLATEAU)
+    for epoch in range(4):
+        first = decide(api_on, "retry", epoch, observed(epoch))
+    state_before = api_on.get("/v1/jobs/retry").json()["state"]
+
+    again = decide(api_on, "retry", 3, observed(3))
+    earlier = decide(api_on, "retry", 2, observed(2))
+
+    assert again["replayed"] and earlier["replayed"]
+    assert again["learning_rate"] == first["learning_rate"]
+    assert again["decided_at"] == first["decided_at"]
+    assert api_on.get("/v1/jobs/retry").json()["state"] == state_before
+    assert len(history(api_on, "retry")) == 4
+
+
+def test_a_rewind_restores_the_state_and_keeps_superseded_rows(api_on: TestClient) -> None:
+    create_job(api_on, "resumed", spec=PLATEAU)
+    for epoch in range(7):
+        decide(api_on, "resumed", epoch, observed(epoch))
+    # The job resumed from its checkpoint after epoch 3 and saw other losses from there on.
+    other = [*LOSSES[:3], 2.0, 2.1, 2.2, 0.1, 0.2]
+    answers = [decide(api_on, "resumed", epoch, observed(epoch, other)) for epoch in range(4, 9)]
+
+    assert answers[0]["rewound"] and not answers[0]["replayed"]
+    assert not any(a["rewound"] for a in answers[1:])
+    rates = [a["learning_rate"] for a in answers]
+    assert rates == expected_rates(PLATEAU, other, 9)[4:]
+    rows = history(api_on, "resumed")
+    superseded = [row["epoch"] for row in rows if row["superseded"]]
+    assert superseded == [4, 5, 6]
+    in_force = history(api_on, "resumed", superseded="false")
+    assert [row["epoch"] for row in in_force] == list(range(9))
+
+
+def test_unknown_metrics_answer_the_stored_decision_or_decide_as_missing(
+    api_on: TestClient,
+) -> None:
+    create_job(api_on, "unknown", spec=PLATEAU)
+    for epoch in range(3):
+        stored = decide(api_on, "unknown", epoch, observed(epoch))
+    state = api_on.get("/v1/jobs/unknown").json()["state"]
+
+    replayed = decide(api_on, "unknown", 2, None)
+    assert replayed["replayed"] and replayed["learning_rate"] == stored["learning_rate"]
+
+    missing = decide(api_on, "unknown", 3, None)
+    assert not missing["replayed"]
+    assert missing["learning_rate"] == stored["learning_rate"]
+    assert {k: missing["state"][k] for k in ("best", "wait")} == {
+        k: state[k] for k in ("best", "wait")
+    }
+
+
+def test_a_missing_monitored_metric_leaves_plateau_state_unchanged(api_on: TestClient) -> None:
+    create_job(api_on, "absent", spec=PLATEAU)
+    decide(api_on, "absent", 0, {})
+    before = decide(api_on, "absent", 1, {"val_loss": 1.0})
+    after = decide(api_on, "absent", 2, {"loss": 0.3})
+    assert after["state"] == before["state"]
+    assert after["learning_rate"] == before["learning_rate"]
+    assert "val_loss" in after["reason"]
+
+
+def test_a_gap_is_decided_from_the_state_and_counted(api_on: TestClient) -> None:
+    create_job(api_on, "gappy", spec=DROP)
+    decide(api_on, "gappy", 0, {})
+    decide(api_on, "gappy", 1, {})
+    answer = decide(api_on, "gappy", 5, {})
+    assert answer["gap"] == 3
+    assert answer["learning_rate"] == preview(parse_spec(DROP), 6).learning_rates[5]
+
+
+def test_steps_per_epoch_gives_per_step_rates(api_on: TestClient) -> None:
+    per_step = {**DROP, "unit": "step", "every": 3}
+    create_job(api_on, "steps", spec=per_step)
+    answers = [decide(api_on, "steps", epoch, {}, steps_per_epoch=4) for epoch in range(3)]
+    expected = preview(parse_spec(per_step), 3, steps_per_epoch=4).step_learning_rates
+    assert [a["step_learning_rates"] for a in answers] == expected
+    assert all(a["learning_rate"] == a["step_learning_rates"][0] for a in answers)
+
+    retried_with_other_steps = decide(api_on, "steps", 2, {}, steps_per_epoch=2)
+    assert not retried_with_other_steps["replayed"]
+    assert len(retried_with_other_steps["step_learning_rates"]) == 2
