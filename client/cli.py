@@ -71,11 +71,10 @@ def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except LrhubError as error:
-            err = Console(stderr=True)
-            err.print(f"[red]error:[/red] {error}", highlight=False)
+            typer.echo(f"error: {error}", err=True)
             if isinstance(error, ProblemError):
                 for item in error.errors:
-                    err.print(f"  {item.get('loc')}: {item.get('msg')}", highlight=False)
+                    typer.echo(f"  {item.get('loc')}: {item.get('msg')}", err=True)
             raise typer.Exit(code=1) from error
 
     return run
@@ -119,10 +118,10 @@ def serve(ctx: typer.Context) -> None:
     """
     missing = [name for name in SERVER_MODULES if importlib.util.find_spec(name) is None]
     if missing:
-        Console(stderr=True).print(
-            f"[red]error:[/red] the server is not installed (missing {', '.join(missing)}); "
+        typer.echo(
+            f"error: the server is not installed (missing {', '.join(missing)}); "
             "install it with: pip install 'lrhub[server]'",
-            highlight=False,
+            err=True,
         )
         raise typer.Exit(code=1)
     command = [sys.executable, "-m", "lrhub.service", "serve", *ctx.args]
@@ -471,3 +470,7 @@ def jobs_stop(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> Non
 def main() -> None:
     """Entry point of the `lrhub` console script."""
     app()
+
+
+if __name__ == "__main__":
+    main()

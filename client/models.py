@@ -70,7 +70,7 @@ class Job(_Model):
     clock_origin: int = 0
     last_epoch: int | None = None
     learning_rate: float | None = None
-    state: JsonObject = Field(default_factory=dict)
+    state: JsonObject | None = Field(default=None, description="Engine state; null before epoch 0.")
     created_at: datetime
     updated_at: datetime
     token: str | None = Field(default=None, description="The job token, only when just created.")

@@ -1,0 +1,77 @@
+"""The Ionosphere experiment of seeds/003 for the Keras tests: data, model, deterministic fits."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import tensorflow as tf
+
+DATA_PATH = Path(__file__).resolve().parents[1] / "data" / "ionosphere.csv"
+SEED = 7
+BATCH_SIZE = 28
+VALIDATION_SPLIT = 0.33
+
+# Bit-identical fits need deterministic kernels and one thread (reduction order).
+tf.config.experimental.enable_op_determinism()
+tf.config.threading.set_inter_op_parallelism_threads(1)
+tf.config.threading.set_intra_op_parallelism_threads(1)
+
+
+def load_ionosphere() -> tuple[np.ndarray, np.ndarray]:
+    """34 float features and the label (g → 1, b → 0) of each of the 351 radar returns."""
+    with DATA_PATH.open(newline="") as data:
+        rows = list(csv.reader(data))
+    features = np.array([[float(value) for value in row[:34]] for row in rows], dtype="float32")
+    labels = np.array([1.0 if row[34] == "g" else 0.0 for row in rows], dtype="float32")
+    return features, labels
+
+
+def build_model(
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 0.1,
+    momentum: float = 0.9,
+) -> keras.Model:
+    """seeds/003's network (34 relu units, 1 sigmoid), SGD with momentum, seeded weights."""
+    keras.utils.set_random_seed(SEED)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(34,)),
+            keras.layers.Dense(34, activation="relu", kernel_initializer="random_normal"),
+            keras.layers.Dense(1, activation="sigmoid", kernel_initializer="random_normal"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def fit(
+    model: keras.Model,
+    callbacks: list[keras.callbacks.Callback],
+    *,
+    epochs: int,
+    initial_epoch: int = 0,
+) -> dict[str, list[Any]]:
+    """Fit on Ionosphere like seeds/003 (batch 28, 33% validation); the History's lists."""
+    features, labels = load_ionosphere()
+    history = model.fit(
+        features,
+        labels,
+        validation_split=VALIDATION_SPLIT,
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    return dict(history.history)

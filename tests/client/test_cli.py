@@ -1,0 +1,204 @@
+"""The `lrhub` command through typer's CliRunner against a real `lrhub serve`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from lrhub.client import Client
+from lrhub.client.cli import app
+from typer.testing import CliRunner
+
+from tests.support.server import ServerProcess, free_port, server_env
+
+DROP = {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 10}
+
+runner = CliRunner()
+
+
+def lrhub(server: ServerProcess, *args: str, code: int = 0) -> str:
+    """Run `lrhub --url <server> ARGS`, check its exit status, return its stdout."""
+    result = runner.invoke(app, ["--url", server.url, *args])
+    assert result.exit_code == code, (result.output, result.exception)
+    return result.stdout
+
+
+def lrhub_json(server: ServerProcess, *args: str) -> Any:
+    return json.loads(lrhub(server, *args, "--json"))
+
+
+def test_schedule_commands(live_server: ServerProcess, tmp_path: Path) -> None:
+    spec_file = tmp_path / "drop.json"
+    spec_file.write_text(json.dumps(DROP))
+    created = lrhub_json(live_server, "schedules", "put", "drop", "--file", str(spec_file))
+    assert (created["name"], created["version"], created["spec"]["drop"]) == ("drop", 1, 0.5)
+    changed = {**DROP, "drop": 0.25}
+    updated = lrhub_json(
+        live_server, "schedules", "put", "drop", "--spec", json.dumps(changed),
+        "--description", "quarter",
+    )  # fmt: skip
+    assert (updated["version"], updated["description"]) == (2, "quarter")
+
+    listed = lrhub_json(live_server, "schedules", "list")
+    assert [(s["name"], s["version"]) for s in listed["items"]] == [("drop", 2)]
+    assert "drop" in lrhub(live_server, "schedules", "list")
+    shown = lrhub_json(live_server, "schedules", "show", "drop", "--version", "1")
+    assert shown["spec"]["drop"] == 0.5
+    human = lrhub(live_server, "schedules", "show", "drop")
+    assert "drop version 2 of 2" in human and '"drop": 0.25' in human
+    versions = lrhub_json(live_server, "schedules", "versions", "drop")
+    assert [v["version"] for v in versions["items"]] == [1, 2]
+    assert "versions of drop" in lrhub(live_server, "schedules", "versions", "drop")
+
+    assert lrhub_json(live_server, "schedules", "delete", "drop") == {"deleted": "drop"}
+    assert lrhub_json(live_server, "schedules", "list")["items"] == []
+    missing = runner.invoke(app, ["--url", live_server.url, "schedules", "show", "drop"])
+    assert missing.exit_code == 1 and "404" in missing.stderr
+
+
+def test_preview_draws_the_curve_and_writes_csv(live_server: ServerProcess, tmp_path: Path) -> None:
+    with Client(live_server.url) as client:
+        client.put_schedule("drop", DROP)
+    drawn = lrhub(live_server, "schedules", "preview", "drop", "--epochs", "30", "--height", "4")
+    lines = drawn.splitlines()
+    assert lines[0].lstrip().startswith("0.1 │█")
+    assert "30 epochs: 0.1 → 0.025" in drawn
+
+    out = tmp_path / "rates.csv"
+    result = lrhub_json(
+        live_server, "schedules", "preview", "--spec", json.dumps(DROP), "--epochs", "3",
+        "--steps-per-epoch", "2", "--csv", str(out),
+    )  # fmt: skip
+    assert result["learning_rates"] == [0.1, 0.1, 0.1]
+    with out.open() as written:
+        rows = list(csv.DictReader(written))
+    assert [(row["epoch"], row["step"]) for row in rows] == [
+        ("0", "0"), ("0", "1"), ("1", "2"), ("1", "3"), ("2", "4"), ("2", "5")
+    ]  # fmt: skip
+
+
+def test_preview_refuses_ambiguous_or_invalid_input(live_server: ServerProcess) -> None:
+    both = runner.invoke(
+        app, ["--url", live_server.url, "schedules", "preview", "drop", "--spec", "{}"]
+    )
+    assert both.exit_code == 2 and "exactly one" in both.output
+    not_json = runner.invoke(app, ["--url", live_server.url, "schedules", "preview", "--spec", "{"])
+    assert not_json.exit_code == 2 and "not valid JSON" in not_json.output
+    bad = {**DROP, "every": 0}
+    invalid = runner.invoke(
+        app, ["--url", live_server.url, "schedules", "preview", "--spec", json.dumps(bad)]
+    )
+    assert invalid.exit_code == 1 and "every" in invalid.stderr
+
+
+def test_png_needs_matplotlib_or_says_how_to_get_it(
+    live_server: ServerProcess, tmp_path: Path
+) -> None:
+    png = tmp_path / "curve.png"
+    result = runner.invoke(
+        app,
+        ["--url", live_server.url, "schedules", "preview", "--spec", json.dumps(DROP),
+         "--epochs", "5", "--png", str(png)],
+    )  # fmt: skip
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert result.exit_code == 2 and "pip install matplotlib" in result.output
+        assert not png.exists()
+    else:
+        assert result.exit_code == 0 and png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_job_commands(live_server: ServerProcess) -> None:
+    with Client(live_server.url) as client:
+        client.put_schedule("drop", DROP)
+        client.put_schedule("flat", {"type": "constant", "learning_rate": 0.01})
+        client.put_job("train-1", schedule="drop", labels={"team": "vision"})
+        client.put_job("train-2", schedule="flat", labels={"team": "audio"})
+        for epoch in range(3):
+            client.decide("train-1", epoch, metrics={} if epoch == 0 else {"val_loss": 1.0})
+
+    vision = lrhub_json(live_server, "jobs", "list", "--label", "team=vision")
+    assert [job["job_id"] for job in vision["items"]] == ["train-1"]
+    assert "train-2" in lrhub(live_server, "jobs", "list")
+    shown = lrhub_json(live_server, "jobs", "show", "train-1")
+    assert (shown["last_epoch"], shown["learning_rate"]) == (2, 0.1)
+    assert "drop@1 (latest)" in lrhub(live_server, "jobs", "show", "train-1")
+
+    history = lrhub_json(live_server, "jobs", "history", "train-1")
+    assert [entry["epoch"] for entry in history["items"]] == [0, 1, 2]
+    assert "history of train-1" in lrhub(live_server, "jobs", "history", "train-1")
+    table = list(
+        csv.DictReader(lrhub(live_server, "jobs", "history", "train-1", "--csv").splitlines())
+    )
+    assert [row["epoch"] for row in table] == ["0", "1", "2"]
+
+    switched = lrhub_json(live_server, "jobs", "switch", "train-1", "flat", "--clock", "restart")
+    assert (switched["schedule"]["name"], switched["clock_origin"]) == ("flat", 3)
+    assert lrhub_json(live_server, "jobs", "scale", "train-1", "0.5")["scale"] == 0.5
+    assert lrhub_json(live_server, "jobs", "override", "train-1", "0.003")["override"] == 0.003
+    assert lrhub_json(live_server, "jobs", "override", "train-1", "--clear")["override"] is None
+    assert lrhub_json(live_server, "jobs", "pause", "train-1")["paused"] is True
+    assert lrhub_json(live_server, "jobs", "resume", "train-1")["paused"] is False
+    assert "stopped" in lrhub(live_server, "jobs", "stop", "train-1")
+
+    events = lrhub_json(live_server, "jobs", "events", "train-1")
+    actions = [event["action"] for event in events["items"]]
+    assert actions == ["create"] + ["update"] * 6 + ["stop"]
+    assert "events of train-1" in lrhub(live_server, "jobs", "events", "train-1")
+
+    neither = runner.invoke(app, ["--url", live_server.url, "jobs", "override", "train-2"])
+    assert neither.exit_code == 2 and "exactly one" in neither.output
+    stopped = runner.invoke(app, ["--url", live_server.url, "jobs", "scale", "train-1", "2"])
+    assert stopped.exit_code == 1 and "409" in stopped.stderr
+
+
+def test_url_and_token_default_to_the_environment(
+    live_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LRHUB_URL", live_server.url)
+    result = runner.invoke(app, ["schedules", "list", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["items"] == []
+
+
+def test_serve_runs_the_server_in_place_of_the_command(tmp_path: Path) -> None:
+    port = free_port()
+    lrhub_script = Path(sys.executable).with_name("lrhub")
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(lrhub_script), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env=server_env(tmp_path), cwd=tmp_path,
+        )  # fmt: skip
+    server = ServerProcess(process=process, port=port, log_path=log_path)
+    try:
+        server.wait_ready()
+        assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+        # execv: the server is the very process `lrhub serve` started, not a child of it.
+        assert f"--port {port}" in " ".join(_cmdline(process.pid))
+        assert "lrhub.service" in " ".join(_cmdline(process.pid))
+    finally:
+        server.stop()
+
+
+def _cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+
+
+def test_serve_without_the_server_extra_says_how_to_install_it(tmp_path: Path) -> None:
+    # `sys.modules["fastapi"] = None` makes fastapi unfindable: a plain `pip install lrhub`.
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['fastapi'] = None\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "lrhub.client.cli", "serve"], capture_output=True, text=True,
+        env=env, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "pip install 'lrhub[server]'" in result.stderr
