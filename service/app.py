@@ -16,6 +16,7 @@ from .body_limit import BodyLimitMiddleware
 from .context import AppContext
 from .database import make_engine
 from .metrics import RequestMetricsMiddleware, ServiceMetrics
+from .openapi import install_openapi
 from .problems import install_problem_handlers
 from .settings import ServerSettings
 
@@ -43,6 +44,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         metrics=metrics,
     )
     install_problem_handlers(app)
+    install_openapi(app)
     for router in (
         routes_schedules.router,
         routes_preview.router,

@@ -18,12 +18,18 @@ from .api_models import (
     Page,
 )
 from .context import Caller, Context
+from .openapi import V1_PROBLEM_STATUSES, problem_responses
 from .paging import DEFAULT_LIMIT, Cursor, Limit
 from .responses import model_response
 from .routes_jobs import JobId
 from .strict_json import StrictJsonRoute
 
-router = APIRouter(prefix="/v1/jobs", tags=["decisions"], route_class=StrictJsonRoute)
+router = APIRouter(
+    prefix="/v1/jobs",
+    tags=["decisions"],
+    route_class=StrictJsonRoute,
+    responses=problem_responses(*V1_PROBLEM_STATUSES),
+)
 
 CSV_COLUMNS = (
     "epoch", "learning_rate", "reason", "stop", "schedule", "version", "superseded",

@@ -17,11 +17,17 @@ from .api_models import (
     Page,
 )
 from .context import Caller, Context, IfMatch
+from .openapi import V1_PROBLEM_STATUSES, problem_responses
 from .paging import DEFAULT_LIMIT, Cursor, Limit
 from .responses import model_response
 from .strict_json import StrictJsonRoute
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=StrictJsonRoute)
+router = APIRouter(
+    prefix="/v1/jobs",
+    tags=["jobs"],
+    route_class=StrictJsonRoute,
+    responses=problem_responses(*V1_PROBLEM_STATUSES),
+)
 
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=253)]
 

@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .context import Context
 from .errors import Unavailable
+from .openapi import problem_responses
 from .strict_json import StrictJsonRoute
 
 router = APIRouter(tags=["operations"], route_class=StrictJsonRoute)
@@ -19,7 +20,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "database unreachable"}})
+@router.get("/readyz", responses=problem_responses(503))
 def readyz(context: Context) -> dict[str, str]:
     """Readiness: the database answers."""
     try:

@@ -6,11 +6,17 @@ from fastapi import APIRouter, Response
 
 from .api_models import PreviewOut, PreviewRequest
 from .context import Caller, Context
+from .openapi import V1_PROBLEM_STATUSES, problem_responses
 from .preview_service import preview_schedule
 from .responses import model_response
 from .strict_json import StrictJsonRoute
 
-router = APIRouter(prefix="/v1", tags=["preview"], route_class=StrictJsonRoute)
+router = APIRouter(
+    prefix="/v1",
+    tags=["preview"],
+    route_class=StrictJsonRoute,
+    responses=problem_responses(*V1_PROBLEM_STATUSES),
+)
 
 
 @router.post("/preview", response_model=PreviewOut)

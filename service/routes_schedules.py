@@ -9,11 +9,17 @@ from fastapi import APIRouter, Path, Query, Response
 from . import schedule_service
 from .api_models import SCHEDULE_NAME_PATTERN, Page, ScheduleOut, SchedulePut
 from .context import Caller, Context, IfMatch
+from .openapi import V1_PROBLEM_STATUSES, problem_responses
 from .paging import DEFAULT_LIMIT, Cursor, Limit
 from .responses import model_response
 from .strict_json import StrictJsonRoute
 
-router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=StrictJsonRoute)
+router = APIRouter(
+    prefix="/v1/schedules",
+    tags=["schedules"],
+    route_class=StrictJsonRoute,
+    responses=problem_responses(*V1_PROBLEM_STATUSES),
+)
 
 ScheduleName = Annotated[str, Path(pattern=SCHEDULE_NAME_PATTERN, max_length=128)]
 
