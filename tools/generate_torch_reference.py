@@ -299,7 +299,6 @@ def per_step_rates(scheduler: lr_scheduler.LRScheduler, steps: int) -> list[floa
 
 def cyclic_case(
     case_id: str,
-    *,
     base: float,
     top: float,
     up: int,
@@ -342,72 +341,13 @@ def cyclic_case(
 def cyclic_cases() -> list[Case]:
     """The three modes, symmetric and asymmetric cycles, odd sizes."""
     return [
-        cyclic_case(
-            "triangular-symmetric",
-            base=1e-3,
-            top=6e-3,
-            up=20,
-            down=None,
-            mode="triangular",
-            gamma=1.0,
-            epochs=10,
-            steps_per_epoch=30,
-        ),
-        cyclic_case(
-            "triangular-down-10",
-            base=1e-3,
-            top=6e-3,
-            up=20,
-            down=10,
-            mode="triangular",
-            gamma=1.0,
-            epochs=8,
-            steps_per_epoch=25,
-        ),
-        cyclic_case(
-            "triangular-odd-sizes",
-            base=0.01,
-            top=0.1,
-            up=7,
-            down=3,
-            mode="triangular",
-            gamma=1.0,
-            epochs=6,
-            steps_per_epoch=17,
-        ),
-        cyclic_case(
-            "triangular2",
-            base=1e-4,
-            top=1e-2,
-            up=15,
-            down=25,
-            mode="triangular2",
-            gamma=1.0,
-            epochs=10,
-            steps_per_epoch=30,
-        ),
-        cyclic_case(
-            "exp-range-099",
-            base=1e-3,
-            top=1e-2,
-            up=10,
-            down=None,
-            mode="exp_range",
-            gamma=0.99,
-            epochs=10,
-            steps_per_epoch=20,
-        ),
-        cyclic_case(
-            "exp-range-asymmetric",
-            base=1e-3,
-            top=5e-3,
-            up=20,
-            down=5,
-            mode="exp_range",
-            gamma=0.9995,
-            epochs=12,
-            steps_per_epoch=25,
-        ),
+        # id, base, max, step_size_up, step_size_down, mode, gamma, epochs, steps_per_epoch
+        cyclic_case("triangular-symmetric", 1e-3, 6e-3, 20, None, "triangular", 1.0, 10, 30),
+        cyclic_case("triangular-down-10", 1e-3, 6e-3, 20, 10, "triangular", 1.0, 8, 25),
+        cyclic_case("triangular-odd-sizes", 0.01, 0.1, 7, 3, "triangular", 1.0, 6, 17),
+        cyclic_case("triangular2", 1e-4, 1e-2, 15, 25, "triangular2", 1.0, 10, 30),
+        cyclic_case("exp-range-099", 1e-3, 1e-2, 10, None, "exp_range", 0.99, 10, 20),
+        cyclic_case("exp-range-asymmetric", 1e-3, 5e-3, 20, 5, "exp_range", 0.9995, 12, 25),
     ]
 
 
@@ -416,15 +356,14 @@ def cyclic_cases() -> list[Case]:
 
 def one_cycle_case(
     case_id: str,
-    *,
     top: float,
     epochs: int,
     steps_per_epoch: int,
-    pct_start: float = 0.3,
-    anneal_strategy: Literal["cos", "linear"] = "cos",
+    pct_start: float,
+    anneal_strategy: Literal["cos", "linear"],
+    three_phase: bool,
     div_factor: float = 25.0,
     final_div_factor: float = 1e4,
-    three_phase: bool = False,
 ) -> Case:
     """One OneCycleLR case over exactly its total_steps (torch refuses to step further)."""
     total_steps = epochs * steps_per_epoch
@@ -462,34 +401,14 @@ def one_cycle_case(
 def one_cycle_cases() -> list[Case]:
     """Both anneal strategies, three phases, divisors, phase ends between steps."""
     return [
-        one_cycle_case("cos-defaults", top=0.1, epochs=10, steps_per_epoch=10),
-        one_cycle_case("linear", top=0.1, epochs=10, steps_per_epoch=10, anneal_strategy="linear"),
-        one_cycle_case("three-phase-cos", top=0.05, epochs=8, steps_per_epoch=25, three_phase=True),
-        one_cycle_case(
-            "three-phase-linear",
-            top=0.05,
-            epochs=8,
-            steps_per_epoch=25,
-            three_phase=True,
-            anneal_strategy="linear",
-        ),
-        one_cycle_case(
-            "div-factors",
-            top=1.0,
-            epochs=6,
-            steps_per_epoch=10,
-            div_factor=10.0,
-            final_div_factor=100.0,
-        ),
-        one_cycle_case("pct-025-odd-total", top=0.2, epochs=1, steps_per_epoch=97, pct_start=0.25),
-        one_cycle_case(
-            "pct-05-three-phase-odd",
-            top=0.3,
-            epochs=3,
-            steps_per_epoch=21,
-            pct_start=0.45,
-            three_phase=True,
-        ),
+        # id, max, epochs, steps_per_epoch, pct_start, anneal_strategy, three_phase[, divisors]
+        one_cycle_case("cos-defaults", 0.1, 10, 10, 0.3, "cos", False),
+        one_cycle_case("linear", 0.1, 10, 10, 0.3, "linear", False),
+        one_cycle_case("three-phase-cos", 0.05, 8, 25, 0.3, "cos", True),
+        one_cycle_case("three-phase-linear", 0.05, 8, 25, 0.3, "linear", True),
+        one_cycle_case("div-factors", 1.0, 6, 10, 0.3, "cos", False, 10.0, 100.0),
+        one_cycle_case("pct-025-odd-total", 0.2, 1, 97, 0.25, "cos", False),
+        one_cycle_case("pct-045-three-phase-odd", 0.3, 3, 21, 0.45, "cos", True),
     ]
 
 

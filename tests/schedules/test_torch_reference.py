@@ -60,3 +60,11 @@ def test_per_epoch_schedule_matches_torch(case: dict[str, Any]) -> None:
 def test_per_step_schedule_matches_torch(case: dict[str, Any]) -> None:
     rates = step_rates(case["spec"], case["epochs"], case["steps_per_epoch"])
     assert rates == pytest.approx(case["learning_rates"], rel=REL, abs=0)
+
+
+@pytest.mark.parametrize("case", cases("cyclic") + cases("one_cycle"))
+def test_per_step_schedule_with_unit_epoch_counts_epochs(case: dict[str, Any]) -> None:
+    """With unit "epoch" the same spec's t counts epochs: epoch i gets torch's step-i rate."""
+    expected = case["learning_rates"]
+    rates = epoch_rates({**case["spec"], "unit": "epoch"}, len(expected))
+    assert rates == pytest.approx(expected, rel=REL, abs=0)
