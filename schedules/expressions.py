@@ -23,7 +23,7 @@ from functools import lru_cache
 from .errors import EvaluationError, ExpressionError
 
 MAX_LENGTH = 1000
-MAX_DEPTH = 40
+MAX_DEPTH = 100
 MAX_NODES = 400
 
 #: Names the engine provides; every other free identifier is a metric.
@@ -338,6 +338,8 @@ class _Compiler:
         count = len(node.args)
         if count < least or (most is not None and count > most):
             expected = f"at least {least}" if most is None else f"{least} to {most}"
+            if least == most:
+                expected = str(least)
             raise ExpressionError(f"{name}() takes {expected} arguments, got {count}")
         arguments = [evaluate for evaluate, _ in compiled]
         values = [value for _, value in compiled]
