@@ -1,0 +1,45 @@
+"""/healthz, /readyz and the Prometheus metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from tests.service.conftest import app_client
+from tests.service.helpers import DROP, PLATEAU, create_job, decide, observed, problem
+
+
+def test_health_and_readiness(api: TestClient) -> None:
+    assert api.get("/healthz").json() == {"status": "ok"}
+    assert api.get("/readyz").json() == {"status": "ready", "database": "ok"}
+
+
+def test_readiness_fails_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    missing_dir = tmp_path / "no-such-directory" / "lrhub.db"
+    with app_client(f"sqlite:///{missing_dir}") as client:
+        assert client.get("/healthz").status_code == 200
+        problem(client.get("/readyz"), 503, "database")
+
+
+def test_metrics_count_requests_decisions_reductions_and_rates(api: TestClient) -> None:
+    create_job(api, "watched", spec=PLATEAU)
+    for epoch in range(4):
+        decide(api, "watched", epoch, observed(epoch, [1.0, 1.0, 1.0]))
+    decide(api, "watched", 3, observed(3, [1.0, 1.0, 1.0]))
+    create_job(api, "other", spec=DROP)
+    decide(api, "other", 0, {})
+    rate = api.get("/v1/jobs/watched").json()["learning_rate"]
+
+    text = api.get("/metrics").text
+    assert 'lrhub_decisions_total{outcome="new"} 5.0' in text
+    assert 'lrhub_decisions_total{outcome="replayed"} 1.0' in text
+    reductions = next(
+        line for line in text.splitlines() if line.startswith("lrhub_reductions_total ")
+    )
+    assert float(reductions.split()[1]) >= 1
+    assert f'lrhub_job_learning_rate{{job_id="watched"}} {rate}' in text
+    assert (
+        'lrhub_http_request_duration_seconds_count{method="POST",'
+        'route="/v1/jobs/{job_id}/epochs/{epoch}",status="200"} 6.0'
+    ) in text
