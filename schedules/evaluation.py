@@ -96,6 +96,11 @@ def _expression(
     spec: ExpressionSpec, state: Mapping[str, Any], ticks: list[Tick], ctx: Context
 ) -> Outcome:
     compiled = compile_expression(spec.expression)
+    previous = float(state.get("prev_lr", spec.initial_learning_rate))
+    if compiled.metrics and not ctx.metrics:
+        # The first epoch has no metrics yet: a formula of metrics holds its previous rate.
+        reason = f"expression: no metrics reported yet, rate held at {previous:.6g}"
+        return Outcome([previous] * len(ticks), {"prev_lr": previous}, reason)
     missing = sorted(compiled.metrics - ctx.metrics.keys())
     if missing:
         names = ", ".join(repr(name) for name in missing)
@@ -105,7 +110,6 @@ def _expression(
     env: dict[str, float] = dict(ctx.metrics)
     env["epoch"] = float(ctx.epoch)
     env["initial_learning_rate"] = spec.initial_learning_rate
-    previous = float(state.get("prev_lr", spec.initial_learning_rate))
     rates: list[float] = []
     last_t: int | None = None
     for tick in ticks:
