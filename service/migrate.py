@@ -6,13 +6,17 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, text
 
+from .database import write_transaction
+
+SCRIPT_LOCATION = "lrhub.service:migrations"
 # Any fixed 64-bit key: every lrhub process upgrading one PostgreSQL database takes this lock.
 _PG_MIGRATION_LOCK_KEY = 0x6C72687562  # "lrhub"
 
 
-def _alembic_config(connection: Connection) -> Config:
+def alembic_config(connection: Connection) -> Config:
+    """An Alembic Config built in code, running on `connection`."""
     config = Config()
-    config.set_main_option("script_location", "lrhub.service:migrations")
+    config.set_main_option("script_location", SCRIPT_LOCATION)
     config.attributes["connection"] = connection
     return config
 
@@ -20,22 +24,13 @@ def _alembic_config(connection: Connection) -> Config:
 def upgrade_schema(engine: Engine) -> None:
     """Bring the database to the newest revision; safe when several processes start at once.
 
-    On PostgreSQL an advisory lock serializes concurrent upgrades (two replicas starting
-    together); the second one finds the schema current and does nothing.
+    The upgrade runs in one write transaction (DDL is transactional on both databases). Several
+    servers starting together queue: on PostgreSQL on an advisory lock, on SQLite on
+    `BEGIN IMMEDIATE`; the later ones find the schema current and change nothing.
     """
-    with engine.connect() as connection:
-        postgres = connection.dialect.name == "postgresql"
-        if postgres:
+    with write_transaction(engine) as connection:
+        if connection.dialect.name == "postgresql":
             connection.execute(
-                text("SELECT pg_advisory_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
             )
-            connection.commit()
-        try:
-            command.upgrade(_alembic_config(connection), "head")
-            connection.commit()
-        finally:
-            if postgres:
-                connection.execute(
-                    text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
-                )
-                connection.commit()
+        command.upgrade(alembic_config(connection), "head")

@@ -41,14 +41,20 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database of each kind; PostgreSQL needs LRHUB_TEST_DATABASE_URL."""
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database without schema, of each kind; PostgreSQL needs LRHUB_TEST_DATABASE_URL."""
     if request.param == "sqlite":
-        yield migrated(f"sqlite:///{tmp_path / 'lrhub.db'}")
+        yield f"sqlite:///{tmp_path / 'lrhub.db'}"
         return
     server_url = request.getfixturevalue("postgres_url")
     with scratch_database(server_url, prefix="lrhub_api") as url:
-        yield migrated(url)
+        yield url
+
+
+@pytest.fixture
+def db_url(empty_db_url: str) -> str:
+    """A fresh, migrated database of each kind."""
+    return migrated(empty_db_url)
 
 
 @pytest.fixture

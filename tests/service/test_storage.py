@@ -1,0 +1,93 @@
+"""Storage: migrations, SQLite settings, and the decision transaction under concurrency.
+
+Runs against SQLite and PostgreSQL; the PostgreSQL half needs LRHUB_TEST_DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from lrhub.schedules import parse_spec
+from lrhub.service import decision_service, job_service
+from lrhub.service.api_models import JobCreate
+from lrhub.service.auth import Principal
+from lrhub.service.database import make_engine
+from lrhub.service.migrate import alembic_config, upgrade_schema
+from lrhub.service.tables import decisions, metadata
+from sqlalchemy import Engine, inspect, select, text
+
+from tests.service.helpers import LOSSES, PLATEAU, observed
+
+ADMIN = Principal(actor="test")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a migrated database of each kind."""
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def test_concurrent_upgrades_of_an_empty_database_reach_head_once(empty_db_url: str) -> None:
+    engines = [make_engine(empty_db_url) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(upgrade_schema, engines))
+        with engines[0].connect() as connection:
+            head = ScriptDirectory.from_config(alembic_config(connection)).get_current_head()
+            assert MigrationContext.configure(connection).get_current_revision() == head
+        assert set(metadata.tables) <= set(inspect(engines[0]).get_table_names())
+    finally:
+        for each in engines:
+            each.dispose()
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    with engine.connect() as connection:
+        pragmas = {
+            name: connection.execute(text(f"PRAGMA {name}")).scalar()
+            for name in ("journal_mode", "foreign_keys", "synchronous", "busy_timeout")
+        }
+    engine.dispose()
+    expected = {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "busy_timeout": 30000}
+    assert pragmas == expected
+
+
+def test_concurrent_retries_of_one_job_decide_each_epoch_once(engine: Engine) -> None:
+    job_service.create_job(engine, ADMIN, "contended", JobCreate(spec=parse_spec(PLATEAU)))
+
+    def client_run(_: int) -> list[float]:
+        # Every client sends every epoch in order, like duplicated retries from several pods.
+        return [
+            decision_service.decide_epoch(
+                engine, ADMIN, "contended", epoch, observed(epoch), None
+            ).answer.learning_rate
+            for epoch in range(len(LOSSES))
+        ]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        runs = list(pool.map(client_run, range(6)))
+
+    assert all(run == runs[0] for run in runs)
+    query = select(decisions.c.epoch, decisions.c.superseded).where(
+        decisions.c.job_id == "contended"
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    assert sorted(epoch for epoch, _ in rows) == list(range(len(LOSSES)))
+    assert not any(superseded for _, superseded in rows)
+
+
+def test_deleting_a_job_row_cascades_to_its_history(engine: Engine) -> None:
+    job_service.create_job(engine, ADMIN, "gone", JobCreate(spec=parse_spec(PLATEAU)))
+    decision_service.decide_epoch(engine, ADMIN, "gone", 0, {}, None)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM jobs WHERE job_id = 'gone'"))
+        left = connection.execute(select(decisions.c.id)).all()
+    assert left == []
