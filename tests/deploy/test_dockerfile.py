@@ -29,6 +29,8 @@ from tests.support.server import free_port
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
 STARTUP_DEADLINE_SECONDS = 60.0
+# The replay is expensive (wheel build and a venv install): its tests share one xdist worker.
+REPLAY_GROUP = pytest.mark.xdist_group("dockerfile-replay")
 ADMIN_TOKEN = "ops:replay-admin-secret"  # what `docker run -e LRHUB_ADMIN_TOKEN=` passes
 
 
@@ -186,6 +188,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> ReplayedImage:
 
 
 @pytest.mark.slow
+@REPLAY_GROUP
 def test_image_venv_has_the_server_extra_and_no_tensorflow(image: ReplayedImage) -> None:
     installed = json.loads(
         image.python(
@@ -235,6 +238,7 @@ def started_image(
 
 
 @pytest.mark.slow
+@REPLAY_GROUP
 def test_image_command_serves_checks_healthy_and_stops_on_sigterm(
     image: ReplayedImage,
     started_image: tuple[subprocess.Popen[bytes], str, dict[str, str], Path],
@@ -252,6 +256,7 @@ def test_image_command_serves_checks_healthy_and_stops_on_sigterm(
 
 
 @pytest.mark.slow
+@REPLAY_GROUP
 def test_image_command_refuses_to_serve_without_admin_tokens(
     image: ReplayedImage, tmp_path: Path
 ) -> None:

@@ -2,8 +2,7 @@
 
 No cluster here: the checks are that every file parses, every `LRHUB_*` variable is one the
 settings classes read, probes succeed against a real `lrhub serve` and use the port the image
-exposes, Secret
-references resolve, and the migration initContainer's command really creates the schema.
+exposes, Secret references resolve, and the migration initContainer's command creates the schema.
 """
 
 from __future__ import annotations
