@@ -311,6 +311,24 @@ def with_gaps(values: list[float], seed: int) -> list[float | None]:
     return [None if gone else value for value, gone in zip(values, missing, strict=True)]
 
 
+def random_plateau_case(seed: int) -> tuple[str, dict[str, Any], str, Sequence[float | None]]:
+    """Settings drawn from small menus and a noisy metric of that mode, all from `seed`."""
+    rng = np.random.default_rng(seed)
+    mode = str(rng.choice(["min", "max"]))
+    settings = {
+        "mode": mode,
+        "patience": int(rng.integers(0, 6)),
+        "cooldown": int(rng.integers(0, 4)),
+        "factor": float(rng.choice([0.1, 0.25, 0.5, 0.8])),
+        "min_delta": float(rng.choice([0.0, 1e-4, 0.01])),
+        "min_lr": float(rng.choice([0.0, 1e-5, 1e-3])),
+    }
+    noise = float(rng.choice([1e-3, 0.02, 0.1]))
+    if mode == "min":
+        return f"random-{seed}", settings, "val_loss", noisy_decay(seed, 150, noise)
+    return f"random-{seed}", settings, "val_accuracy", rising(seed, 150, noise)
+
+
 # (id, callback settings, metric name, metric per epoch; None = not reported that epoch)
 PLATEAU_CASES: list[tuple[str, dict[str, Any], str, Sequence[float | None]]] = [
     ("defaults", {}, "val_loss", noisy_decay(1, 120, 0.03)),
@@ -405,15 +423,7 @@ PLATEAU_CASES: list[tuple[str, dict[str, Any], str, Sequence[float | None]]] = [
         "val_accuracy",
         uniform(20, 300),
     ),
-    *[
-        (
-            f"random-{seed}",
-            {"patience": int(seed % 4), "factor": 0.5, "cooldown": int(seed % 3)},
-            "val_loss",
-            noisy_decay(seed, 100, 0.05),
-        )
-        for seed in range(100, 110)
-    ],
+    *[random_plateau_case(seed) for seed in range(100, 140)],
 ]
 
 CALLBACK_FIELDS = ("factor", "patience", "mode", "min_delta", "cooldown", "min_lr")
