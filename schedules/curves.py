@@ -24,24 +24,9 @@ from .specs import (
     PiecewiseConstantDecaySpec,
     PolynomialDecaySpec,
     RampHoldDecaySpec,
+    StatelessSpec,
     StepDecaySpec,
     one_cycle_phase_ends,
-)
-
-StatelessSpec = (
-    ConstantSpec
-    | ExponentialDecaySpec
-    | InverseTimeDecaySpec
-    | PiecewiseConstantDecaySpec
-    | PolynomialDecaySpec
-    | CosineDecaySpec
-    | CosineDecayRestartsSpec
-    | StepDecaySpec
-    | MultiStepSpec
-    | LinearSpec
-    | CyclicSpec
-    | OneCycleSpec
-    | RampHoldDecaySpec
 )
 
 
@@ -203,11 +188,6 @@ _CURVES: dict[str, Callable[[Any, float], float]] = {
     "one_cycle": one_cycle,
     "ramp_hold_decay": ramp_hold_decay,
 }
-
-
-def is_stateless(spec_type: str) -> bool:
-    """True for the types whose rate depends on t alone."""
-    return spec_type in _CURVES
 
 
 def rate_at(spec: StatelessSpec, t: float) -> float:

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .curves import StatelessSpec, rate_at
+from .curves import rate_at
 from .errors import EvaluationError
 from .expressions import compile_expression
 from .plateau import Counters, observe, reduced_rate
-from .specs import ExpressionSpec, ReduceOnPlateauSpec, SequenceSpec, Spec
+from .specs import ExpressionSpec, ReduceOnPlateauSpec, SequenceSpec, Spec, StatelessSpec
 
 
 @dataclass(frozen=True)

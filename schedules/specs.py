@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias, get_args
 
 from pydantic import (
     BaseModel,
@@ -329,7 +329,7 @@ class ExpressionSpec(_SpecModel):
         return expression
 
 
-Spec: TypeAlias = Annotated[
+StatelessSpec: TypeAlias = (
     ConstantSpec
     | ExponentialDecaySpec
     | InverseTimeDecaySpec
@@ -343,11 +343,12 @@ Spec: TypeAlias = Annotated[
     | CyclicSpec
     | OneCycleSpec
     | RampHoldDecaySpec
-    | SequenceSpec
-    | ReduceOnPlateauSpec
-    | ExpressionSpec,
-    Field(discriminator="type"),
-]
+)
+"""The specs whose rate depends on t alone."""
+
+_AnySpec: TypeAlias = StatelessSpec | SequenceSpec | ReduceOnPlateauSpec | ExpressionSpec
+
+Spec: TypeAlias = Annotated[_AnySpec, Field(discriminator="type")]
 """Any schedule spec, discriminated on ``type``."""
 
 Stage.model_rebuild()
@@ -355,27 +356,7 @@ SequenceSpec.model_rebuild()
 ReduceOnPlateauSpec.model_rebuild()
 
 SpecAdapter: TypeAdapter[Spec] = TypeAdapter(Spec)
-SPEC_TYPES = frozenset(
-    model.model_fields["type"].default
-    for model in (
-        ConstantSpec,
-        ExponentialDecaySpec,
-        InverseTimeDecaySpec,
-        PiecewiseConstantDecaySpec,
-        PolynomialDecaySpec,
-        CosineDecaySpec,
-        CosineDecayRestartsSpec,
-        StepDecaySpec,
-        MultiStepSpec,
-        LinearSpec,
-        CyclicSpec,
-        OneCycleSpec,
-        RampHoldDecaySpec,
-        SequenceSpec,
-        ReduceOnPlateauSpec,
-        ExpressionSpec,
-    )
-)
+SPEC_TYPES = frozenset(model.model_fields["type"].default for model in get_args(_AnySpec))
 
 
 def children(spec: Spec) -> list[Spec]:
