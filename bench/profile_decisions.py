@@ -15,6 +15,7 @@ import collections
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,40 +31,47 @@ from bench.workload import EPOCHS_PER_JOB
 from tests.support.postgres import scratch_database
 
 SAMPLES_PER_SECOND = 1000
-# Innermost-frame rules, first match wins. py-spy frames read "function (path:line)".
-DRIVER_CALLS = ("do_execute ", "do_executemany ", "do_commit ", "do_begin ", "do_rollback ")
-CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("database driver (C calls: sqlite3 / psycopg)", ("/psycopg/", "sqlite3")),
-    ("SQLAlchemy", ("/sqlalchemy/",)),
-    ("pydantic", ("/pydantic/", "pydantic_core")),
-    ("JSON", ("/json/",)),
-    ("lrhub engine (schedules/)", ("/schedules/",)),
-    ("lrhub service code (service/)", ("/service/",)),
-    ("FastAPI / Starlette", ("/fastapi/", "/starlette/")),
-    (
-        "uvicorn / asyncio / threads",
-        (
-            "/uvicorn/",
-            "/asyncio/",
-            "/anyio/",
-            "/concurrent/",
-            "threading.py",
-            "uvloop",
-            "httptools",
-        ),
-    ),
-    ("logging", ("/logging/",)),
-)
+# A sample's category comes from its innermost frame, "function (path:line)", by the path's
+# first component; the SQLAlchemy functions that wrap a DBAPI call count as the driver's time.
+DRIVER = "database driver (C calls: sqlite3 / psycopg)"
+IDLE = "idle thread-pool workers (not counted)"
+DRIVER_CALLS = ("do_execute", "do_executemany", "do_commit", "do_begin", "do_rollback")
+IDLE_CALLS = ("Condition.wait", "Queue.get")
+CATEGORIES = {
+    "sqlite3": DRIVER,
+    "psycopg": DRIVER,
+    "sqlalchemy": "SQLAlchemy",
+    "pydantic": "pydantic",
+    "pydantic_core": "pydantic",
+    "json": "JSON",
+    "schedules": "lrhub engine (schedules/)",
+    "service": "lrhub service code (service/)",
+    "fastapi": "FastAPI / Starlette",
+    "starlette": "FastAPI / Starlette",
+    "anyio": "thread-pool hand-off (anyio, threading)",
+    "threading.py": "thread-pool hand-off (anyio, threading)",
+    "concurrent": "thread-pool hand-off (anyio, threading)",
+    "uvicorn": "uvicorn / event loop (incl. uvloop's C code)",
+    "asyncio": "uvicorn / event loop (incl. uvloop's C code)",
+    "httptools": "uvicorn / event loop (incl. uvloop's C code)",
+    "logging": "logging",
+    "prometheus_client": "Prometheus metrics",
+}
+
+
+def py_spy() -> str | None:
+    """py-spy on PATH or next to this interpreter (a virtualenv's bin/)."""
+    return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
 
 
 def category(leaf: str) -> str:
     """The category of a sample from its innermost frame."""
-    if leaf.startswith(DRIVER_CALLS):
-        return CATEGORIES[0][0]  # SQLAlchemy frames whose own time is the driver's C call
-    for name, markers in CATEGORIES:
-        if any(marker in leaf for marker in markers):
-            return name
-    return "other"
+    function, _, location = leaf.rpartition(" (")
+    if function.endswith(IDLE_CALLS):
+        return IDLE
+    if function.split(".")[-1] in DRIVER_CALLS:
+        return DRIVER
+    return CATEGORIES.get(location.split("/")[0].split(":")[0], "other")
 
 
 def sampled_ms_by_category(raw_profile: Path, requests: int) -> dict[str, float]:
@@ -71,7 +79,7 @@ def sampled_ms_by_category(raw_profile: Path, requests: int) -> dict[str, float]
     totals: collections.Counter[str] = collections.Counter()
     for line in raw_profile.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if stack:
+        if stack and category(stack.split(";")[-1]) != IDLE:
             totals[category(stack.split(";")[-1])] += int(count)
     scale = 1e3 / SAMPLES_PER_SECOND / requests
     return {name: samples * scale for name, samples in totals.items()}
@@ -79,11 +87,13 @@ def sampled_ms_by_category(raw_profile: Path, requests: int) -> dict[str, float]
 
 def profiled_run(target: Target, jobs: int, output: Path) -> dict[str, float]:
     """Decide `jobs` jobs of 100 epochs on `target` while py-spy samples its process."""
+    spy_path = py_spy()
+    assert spy_path is not None
     with httpx.Client(base_url=target.server.url, timeout=30) as client:
         timed_job_run(client, target, "profile-warmup")
         spy = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(target.server.process.pid), "--format", "raw",
-             "--rate", str(SAMPLES_PER_SECOND), "--output", str(output), "--nonblocking"],
+            [spy_path, "record", "--pid", str(target.server.process.pid), "--format", "raw",
+             "--rate", str(SAMPLES_PER_SECOND), "--output", str(output), "--nonblocking", "--gil"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         try:
@@ -120,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--jobs", type=int, default=10, help="100-epoch jobs to decide")
     arguments = parser.parse_args(argv)
-    if shutil.which("py-spy") is None:
+    if py_spy() is None:
         parser.error("py-spy not found: pip install py-spy")
     with tempfile.TemporaryDirectory(prefix="lrhub-profile-") as directory:
         workdir = Path(directory)

@@ -50,10 +50,14 @@ def paged_times(client: httpx.Client, path: str, limit: int) -> list[float]:
         params["cursor"] = page["next_cursor"]
 
 
-def decision_times(client: httpx.Client, job_ids: list[str], epoch: int) -> list[float]:
-    """Decide `epoch` (a new one) for each job in turn; each request's duration."""
+def decision_times(
+    client: httpx.Client, job_ids: list[str], first_epoch: int, count: int
+) -> list[float]:
+    """`count` new-epoch decisions, round-robin over `job_ids`; each request's duration."""
     durations = []
-    for job_id in job_ids:
+    for index in range(count):
+        job_id = job_ids[index % len(job_ids)]
+        epoch = first_epoch + index // len(job_ids)
         started = time.perf_counter()
         response = client.post(decision_path(job_id, epoch), json=decision_body(epoch))
         durations.append(time.perf_counter() - started)
@@ -62,20 +66,21 @@ def decision_times(client: httpx.Client, job_ids: list[str], epoch: int) -> list
 
 
 def spread(count: int, sample: int) -> list[str]:
-    """`sample` job ids spread evenly over jobs 0..count-1."""
+    """At most `sample` job ids spread evenly over jobs 0..count-1."""
     return [seeded_job_id(index * count // sample) for index in range(min(sample, count))]
 
 
 def measure_size(
-    workdir: Path, database_url: str | None, jobs: int, epoch: int, sample: int
+    workdir: Path, database_url: str | None, jobs: int, first_epoch: int, sample: int
 ) -> dict[str, Any]:
     """Start a server on the seeded database and measure one size."""
     with (
         lrhub_server(workdir, database_url) as server,
         httpx.Client(base_url=server.url, timeout=60) as client,
     ):
-        decision_times(client, spread(jobs, 10), epoch)  # warm-up: connections, caches
-        decisions = decision_times(client, spread(jobs, sample)[10:], epoch)
+        for job_id in spread(jobs, 10):  # warm-up: connection, pools, caches
+            client.get(f"/v1/jobs/{job_id}").raise_for_status()
+        decisions = decision_times(client, spread(jobs, sample), first_epoch, sample)
         list_pages = paged_times(client, "/v1/jobs", LIST_PAGE)
         history_pages: list[float] = []
         for job_id in spread(jobs, 20):
@@ -84,6 +89,7 @@ def measure_size(
     return {
         "jobs": jobs,
         "history_rows": jobs * EPOCHS_PER_JOB,
+        "decisions": sample,
         "decision": latency_summary(decisions),
         "list_page": latency_summary(list_pages),
         "list_pages": len(list_pages),
@@ -109,7 +115,7 @@ def grow_and_measure(
 ) -> list[dict[str, Any]]:
     """Seed `name`'s database size by size and measure each; ratios over the smallest size."""
     workdir = config.workdir / f"scale-{name}"
-    sample = config.scaled(quick=40, full=310)
+    sample = config.scaled(quick=40, full=300)
     rows = []
     with database(config, name) as url:
         with (
@@ -123,7 +129,10 @@ def grow_and_measure(
             copy_template_job(url or f"sqlite:///{workdir / 'lrhub.db'}", range(seeded, jobs))
             seed_seconds = time.perf_counter() - started
             seeded = jobs
-            result = measure_size(workdir, url, jobs, EPOCHS_PER_JOB + step, sample)
+            # Epochs above any decided before, so every request is a new epoch: a job of a
+            # small table gets several, a job sampled at an earlier size skips ahead.
+            first_epoch = EPOCHS_PER_JOB + step * sample
+            result = measure_size(workdir, url, jobs, first_epoch, sample)
             rows.append({"database": name, "seed_seconds": round(seed_seconds, 1), **result})
     smallest = rows[0]["decision"]["p50_ms"]
     for row in rows:
