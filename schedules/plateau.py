@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from .specs import ReduceOnPlateauSpec
@@ -62,8 +62,14 @@ class Counters:
         )
 
     def to_state(self) -> dict[str, Any]:
-        """JSON-serializable form."""
-        return asdict(self)
+        """JSON-serializable form (spelled out: dataclasses.asdict is slow on this hot path)."""
+        return {
+            "best": self.best,
+            "wait": self.wait,
+            "cooldown_counter": self.cooldown_counter,
+            "reductions": self.reductions,
+            "stop_wait": self.stop_wait,
+        }
 
 
 @dataclass(frozen=True)
