@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,10 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _widest(texts: Iterable[str]) -> int:
+    return max((len(text) for text in texts), default=0)
+
+
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
@@ -35,7 +39,9 @@ def job_schedule(schedule: JobSchedule) -> str:
 def schedules_table(schedules: Sequence[Schedule], title: str) -> Table:
     """One row per schedule version."""
     table = Table(title=title)
-    for column in ("name", "version", "type", "created", "description"):
+    # Names are what people copy into the next command: never cut them.
+    table.add_column("name", no_wrap=True, min_width=_widest(s.name for s in schedules))
+    for column in ("version", "type", "created", "description"):
         table.add_column(column)
     for schedule in schedules:
         table.add_row(
@@ -62,7 +68,8 @@ def print_schedule(console: Console, schedule: Schedule) -> None:
 def jobs_table(jobs: Sequence[Job]) -> Table:
     """One row per job."""
     table = Table(title="jobs")
-    for column in ("job", "status", "schedule", "rate", "last epoch", "labels"):
+    table.add_column("job", no_wrap=True, min_width=_widest(job.job_id for job in jobs))
+    for column in ("status", "schedule", "rate", "last epoch", "labels"):
         table.add_column(column)
     for job in jobs:
         table.add_row(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import os
 import uuid
 from pathlib import Path
@@ -67,8 +68,9 @@ def main() -> None:
     )  # fmt: skip
     rates = history.history["learning_rate"]
     print(f"trained {len(rates)} epochs; rate {rates[0]:g} -> {rates[-1]:g}")
-    for entry in client.history(args.job, limit=1000).items:
-        if "reduc" in entry.reason or entry.stop:
+    entries = client.history(args.job, limit=1000).items
+    for before, entry in itertools.pairwise(entries):
+        if entry.learning_rate != before.learning_rate or entry.stop:
             print(f"epoch {entry.epoch}: {entry.reason}")
 
 
