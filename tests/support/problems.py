@@ -38,8 +38,13 @@ def assert_problem(
         assert any(word.lower() in detail for word in words), (
             f"detail {problem['detail']!r} names none of {words}"
         )
+    assert_no_leak(text)
+    return problem
+
+
+def assert_no_leak(text: str) -> None:
+    """Assert `text` (an answer's body) shows no stack trace, SQL or database library."""
     for marker in LEAK_MARKERS:
         assert marker not in text, f"answer leaks {marker!r}: {text[:2000]}"
     for library in LEAKED_LIBRARIES:
         assert library not in text.lower(), f"answer leaks {library!r}: {text[:2000]}"
-    return problem

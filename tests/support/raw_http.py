@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
 
@@ -26,24 +26,25 @@ def send_raw(
     method: str,
     path: str,
     body: bytes | Iterable[bytes] = b"",
-    headers: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
     *,
     chunked: bool = False,
 ) -> RawResponse:
     """One request to 127.0.0.1:`port` on a fresh connection, path and headers sent as given.
 
-    Content-Length is computed unless `headers` sets one (possibly a lie); `chunked` sends `body`
-    (an iterable of chunks) with Transfer-Encoding: chunked.
+    `headers` may repeat a name (as pairs). Content-Length is computed unless `headers` sets one
+    (possibly a lie); `chunked` sends `body` (an iterable of chunks) with Transfer-Encoding:
+    chunked.
     """
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=RAW_TIMEOUT_SECONDS)
     try:
         connection.putrequest(method, path, skip_accept_encoding=True)
-        names = {name.lower() for name in headers or {}}
-        for name, value in (headers or {}).items():
+        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        for name, value in pairs:
             connection.putheader(name, value)
         if chunked:
             connection.putheader("Transfer-Encoding", "chunked")
-        elif "content-length" not in names:
+        elif all(name.lower() != "content-length" for name, _ in pairs):
             assert isinstance(body, bytes)
             connection.putheader("Content-Length", str(len(body)))
         # The server may answer (413) and close before reading the whole body.

@@ -1,0 +1,139 @@
+"""Two real `lrhub serve` processes on one PostgreSQL database behave like one.
+
+Dozens of jobs run concurrently; each epoch goes to the other server than the last one, some
+requests are sent to both servers at the same instant, some are retried later on the other
+server. Every job must end with the decisions an undisturbed single server gives, the engine's
+rates, and a history with exactly one row per epoch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.postgres import scratch_database
+from tests.support.server import ServerProcess, running_server, start_server
+from tests.support.workload import (
+    REQUEST_TIMEOUT_SECONDS,
+    JobPlan,
+    assert_history_matches,
+    build_plans,
+    create_job,
+    decision_essence,
+    fetch_history,
+    post_decision,
+    run_sequentially,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+JOBS = 24
+EPOCHS = 16
+BARRIER_TIMEOUT_SECONDS = 30.0
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path, postgres_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two servers sharing a fresh PostgreSQL database; the second starts on the schema the
+    first one created, as a replica joining a running deployment does."""
+    with scratch_database(postgres_url) as database_url:
+        first = start_server(tmp_path, database_url=database_url)
+        try:
+            second = start_server(tmp_path, database_url=database_url)
+            try:
+                yield first, second
+            finally:
+                second.stop()
+        finally:
+            first.stop()
+
+
+def send_simultaneously(urls: tuple[str, str], plan: JobPlan, epoch: int) -> list[dict[str, Any]]:
+    """The same decision request sent to both servers at the same instant."""
+    barrier = threading.Barrier(len(urls))
+
+    def send(url: str) -> dict[str, Any]:
+        with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
+            barrier.wait(BARRIER_TIMEOUT_SECONDS)
+            return post_decision(client, url, plan, epoch)
+
+    with ThreadPoolExecutor(max_workers=len(urls)) as pool:
+        return list(pool.map(send, urls))
+
+
+def drive_job(urls: tuple[str, str], plan: JobPlan) -> list[dict[str, Any]]:
+    """Run one job through both servers; answers the decision of each epoch.
+
+    Epoch e goes to server e % 2. Every fourth epoch is sent to both at once; other epochs are
+    retried on the other server after the answer, and sometimes an epoch two back is replayed.
+    """
+    decisions: list[dict[str, Any]] = []
+    with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
+        create_job(client, urls[0], plan)
+        assert create_job(client, urls[1], plan)["job_id"] == plan.job_id
+        for epoch in range(plan.epochs):
+            primary, other = urls[epoch % 2], urls[(epoch + 1) % 2]
+            if epoch % 4 == 1:
+                pair = send_simultaneously((primary, other), plan, epoch)
+                # One request decided the epoch; the other waited for it and replayed it.
+                assert sorted(answer["replayed"] for answer in pair) == [False, True], pair
+                assert decision_essence(pair[0]) == decision_essence(pair[1])
+                decision = next(answer for answer in pair if not answer["replayed"])
+            else:
+                decision = post_decision(client, primary, plan, epoch)
+                assert not decision["replayed"], decision
+                retry = post_decision(client, other, plan, epoch)
+                assert retry["replayed"], retry
+                assert decision_essence(retry) == decision_essence(decision)
+            assert (decision["rewound"], decision["gap"]) == (False, 0), decision
+            decisions.append(decision)
+            if epoch % 5 == 4:
+                late = post_decision(client, other, plan, epoch - 2)
+                assert late["replayed"], late
+                assert decision_essence(late) == decision_essence(decisions[epoch - 2])
+    return decisions
+
+
+def test_two_servers_decide_like_one(
+    tmp_path: Path, two_servers: tuple[ServerProcess, ServerProcess]
+) -> None:
+    plans = build_plans("pg-pair", JOBS, EPOCHS, seed=3)
+    urls = (two_servers[0].url, two_servers[1].url)
+
+    with ThreadPoolExecutor(max_workers=JOBS) as pool:
+        concurrent = dict(
+            zip(
+                (plan.job_id for plan in plans),
+                pool.map(lambda plan: drive_job(urls, plan), plans),
+                strict=True,
+            )
+        )
+
+    reference_dir = tmp_path / "reference"
+    reference_dir.mkdir()
+    with running_server(reference_dir) as single:
+        reference = run_sequentially(single.url, plans)
+
+    with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
+        for plan in plans:
+            decisions = concurrent[plan.job_id]
+            assert [decision_essence(d) for d in decisions] == [
+                decision_essence(d) for d in reference[plan.job_id]
+            ], plan.job_id
+            assert [d["state"] for d in decisions] == [d["state"] for d in reference[plan.job_id]]
+            assert [d["learning_rate"] for d in decisions] == plan.expected_rates(), plan.job_id
+
+            rows = fetch_history(client, urls, plan.job_id, superseded="true")
+            assert_history_matches(rows, plan, decisions)
+
+            for url in urls:
+                job = client.get(f"{url}/v1/jobs/{plan.job_id}").json()
+                assert job["last_epoch"] == plan.epochs - 1, job
+                assert job["learning_rate"] == decisions[-1]["learning_rate"], job
+                assert job["state"] == decisions[-1]["state"], job
