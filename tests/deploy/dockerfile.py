@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shlex
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,14 +44,21 @@ class Stage:
             raise LookupError(f"stage {self.name or self.base} has no {keyword}")
         return found[-1]
 
-    def env(self, inherited: dict[str, str] | None = None) -> dict[str, str]:
-        """`inherited` plus the stage's ENV assignments, `$VAR` references expanded like Docker."""
+    def env(
+        self,
+        inherited: dict[str, str] | None = None,
+        rewrite: Callable[[str], str] = str,
+    ) -> dict[str, str]:
+        """`inherited` plus the stage's ENV assignments, `$VAR` references expanded like Docker.
+
+        `rewrite` transforms each assigned value (not the inherited ones) before expansion.
+        """
         env = dict(inherited or {})
         for arguments in self.arguments("ENV"):
             assignments = dict(token.split("=", 1) for token in shlex.split(arguments))
             env.update(
                 {
-                    key: string.Template(value).safe_substitute(env)
+                    key: string.Template(rewrite(value)).safe_substitute(env)
                     for key, value in assignments.items()
                 }
             )

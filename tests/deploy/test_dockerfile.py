@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -120,9 +121,10 @@ def host_environment() -> dict[str, str]:
 
 
 def relocated(value: str, paths: dict[str, Path]) -> str:
-    """`value` with each image path prefix replaced by its temp-dir stand-in."""
+    """`value` with each image path in it (a whole path component, as in `/opt/venv/bin:$PATH`
+    or `sqlite:////data/lrhub.db`) replaced by its temp-dir stand-in."""
     for image_path, local in paths.items():
-        value = value.replace(image_path, str(local))
+        value = re.sub(rf"(?<![\w.-]){re.escape(image_path)}(?=[/:]|$)", str(local), value)
     return value
 
 
@@ -144,7 +146,7 @@ def replay_builder(builder: Stage, paths: dict[str, Path], base_env: dict[str, s
     """Run the builder stage's COPY and RUN lines in order, as `docker build` would."""
     workdir = Path(relocated(builder.last("WORKDIR"), paths))
     workdir.mkdir(parents=True)
-    env = {key: relocated(value, paths) for key, value in builder.env(base_env).items()}
+    env = builder.env(base_env, rewrite=lambda value: relocated(value, paths))
     for instruction in builder.instructions:
         if instruction.keyword == "COPY":
             replay_copy(instruction.arguments, workdir)
@@ -177,7 +179,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> ReplayedImage:
     base_env = host_environment()
     replay_builder(builder, paths, base_env)
     (root / "data").mkdir()
-    env = {key: relocated(value, paths) for key, value in runtime.env(base_env).items()}
+    env = runtime.env(base_env, rewrite=lambda value: relocated(value, paths))
     return ReplayedImage(
         venv=root / "venv",
         data=root / "data",
