@@ -365,6 +365,17 @@ def test_keras_plateau_reads_the_rate_back_as_float32() -> None:
     assert decisions[2].learning_rate != 0.05
 
 
+def test_keras_plateau_compares_metrics_in_float32() -> None:
+    # keras.ops.less converts both sides to float32: a gain of 1e-10 on 0.1 is no gain there.
+    keras = plateau(initial_learning_rate=1.0, factor=0.5, patience=0, min_delta=0.0)
+    torch = plateau(
+        initial_learning_rate=1.0, factor=0.5, patience=0, min_delta=0.0, semantics="torch"
+    )
+    losses = [0.1, 0.1 - 1e-10]
+    assert run(keras, losses)[-1].learning_rate == 0.5
+    assert run(torch, losses)[-1].learning_rate == 1.0
+
+
 def test_keras_plateau_min_lr_floor_and_no_reset_without_reduction() -> None:
     spec = plateau(initial_learning_rate=0.01, factor=0.2, patience=1, min_lr=0.001)
     decisions = run(spec, [1.0, 1.0, 1.0, 1.0, 1.0])
