@@ -242,6 +242,8 @@ class _Compiler:
             number = float(value)
         except OverflowError as exc:
             raise ExpressionError("integer constant is too large") from exc
+        if not math.isfinite(number):
+            raise ExpressionError("number constant is too large to be a finite float")
         return _folded(number)
 
     def _name(self, node: ast.Name) -> tuple[Evaluator, float | None]:

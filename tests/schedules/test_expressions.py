@@ -67,6 +67,8 @@ HOSTILE: list[tuple[str, str]] = [
     ("10**10**10", "'**'"),
     ("2.0 ** 5000", "'**'"),
     ("exp(1000)", "exp() of constants is undefined"),
+    ("1e999", "number constant is too large"),
+    ("9" * 400, "integer constant is too large"),
     ("1 / 0", "'/'"),
     ("a.b", "attribute access is not allowed"),
     ("x[0]", "subscripts are not allowed"),
