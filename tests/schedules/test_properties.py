@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import math
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lrhub.schedules import decide, parse_spec, preview
+from lrhub.schedules import EvaluationError, ExpressionError, decide, parse_spec, preview
+from lrhub.schedules.expressions import compile_expression
 
 rates = st.floats(min_value=1e-6, max_value=10.0)
 fractions = st.floats(min_value=0.01, max_value=0.99)
@@ -227,3 +229,62 @@ def test_decide_is_deterministic_and_state_survives_json(
             spec, decision.state, epoch=epoch + 1, metrics=following
         )
         state = reloaded
+
+
+TOKENS = [
+    "x",
+    "prev_lr",
+    "epoch",
+    "1",
+    "0",
+    "2.5",
+    "1e308",
+    "-",
+    "+",
+    "*",
+    "/",
+    "//",
+    "%",
+    "**",
+    "(",
+    ")",
+    "<",
+    "==",
+    "and",
+    "or",
+    "not",
+    "if",
+    "else",
+    "exp(",
+    "log(",
+    "min(",
+    ",",
+    "clip(",
+    "pow(",
+    ".",
+    "[",
+    "]",
+    "__",
+    "lambda",
+    ":",
+    "'",
+    "for",
+    "in",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120) | st.lists(st.sampled_from(TOKENS), max_size=30).map(" ".join))
+def test_any_text_is_compiled_or_refused_and_evaluates_or_fails_cleanly(source: str) -> None:
+    try:
+        compiled = compile_expression(source)
+    except ExpressionError as refused:
+        assert str(refused)
+        return
+    env = {name: 0.5 for name in compiled.names}
+    try:
+        result = compiled.evaluate(env)
+    except EvaluationError as failed:
+        assert str(failed)
+        return
+    assert math.isfinite(result)
