@@ -64,7 +64,7 @@ def summarize_against_floor(samples: dict[str, list[float]]) -> dict[str, Any]:
 
 def run(config: BenchConfig) -> dict[str, Any]:
     """Decision latency of lrhub (SQLite, PostgreSQL) against the floor, one worker each."""
-    jobs = config.scaled(quick=2, full=20)
+    jobs = config.scaled(quick=1, full=20)
     with decision_targets(config) as targets:
         samples = interleaved_latencies(targets, jobs)
     return {
