@@ -10,18 +10,10 @@ first (`lrhub serve`), then:
 
 from __future__ import annotations
 
-import argparse
-import csv
-import os
-import uuid
-from pathlib import Path
-
-import keras
-import numpy as np
+from ionosphere import arguments, build_model, fit
 from lrhub.client import Client
 from lrhub.client.keras import RemoteLearningRate
 
-REPO_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "ionosphere.csv"
 EPOCHS = 50
 LEARNING_RATE = 0.1
 SCHEDULE = {
@@ -34,34 +26,11 @@ SCHEDULE = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default=os.environ.get("LRHUB_URL", "http://127.0.0.1:8000"))
-    parser.add_argument("--data", type=Path, default=REPO_DATA, help="ionosphere.csv")
-    parser.add_argument("--job", default=f"ionosphere-time-{uuid.uuid4().hex[:8]}")
-    args = parser.parse_args()
-
-    with args.data.open(newline="") as data:
-        rows = list(csv.reader(data))
-    features = np.array([row[:34] for row in rows], dtype="float32")
-    labels = np.array([row[34] == "g" for row in rows], dtype="float32")
-
-    keras.utils.set_random_seed(7)
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(34,)),
-            keras.layers.Dense(34, activation="relu", kernel_initializer="random_normal"),
-            keras.layers.Dense(1, activation="sigmoid", kernel_initializer="random_normal"),
-        ]
-    )
-    sgd = keras.optimizers.SGD(learning_rate=LEARNING_RATE, momentum=0.8)
-    model.compile(loss="binary_crossentropy", optimizer=sgd, metrics=["accuracy"])
-
+    args = arguments(__doc__.splitlines()[0], "ionosphere-time").parse_args()
     client = Client(args.url)
     callback = RemoteLearningRate(job=args.job, spec=SCHEDULE, per_step=True, client=client)
-    history = model.fit(
-        features, labels, validation_split=0.33, epochs=EPOCHS, batch_size=28,
-        callbacks=[callback], verbose=2,
-    )  # fmt: skip
+    model = build_model(learning_rate=LEARNING_RATE, momentum=0.8)
+    history = fit(model, args.data, callback, epochs=EPOCHS)
     job = client.get_job(args.job)
     print(f"final val_accuracy {history.history['val_accuracy'][-1]:.4f}")
     print(f"job {job.job_id}: last epoch {job.last_epoch}, rate {job.learning_rate}")
