@@ -291,3 +291,59 @@ def test_an_optimizer_built_with_a_schedule_object_is_refused_with_a_clear_messa
     )
     with pytest.raises(ValueError, match="built with a LearningRateSchedule object"):
         fit(build_model(schedule), [callback], epochs=1)
+
+
+def test_a_restore_from_an_older_checkpoint_rewinds_the_job(
+    live_server: ServerProcess, tmp_path: Path
+) -> None:
+    spec = {
+        "type": "reduce_on_plateau",
+        "monitor": "val_loss",
+        "factor": 0.5,
+        "patience": 1,
+        "min_delta": 0.0,
+        "initial_learning_rate": 0.1,
+    }
+    checkpoint = tmp_path / "epoch-4.keras"
+    client = Client(live_server.url)
+    model = build_model(0.1)
+    save_at_4 = AtEpochEnd({4: lambda: model.save(checkpoint)})
+    first = fit(
+        model,
+        [RemoteLearningRate(job="restore-1", spec=spec, verbose=0, client=client), save_at_4],
+        epochs=10,
+    )
+    # A new process restores the epoch-4 checkpoint and trains epochs 5..9 again; its batches
+    # come in another order, so its metrics differ from the first run's.
+    restored = keras.models.load_model(checkpoint)
+    keras.utils.set_random_seed(8)
+    again = fit(
+        restored,
+        [RemoteLearningRate(job="restore-1", spec=spec, verbose=0, client=client)],
+        epochs=10,
+        initial_epoch=5,
+    )
+
+    assert again["learning_rate"][0] == first["learning_rate"][5], "epoch 5 replays its decision"
+    assert again["val_loss"][:4] != first["val_loss"][5:9]
+    observed = [{"val_loss": v} for v in first["val_loss"][:5] + again["val_loss"][:4]]
+    expected = client.preview(spec=spec, epochs=10, metrics=observed).learning_rates
+    current = client.history("restore-1").items
+    assert [entry.epoch for entry in current] == list(range(10))
+    assert [entry.learning_rate for entry in current] == expected
+    assert again["learning_rate"] == float32(expected[5:])
+    superseded = [e for e in client.history("restore-1", superseded=True).items if e.superseded]
+    assert [entry.epoch for entry in superseded] == [6, 7, 8, 9]
+
+
+def test_only_finite_metrics_with_valid_names_are_sent(live_server: ServerProcess) -> None:
+    class OddLogs(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            assert logs is not None
+            logs.update({"diverged": float("nan"), "has space": 1.0, "note": "text"})
+
+    client = Client(live_server.url)
+    callback = RemoteLearningRate(job="odd-1", spec=DROP_BASED, verbose=0, client=client)
+    fit(build_model(0.1), [OddLogs(), callback], epochs=2)
+    sent = client.history("odd-1").items[1].metrics
+    assert sent is not None and set(sent) == {"loss", "accuracy", "val_loss", "val_accuracy"}
