@@ -1,0 +1,118 @@
+"""The SDK against a real `lrhub serve`: every model parses the service's real answers."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lrhub.client import (
+    AsyncClient,
+    Client,
+    Conflict,
+    Forbidden,
+    JobPatch,
+    NotFound,
+    PreconditionFailed,
+    Unauthorized,
+    ValidationError,
+)
+
+from tests.support.server import ServerProcess, running_server
+
+# semantics "keras" reduces the float32 rate Keras holds, as ReduceLROnPlateau does.
+HALVED = float(np.float32(0.1)) * 0.5
+PLATEAU = {
+    "type": "reduce_on_plateau",
+    "monitor": "val_loss",
+    "factor": 0.5,
+    "patience": 1,
+    "initial_learning_rate": 0.1,
+}
+
+
+def test_async_client_covers_every_resource(live_server: ServerProcess) -> None:
+    async def scenario() -> None:
+        async with AsyncClient(live_server.url) as client:
+            assert (await client.health()).status == "ok"
+            assert (await client.ready()).status == "ready"
+            first = await client.put_schedule("plateau", PLATEAU, description="halve")
+            second = await client.put_schedule("plateau", {**PLATEAU, "patience": 2})
+            assert (first.version, second.version, second.etag) == (1, 2, '"plateau@2"')
+            versions = await client.list_versions("plateau", limit=1)
+            assert [v.version for v in versions.items] == [1] and versions.next_cursor
+            later = await client.list_versions("plateau", cursor=versions.next_cursor)
+            assert [v.version for v in later.items] == [2]
+            assert (await client.get_schedule("plateau", version=1)).description == "halve"
+            assert [s.name for s in (await client.list_schedules()).items] == ["plateau"]
+
+            preview = await client.preview(
+                schedule="plateau@1", epochs=3, metrics=[{"val_loss": 1.0}, {"val_loss": 2.0}]
+            )
+            assert preview.learning_rates == [0.1, 0.1, HALVED]
+
+            job = await client.put_job("a-1", schedule="plateau@1", labels={"team": "x"})
+            assert job.token and job.schedule.follow == "pinned"
+            again = await client.put_job("a-1", schedule="plateau")
+            assert again.token is None and again.schedule.version == 1
+            decisions = [
+                await client.decide("a-1", 0, metrics={}),
+                await client.decide("a-1", 1, metrics={"val_loss": 1.0}),
+                await client.decide("a-1", 2, metrics={"val_loss": 2.0}),
+                await client.decide("a-1", 2, metrics={"val_loss": 2.0}),
+            ]
+            assert [d.learning_rate for d in decisions] == [0.1, 0.1, HALVED, HALVED]
+            assert decisions[3].replayed and not decisions[2].replayed
+            rewound = await client.decide("a-1", 2, metrics={"val_loss": 0.5})
+            assert rewound.rewound and rewound.learning_rate == 0.1
+
+            current = await client.get_job("a-1")
+            assert current.last_epoch == 2 and current.etag
+            patched = await client.patch_job("a-1", JobPatch(scale=0.5), if_match=current.etag)
+            assert patched.scale == 0.5
+            with pytest.raises(PreconditionFailed):
+                await client.patch_job("a-1", JobPatch(scale=0.25), if_match=current.etag)
+            history = await client.history("a-1", superseded=True)
+            assert [(e.epoch, e.superseded) for e in history.items] == [
+                (0, False), (1, False), (2, True), (2, False)
+            ]  # fmt: skip
+            csv_text = await client.history_csv("a-1")
+            assert csv_text.splitlines()[0].startswith("epoch,learning_rate,reason")
+            events = await client.events("a-1")
+            assert [e.action for e in events.items] == ["create", "update"]
+            jobs = await client.list_jobs(labels={"team": "x"}, status="running")
+            assert [j.job_id for j in jobs.items] == ["a-1"]
+
+            with pytest.raises(Conflict):
+                await client.delete_schedule("plateau")
+            await client.patch_job("a-1", JobPatch(status="stopped"))
+            await client.delete_schedule("plateau")
+            with pytest.raises(NotFound):
+                await client.get_schedule("plateau")
+
+    asyncio.run(scenario())
+
+
+def test_validation_errors_name_the_field(live_server: ServerProcess) -> None:
+    with Client(live_server.url) as client, pytest.raises(ValidationError) as caught:
+        client.put_schedule("bad", {**PLATEAU, "factor": 1.5})
+    assert any("factor" in str(error.get("loc")) for error in caught.value.errors)
+
+
+def test_tokens_from_the_environment_and_job_tokens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running_server(tmp_path, env={"LRHUB_ADMIN_TOKEN": "alice:s3cret"}) as server:
+        with Client(server.url, token="wrong") as stranger, pytest.raises(Unauthorized):
+            stranger.list_jobs()
+        monkeypatch.setenv("LRHUB_TOKEN", "s3cret")
+        with Client(server.url) as admin:
+            token = admin.put_job("t-1", spec={"type": "constant", "learning_rate": 0.1}).token
+            admin.put_job("t-2", spec={"type": "constant", "learning_rate": 0.2})
+            assert [e.actor for e in admin.events("t-1").items] == ["alice"]
+        assert token is not None
+        with Client(server.url, token=token) as job:
+            assert job.decide("t-1", 0, metrics={}).learning_rate == 0.1
+            with pytest.raises(Forbidden):
+                job.decide("t-2", 0, metrics={})
