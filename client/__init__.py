@@ -1,6 +1,16 @@
 """The lrhub client: Python SDK, Keras callback (`lrhub.client.keras`) and the `lrhub` command.
 
-Importing this package never imports TensorFlow, FastAPI or SQLAlchemy.
+    from lrhub.client import Client, JobPatch
+
+    with Client("http://127.0.0.1:8000") as client:  # or LRHUB_URL, LRHUB_TOKEN from the env
+        client.put_schedule("drop", {"type": "step_decay", "initial_learning_rate": 0.1,
+                                     "drop": 0.5, "every": 10})
+        client.put_job("train-42", schedule="drop", labels={"team": "vision"})
+        decision = client.decide("train-42", 0, metrics={})
+        client.patch_job("train-42", JobPatch(scale=0.5))
+
+`AsyncClient` has the same methods as coroutines. Errors are `LrhubError` subclasses (see
+`lrhub.client.errors`). Importing this package never imports TensorFlow, FastAPI or SQLAlchemy.
 """
 
 from ._async import AsyncClient

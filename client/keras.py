@@ -39,7 +39,8 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         on_error: `"hold"` keeps the current rate when the service fails (warns once per outage,
             asks again next epoch); `"raise"` stops training with the error.
         verbose: 1 prints the rate and the service's reason every epoch.
-        client: the `Client` to use; defaults to one configured from `LRHUB_*` variables.
+        client: the `Client` to use; defaults to one configured from `LRHUB_*` variables. Its
+            retries come before `on_error`: `Client(max_retries=0)` holds at once in an outage.
 
     The job is registered idempotently (a restarted process gets its existing job back). Each epoch
     sends the previous epoch's logs as metrics: `{}` for epoch 0, `null` (not known) for the first
