@@ -411,12 +411,19 @@ def jobs_switch(
     clock: Annotated[
         str, typer.Option(help="continue: at the job's epoch; restart: t starts at 0 now.")
     ] = "continue",
+    follow: Annotated[
+        str | None, typer.Option(help="latest: take new versions; pinned: stay on this one.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Switch a job to another schedule from its next epoch."""
     if clock not in ("continue", "restart"):
         raise typer.BadParameter("clock is continue or restart", param_hint="--clock")
-    _patch(ctx, job, JobPatch(schedule=schedule, clock=clock), as_json)
+    if follow not in (None, "latest", "pinned"):
+        raise typer.BadParameter("follow is latest or pinned", param_hint="--follow")
+    # `follow` only when given: otherwise the service derives it from the reference.
+    fields = {"schedule": schedule, "clock": clock} | ({"follow": follow} if follow else {})
+    _patch(ctx, job, JobPatch.model_validate(fields), as_json)
 
 
 @jobs_app.command("scale")

@@ -140,8 +140,11 @@ def test_job_commands(live_server: ServerProcess) -> None:
     )
     assert [row["epoch"] for row in table] == ["0", "1", "2"]
 
-    switched = lrhub_json(live_server, "jobs", "switch", "train-1", "flat", "--clock", "restart")
+    switched = lrhub_json(
+        live_server, "jobs", "switch", "train-1", "flat", "--clock", "restart", "--follow", "pinned"
+    )
     assert (switched["schedule"]["name"], switched["clock_origin"]) == ("flat", 3)
+    assert switched["schedule"]["follow"] == "pinned"
     assert lrhub_json(live_server, "jobs", "scale", "train-1", "0.5")["scale"] == 0.5
     assert lrhub_json(live_server, "jobs", "override", "train-1", "0.003")["override"] == 0.003
     assert lrhub_json(live_server, "jobs", "override", "train-1", "--clear")["override"] is None
