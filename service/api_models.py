@@ -145,9 +145,9 @@ class JobOut(BaseModel):
 
 
 class JobCreated(JobOut):
-    """A job answer from `PUT`: `token` only in the 201 that created the job."""
+    """The 201 answer that created a job: its token, shown this once."""
 
-    token: str | None = None
+    token: str
 
 
 class ScheduleUsed(BaseModel):

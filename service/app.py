@@ -11,7 +11,7 @@ from . import (
     routes_preview,
     routes_schedules,
 )
-from .auth import Authenticator
+from .auth import AuthenticationMiddleware, Authenticator
 from .body_limit import BodyLimitMiddleware
 from .context import AppContext
 from .database import make_engine
@@ -37,12 +37,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         version=API_VERSION,
         description="Named, versioned learning-rate schedules and durable per-job state.",
     )
-    app.state.context = AppContext(
+    context = AppContext(
         settings=settings,
         engine=engine,
         authenticator=Authenticator(settings.admin_tokens(), engine),
         metrics=metrics,
     )
+    app.state.context = context
     install_problem_handlers(app)
     install_openapi(app)
     for router in (
@@ -53,7 +54,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         routes_ops.router,
     ):
         app.include_router(router)
-    # Starlette wraps middleware added later around earlier ones: metrics see 413s too.
+    # Starlette wraps middleware added later around earlier ones: requests pass metrics, then
+    # authentication (nothing is read from an unknown caller), then the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthenticationMiddleware, authenticator=context.authenticator)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     return app

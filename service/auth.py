@@ -8,13 +8,19 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import job_store
 from .database import read_transaction
 from .errors import Forbidden, Unauthorized
+from .problems import problem_response
 from .settings import AdminToken
 
 JOB_TOKEN_PREFIX = "lrj_"
+PROTECTED_PREFIX = "/v1/"
+PRINCIPAL_STATE_KEY = "principal"
 ANONYMOUS = "anonymous"
 
 
@@ -63,8 +69,11 @@ class Authenticator:
         """Auth is on exactly when admin tokens are configured."""
         return bool(self._admin_tokens)
 
-    def authenticate(self, authorization: str | None) -> Principal:
-        """The caller behind `authorization`, or Unauthorized."""
+    def authenticate_in_memory(self, authorization: str | None) -> Principal | str:
+        """The caller, or the presented job token when only the database can tell (see below).
+
+        Raises Unauthorized for a missing or malformed header and for unknown non-job tokens.
+        """
         if not self.enabled:
             return Principal(actor=ANONYMOUS)
         scheme, _, token = (authorization or "").partition(" ")
@@ -75,10 +84,43 @@ class Authenticator:
         for name, secret in self._admin_tokens:
             if hmac.compare_digest(presented, secret):
                 return Principal(actor=name)
-        if token.startswith(JOB_TOKEN_PREFIX):
-            digest = hash_token(token)
-            with read_transaction(self._engine) as connection:
-                found = job_store.find_by_token_hash(connection, digest)
-            if found is not None and hmac.compare_digest(found.token_hash, digest):
-                return Principal(actor=f"job:{found.job_id}", job_id=found.job_id)
-        raise Unauthorized("the bearer token is not known")
+        if not token.startswith(JOB_TOKEN_PREFIX):
+            raise Unauthorized("the bearer token is not known")
+        return token
+
+    def authenticate_job_token(self, token: str) -> Principal:
+        """The job a job token belongs to (a database read), or Unauthorized."""
+        digest = hash_token(token)
+        with read_transaction(self._engine) as connection:
+            found = job_store.find_by_token_hash(connection, digest)
+        if found is None or not hmac.compare_digest(found.token_hash, digest):
+            raise Unauthorized("the bearer token is not known")
+        return Principal(actor=f"job:{found.job_id}", job_id=found.job_id)
+
+
+class AuthenticationMiddleware:
+    """Authenticate every /v1 request before its body is read, so 401 comes before 400/413/422.
+
+    The Principal is left in the request state for the `Caller` dependency.
+    """
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+        self.app = app
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        header = Headers(scope=scope).get("authorization")
+        try:
+            principal = self.authenticator.authenticate_in_memory(header)
+            if isinstance(principal, str):
+                principal = await run_in_threadpool(
+                    self.authenticator.authenticate_job_token, principal
+                )
+        except Unauthorized as error:
+            await problem_response(error, scope["path"])(scope, receive, send)
+            return
+        scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
+        await self.app(scope, receive, send)

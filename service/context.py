@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 
-from .auth import Authenticator, Principal
+from .auth import PRINCIPAL_STATE_KEY, Authenticator, Principal
 from .metrics import ServiceMetrics
 from .settings import ServerSettings
 
@@ -32,12 +32,10 @@ def get_context(request: Request) -> AppContext:
 Context = Annotated[AppContext, Depends(get_context)]
 
 
-def get_principal(
-    context: Context,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Principal:
-    """The caller, from the bearer token (anonymous admin when auth is off)."""
-    return context.authenticator.authenticate(authorization)
+def get_principal(request: Request) -> Principal:
+    """The caller, as AuthenticationMiddleware identified it."""
+    principal: Principal = request.scope["state"][PRINCIPAL_STATE_KEY]
+    return principal
 
 
 Caller = Annotated[Principal, Depends(get_principal)]

@@ -132,8 +132,11 @@ def _exactly_one_schedule(schedule: str | None, spec_given: bool, *, required: b
 
 def create_job(
     engine: Engine, principal: Principal, job_id: str, body: JobCreate
-) -> tuple[JobCreated, int, bool]:
-    """Create the job, or answer the existing one unchanged; (answer, revision, created)."""
+) -> tuple[JobOut, int, bool]:
+    """Create the job, or answer the existing one unchanged; (answer, revision, created).
+
+    Only the answer that created the job carries its token (a JobCreated).
+    """
     principal.require_job(job_id)
     existing = _existing_job(engine, job_id)
     if existing is not None:
@@ -177,12 +180,12 @@ def create_job(
     return JobCreated(**view.model_dump(), token=token), 0, True
 
 
-def _existing_job(engine: Engine, job_id: str) -> tuple[JobCreated, int, bool] | None:
+def _existing_job(engine: Engine, job_id: str) -> tuple[JobOut, int, bool] | None:
     with read_transaction(engine) as connection:
         job = job_store.get_job(connection, job_id)
     if job is None:
         return None
-    return JobCreated(**job_view(job).model_dump()), job.revision, False
+    return job_view(job), job.revision, False
 
 
 def get_job(engine: Engine, principal: Principal, job_id: str) -> tuple[JobOut, int]:

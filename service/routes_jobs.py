@@ -32,7 +32,7 @@ router = APIRouter(
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=253)]
 
 
-@router.put("/{job_id}", response_model=JobCreated, responses={201: {"model": JobCreated}})
+@router.put("/{job_id}", response_model=JobOut, responses={201: {"model": JobCreated}})
 def put_job(job_id: JobId, body: JobCreate, context: Context, caller: Caller) -> Response:
     """Create the job (201, with its token, shown once) or answer the existing one unchanged."""
     job, revision, created = job_service.create_job(context.engine, caller, job_id, body)

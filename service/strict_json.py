@@ -31,7 +31,13 @@ class StrictJsonRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_constant=NonFiniteNumber)
+            body = await self.body()
+            try:
+                self._json = json.loads(body, parse_constant=NonFiniteNumber)
+            except RecursionError:
+                # FastAPI answers JSONDecodeError as "body is not valid JSON: <msg>".
+                text = body.decode(errors="replace")
+                raise json.JSONDecodeError("it nests too deeply", text, 0) from None
         return self._json
 
 

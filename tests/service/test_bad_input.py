@@ -81,6 +81,8 @@ def test_too_many_metrics(decided: TestClient) -> None:
 def test_unparsable_and_oversized_bodies(decided: TestClient) -> None:
     before = job_state(decided)
     problem(decided.post("/v1/jobs/j/epochs/3", content=b'{"metrics": ', headers=JSON), 400, "JSON")
+    nested = b'{"metrics": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    problem(decided.post("/v1/jobs/j/epochs/3", content=nested, headers=JSON), 400, "nests")
     wrong_type = decided.post(
         "/v1/jobs/j/epochs/3", content=b"{}", headers={"Content-Type": "text/plain"}
     )
