@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -91,7 +92,7 @@ def server_env(
     return child_env
 
 
-def start_server(
+def launch_server(
     tmp_path: Path,
     *,
     database_url: str | None = None,
@@ -101,7 +102,7 @@ def start_server(
     host: str = "127.0.0.1",
     extra_args: tuple[str, ...] = (),
 ) -> ServerProcess:
-    """Start `python -m lrhub.service serve` (what `lrhub serve` runs) and wait until it is ready.
+    """Start `python -m lrhub.service serve` (what `lrhub serve` runs) without waiting for it.
 
     Each start logs to its own file, so a server restarted on the same port keeps the old log.
     """
@@ -115,7 +116,12 @@ def start_server(
             env=server_env(tmp_path, database_url=database_url, env=env),
             cwd=tmp_path,
         )
-    server = ServerProcess(process=process, port=port, log_path=Path(log_name))
+    return ServerProcess(process=process, port=port, log_path=Path(log_name))
+
+
+def start_server(tmp_path: Path, **kwargs: Any) -> ServerProcess:
+    """`launch_server(tmp_path, **kwargs)` and wait until it is ready; stop it if it never is."""
+    server = launch_server(tmp_path, **kwargs)
     try:
         server.wait_ready()
     except BaseException:
@@ -127,7 +133,7 @@ def start_server(
 @contextmanager
 def running_server(tmp_path: Path, **kwargs: object) -> Iterator[ServerProcess]:
     """A started server, stopped at the end of the block."""
-    server = start_server(tmp_path, **kwargs)  # type: ignore[arg-type]
+    server = start_server(tmp_path, **kwargs)
     try:
         yield server
     finally:

@@ -78,6 +78,22 @@ def test_v1_needs_a_known_bearer_token(
     assert answer.headers["www-authenticate"].startswith("Bearer")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [pytest.param(b"{not json", id="not-json"), pytest.param(b'{"scale": "x"}', id="invalid"),
+     pytest.param(b"x" * 300_000, id="oversized")],
+)  # fmt: skip
+def test_no_token_is_refused_before_the_body_is_read(secured: ServerProcess, body: bytes) -> None:
+    """Without a token nothing about the body is answered: not even that it is malformed."""
+    answer = httpx.put(
+        secured.url + "/v1/jobs/job-z",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=30.0,
+    )
+    assert answer.status_code == 401, answer.text
+
+
 def test_operations_endpoints_need_no_token(secured: ServerProcess) -> None:
     for path in ("/healthz", "/readyz", "/metrics"):
         assert httpx.get(secured.url + path, timeout=30.0).status_code == 200, path

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.support.postgres import scratch_database
-from tests.support.server import ServerProcess, running_server, start_server
+from tests.support.server import ServerProcess, launch_server, running_server, start_server
 from tests.support.workload import (
     REQUEST_TIMEOUT_SECONDS,
     JobPlan,
@@ -137,3 +137,25 @@ def test_two_servers_decide_like_one(
                 assert job["last_epoch"] == plan.epochs - 1, job
                 assert job["learning_rate"] == decisions[-1]["learning_rate"], job
                 assert job["state"] == decisions[-1]["state"], job
+
+
+def test_two_servers_starting_together_on_an_empty_database(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Replicas of a new deployment start at once: both create or migrate the same empty
+    schema, and both must come up serving the same data."""
+    with scratch_database(postgres_url) as database_url:
+        servers = [launch_server(tmp_path, database_url=database_url) for _ in range(2)]
+        try:
+            for server in servers:
+                server.wait_ready()
+            with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
+                spec = {"type": "constant", "learning_rate": 0.01}
+                created = client.put(f"{servers[0].url}/v1/schedules/shared", json={"spec": spec})
+                assert created.status_code == 201, created.text
+                read = client.get(f"{servers[1].url}/v1/schedules/shared")
+                assert read.status_code == 200, read.text
+                assert read.json()["spec"] == created.json()["spec"]
+        finally:
+            for server in servers:
+                server.stop()
