@@ -250,6 +250,13 @@ def test_image_command_serves_checks_healthy_and_stops_on_sigterm(
     assert healthcheck.returncode == 0, healthcheck.stderr
 
     assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+    # The admin token passed at `docker run` is in force: the API is closed without it.
+    assert httpx.get(f"{url}/v1/schedules", timeout=10).status_code == 401
+    secret = ADMIN_TOKEN.partition(":")[2]
+    authorized = httpx.get(
+        f"{url}/v1/schedules", headers={"Authorization": f"Bearer {secret}"}, timeout=10
+    )
+    assert authorized.status_code == 200, authorized.text
     assert (image.data / "lrhub.db").is_file(), "the SQLite file is not on the /data volume"
 
     process.send_signal(signal.SIGTERM)
