@@ -23,7 +23,7 @@ class AppContext:
     metrics: ServiceMetrics
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     """The AppContext `create_app` stored on the app."""
     context: AppContext = request.app.state.context
     return context
@@ -32,7 +32,7 @@ def get_context(request: Request) -> AppContext:
 Context = Annotated[AppContext, Depends(get_context)]
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """The caller, as AuthenticationMiddleware identified it."""
     principal: Principal = request.scope["state"][PRINCIPAL_STATE_KEY]
     return principal

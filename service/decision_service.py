@@ -181,10 +181,18 @@ def _decide_and_store(
             "decided_at": now,
         },
     )
-    job_changes = {"last_epoch": epoch, "learning_rate": rate, "state": decision.state}
-    if job.paused and job.held_rate is None:
-        job_changes["held_rate"] = rate  # paused before any decision: hold the first rate
-    job_store.update_job(connection, job.job_id, job_changes | {"updated_at": now})
+    held_rate = job.held_rate
+    if job.paused and held_rate is None:
+        held_rate = rate  # paused before any decision: hold the first rate
+    job_store.record_decision_on_job(
+        connection,
+        job.job_id,
+        last_epoch=epoch,
+        learning_rate=rate,
+        state=decision.state,
+        held_rate=held_rate,
+        updated_at=now,
+    )
     answer = DecisionOut(
         job_id=job.job_id,
         epoch=epoch,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, and_, bindparam, func, insert, select, update
 
 from .tables import decisions, events, jobs, schedules
 
@@ -98,22 +98,62 @@ def get_job(connection: Connection, job_id: str, *, lock: bool = False) -> Store
     return _job(row) if row else None
 
 
+# The decision path's statements are built once: SQLAlchemy then reuses their compiled form
+# instead of re-coercing a new statement per request.
+_JOB_FOR_DECISION = (
+    select(jobs, schedules.c.latest_version)
+    .select_from(jobs.outerjoin(schedules, schedules.c.name == jobs.c.schedule_name))
+    .where(jobs.c.job_id == bindparam("job_id"))
+    .with_for_update(of=jobs)
+)
+_INSERT_DECISION = insert(decisions)
+_RECORD_DECISION_ON_JOB = (
+    update(jobs)
+    .where(jobs.c.job_id == bindparam("decided_job_id"))
+    .values(
+        last_epoch=bindparam("last_epoch"),
+        learning_rate=bindparam("learning_rate"),
+        state=bindparam("state"),
+        held_rate=bindparam("held_rate"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+
+
 def get_job_for_decision(
     connection: Connection, job_id: str
 ) -> tuple[StoredJob, int | None] | None:
     """The row-locked job and the latest version of its schedule, in one query."""
-    query = (
-        select(jobs, schedules.c.latest_version)
-        .select_from(jobs.outerjoin(schedules, schedules.c.name == jobs.c.schedule_name))
-        .where(jobs.c.job_id == job_id)
-        .with_for_update(of=jobs)
-    )
-    row = connection.execute(query).mappings().first()
+    row = connection.execute(_JOB_FOR_DECISION, {"job_id": job_id}).mappings().first()
     if row is None:
         return None
     values = dict(row)
     latest = values.pop("latest_version")
     return StoredJob(**values), latest
+
+
+def record_decision_on_job(
+    connection: Connection,
+    job_id: str,
+    *,
+    last_epoch: int,
+    learning_rate: float,
+    state: dict[str, Any],
+    held_rate: float | None,
+    updated_at: datetime,
+) -> None:
+    """Store what a decision changes on its job row."""
+    connection.execute(
+        _RECORD_DECISION_ON_JOB,
+        {
+            "decided_job_id": job_id,
+            "last_epoch": last_epoch,
+            "learning_rate": learning_rate,
+            "state": state,
+            "held_rate": held_rate,
+            "updated_at": updated_at,
+        },
+    )
 
 
 def insert_job(connection: Connection, values: Mapping[str, Any]) -> None:
@@ -212,7 +252,7 @@ def supersede_from(connection: Connection, job_id: str, epoch: int) -> None:
 
 def insert_decision(connection: Connection, values: Mapping[str, Any]) -> None:
     """Store one decision."""
-    connection.execute(insert(decisions).values(**values))
+    connection.execute(_INSERT_DECISION, dict(values))
 
 
 def list_decisions(
