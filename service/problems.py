@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from lrhub.schedules.specs import SPEC_TYPES
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import (
@@ -16,6 +18,7 @@ from .errors import (
     MalformedRequest,
     NotFound,
     ServiceError,
+    Unavailable,
 )
 from .strict_json import NonFiniteNumber
 
@@ -116,6 +119,13 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Connection refused, pool exhausted, SQLite file unreachable or locked past busy_timeout:
+    # the caller can retry (decisions are idempotent); the log says which.
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(Unavailable("the database is unavailable; retry"), request.url.path)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The log keeps the traceback; the caller gets no internals.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -130,4 +140,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _on_service_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(OperationalError, _on_database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+
 from fastapi.testclient import TestClient
 from lrhub.schedules import parse_spec, preview
 
@@ -79,6 +83,26 @@ def test_a_rewind_restores_the_state_and_keeps_superseded_rows(api_on: TestClien
     assert superseded == [4, 5, 6]
     in_force = history(api_on, "resumed", superseded="false")
     assert [row["epoch"] for row in in_force] == list(range(9))
+
+
+def test_history_as_csv_holds_every_row_with_its_columns(api_on: TestClient) -> None:
+    create_job(api_on, "csv", spec=PLATEAU)
+    for epoch in range(4):
+        decide(api_on, "csv", epoch, observed(epoch))
+    decide(api_on, "csv", 2, {"val_loss": 9.0})  # a rewind: epochs 2 and 3 superseded
+    response = api_on.get("/v1/jobs/csv/epochs", params={"format": "csv", "limit": "1"})
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert list(rows[0]) == [
+        "epoch", "learning_rate", "reason", "stop", "schedule", "version", "superseded",
+        "decided_at", "metrics",
+    ]  # fmt: skip
+    assert [(row["epoch"], row["superseded"]) for row in rows] == [
+        ("0", "false"), ("1", "false"), ("2", "true"), ("3", "true"), ("2", "false"),
+    ]  # fmt: skip
+    as_json = history(api_on, "csv")
+    assert [float(row["learning_rate"]) for row in rows] == [i["learning_rate"] for i in as_json]
+    assert [json.loads(row["metrics"]) for row in rows] == [i["metrics"] for i in as_json]
 
 
 def test_unknown_metrics_answer_the_stored_decision_or_decide_as_missing(

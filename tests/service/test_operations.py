@@ -20,6 +20,20 @@ def test_readiness_fails_when_the_database_is_unreachable(tmp_path: Path) -> Non
     with app_client(f"sqlite:///{missing_dir}") as client:
         assert client.get("/healthz").status_code == 200
         problem(client.get("/readyz"), 503, "database")
+        problem(client.get("/v1/jobs"), 503, "database")
+        problem(client.post("/v1/jobs/j/epochs/0", json={}), 503, "database")
+
+
+def test_an_unexpected_error_is_a_500_problem_without_internals(sqlite_url: str) -> None:
+    client = app_client(sqlite_url)
+
+    def broken() -> None:
+        raise RuntimeError("SELECT secret FROM internals")
+
+    client.app.add_api_route("/broken", broken)  # type: ignore[attr-defined]
+    with client:
+        body = problem(client.get("/broken"), 500, "logged")
+    assert "secret" not in str(body)
 
 
 def test_metrics_count_requests_decisions_reductions_and_rates(api: TestClient) -> None:
