@@ -1,17 +1,19 @@
 """Read the project's Dockerfile into stages and instructions, so tests replay what it says.
 
 Covers the subset of the Dockerfile syntax the project uses: line continuations, comments,
-`FROM image AS name`, `ENV key=value ...`, exec-form (JSON) `CMD` and `HEALTHCHECK ... CMD`.
+`FROM image AS name`, `ENV key=value ...`, exec-form (JSON) `CMD` and `HEALTHCHECK ... CMD`;
+and the .dockerignore patterns the project uses.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import shlex
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -123,3 +125,37 @@ def parse_dockerfile(text: str) -> list[Stage]:
 def project_stages() -> list[Stage]:
     """The stages of the repository's Dockerfile."""
     return parse_dockerfile(DOCKERFILE.read_text())
+
+
+@dataclass(frozen=True)
+class DockerIgnore:
+    """The build-context filter of a .dockerignore: the last pattern matching a path (or one of
+    its parent directories) decides, and `!` patterns put paths back."""
+
+    patterns: tuple[tuple[str, bool], ...]  # (pattern, excludes)
+
+    @classmethod
+    def read(cls, path: Path) -> DockerIgnore:
+        """Parse a .dockerignore file (comments and blank lines dropped)."""
+        patterns = []
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                negated = line.startswith("!")
+                patterns.append((line.removeprefix("!").rstrip("/"), not negated))
+        return cls(tuple(patterns))
+
+    def excludes(self, relative_path: str) -> bool:
+        """Whether `docker build` leaves this context-relative path out of the context."""
+        parts = PurePosixPath(relative_path).parts
+        candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        excluded = False
+        for pattern, excludes in self.patterns:
+            if any(fnmatch.fnmatchcase(candidate, pattern) for candidate in candidates):
+                excluded = excludes
+        return excluded
+
+
+def project_dockerignore() -> DockerIgnore:
+    """The repository's .dockerignore."""
+    return DockerIgnore.read(REPO_ROOT / ".dockerignore")

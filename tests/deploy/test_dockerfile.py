@@ -25,7 +25,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.deploy.dockerfile import DOCKERFILE, REPO_ROOT, Stage, project_stages
+from tests.deploy.dockerfile import (
+    DOCKERFILE,
+    REPO_ROOT,
+    Stage,
+    project_dockerignore,
+    project_stages,
+)
 from tests.support.server import free_port
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
@@ -61,6 +67,27 @@ def test_runtime_stage_contract() -> None:
     command = runtime.exec_form("CMD")
     assert command[command.index("--workers") + 1] == "1"
     assert "--insecure" not in command
+
+
+def test_dockerignore_keeps_what_the_build_copies_and_drops_the_rest() -> None:
+    context = project_dockerignore()
+    builder = project_stages()[0]
+    sources = [src for args in builder.arguments("COPY") for src in shlex.split(args)[:-1]]
+    for source in sources:
+        origin = REPO_ROOT / source
+        files = [origin] if origin.is_file() else list(origin.rglob("*.py"))
+        assert files, source
+        kept = [f for f in files if not context.excludes(f.relative_to(REPO_ROOT).as_posix())]
+        assert kept == files, f"COPY {source}: .dockerignore drops {set(files) - set(kept)}"
+    for local_only in (
+        ".venv/bin/python",
+        "tests/conftest.py",
+        "lrhub.db",
+        "deploy/server.yaml",
+        "service/__pycache__/app.cpython-311.pyc",
+        ".git/HEAD",
+    ):
+        assert context.excludes(local_only), local_only
 
 
 @dataclass
@@ -129,17 +156,22 @@ def relocated(value: str, paths: dict[str, Path]) -> str:
 
 
 def replay_copy(arguments: str, workdir: Path) -> None:
-    """A builder COPY from the repository (the build context) into the stand-in WORKDIR."""
+    """A builder COPY from the repository, filtered by .dockerignore like the build context,
+    into the stand-in WORKDIR."""
     *sources, destination = shlex.split(arguments)
     target = workdir / destination
-    ignore = shutil.ignore_patterns("__pycache__", "*.py[cod]", "*.db", "*.db-*")
+    context = project_dockerignore()
     for source in sources:
         origin = REPO_ROOT / source
-        if origin.is_dir():
-            shutil.copytree(origin, target, ignore=ignore, dirs_exist_ok=True)
+        # `COPY file dest/` copies the file; `COPY dir/ dest/` the directory's contents.
+        if origin.is_file():
+            copies = [(origin, target / origin.name)]
         else:
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(origin, target / origin.name)
+            copies = [(p, target / p.relative_to(origin)) for p in origin.rglob("*") if p.is_file()]
+        for path, copy in copies:
+            if not context.excludes(path.relative_to(REPO_ROOT).as_posix()):
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, copy)
 
 
 def replay_builder(builder: Stage, paths: dict[str, Path], base_env: dict[str, str]) -> None:
