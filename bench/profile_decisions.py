@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -31,6 +31,8 @@ from bench.workload import EPOCHS_PER_JOB
 from tests.support.postgres import scratch_database
 
 SAMPLES_PER_SECOND = 1000
+TOP_FUNCTIONS = 15
+LRHUB_FOLDERS = ("service/", "schedules/")
 # A sample's category comes from its innermost frame, "function (path:line)", by the path's
 # first component; the SQLAlchemy functions that wrap a DBAPI call count as the driver's time.
 DRIVER = "database driver (C calls: sqlite3 / psycopg)"
@@ -74,44 +76,76 @@ def category(leaf: str) -> str:
     return CATEGORIES.get(location.split("/")[0].split(":")[0], "other")
 
 
-def sampled_ms_by_category(raw_profile: Path, requests: int) -> dict[str, float]:
-    """py-spy's collapsed stacks -> sampled CPU ms per request for each category."""
-    totals: collections.Counter[str] = collections.Counter()
+def active_samples(raw_profile: Path) -> Iterator[tuple[list[str], int]]:
+    """(frames outermost first, sample count) of py-spy's collapsed stacks, idle ones left out."""
     for line in raw_profile.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if stack and category(stack.split(";")[-1]) != IDLE:
-            totals[category(stack.split(";")[-1])] += int(count)
+        frames = stack.split(";")
+        if stack and category(frames[-1]) != IDLE:
+            yield frames, int(count)
+
+
+def sampled_ms_by_category(raw_profile: Path, requests: int) -> dict[str, float]:
+    """Sampled CPU ms per request for each category (self time of the innermost frame)."""
+    totals: collections.Counter[str] = collections.Counter()
+    for frames, count in active_samples(raw_profile):
+        totals[category(frames[-1])] += count
     scale = 1e3 / SAMPLES_PER_SECOND / requests
     return {name: samples * scale for name, samples in totals.items()}
 
 
-def profiled_run(target: Target, jobs: int, output: Path) -> dict[str, float]:
-    """Decide `jobs` jobs of 100 epochs on `target` while py-spy samples its process."""
+def inclusive_ms_by_lrhub_function(raw_profile: Path, requests: int) -> dict[str, float]:
+    """Sampled CPU ms per request spent inside each lrhub function, callees included."""
+    totals: collections.Counter[str] = collections.Counter()
+    for frames, count in active_samples(raw_profile):
+        functions = {
+            frame.rsplit(":", 1)[0] + ")"  # one entry per function, whatever the line
+            for frame in frames
+            if frame.rpartition(" (")[2].startswith(LRHUB_FOLDERS)
+        }
+        for function in functions:
+            totals[function] += count
+    scale = 1e3 / SAMPLES_PER_SECOND / requests
+    return {name: samples * scale for name, samples in totals.items()}
+
+
+def profiled_run(target: Target, jobs: int, output: Path, gil_only: bool) -> None:
+    """Decide `jobs` jobs of 100 epochs on `target` while py-spy samples its process.
+
+    `gil_only` samples only the thread holding the GIL (Python CPU time); otherwise every
+    thread py-spy sees running, which also catches C code that released the GIL (SQLite's
+    own work, socket writes) but counts a thread waiting for the GIL as running.
+    """
     spy_path = py_spy()
     assert spy_path is not None
     with httpx.Client(base_url=target.server.url, timeout=30) as client:
         timed_job_run(client, target, "profile-warmup")
-        spy = subprocess.Popen(
-            [spy_path, "record", "--pid", str(target.server.process.pid), "--format", "raw",
-             "--rate", str(SAMPLES_PER_SECOND), "--output", str(output), "--nonblocking", "--gil"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        command = [
+            spy_path, "record", "--pid", str(target.server.process.pid), "--format", "raw",
+            "--rate", str(SAMPLES_PER_SECOND), "--output", str(output), "--nonblocking",
+        ]  # fmt: skip
+        if gil_only:
+            command.append("--gil")
+        spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             for job in range(jobs):
                 timed_job_run(client, target, f"profile-{job}")
         finally:
             spy.send_signal(signal.SIGINT)  # py-spy writes its output on interrupt
             spy.wait(timeout=60)
-    return sampled_ms_by_category(output, jobs * EPOCHS_PER_JOB)
 
 
-def compare(workdir: Path, database_url: str | None, jobs: int, name: str) -> str:
-    """Profile lrhub then the floor; a Markdown table of CPU ms per request by category."""
+def compare(workdir: Path, database_url: str | None, jobs: int, name: str, gil_only: bool) -> str:
+    """Profile lrhub then the floor: Markdown tables of CPU ms per request by category, and
+    inside lrhub's own functions."""
+    requests = jobs * EPOCHS_PER_JOB
     with lrhub_server(workdir / "lrhub", database_url) as server:
-        lrhub = profiled_run(Target(name, server), jobs, workdir / "lrhub.txt")
+        profiled_run(Target(name, server), jobs, workdir / "lrhub.txt", gil_only)
         template = sample_decision(server.url)
     with floor_server(workdir / "floor", template) as server:
-        floor = profiled_run(Target(FLOOR, server), jobs, workdir / "floor.txt")
+        profiled_run(Target(FLOOR, server), jobs, workdir / "floor.txt", gil_only)
+    lrhub = sampled_ms_by_category(workdir / "lrhub.txt", requests)
+    floor = sampled_ms_by_category(workdir / "floor.txt", requests)
     names = sorted(set(lrhub) | set(floor), key=lambda n: -(lrhub.get(n, 0) - floor.get(n, 0)))
     extra_total = sum(lrhub.values()) - sum(floor.values())
     rows = [
@@ -121,7 +155,12 @@ def compare(workdir: Path, database_url: str | None, jobs: int, name: str) -> st
     ]  # fmt: skip
     rows.append(["total", sum(lrhub.values()), sum(floor.values()), extra_total, "100%"])
     header = ["category", f"lrhub ({name}) ms", "floor ms", "extra ms", "share of extra"]
-    return table(header, rows)
+    inclusive = inclusive_ms_by_lrhub_function(workdir / "lrhub.txt", requests)
+    top = sorted(inclusive.items(), key=lambda item: -item[1])[:TOP_FUNCTIONS]
+    return "\n\n".join([
+        table(header, rows),
+        table(["lrhub function (callees included)", "ms per request"], top),
+    ])  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -129,16 +168,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_decisions", description=__doc__)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--jobs", type=int, default=10, help="100-epoch jobs to decide")
+    parser.add_argument(
+        "--all-threads",
+        action="store_true",
+        help="sample every running thread, not only the GIL holder",
+    )
     arguments = parser.parse_args(argv)
     if py_spy() is None:
         parser.error("py-spy not found: pip install py-spy")
     with tempfile.TemporaryDirectory(prefix="lrhub-profile-") as directory:
         workdir = Path(directory)
         if arguments.database == "sqlite":
-            print(compare(workdir, None, arguments.jobs, "sqlite"))
+            print(compare(workdir, None, arguments.jobs, "sqlite", not arguments.all_threads))
         else:
             with scratch_database(configured_url(), SCRATCH_PREFIX) as url:
-                print(compare(workdir, url, arguments.jobs, "postgresql"))
+                print(
+                    compare(workdir, url, arguments.jobs, "postgresql", not arguments.all_threads)
+                )
     return 0
 
 
