@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +31,9 @@ from tests.deploy.dockerfile import (
     project_dockerignore,
     project_stages,
 )
-from tests.support.server import free_port
+from tests.support.server import STARTUP_DEADLINE_SECONDS, ServerProcess, free_port
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
-STARTUP_DEADLINE_SECONDS = 60.0
 # The replay is expensive (wheel build and a venv install): its tests share one xdist worker.
 REPLAY_GROUP = pytest.mark.xdist_group("dockerfile-replay")
 ADMIN_TOKEN = "ops:replay-admin-secret"  # what `docker run -e LRHUB_ADMIN_TOKEN=` passes
@@ -123,16 +121,17 @@ class ReplayedImage:
             check=False,
         )
 
-    def start(self, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-        """Start the CMD with the image's environment plus `env`, output to `log`."""
+    def start(self, port: int, env: dict[str, str], log: Path) -> ServerProcess:
+        """Start the CMD on `port` with the image's environment plus `env`, output to `log`."""
         with log.open("wb") as output:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 self.command,
-                env={**self.env, **env},
+                env={**self.env, "LRHUB_PORT": str(port), **env},
                 cwd=self.data,
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
+        return ServerProcess(process=process, port=port, log_path=log)
 
 
 def host_environment() -> dict[str, str]:
@@ -238,62 +237,40 @@ def test_image_venv_has_the_server_extra_and_no_tensorflow(image: ReplayedImage)
     assert Path(service_file).is_relative_to(image.venv)
 
 
-def wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    """Poll /healthz until it answers 200; fail with the server log if it dies or never does."""
-    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)  # polling interval while the server boots, not a race guard
-    pytest.fail(f"server not healthy after {STARTUP_DEADLINE_SECONDS}s:\n{log.read_text()}")
-
-
 @pytest.fixture
-def started_image(
-    image: ReplayedImage, tmp_path: Path
-) -> Iterator[tuple[subprocess.Popen[bytes], str, dict[str, str], Path]]:
+def started_image(image: ReplayedImage, tmp_path: Path) -> Iterator[ServerProcess]:
     """The image's CMD serving on a free port with an admin token, as `docker run -e` gives it."""
-    port = free_port()
-    overrides = {"LRHUB_PORT": str(port), "LRHUB_ADMIN_TOKEN": ADMIN_TOKEN}
-    log = tmp_path / "server.log"
-    process = image.start(overrides, log)
+    server = image.start(free_port(), {"LRHUB_ADMIN_TOKEN": ADMIN_TOKEN}, tmp_path / "server.log")
     try:
-        wait_healthy(process, f"http://127.0.0.1:{port}", log)
-        yield process, f"http://127.0.0.1:{port}", overrides, log
+        server.wait_ready()
+        yield server
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
+        if server.process.poll() is None:
+            server.kill()
 
 
 @pytest.mark.slow
 @REPLAY_GROUP
 def test_image_command_serves_checks_healthy_and_stops_on_sigterm(
-    image: ReplayedImage,
-    started_image: tuple[subprocess.Popen[bytes], str, dict[str, str], Path],
+    image: ReplayedImage, started_image: ServerProcess
 ) -> None:
-    process, url, overrides, log = started_image
-    healthcheck = image.run_healthcheck(overrides)
+    server = started_image
+    container_env = {"LRHUB_PORT": str(server.port)}
+    healthcheck = image.run_healthcheck(container_env)
     assert healthcheck.returncode == 0, healthcheck.stderr
 
-    assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
     # The admin token passed at `docker run` is in force: the API is closed without it.
-    assert httpx.get(f"{url}/v1/schedules", timeout=10).status_code == 401
+    assert httpx.get(f"{server.url}/v1/schedules", timeout=10).status_code == 401
     secret = ADMIN_TOKEN.partition(":")[2]
     authorized = httpx.get(
-        f"{url}/v1/schedules", headers={"Authorization": f"Bearer {secret}"}, timeout=10
+        f"{server.url}/v1/schedules", headers={"Authorization": f"Bearer {secret}"}, timeout=10
     )
     assert authorized.status_code == 200, authorized.text
     assert (image.data / "lrhub.db").is_file(), "the SQLite file is not on the /data volume"
 
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0, log.read_text()
-    assert image.run_healthcheck(overrides).returncode != 0, "the healthcheck passes with no server"
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0, server.log()
+    assert image.run_healthcheck(container_env).returncode != 0, "healthcheck passes, no server"
 
 
 @pytest.mark.slow
@@ -301,13 +278,11 @@ def test_image_command_serves_checks_healthy_and_stops_on_sigterm(
 def test_image_command_refuses_to_serve_without_admin_tokens(
     image: ReplayedImage, tmp_path: Path
 ) -> None:
-    log = tmp_path / "server.log"
-    process = image.start({"LRHUB_PORT": str(free_port())}, log)
+    server = image.start(free_port(), {}, tmp_path / "server.log")
     try:
-        returncode = process.wait(timeout=STARTUP_DEADLINE_SECONDS)
+        returncode = server.process.wait(timeout=STARTUP_DEADLINE_SECONDS)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
+        if server.process.poll() is None:
+            server.kill()
     assert returncode != 0
-    assert "LRHUB_ADMIN_TOKEN" in log.read_text()
+    assert "LRHUB_ADMIN_TOKEN" in server.log()
