@@ -218,3 +218,11 @@ def test_migration_init_container_creates_the_schema(tmp_path: Path) -> None:
     with sqlite3.connect(database) as connection:
         revisions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
     assert len(revisions) == 1
+
+
+def test_server_database_url_uses_the_psycopg_driver_the_server_extra_installs() -> None:
+    secrets = {s["metadata"]["name"]: s.get("stringData", {}) for s in of_kind("Secret")}
+    for container in lrhub_containers():
+        (variable,) = [e for e in container["env"] if e["name"] == "LRHUB_DATABASE_URL"]
+        ref = variable["valueFrom"]["secretKeyRef"]
+        assert secrets[ref["name"]][ref["key"]].startswith("postgresql+psycopg://")
