@@ -1,8 +1,9 @@
 """Deterministic training jobs driven over raw HTTP, and the oracles they are checked against.
 
-A `JobPlan` is one job: its spec and the metrics a training loop would report at every epoch.
-The expected rates come from the engine (`lrhub.schedules.preview`), the expected decisions from
-an undisturbed, sequential run of the same plans against one server (`run_sequentially`).
+A `JobPlan` is one job: its spec and the metrics a training loop reports at every epoch, some
+jobs after resuming from an older checkpoint (a rewind). The expected rates come from the engine
+(`lrhub.schedules.preview`), the expected decisions from an undisturbed, sequential run of the
+same plans against one server (`run_sequentially`).
 """
 
 from __future__ import annotations
@@ -43,23 +44,38 @@ SPEC_MIX: tuple[dict[str, Any], ...] = (
 
 
 @dataclass(frozen=True)
-class JobPlan:
-    """One job: its id, its spec, and `metrics[e]`, the body's metrics for epoch `e`.
+class Step:
+    """One decision request of a training loop: the epoch and the metrics it sends."""
 
-    `metrics[e]` were observed at the end of epoch e-1, so `metrics[0]` is `{}`.
+    epoch: int
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """One job: its id, its spec, and `metrics[e]`, the metrics its epoch `e` is decided with
+    in the end (observed at the end of epoch e-1, so `metrics[0]` is `{}`).
+
+    With `abandoned`, the job first ran epochs `resume_epoch`, `resume_epoch + 1`, ... with
+    those metrics, then resumed from its checkpoint of `resume_epoch` and ran on: the server
+    rewinds, and the abandoned decisions stay in the history as superseded rows.
     """
 
     job_id: str
     spec: dict[str, Any]
     metrics: tuple[dict[str, float], ...]
+    abandoned: tuple[dict[str, float], ...] = ()
+    resume_epoch: int = 0
 
     @property
     def epochs(self) -> int:
         return len(self.metrics)
 
-    def decision_body(self, epoch: int) -> dict[str, Any]:
-        """What a training loop posts to decide `epoch`."""
-        return {"metrics": self.metrics[epoch]}
+    def steps(self) -> list[Step]:
+        """Every request the training loop sends, in order."""
+        final = [Step(epoch, metrics) for epoch, metrics in enumerate(self.metrics)]
+        lost = [Step(self.resume_epoch + i, metrics) for i, metrics in enumerate(self.abandoned)]
+        return final[: self.resume_epoch] + lost + final[self.resume_epoch :]
 
     def expected_rates(self) -> list[float]:
         """The engine's rates for this plan: what any correct, uninterrupted run answers."""
@@ -79,16 +95,30 @@ def metric_series(rng: random.Random, epochs: int) -> tuple[dict[str, float], ..
     return tuple(series)
 
 
+def worse(metrics: Mapping[str, float]) -> dict[str, float]:
+    """Metrics of a run that went worse than `metrics`: what a discarded branch reported."""
+    return {"val_loss": round(metrics["val_loss"] * 1.25, 6),
+            "val_accuracy": round(metrics["val_accuracy"] * 0.9, 6)}  # fmt: skip
+
+
 def build_plans(prefix: str, jobs: int, epochs: int, seed: int) -> list[JobPlan]:
-    """`jobs` plans cycling through `SPEC_MIX`, each with its own seeded metric series."""
-    return [
-        JobPlan(
-            job_id=f"{prefix}-{index:03d}",
-            spec=SPEC_MIX[index % len(SPEC_MIX)],
-            metrics=metric_series(random.Random(seed * 100_003 + index), epochs),
+    """`jobs` plans cycling through `SPEC_MIX`, each with its own seeded metric series; every
+    third job resumes once from an older checkpoint, abandoning three decided epochs."""
+    plans = []
+    for index in range(jobs):
+        metrics = metric_series(random.Random(seed * 100_003 + index), epochs)
+        resume_epoch = epochs // 2 if index % 3 == 2 else 0
+        abandoned = metrics[resume_epoch : resume_epoch + 3] if resume_epoch else ()
+        plans.append(
+            JobPlan(
+                job_id=f"{prefix}-{index:03d}",
+                spec=SPEC_MIX[index % len(SPEC_MIX)],
+                metrics=metrics,
+                abandoned=tuple(worse(m) for m in abandoned),
+                resume_epoch=resume_epoch,
+            )
         )
-        for index in range(jobs)
-    ]
+    return plans
 
 
 def decision_essence(answer: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,18 +159,18 @@ def create_job(client: httpx.Client, base_url: str, plan: JobPlan) -> dict[str, 
 def post_decision(
     client: httpx.Client,
     base_url: str,
-    plan: JobPlan,
-    epoch: int,
+    job_id: str,
+    step: Step,
     *,
     retry_until: float | None = None,
     counter: DecisionCounter | None = None,
 ) -> dict[str, Any]:
-    """Decide `epoch` of `plan`; with `retry_until` (a monotonic deadline) retry the identical
+    """Send `step` of job `job_id`; with `retry_until` (a monotonic deadline) retry the identical
     request on connection failures and 503, as a client does while a server restarts."""
-    url = f"{base_url}/v1/jobs/{plan.job_id}/epochs/{epoch}"
+    url = f"{base_url}/v1/jobs/{job_id}/epochs/{step.epoch}"
     while True:
         try:
-            response = client.post(url, json=plan.decision_body(epoch))
+            response = client.post(url, json={"metrics": step.metrics})
         except httpx.TransportError:
             if retry_until is None or time.monotonic() > retry_until:
                 raise
@@ -179,25 +209,39 @@ def fetch_history(
     raise AssertionError(f"history of {job_id} did not end after 10,000 pages")
 
 
+def final_decisions(
+    steps: Sequence[Step], answers: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The decision in force for each epoch, in epoch order: the last answer for it."""
+    last = {step.epoch: answer for step, answer in zip(steps, answers, strict=True)}
+    return [last[epoch] for epoch in sorted(last)]
+
+
 def run_sequentially(base_url: str, plans: Iterable[JobPlan]) -> dict[str, list[dict[str, Any]]]:
-    """The undisturbed reference: each plan's epochs decided in order, one request each."""
-    answers: dict[str, list[dict[str, Any]]] = {}
+    """The undisturbed reference: each plan's steps sent in order, once each; answers the final
+    decisions of each job."""
+    decisions: dict[str, list[dict[str, Any]]] = {}
     with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
         for plan in plans:
             create_job(client, base_url, plan)
-            answers[plan.job_id] = [
-                post_decision(client, base_url, plan, epoch) for epoch in range(plan.epochs)
-            ]
-    return answers
+            steps = plan.steps()
+            answers = [post_decision(client, base_url, plan.job_id, step) for step in steps]
+            decisions[plan.job_id] = final_decisions(steps, answers)
+    return decisions
 
 
 def assert_history_matches(
     rows: Sequence[Mapping[str, Any]], plan: JobPlan, decisions: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Exactly one non-superseded row per epoch, none superseded (no rewind happened), each
-    carrying the rate that was answered and the metrics that were sent."""
-    assert [row["superseded"] for row in rows] == [False] * len(rows), "a superseded row exists"
-    assert [row["epoch"] for row in rows] == list(range(plan.epochs))
-    for row, decision in zip(rows, decisions, strict=True):
+    """Exactly one non-superseded row per epoch, carrying the final decision's rate and the
+    metrics sent for it; superseded rows exactly for the abandoned epochs, nothing else."""
+    current = sorted((row for row in rows if not row["superseded"]), key=lambda r: r["epoch"])
+    assert [row["epoch"] for row in current] == list(range(plan.epochs)), plan.job_id
+    for row, decision in zip(current, decisions, strict=True):
         assert row["learning_rate"] == decision["learning_rate"], (plan.job_id, row)
         assert row["metrics"] == plan.metrics[row["epoch"]], (plan.job_id, row)
+    superseded = sorted(
+        ((row["epoch"], row["metrics"]) for row in rows if row["superseded"]), key=lambda r: r[0]
+    )
+    abandoned = [(plan.resume_epoch + i, m) for i, m in enumerate(plan.abandoned)]
+    assert superseded == abandoned, plan.job_id

@@ -1,9 +1,10 @@
 """A server SIGKILLed in the middle of many jobs loses nothing and decides nothing twice.
 
-Twenty jobs report epochs from threads. Once a third of the decisions are answered the server
-is killed (no shutdown hook runs), a new one starts on the same SQLite file and port, and the
-clients retry whatever failed with the same epoch and metrics. Each job must end with an
-uninterrupted run's rates and exactly one history row per epoch.
+Twenty jobs report epochs from threads; some resume from an older checkpoint on the way. Once
+a third of the decisions are answered the server is killed (no shutdown hook runs), a new one
+starts on the same SQLite file and port, and the clients retry whatever failed with the same
+epoch and metrics. Each job must end with an uninterrupted run's decisions, the engine's rates,
+and exactly one non-superseded history row per epoch.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tests.support.workload import (
     create_job,
     decision_essence,
     fetch_history,
+    final_decisions,
     post_decision,
     run_sequentially,
 )
@@ -35,30 +37,33 @@ pytestmark = pytest.mark.slow
 
 JOBS = 20
 EPOCHS = 30
-KILL_AFTER_DECISIONS = JOBS * EPOCHS // 3
 # How long clients keep retrying one request: covers a restart, bounds a hung test.
 RETRY_WINDOW_SECONDS = 120.0
 
 
 def drive_job(url: str, plan: JobPlan, counter: DecisionCounter) -> list[dict[str, Any]]:
-    """Report every epoch of `plan` in order, retrying each until the server answers."""
+    """Send every step of `plan` in order, retrying each until the server answers; answers
+    the job's final decision of each epoch."""
+    steps = plan.steps()
     with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
         create_job(client, url, plan)
-        return [
+        answers = [
             post_decision(
                 client,
                 url,
-                plan,
-                epoch,
+                plan.job_id,
+                step,
                 retry_until=time.monotonic() + RETRY_WINDOW_SECONDS,
                 counter=counter,
             )
-            for epoch in range(plan.epochs)
+            for step in steps
         ]
+    return final_decisions(steps, answers)
 
 
 def test_jobs_survive_sigkill_of_the_server(tmp_path: Path) -> None:
     plans = build_plans("killed", JOBS, EPOCHS, seed=7)
+    requests = sum(len(plan.steps()) for plan in plans)
     reference_dir = tmp_path / "reference"
     reference_dir.mkdir()
     with running_server(reference_dir) as undisturbed:
@@ -69,7 +74,7 @@ def test_jobs_survive_sigkill_of_the_server(tmp_path: Path) -> None:
     try:
         with ThreadPoolExecutor(max_workers=JOBS) as pool:
             running = [pool.submit(drive_job, server.url, plan, counter) for plan in plans]
-            assert counter.wait_for(KILL_AFTER_DECISIONS, timeout=RETRY_WINDOW_SECONDS)
+            assert counter.wait_for(requests // 3, timeout=RETRY_WINDOW_SECONDS)
             server.kill()
             answered_before_kill = counter.answered
             server = start_server(tmp_path, port=server.port)
@@ -77,7 +82,7 @@ def test_jobs_survive_sigkill_of_the_server(tmp_path: Path) -> None:
 
         # The kill really interrupted the run: answers were still to come, and clients saw
         # failures they had to retry.
-        assert answered_before_kill < JOBS * EPOCHS
+        assert answered_before_kill < requests
         assert counter.retried > 0
         with sqlite3.connect(tmp_path / "lrhub.db") as database:
             assert database.execute("PRAGMA integrity_check").fetchall() == [("ok",)]

@@ -1,9 +1,10 @@
 """Two real `lrhub serve` processes on one PostgreSQL database behave like one.
 
-Dozens of jobs run concurrently; each epoch goes to the other server than the last one, some
-requests are sent to both servers at the same instant, some are retried later on the other
-server. Every job must end with the decisions an undisturbed single server gives, the engine's
-rates, and a history with exactly one row per epoch.
+Dozens of jobs run concurrently; each request goes to the other server than the last one, some
+are sent to both servers at the same instant, some are retried later on the other server, and
+some jobs resume from an older checkpoint (a rewind) on the way. Every job must end with the
+decisions an undisturbed single server gives, the engine's rates, and a history with exactly
+one non-superseded row per epoch.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.support.server import ServerProcess, launch_server, running_server, s
 from tests.support.workload import (
     REQUEST_TIMEOUT_SECONDS,
     JobPlan,
+    Step,
     assert_history_matches,
     build_plans,
     create_job,
@@ -54,50 +56,54 @@ def two_servers(tmp_path: Path, postgres_url: str) -> Iterator[tuple[ServerProce
             first.stop()
 
 
-def send_simultaneously(urls: tuple[str, str], plan: JobPlan, epoch: int) -> list[dict[str, Any]]:
+def send_simultaneously(urls: tuple[str, str], job_id: str, step: Step) -> list[dict[str, Any]]:
     """The same decision request sent to both servers at the same instant."""
     barrier = threading.Barrier(len(urls))
 
     def send(url: str) -> dict[str, Any]:
         with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
             barrier.wait(BARRIER_TIMEOUT_SECONDS)
-            return post_decision(client, url, plan, epoch)
+            return post_decision(client, url, job_id, step)
 
     with ThreadPoolExecutor(max_workers=len(urls)) as pool:
         return list(pool.map(send, urls))
 
 
 def drive_job(urls: tuple[str, str], plan: JobPlan) -> list[dict[str, Any]]:
-    """Run one job through both servers; answers the decision of each epoch.
+    """Run one job through both servers; answers its final decision of each epoch.
 
-    Epoch e goes to server e % 2. Every fourth epoch is sent to both at once; other epochs are
+    Step i goes to server i % 2. Every fourth step is sent to both at once; the others are
     retried on the other server after the answer, and sometimes an epoch two back is replayed.
     """
-    decisions: list[dict[str, Any]] = []
+    in_force: dict[int, tuple[Step, dict[str, Any]]] = {}
+    last_epoch = -1
     with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
         create_job(client, urls[0], plan)
         assert create_job(client, urls[1], plan)["job_id"] == plan.job_id
-        for epoch in range(plan.epochs):
-            primary, other = urls[epoch % 2], urls[(epoch + 1) % 2]
-            if epoch % 4 == 1:
-                pair = send_simultaneously((primary, other), plan, epoch)
+        for index, step in enumerate(plan.steps()):
+            primary, other = urls[index % 2], urls[(index + 1) % 2]
+            if index % 4 == 1:
+                pair = send_simultaneously((primary, other), plan.job_id, step)
                 # One request decided the epoch; the other waited for it and replayed it.
                 assert sorted(answer["replayed"] for answer in pair) == [False, True], pair
                 assert decision_essence(pair[0]) == decision_essence(pair[1])
                 decision = next(answer for answer in pair if not answer["replayed"])
             else:
-                decision = post_decision(client, primary, plan, epoch)
+                decision = post_decision(client, primary, plan.job_id, step)
                 assert not decision["replayed"], decision
-                retry = post_decision(client, other, plan, epoch)
+                retry = post_decision(client, other, plan.job_id, step)
                 assert retry["replayed"], retry
                 assert decision_essence(retry) == decision_essence(decision)
-            assert (decision["rewound"], decision["gap"]) == (False, 0), decision
-            decisions.append(decision)
-            if epoch % 5 == 4:
-                late = post_decision(client, other, plan, epoch - 2)
+            assert decision["rewound"] == (step.epoch <= last_epoch), decision
+            assert decision["gap"] == 0, decision
+            last_epoch = step.epoch
+            in_force[step.epoch] = (step, decision)
+            if index % 5 == 4 and step.epoch >= 2:
+                earlier_step, earlier = in_force[step.epoch - 2]
+                late = post_decision(client, other, plan.job_id, earlier_step)
                 assert late["replayed"], late
-                assert decision_essence(late) == decision_essence(decisions[epoch - 2])
-    return decisions
+                assert decision_essence(late) == decision_essence(earlier)
+    return [in_force[epoch][1] for epoch in range(plan.epochs)]
 
 
 def test_two_servers_decide_like_one(
