@@ -7,7 +7,7 @@ import io
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Path, Response
+from fastapi import Body, Path, Response
 
 from . import decision_service
 from .api_models import (
@@ -18,18 +18,12 @@ from .api_models import (
     Page,
 )
 from .context import Caller, Context
-from .openapi import V1_PROBLEM_STATUSES, problem_responses
 from .paging import DEFAULT_LIMIT, Cursor, Limit
 from .responses import model_response
+from .routers import v1_router
 from .routes_jobs import JobId
-from .strict_json import StrictJsonRoute
 
-router = APIRouter(
-    prefix="/v1/jobs",
-    tags=["decisions"],
-    route_class=StrictJsonRoute,
-    responses=problem_responses(*V1_PROBLEM_STATUSES),
-)
+router = v1_router("/v1/jobs", "decisions")
 
 CSV_COLUMNS = (
     "epoch", "learning_rate", "reason", "stop", "schedule", "version", "superseded",

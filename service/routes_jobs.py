@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Path, Query, Response
 
 from . import job_service
 from .api_models import (
@@ -17,17 +17,11 @@ from .api_models import (
     Page,
 )
 from .context import Caller, Context, IfMatch
-from .openapi import V1_PROBLEM_STATUSES, problem_responses
 from .paging import DEFAULT_LIMIT, Cursor, Limit
 from .responses import model_response
-from .strict_json import StrictJsonRoute
+from .routers import v1_router
 
-router = APIRouter(
-    prefix="/v1/jobs",
-    tags=["jobs"],
-    route_class=StrictJsonRoute,
-    responses=problem_responses(*V1_PROBLEM_STATUSES),
-)
+router = v1_router("/v1/jobs", "jobs")
 
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=253)]
 

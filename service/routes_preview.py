@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from .api_models import PreviewOut, PreviewRequest
 from .context import Caller, Context
-from .openapi import V1_PROBLEM_STATUSES, problem_responses
 from .preview_service import preview_schedule
 from .responses import model_response
-from .strict_json import StrictJsonRoute
+from .routers import v1_router
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["preview"],
-    route_class=StrictJsonRoute,
-    responses=problem_responses(*V1_PROBLEM_STATUSES),
-)
+router = v1_router("/v1", "preview")
 
 
 @router.post("/preview", response_model=PreviewOut)

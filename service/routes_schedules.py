@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Path, Query, Response
 
 from . import schedule_service
 from .api_models import SCHEDULE_NAME_PATTERN, Page, ScheduleOut, SchedulePut
 from .context import Caller, Context, IfMatch
-from .openapi import V1_PROBLEM_STATUSES, problem_responses
 from .paging import DEFAULT_LIMIT, Cursor, Limit
 from .responses import model_response
-from .strict_json import StrictJsonRoute
+from .routers import v1_router
 
-router = APIRouter(
-    prefix="/v1/schedules",
-    tags=["schedules"],
-    route_class=StrictJsonRoute,
-    responses=problem_responses(*V1_PROBLEM_STATUSES),
-)
+router = v1_router("/v1/schedules", "schedules")
 
 ScheduleName = Annotated[str, Path(pattern=SCHEDULE_NAME_PATTERN, max_length=128)]
 
