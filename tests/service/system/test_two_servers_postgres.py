@@ -10,6 +10,7 @@ one non-superseded row per epoch.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.postgres import scratch_database
 from tests.support.server import ServerProcess, launch_server, running_server, start_server
@@ -69,14 +71,16 @@ def send_simultaneously(urls: tuple[str, str], job_id: str, step: Step) -> list[
         return list(pool.map(send, urls))
 
 
-def drive_job(urls: tuple[str, str], plan: JobPlan) -> list[dict[str, Any]]:
-    """Run one job through both servers; answers its final decision of each epoch.
+def drive_job(urls: tuple[str, str], plan: JobPlan) -> tuple[list[dict[str, Any]], int]:
+    """Run one job through both servers; answers its final decision of each epoch and how many
+    late replays it sent.
 
     Step i goes to server i % 2. Every fourth step is sent to both at once; the others are
     retried on the other server after the answer, and sometimes an epoch two back is replayed.
     """
     in_force: dict[int, tuple[Step, dict[str, Any]]] = {}
     last_epoch = -1
+    late_replays = 0
     with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
         create_job(client, urls[0], plan)
         assert create_job(client, urls[1], plan)["job_id"] == plan.job_id
@@ -103,7 +107,20 @@ def drive_job(urls: tuple[str, str], plan: JobPlan) -> list[dict[str, Any]]:
                 late = post_decision(client, other, plan.job_id, earlier_step)
                 assert late["replayed"], late
                 assert decision_essence(late) == decision_essence(earlier)
-    return [in_force[epoch][1] for epoch in range(plan.epochs)]
+                late_replays += 1
+    return [in_force[epoch][1] for epoch in range(plan.epochs)], late_replays
+
+
+def decisions_by_outcome(client: httpx.Client, urls: tuple[str, str]) -> Counter[str]:
+    """`lrhub_decisions_total` of both servers added up, by outcome."""
+    totals: Counter[str] = Counter()
+    for url in urls:
+        exposition = client.get(f"{url}/metrics").text
+        for family in text_string_to_metric_families(exposition):
+            for sample in family.samples:
+                if sample.name == "lrhub_decisions_total":
+                    totals[sample.labels["outcome"]] += int(sample.value)
+    return totals
 
 
 def test_two_servers_decide_like_one(
@@ -113,7 +130,7 @@ def test_two_servers_decide_like_one(
     urls = (two_servers[0].url, two_servers[1].url)
 
     with ThreadPoolExecutor(max_workers=JOBS) as pool:
-        concurrent = dict(
+        runs = dict(
             zip(
                 (plan.job_id for plan in plans),
                 pool.map(lambda plan: drive_job(urls, plan), plans),
@@ -128,7 +145,7 @@ def test_two_servers_decide_like_one(
 
     with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
         for plan in plans:
-            decisions = concurrent[plan.job_id]
+            decisions, _ = runs[plan.job_id]
             assert [decision_essence(d) for d in decisions] == [
                 decision_essence(d) for d in reference[plan.job_id]
             ], plan.job_id
@@ -143,6 +160,14 @@ def test_two_servers_decide_like_one(
                 assert job["last_epoch"] == plan.epochs - 1, job
                 assert job["learning_rate"] == decisions[-1]["learning_rate"], job
                 assert job["state"] == decisions[-1]["state"], job
+
+        # Across both processes each request was decided once: every other copy was a replay.
+        requests = sum(len(plan.steps()) for plan in plans)
+        rewinds = sum(1 for plan in plans if plan.abandoned)
+        late_replays = sum(late for _, late in runs.values())
+        assert decisions_by_outcome(client, urls) == Counter(
+            new=requests - rewinds, rewound=rewinds, replayed=requests + late_replays
+        )
 
 
 def test_two_servers_starting_together_on_an_empty_database(
