@@ -63,18 +63,25 @@ def put_schedule(
     principal.require_admin()
     text = canonical_text(spec)
     try:
-        with write_transaction(engine) as connection:
-            latest = schedule_store.latest_version_number(connection, name, lock=True)
-            check_if_match(if_match, schedule_etag(name, latest) if latest else None)
-            current = schedule_store.get_version(connection, name, latest) if latest else None
-            if current is not None and current.spec == text:
-                return schedule_view(current), False
-            version = (latest or 0) + 1
-            schedule_store.add_version(connection, name, version, text, description, utc_now())
-            stored = schedule_store.get_version(connection, name, version)
-    except IntegrityError as error:
-        # Another request created the same schedule (or version) first; let the caller retry.
-        raise Conflict(f"schedule {name!r} was changed concurrently; retry") from error
+        return _put_version(engine, name, text, description, if_match)
+    except IntegrityError:
+        # A concurrent PUT created the schedule first (the row lock cannot cover a row that did
+        # not exist yet); once more, now that the row exists and can be locked.
+        return _put_version(engine, name, text, description, if_match)
+
+
+def _put_version(
+    engine: Engine, name: str, text: str, description: str, if_match: str | None
+) -> tuple[ScheduleOut, bool]:
+    with write_transaction(engine) as connection:
+        latest = schedule_store.latest_version_number(connection, name, lock=True)
+        check_if_match(if_match, schedule_etag(name, latest) if latest else None)
+        current = schedule_store.get_version(connection, name, latest) if latest else None
+        if current is not None and current.spec == text:
+            return schedule_view(current), False
+        version = (latest or 0) + 1
+        schedule_store.add_version(connection, name, version, text, description, utc_now())
+        stored = schedule_store.get_version(connection, name, version)
     assert stored is not None
     return schedule_view(stored), version == 1
 

@@ -12,7 +12,7 @@ import pytest
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from lrhub.schedules import parse_spec
-from lrhub.service import decision_service, job_service
+from lrhub.service import decision_service, job_service, schedule_service
 from lrhub.service.api_models import JobCreate
 from lrhub.service.auth import Principal
 from lrhub.service.database import make_engine
@@ -91,3 +91,16 @@ def test_deleting_a_job_row_cascades_to_its_history(engine: Engine) -> None:
         connection.execute(text("DELETE FROM jobs WHERE job_id = 'gone'"))
         left = connection.execute(select(decisions.c.id)).all()
     assert left == []
+
+
+def test_concurrent_puts_of_a_new_schedule_create_it_once(engine: Engine) -> None:
+    spec = parse_spec(PLATEAU)
+
+    def put(_: int) -> bool:
+        _, created = schedule_service.put_schedule(engine, ADMIN, "raced", spec, "", None)
+        return created
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        created = list(pool.map(put, range(6)))
+    assert created.count(True) == 1
+    assert schedule_service.get_schedule(engine, "raced", None).versions == 1
