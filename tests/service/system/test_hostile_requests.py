@@ -376,8 +376,9 @@ def test_invalid_http_framing_is_refused_and_changes_nothing(
 
 
 def assert_unharmed(server: ServerProcess, witness_before: dict[str, Any]) -> None:
-    """The server is live and ready, and the witness is exactly as before the table."""
+    """The server is live and ready, logged no crash, and the witness is exactly as before."""
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/readyz").status_code == 200
+    assert "Traceback" not in server.log(), server.log()[-5000:]
     assert witness_snapshot(server) == witness_before
