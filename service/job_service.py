@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import job_store
 from .api_models import (
+    LABEL_KEY_PATTERN,
     EventOut,
     JobCreate,
     JobCreated,
@@ -29,6 +31,7 @@ from .paging import decode_cursor, decode_int_cursor, encode_cursor
 from .schedule_service import parse_reference, resolve_reference
 from .specs import canonical_text, spec_document
 
+_LABEL_KEY = re.compile(LABEL_KEY_PATTERN.removeprefix("^").removesuffix("$"))
 RUNNING = "running"
 STOPPED = "stopped"
 
@@ -203,8 +206,8 @@ def parse_label_filters(filters: list[str]) -> dict[str, str]:
     parsed = {}
     for item in filters:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput.field("query.label", f"{item!r} is not key=value")
+        if not sep or not _LABEL_KEY.fullmatch(key):
+            raise InvalidInput.field("query.label", f"{item!r} is not key=value with a label key")
         parsed[key] = value
     return parsed
 

@@ -157,6 +157,12 @@ def test_a_step_schedule_without_steps_per_epoch_is_an_evaluation_error(api: Tes
     assert api.get("/v1/jobs/steps").json()["last_epoch"] is None
 
 
+@pytest.mark.parametrize("label", ["team", "=vision", 'a"b=c'])
+def test_bad_label_filters_name_the_parameter(api: TestClient, label: str) -> None:
+    answer = problem(api.get("/v1/jobs", params={"label": label}), 422, "key=value")
+    assert answer["errors"][0]["loc"] == "query.label"
+
+
 @pytest.mark.parametrize(
     ("params", "loc"),
     [
