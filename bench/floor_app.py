@@ -4,6 +4,10 @@ Same route, same request validation (a pydantic body), and an answer of the same
 template is a real decision answer captured from lrhub in the same run (passed in the
 environment), with the job id and epoch of the request filled in. It touches no database and
 decides nothing, so lrhub's latency over this floor is exactly lrhub's own work.
+
+The endpoint is `async def` (what a no-op FastAPI endpoint is: nothing to wait for), or, with
+`LRHUB_BENCH_FLOOR_THREADPOOL=1`, a plain `def` that FastAPI runs in its thread pool, as
+lrhub's blocking database code is: the difference between the two is the thread-pool hop.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from fastapi import FastAPI, Path
 from pydantic import BaseModel, ConfigDict
 
 RESPONSE_TEMPLATE_VARIABLE = "LRHUB_BENCH_FLOOR_RESPONSE"
+THREADPOOL_VARIABLE = "LRHUB_BENCH_FLOOR_THREADPOOL"
+DECISION_ROUTE = "/v1/jobs/{job_id}/epochs/{epoch}"
+Epoch = Annotated[int, Path(ge=0, le=10_000_000)]
 
 
 class DecisionRequest(BaseModel):
@@ -35,12 +42,16 @@ def create_app() -> FastAPI:
     template: dict[str, Any] = json.loads(raw)
     app = FastAPI(title="lrhub benchmark floor")
 
-    @app.post("/v1/jobs/{job_id}/epochs/{epoch}")
-    def decide(
-        job_id: str, epoch: Annotated[int, Path(ge=0, le=10_000_000)], body: DecisionRequest
-    ) -> dict[str, Any]:
+    def decide(job_id: str, epoch: Epoch, body: DecisionRequest) -> dict[str, Any]:
         """Answer a decision-sized JSON without deciding or storing anything."""
         return {**template, "job_id": job_id, "epoch": epoch}
+
+    async def decide_in_loop(job_id: str, epoch: Epoch, body: DecisionRequest) -> dict[str, Any]:
+        """`decide`, run on the event loop."""
+        return decide(job_id, epoch, body)
+
+    threadpool = os.environ.get(THREADPOOL_VARIABLE) == "1"
+    app.post(DECISION_ROUTE)(decide if threadpool else decide_in_loop)
 
     @app.get("/readyz")
     def ready() -> dict[str, str]:

@@ -17,6 +17,7 @@ from tests.support.postgres import scratch_database
 from tests.support.server import ServerProcess
 
 FLOOR = "floor"
+FLOOR_THREADPOOL = "floor-threadpool"
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 
@@ -30,7 +31,7 @@ class Target:
 
     @property
     def is_floor(self) -> bool:
-        return self.name == FLOOR
+        return self.name in (FLOOR, FLOOR_THREADPOOL)
 
     def prepare_job(self, client: httpx.Client, job_id: str) -> None:
         """Register `job_id` on lrhub; nothing to do on the floor."""
@@ -49,20 +50,20 @@ def sample_decision(url: str) -> dict[str, Any]:
 
 
 @contextmanager
-def decision_targets(
-    config: BenchConfig, *, workers: int = 1, postgres: bool = True
-) -> Iterator[list[Target]]:
-    """Start the floor, lrhub on SQLite and (if configured) on a fresh PostgreSQL database."""
+def decision_targets(config: BenchConfig, *, workers: int = 1) -> Iterator[list[Target]]:
+    """Start both floors, lrhub on SQLite and (if configured) on a scratch PostgreSQL database."""
     tag = f"w{workers}"
     with ExitStack() as stack:
         sqlite = stack.enter_context(lrhub_server(config.workdir / f"sqlite-{tag}", None, workers))
         targets = [Target(SQLITE, sqlite)]
-        if postgres and config.postgres_url is not None:
+        if config.postgres_url is not None:
             url = stack.enter_context(scratch_database(config.postgres_url, SCRATCH_PREFIX))
             pg = stack.enter_context(lrhub_server(config.workdir / f"pg-{tag}", url, workers))
             targets.append(Target(POSTGRESQL, pg))
         template = sample_decision(sqlite.url)
-        floor = stack.enter_context(
-            floor_server(config.workdir / f"floor-{tag}", template, workers)
-        )
-        yield [Target(FLOOR, floor), *targets]
+        floors = []
+        for name, threadpool in ((FLOOR, False), (FLOOR_THREADPOOL, True)):
+            workdir = config.workdir / f"{name}-{tag}"
+            floor = stack.enter_context(floor_server(workdir, template, workers, threadpool))
+            floors.append(Target(name, floor))
+        yield [*floors, *targets]
