@@ -46,8 +46,12 @@ def main() -> None:
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on [LRHUB_HOST].")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port [LRHUB_PORT].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes [LRHUB_WORKERS].")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="TCP port [LRHUB_PORT].")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=256, help="Worker processes [LRHUB_WORKERS].")
+    ] = None,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Allow a non-loopback host without admin tokens.")
     ] = False,
