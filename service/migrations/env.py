@@ -1,11 +1,28 @@
-"""Alembic environment: runs on the connection `lrhub.service.migrate` hands over."""
+"""Alembic environment: runs on the connection `lrhub.service.migrate` hands over, or, when
+Alembic runs by hand with `alembic.ini`, on LRHUB_DATABASE_URL."""
 
 from __future__ import annotations
 
 from alembic import context
+from lrhub.service.database import make_engine, write_transaction
+from lrhub.service.settings import ServerSettings
 from lrhub.service.tables import metadata
+from sqlalchemy import Connection
 
-connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
-with context.begin_transaction():
-    context.run_migrations()
+
+def run_migrations(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+handed_over = context.config.attributes.get("connection")
+if handed_over is not None:
+    run_migrations(handed_over)
+else:
+    engine = make_engine(ServerSettings().database_url)
+    try:
+        with write_transaction(engine) as connection:
+            run_migrations(connection)
+    finally:
+        engine.dispose()

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import lrhub.service
 import pytest
+from alembic import command
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from lrhub.schedules import parse_spec
@@ -104,3 +108,17 @@ def test_concurrent_puts_of_a_new_schedule_create_it_once(engine: Engine) -> Non
         created = list(pool.map(put, range(6)))
     assert created.count(True) == 1
     assert schedule_service.get_schedule(engine, "raced", None).versions == 1
+
+
+def test_the_shipped_alembic_ini_migrates_lrhub_database_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'by-hand.db'}"
+    monkeypatch.setenv("LRHUB_DATABASE_URL", url)
+    ini = Path(lrhub.service.__file__).with_name("alembic.ini")
+    command.upgrade(Config(str(ini)), "head")
+    engine = make_engine(url)
+    try:
+        assert set(metadata.tables) <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
