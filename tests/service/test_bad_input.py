@@ -157,6 +157,20 @@ def test_a_step_schedule_without_steps_per_epoch_is_an_evaluation_error(api: Tes
     assert api.get("/v1/jobs/steps").json()["last_epoch"] is None
 
 
+def test_an_expression_that_goes_negative_is_an_evaluation_error(api: TestClient) -> None:
+    sinking = {"type": "expression", "initial_learning_rate": 0.1,
+               "expression": "initial_learning_rate - 0.05 * epoch"}  # fmt: skip
+    create_job(api, "sinking", spec=sinking)
+    for epoch in range(3):
+        decide(api, "sinking", epoch, {})
+    before = api.get("/v1/jobs/sinking").json()
+    answer = problem(api.post("/v1/jobs/sinking/epochs/3", json={"metrics": {}}), 422, "epoch 3")
+    assert answer["type"].endswith("/evaluation-error")
+    assert api.get("/v1/jobs/sinking").json() == before
+    previewed = api.post("/v1/preview", json={"spec": sinking, "epochs": 5})
+    assert problem(previewed, 422)["type"].endswith("/evaluation-error")
+
+
 @pytest.mark.parametrize("label", ["team", "=vision", 'a"b=c'])
 def test_bad_label_filters_name_the_parameter(api: TestClient, label: str) -> None:
     answer = problem(api.get("/v1/jobs", params={"label": label}), 422, "key=value")
