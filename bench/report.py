@@ -102,6 +102,7 @@ def training_section(result: dict[str, Any]) -> str:
             result[key]["median_local_seconds"],
             result[key]["median_remote_seconds"],
             result[key]["median_ratio"],
+            f"{100 * result[key]['median_callback_share']:.1f}%",
             result[key]["target"],
             result[key]["target_met"],
         ]
@@ -110,7 +111,15 @@ def training_section(result: dict[str, Any]) -> str:
             ("per step (vs LearningRateSchedule)", "step_mode"),
         )
     ]
-    header = ["mode", "local s (median)", "remote s (median)", "median pair ratio", "target", "met"]
+    header = [
+        "mode",
+        "local s (median)",
+        "remote s (median)",
+        "median pair ratio",
+        "callback's extra time / fit",
+        "target",
+        "met",
+    ]
     return f"{result['pairs']} pairs, {result['epochs']} epochs.\n\n" + table(header, rows)
 
 

@@ -83,9 +83,49 @@ def build_model(learning_rate: float | keras.optimizers.schedules.LearningRateSc
     return model
 
 
-def timed_fit(model: Any, data: tuple[np.ndarray, np.ndarray], callbacks: list[Any]) -> float:
-    """Seconds spent in `model.fit`, seeds/003's settings, silent."""
+class TimedCallback(keras.callbacks.Callback):  # type: ignore[misc]
+    """Runs another callback's hooks and adds up the time they take inside the fit.
+
+    Measured within one fit, this is immune to the fit-to-fit noise of a shared machine.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__()
+        self.inner = inner
+        self.seconds = 0.0
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        self.inner.set_model(model)
+
+    def set_params(self, params: Any) -> None:
+        super().set_params(params)
+        self.inner.set_params(params)
+
+    def _timed(self, hook: str, *args: Any) -> None:
+        started = time.perf_counter()
+        getattr(self.inner, hook)(*args)
+        self.seconds += time.perf_counter() - started
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        self._timed("on_train_begin", logs)
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._timed("on_epoch_begin", epoch, logs)
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        self._timed("on_train_batch_begin", batch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self._timed("on_epoch_end", epoch, logs)
+
+
+def timed_fit(
+    model: Any, data: tuple[np.ndarray, np.ndarray], callbacks: list[Any]
+) -> tuple[float, float]:
+    """Seconds spent in `model.fit` (seeds/003's settings, silent), and in the callbacks."""
     features, labels = data
+    timed = [TimedCallback(callback) for callback in callbacks]
     started = time.perf_counter()
     model.fit(
         features,
@@ -93,10 +133,10 @@ def timed_fit(model: Any, data: tuple[np.ndarray, np.ndarray], callbacks: list[A
         validation_split=0.33,
         epochs=EPOCHS,
         batch_size=BATCH_SIZE,
-        callbacks=callbacks,
+        callbacks=timed,
         verbose=0,
     )
-    return time.perf_counter() - started
+    return time.perf_counter() - started, sum(callback.seconds for callback in timed)
 
 
 def final_rate(model: Any) -> float:
@@ -110,24 +150,35 @@ def paired_fits(
     local: FitSetup, remote: FitSetup, pairs: int, data: tuple[np.ndarray, np.ndarray]
 ) -> dict[str, Any]:
     """`pairs` (local, remote) fits in alternating order after one warm-up pair."""
-    local_seconds: list[float] = []
-    remote_seconds: list[float] = []
+    seconds: dict[str, list[float]] = {"local": [], "remote": []}
+    callback_seconds: dict[str, list[float]] = {"local": [], "remote": []}
     rates: dict[str, float] = {}
     for index in range(-1, pairs):  # index -1: warm-up, not recorded
         order = [("local", local), ("remote", remote)]
         for name, setup in order if index % 2 == 0 else reversed(order):
             model, callbacks = setup(index)
-            seconds = timed_fit(model, data, callbacks)
+            fit, in_callbacks = timed_fit(model, data, callbacks)
             rates[name] = final_rate(model)
             if index >= 0:
-                (local_seconds if name == "local" else remote_seconds).append(seconds)
-    ratios = [r / loc for r, loc in zip(remote_seconds, local_seconds, strict=True)]
+                seconds[name].append(fit)
+                callback_seconds[name].append(in_callbacks)
+    ratios = [r / loc for r, loc in zip(seconds["remote"], seconds["local"], strict=True)]
+    # The remote callback's extra time inside its own fit, over the local fit's length.
+    shares = [
+        (remote - local) / fit
+        for remote, local, fit in zip(
+            callback_seconds["remote"], callback_seconds["local"], seconds["local"], strict=True
+        )
+    ]
     return {
-        "local_seconds": local_seconds,
-        "remote_seconds": remote_seconds,
-        "median_local_seconds": statistics.median(local_seconds),
-        "median_remote_seconds": statistics.median(remote_seconds),
+        "local_seconds": seconds["local"],
+        "remote_seconds": seconds["remote"],
+        "local_callback_seconds": callback_seconds["local"],
+        "remote_callback_seconds": callback_seconds["remote"],
+        "median_local_seconds": statistics.median(seconds["local"]),
+        "median_remote_seconds": statistics.median(seconds["remote"]),
         "median_ratio": round(statistics.median(ratios), 4),
+        "median_callback_share": round(statistics.median(shares), 4),
         "final_learning_rates": rates,
     }
 
