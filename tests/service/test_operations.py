@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from lrhub.service.metrics import MAX_JOB_RATE_SERIES, ServiceMetrics
 
 from tests.service.conftest import app_client
 from tests.service.helpers import DROP, PLATEAU, create_job, decide, observed, problem
@@ -57,3 +58,16 @@ def test_metrics_count_requests_decisions_reductions_and_rates(api: TestClient) 
         'lrhub_http_request_duration_seconds_count{method="POST",'
         'route="/v1/jobs/{job_id}/epochs/{epoch}",status="200"} 6.0'
     ) in text
+
+
+def test_the_per_job_rate_series_stay_bounded() -> None:
+    metrics = ServiceMetrics()
+    for number in range(MAX_JOB_RATE_SERIES):
+        metrics.record_decision(f"job-{number}", "new", 0.1, 0)
+    metrics.record_decision("job-0", "new", 0.2, 0)  # used again: now the most recent
+    metrics.record_decision("newcomer", "new", 0.3, 0)  # evicts the least recent, job-1
+    text = metrics.render().decode()
+    assert text.count("lrhub_job_learning_rate{") == MAX_JOB_RATE_SERIES
+    assert 'job_id="job-1"' not in text
+    assert 'lrhub_job_learning_rate{job_id="job-0"} 0.2' in text
+    assert 'lrhub_job_learning_rate{job_id="newcomer"} 0.3' in text
