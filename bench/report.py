@@ -131,8 +131,11 @@ def scale_section(result: dict[str, Any]) -> str:
             r["history_rows"],
             r["decision"]["p50_ms"],
             r["decision"]["p99_ms"],
+            r["floor"]["p50_ms"],
+            r["decision_p50_over_floor"],
             r["decision_p50_vs_smallest"],
             r["list_page"]["p50_ms"],
+            r["first_list_page_ms"],
             r["last_list_page_ms"],
             r["history_page"]["p50_ms"],
             r["rss_mib"],
@@ -146,14 +149,21 @@ def scale_section(result: dict[str, Any]) -> str:
         "history rows",
         "decision p50 ms",
         "decision p99 ms",
-        "p50 / smallest",
+        "floor p50 ms",
+        "p50 / floor",
+        "(p50 / floor) / smallest's",
         "list page p50 ms",
+        "first list page ms",
         "last list page ms",
         "history page p50 ms",
         "server RSS MiB",
         "seed s",
     ]
-    return table(header, rows)
+    pages = (
+        f"Full pages only: jobs {result['list_page_size']} a page, histories "
+        f"{result['history_page_size']} a page.\n\n"
+    )
+    return pages + table(header, rows)
 
 
 def import_section(result: dict[str, Any]) -> str:

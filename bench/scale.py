@@ -3,7 +3,9 @@
 One database grows from 10 to 1,000 to 10,000 jobs of 100 decided epochs each (a million
 history rows at the top). At each size a freshly started server (one worker) decides a new
 epoch for jobs spread over the whole table, pages through the job list and through job
-histories, and then its resident memory is read. The smallest size is the baseline.
+histories, and then its resident memory is read. Decisions alternate, block by block, with
+the same requests to the no-op floor, so each size's latency is also a ratio over a floor
+measured at the same moment; the smallest size is the baseline of those ratios.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ import httpx
 from bench.config import BenchConfig
 from bench.postgres import SCRATCH_PREFIX
 from bench.seeding import copy_template_job, decide_template_job, seeded_job_id
-from bench.servers import lrhub_server, resident_memory_bytes
+from bench.servers import floor_server, lrhub_server, resident_memory_bytes
 from bench.stats import latency_summary, ratio
-from bench.targets import POSTGRESQL, SQLITE
+from bench.targets import FLOOR, POSTGRESQL, SQLITE, sample_decision
 from bench.workload import EPOCHS_PER_JOB, decision_body, decision_path
 from tests.support.postgres import scratch_database
 
-LIST_PAGE = 100
+# Page sizes that even the smallest size fills, so every size compares full pages.
+LIST_PAGE = 10
 HISTORY_PAGE = 20
+# Decisions sent to lrhub, then the same ones to the floor, and so on.
+BLOCK = 20
 
 
 def timed_get(client: httpx.Client, path: str, params: dict[str, Any]) -> tuple[float, Any]:
@@ -39,29 +44,36 @@ def timed_get(client: httpx.Client, path: str, params: dict[str, Any]) -> tuple[
 
 
 def paged_times(client: httpx.Client, path: str, limit: int) -> list[float]:
-    """Follow `next_cursor` from the first page to the last; each page's duration."""
+    """Follow `next_cursor` from the first page to the last; the duration of each full page
+    (a short or empty last page would flatter the comparison)."""
     durations = []
     params: dict[str, Any] = {"limit": limit}
     while True:
         elapsed, page = timed_get(client, path, params)
-        durations.append(elapsed)
+        if len(page["items"]) == limit:
+            durations.append(elapsed)
         if page["next_cursor"] is None:
             return durations
         params["cursor"] = page["next_cursor"]
 
 
 def decision_times(
-    client: httpx.Client, job_ids: list[str], first_epoch: int, count: int
-) -> list[float]:
-    """`count` new-epoch decisions, round-robin over `job_ids`; each request's duration."""
-    durations = []
-    for index in range(count):
-        job_id = job_ids[index % len(job_ids)]
-        epoch = first_epoch + index // len(job_ids)
-        started = time.perf_counter()
-        response = client.post(decision_path(job_id, epoch), json=decision_body(epoch))
-        durations.append(time.perf_counter() - started)
-        response.raise_for_status()
+    clients: dict[str, httpx.Client], job_ids: list[str], first_epoch: int, count: int
+) -> dict[str, list[float]]:
+    """`count` new-epoch decisions round-robin over `job_ids`, sent to each client in turn,
+    `BLOCK` at a time; each client's request durations."""
+    requests = [
+        (job_ids[index % len(job_ids)], first_epoch + index // len(job_ids))
+        for index in range(count)
+    ]
+    durations: dict[str, list[float]] = {name: [] for name in clients}
+    for start in range(0, count, BLOCK):
+        for name, client in clients.items():
+            for job_id, epoch in requests[start : start + BLOCK]:
+                started = time.perf_counter()
+                response = client.post(decision_path(job_id, epoch), json=decision_body(epoch))
+                durations[name].append(time.perf_counter() - started)
+                response.raise_for_status()
     return durations
 
 
@@ -73,26 +85,34 @@ def spread(count: int, sample: int) -> list[str]:
 def measure_size(
     workdir: Path, database_url: str | None, jobs: int, first_epoch: int, sample: int
 ) -> dict[str, Any]:
-    """Start a server on the seeded database and measure one size."""
+    """Start a server on the seeded database, and the floor, and measure one size."""
     with (
         lrhub_server(workdir, database_url) as server,
         httpx.Client(base_url=server.url, timeout=60) as client,
+        floor_server(workdir / "floor", sample_decision(server.url)) as floor,
+        httpx.Client(base_url=floor.url, timeout=60) as floor_client,
     ):
         for job_id in spread(jobs, 10):  # warm-up: connection, pools, caches
             client.get(f"/v1/jobs/{job_id}").raise_for_status()
-        decisions = decision_times(client, spread(jobs, sample), first_epoch, sample)
+        clients = {"lrhub": client, FLOOR: floor_client}
+        decisions = decision_times(clients, spread(jobs, sample), first_epoch, sample)
         list_pages = paged_times(client, "/v1/jobs", LIST_PAGE)
         history_pages: list[float] = []
         for job_id in spread(jobs, 20):
             history_pages.extend(paged_times(client, f"/v1/jobs/{job_id}/epochs", HISTORY_PAGE))
         rss = resident_memory_bytes(server.process.pid)
+    decision = latency_summary(decisions["lrhub"])
+    floor_decision = latency_summary(decisions[FLOOR])
     return {
         "jobs": jobs,
         "history_rows": jobs * EPOCHS_PER_JOB,
         "decisions": sample,
-        "decision": latency_summary(decisions),
+        "decision": decision,
+        "floor": floor_decision,
+        "decision_p50_over_floor": ratio(decision["p50_ms"], floor_decision["p50_ms"]),
         "list_page": latency_summary(list_pages),
         "list_pages": len(list_pages),
+        "first_list_page_ms": list_pages[0] * 1e3,
         "last_list_page_ms": list_pages[-1] * 1e3,
         "history_page": latency_summary(history_pages),
         "rss_mib": round(rss / 2**20, 1),
@@ -134,9 +154,10 @@ def grow_and_measure(
             first_epoch = EPOCHS_PER_JOB + step * sample
             result = measure_size(workdir, url, jobs, first_epoch, sample)
             rows.append({"database": name, "seed_seconds": round(seed_seconds, 1), **result})
-    smallest = rows[0]["decision"]["p50_ms"]
+    # Over the floor first: the machine's load drifts between sizes, the floor drifts with it.
+    smallest = rows[0]["decision_p50_over_floor"]
     for row in rows:
-        row["decision_p50_vs_smallest"] = ratio(row["decision"]["p50_ms"], smallest)
+        row["decision_p50_vs_smallest"] = ratio(row["decision_p50_over_floor"], smallest)
     return rows
 
 
@@ -147,5 +168,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
     return {
         "sizes": list(sizes),
         "epochs_per_job": EPOCHS_PER_JOB,
+        "list_page_size": LIST_PAGE,
+        "history_page_size": HISTORY_PAGE,
         "runs": [row for name in names for row in grow_and_measure(config, name, sizes)],
     }
