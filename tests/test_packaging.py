@@ -120,10 +120,6 @@ def test_schedules_import_only_pydantic_and_stdlib(tmp_path: Path) -> None:
     assert foreign == [], f"import lrhub.schedules pulled in non-stdlib modules: {foreign}"
 
 
-# Tests reading the built wheel share one xdist worker, so it is built once.
-WHEEL_GROUP = pytest.mark.xdist_group("wheel")
-
-
 def copy_sources(destination: Path) -> Path:
     """Copy what a wheel is built from, so the build leaves no build/ in the work tree."""
     source = destination / "src"
@@ -193,7 +189,6 @@ def shipped_source_files(source: Path) -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow
-@WHEEL_GROUP
 def test_wheel_ships_every_module_migration_and_alembic_config(
     wheel_source: Path, wheel_names: set[str]
 ) -> None:
@@ -207,14 +202,12 @@ def test_wheel_ships_every_module_migration_and_alembic_config(
 
 
 @pytest.mark.slow
-@WHEEL_GROUP
 def test_wheel_has_only_namespaced_packages(wheel_names: set[str]) -> None:
     top_level = {name.partition("/")[0] for name in wheel_names}
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"lrhub"}
 
 
 @pytest.mark.slow
-@WHEEL_GROUP
 def test_wheel_requires_tensorflow_only_with_the_keras_extra(wheel_path: Path) -> None:
     with zipfile.ZipFile(wheel_path) as archive:
         (metadata_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]

@@ -34,8 +34,6 @@ from tests.deploy.dockerfile import (
 from tests.support.server import STARTUP_DEADLINE_SECONDS, ServerProcess, free_port
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
-# The replay is expensive (wheel build and a venv install): its tests share one xdist worker.
-REPLAY_GROUP = pytest.mark.xdist_group("dockerfile-replay")
 ADMIN_TOKEN = "ops:replay-admin-secret"  # what `docker run -e LRHUB_ADMIN_TOKEN=` passes
 
 
@@ -221,7 +219,6 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> ReplayedImage:
 
 
 @pytest.mark.slow
-@REPLAY_GROUP
 def test_image_venv_has_the_server_extra_and_no_tensorflow(image: ReplayedImage) -> None:
     installed = json.loads(
         image.python(
@@ -250,7 +247,6 @@ def started_image(image: ReplayedImage, tmp_path: Path) -> Iterator[ServerProces
 
 
 @pytest.mark.slow
-@REPLAY_GROUP
 def test_image_command_serves_checks_healthy_and_stops_on_sigterm(
     image: ReplayedImage, started_image: ServerProcess
 ) -> None:
@@ -274,7 +270,6 @@ def test_image_command_serves_checks_healthy_and_stops_on_sigterm(
 
 
 @pytest.mark.slow
-@REPLAY_GROUP
 def test_image_command_refuses_to_serve_without_admin_tokens(
     image: ReplayedImage, tmp_path: Path
 ) -> None:
