@@ -10,12 +10,15 @@
     ├── PayloadTooLarge     413 payload-too-large
     ├── InvalidInput        422 validation-error   (carries errors[] with loc/msg)
     ├── EvaluationFailed    422 evaluation-error
-    └── Unavailable         503 unavailable
+    ├── Unavailable         503 unavailable
+    └── HttpError           any other status the framework raises (405 method-not-allowed, ...)
 
 Service functions raise these; endpoints never build error responses themselves.
 """
 
 from __future__ import annotations
+
+from http import HTTPStatus
 
 
 class ServiceError(Exception):
@@ -117,3 +120,14 @@ class Unavailable(ServiceError):
     status = 503
     slug = "unavailable"
     title = "Service unavailable"
+
+
+class HttpError(ServiceError):
+    """An HTTP error raised by the framework itself, such as 405 for a method a route lacks."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        phrase = HTTPStatus(status).phrase
+        self.status = status
+        self.slug = phrase.lower().replace(" ", "-")
+        self.title = phrase

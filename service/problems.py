@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import (
+    HttpError,
     InvalidInput,
     MalformedRequest,
     NotFound,
@@ -26,14 +27,6 @@ PROBLEM_BASE = "https://lrhub.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 logger = logging.getLogger("lrhub.service")
-
-
-class MethodNotAllowed(ServiceError):
-    """Starlette's 405, answered as a problem like every other error."""
-
-    status = 405
-    slug = "method-not-allowed"
-    title = "Method not allowed"
 
 
 def problem_response(error: ServiceError, instance: str) -> JSONResponse:
@@ -107,12 +100,11 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404:
         error = NotFound(f"no resource at {request.url.path}")
     elif exc.status_code == 405:
-        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        error = HttpError(405, f"{request.method} is not allowed on {request.url.path}")
     elif exc.status_code == 400:
         error = MalformedRequest(str(exc.detail))
     else:
-        error = ServiceError(str(exc.detail))
-        error.status = exc.status_code
+        error = HttpError(exc.status_code, str(exc.detail))
     response = problem_response(error, request.url.path)
     if exc.headers:
         response.headers.update(exc.headers)
