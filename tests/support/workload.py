@@ -149,9 +149,41 @@ class DecisionCounter:
             return self._changed.wait_for(lambda: self.answered >= answered, timeout)
 
 
-def create_job(client: httpx.Client, base_url: str, plan: JobPlan) -> dict[str, Any]:
-    """PUT the plan's job with its inline spec; answers the job (201 new, 200 existing)."""
-    response = client.put(f"{base_url}/v1/jobs/{plan.job_id}", json={"spec": plan.spec})
+def send_retrying(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    body: Mapping[str, Any],
+    *,
+    retry_until: float | None = None,
+    counter: DecisionCounter | None = None,
+) -> httpx.Response:
+    """Send one request; with `retry_until` (a monotonic deadline) retry the identical request on
+    connection failures and 503, as a client does while a server restarts. Answers the first
+    response that is not a 503 (or any response without `retry_until`)."""
+    while True:
+        try:
+            response = client.request(method, url, json=body)
+        except httpx.TransportError:
+            if retry_until is None or time.monotonic() > retry_until:
+                raise
+        else:
+            if response.status_code != 503 or retry_until is None:
+                return response
+            if time.monotonic() > retry_until:
+                raise AssertionError(f"{url}: still 503 at the deadline: {response.text}")
+        if counter is not None:
+            counter.add_retry()
+        time.sleep(RETRY_POLL_SECONDS)  # back-off between retries, as any client does
+
+
+def create_job(
+    client: httpx.Client, base_url: str, plan: JobPlan, *, retry_until: float | None = None
+) -> dict[str, Any]:
+    """PUT the plan's job with its inline spec (idempotent, so safe to retry); answers the job
+    (201 new, 200 existing)."""
+    url = f"{base_url}/v1/jobs/{plan.job_id}"
+    response = send_retrying(client, "PUT", url, {"spec": plan.spec}, retry_until=retry_until)
     assert response.status_code in (200, 201), response.text
     return dict(response.json())
 
@@ -165,26 +197,15 @@ def post_decision(
     retry_until: float | None = None,
     counter: DecisionCounter | None = None,
 ) -> dict[str, Any]:
-    """Send `step` of job `job_id`; with `retry_until` (a monotonic deadline) retry the identical
-    request on connection failures and 503, as a client does while a server restarts."""
+    """Send `step` of job `job_id`, retrying as `send_retrying` does; answers the decision."""
     url = f"{base_url}/v1/jobs/{job_id}/epochs/{step.epoch}"
-    while True:
-        try:
-            response = client.post(url, json={"metrics": step.metrics})
-        except httpx.TransportError:
-            if retry_until is None or time.monotonic() > retry_until:
-                raise
-        else:
-            if response.status_code != 503 or retry_until is None:
-                assert response.status_code == 200, f"{url}: {response.status_code} {response.text}"
-                if counter is not None:
-                    counter.add_answer()
-                return dict(response.json())
-            if time.monotonic() > retry_until:
-                raise AssertionError(f"{url}: still 503 at the deadline: {response.text}")
-        if counter is not None:
-            counter.add_retry()
-        time.sleep(RETRY_POLL_SECONDS)  # back-off between retries, as any client does
+    response = send_retrying(
+        client, "POST", url, {"metrics": step.metrics}, retry_until=retry_until, counter=counter
+    )
+    assert response.status_code == 200, f"{url}: {response.status_code} {response.text}"
+    if counter is not None:
+        counter.add_answer()
+    return dict(response.json())
 
 
 def fetch_history(

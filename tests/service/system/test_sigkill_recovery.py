@@ -46,7 +46,8 @@ def drive_job(url: str, plan: JobPlan, counter: DecisionCounter) -> list[dict[st
     the job's final decision of each epoch."""
     steps = plan.steps()
     with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
-        create_job(client, url, plan)
+        # The kill can land while a job is being created: that PUT is retried like the rest.
+        create_job(client, url, plan, retry_until=time.monotonic() + RETRY_WINDOW_SECONDS)
         answers = [
             post_decision(
                 client,
