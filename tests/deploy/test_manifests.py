@@ -8,6 +8,7 @@ exposes, Secret references resolve, and the migration initContainer's command cr
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -192,7 +193,9 @@ def test_training_job_gets_its_identity_from_kubernetes() -> None:
     (container,) = containers(job)
     env = {item["name"]: item for item in container["env"]}
     assert env["LRHUB_URL"]["value"].startswith("http://lrhub.")
-    assert env["LRHUB_JOB_ID"]["valueFrom"]["fieldRef"]["fieldPath"].startswith("metadata.")
+    # Downward-API fields an env var may read that identify the pod or its Job.
+    field_path = env["LRHUB_JOB_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert re.fullmatch(r"metadata\.(name|uid|labels\['[\w./-]+'\])", field_path), field_path
     assert "secretKeyRef" in env["LRHUB_TOKEN"]["valueFrom"]
 
 
