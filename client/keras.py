@@ -8,16 +8,20 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from math import isfinite
 from typing import Any, Literal, TypeVar
 
 import keras
 from keras.src import backend
 from keras.src.utils import io_utils
+from lrhub.schedules import ScheduleError
 
 from ._sync import Client
 from .errors import LrhubError
+from .local_decisions import JobSnapshot, decide_locally
 from .models import Decision, JsonObject
+from .outage import DEFAULT_MAX_PENDING, PendingEpochs
 
 ResultT = TypeVar("ResultT")
 
@@ -36,9 +40,19 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         scale: factor applied by the service to the schedule's rate.
         per_step: also set the rate before every batch, from the per-step rates the service
             answers for the epoch (one request per epoch, none per batch).
-        on_error: `"hold"` keeps the current rate when the service fails (warns once per outage,
-            asks again next epoch); `"raise"` stops training with the error.
+        on_error: what to do when the service cannot answer (warns once per outage):
+            `"hold"` keeps the current rate; `"local"` computes the rate on the client with the
+            shared engine from the job's last spec and state the service sent, as the service
+            would (a PATCH made during the outage is not seen; before any answer it holds);
+            `"raise"` stops training with the error. With hold and local the metrics of every
+            epoch the service could not decide (unreachable, 5xx, 429) are buffered and, once
+            it answers again, replayed in order before the current epoch, so the job's plateau
+            state and history end as if nothing had happened. The rates applied during the
+            outage stay applied: with hold they were the held rate, not what the service decides
+            on replay. At most `max_pending` epochs are buffered; beyond, the oldest are dropped
+            and the service sees a gap (decided from its state as it is).
         verbose: 1 prints the rate and the service's reason every epoch.
+        max_pending: the bound of that buffer, in epochs.
         client: the `Client` to use; defaults to one configured from `LRHUB_*` variables. Its
             retries come before `on_error`: `Client(max_retries=0)` holds at once in an outage.
 
@@ -57,13 +71,14 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         labels: Mapping[str, str] | None = None,
         scale: float = 1.0,
         per_step: bool = False,
-        on_error: Literal["hold", "raise"] = "hold",
+        on_error: Literal["hold", "local", "raise"] = "hold",
         verbose: int = 1,
         client: Client | None = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         super().__init__()
-        if on_error not in ("hold", "raise"):
-            raise ValueError(f'on_error must be "hold" or "raise", not {on_error!r}')
+        if on_error not in ("hold", "local", "raise"):
+            raise ValueError(f'on_error must be "hold", "local" or "raise", not {on_error!r}')
         if schedule is not None and spec is not None:
             raise ValueError("give RemoteLearningRate a schedule or a spec, not both")
         self.client = client or Client()
@@ -80,6 +95,9 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         self.verbose = verbose
         self._registered = False
         self._failing = False
+        self._pending = PendingEpochs(max_pending)
+        # The job as the service last described it (local mode): what local decisions start from.
+        self._snapshot: JobSnapshot | None = None
         self._steps_per_epoch: int | None = None
         self._step_rates: list[float] | None = None
         # (epoch, metrics) of the last finished epoch, sent with the next epoch's request.
@@ -100,7 +118,7 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._step_rates = None
-        decision = self._guarded(lambda: self._decide(epoch))
+        decision = self._rate_for(epoch)
         if decision is None:
             return
         self._set_rate(decision.learning_rate)
@@ -126,26 +144,91 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
 
     def _register(self) -> None:
         if self.schedule is None and self.spec is None:
-            self.client.get_job(self.job)  # created by an orchestrator or operator
+            job = self.client.get_job(self.job)  # created by an orchestrator or operator
         else:
-            self.client.put_job(
+            job = self.client.put_job(
                 self.job,
                 schedule=self.schedule,
                 spec=self.spec,
                 scale=self.scale,
                 labels=self.labels,
             )
+        self._snapshot = JobSnapshot.of(job)
         self._registered = True
 
-    def _decide(self, epoch: int) -> Decision:
-        if not self._registered:
-            self._register()
-        return self.client.decide(
-            self.job,
-            epoch,
-            metrics=self._metrics_before(epoch),
-            steps_per_epoch=self._steps_per_epoch,
-        )
+    def _rate_for(self, epoch: int) -> Decision | None:
+        """The service's decision for `epoch` after any buffered ones, or the fallback's."""
+        metrics = self._metrics_before(epoch)
+        if self.on_error != "raise":
+            self._pending.add(epoch, metrics, self._steps_per_epoch)
+        try:
+            if not self._registered:
+                self._register()
+            if self.on_error == "raise":
+                decision = self.client.decide(
+                    self.job, epoch, metrics=metrics, steps_per_epoch=self._steps_per_epoch
+                )
+            else:
+                decision = self._flush_pending()
+        except LrhubError as error:
+            if self.on_error == "raise":
+                raise
+            self._warn_once(error)
+            if self.on_error == "local":
+                return self._decide_locally(epoch, metrics)
+            return None
+        self._failing = False
+        if self.on_error == "local":
+            self._follow(decision, metrics)
+        return decision
+
+    def _flush_pending(self) -> Decision:
+        replayed = len(self._pending) - 1
+        decision = self._pending.flush(self.client, self.job)
+        if replayed and self.verbose > 0:
+            io_utils.print_msg(
+                f"\nRemoteLearningRate: lrhub answers again; replayed the metrics of {replayed} "
+                "epochs it missed"
+            )
+        return decision
+
+    def _decide_locally(self, epoch: int, metrics: Mapping[str, float] | None) -> Decision | None:
+        if self._snapshot is None:
+            return None  # the service never described the job: nothing to compute from
+        try:
+            decision = decide_locally(self._snapshot, epoch, metrics, self._steps_per_epoch)
+        except ScheduleError as error:
+            warnings.warn(
+                f"lrhub job {self.job!r}: no local rate for epoch {epoch} ({error}); holding",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
+        self._snapshot = self._snapshot.after(decision)
+        return decision
+
+    def _follow(self, decision: Decision, metrics: Mapping[str, float] | None) -> None:
+        """Keep the snapshot in step with the service's answers: the service wins."""
+        assert self._snapshot is not None
+        try:
+            expected = decide_locally(
+                self._snapshot, decision.epoch, metrics, self._steps_per_epoch
+            )
+            in_step = (expected.learning_rate, expected.step_learning_rates, expected.state) == (
+                decision.learning_rate,
+                decision.step_learning_rates,
+                decision.state,
+            )
+        except ScheduleError:
+            in_step = False
+        if in_step:
+            self._snapshot = self._snapshot.after(decision)
+            return
+        # The job changed (PATCH, newer schedule version, rewind): read it again.
+        try:
+            self._snapshot = JobSnapshot.of(self.client.get_job(self.job))
+        except LrhubError:
+            self._snapshot = replace(self._snapshot, state=decision.state)
 
     def _metrics_before(self, epoch: int) -> dict[str, float] | None:
         if self._last_logs is not None and self._last_logs[0] == epoch - 1:
@@ -154,23 +237,38 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         return {} if epoch == 0 else None
 
     def _guarded(self, action: Callable[[], ResultT]) -> ResultT | None:
-        """Run a service call; on failure hold the current rate or raise, as configured."""
+        """Run a service call; on failure warn and go on, or raise, as configured."""
         try:
             result = action()
         except LrhubError as error:
             if self.on_error == "raise":
                 raise
-            if not self._failing:
-                warnings.warn(
-                    f"lrhub job {self.job!r}: {error}; holding the current learning rate and "
-                    "asking again next epoch",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-            self._failing = True
+            self._warn_once(error)
             return None
         self._failing = False
         return result
+
+    def _warn_once(self, error: LrhubError) -> None:
+        if self._failing:
+            return
+        self._failing = True
+        if self.on_error == "local":
+            fallback = (
+                "computing the rate locally from the job's last spec and state (holding the "
+                "current rate until the service has described the job)"
+            )
+        else:
+            fallback = (
+                "holding the current learning rate; the rates of the epochs until the service "
+                "answers stay the held rate"
+            )
+        warnings.warn(
+            f"lrhub job {self.job!r}: {error}; {fallback}. The metrics of the epochs it misses "
+            f"are buffered (up to {self._pending.capacity}) and replayed in order when it "
+            "answers again",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _optimizers(self) -> list[Any]:
         optimizer = self.model.optimizer

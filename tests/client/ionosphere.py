@@ -1,9 +1,11 @@
-"""The Ionosphere experiment of seeds/003 for the Keras tests: data, model, deterministic fits."""
+"""The Ionosphere experiment of seeds/003 for the Keras tests: data, model, deterministic fits,
+and a callback that acts at fixed epochs inside a fit."""
 
 from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +75,15 @@ def fit(
         verbose=0,
     )
     return dict(history.history)
+
+
+class AtEpochEnd(keras.callbacks.Callback):  # type: ignore[misc]
+    """Runs `actions[epoch]()` at the end of that epoch: a deterministic point inside a fit."""
+
+    def __init__(self, actions: dict[int, Callable[[], None]]) -> None:
+        super().__init__()
+        self.actions = actions
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if epoch in self.actions:
+            self.actions[epoch]()

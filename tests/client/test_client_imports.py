@@ -10,7 +10,8 @@ HEAVY_MODULES = ("tensorflow", "keras", "fastapi", "sqlalchemy", "lrhub.service"
 
 def test_importing_the_client_imports_no_tensorflow_fastapi_or_sqlalchemy() -> None:
     probe = (
-        "import sys, lrhub.client, lrhub.client.cli\n"
+        "import sys, lrhub.client, lrhub.client.cli, lrhub.client.outage\n"
+        "import lrhub.client.local_decisions\n"
         f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
     )
     result = subprocess.run(

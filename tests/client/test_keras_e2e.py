@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,13 @@ import numpy as np
 import pytest
 from lrhub.client import Client, JobPatch
 
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import ServerProcess
 
 keras = pytest.importorskip("keras")
 
 from lrhub.client.keras import RemoteLearningRate  # noqa: E402
 
-from tests.client.ionosphere import build_model, fit, load_ionosphere  # noqa: E402
+from tests.client.ionosphere import AtEpochEnd, build_model, fit, load_ionosphere  # noqa: E402
 
 pytestmark = [pytest.mark.keras, pytest.mark.slow]
 
@@ -38,18 +37,6 @@ DROP_BASED = {
 def step_decay(epoch: int) -> float:
     """seeds/003's drop-based schedule, as its Keras example writes it."""
     return 0.1 * math.pow(0.5, math.floor((1 + epoch) / 10))
-
-
-class AtEpochEnd(keras.callbacks.Callback):  # type: ignore[misc]
-    """Runs `actions[epoch]()` at the end of that epoch: a deterministic point inside a fit."""
-
-    def __init__(self, actions: dict[int, Callable[[], None]]) -> None:
-        super().__init__()
-        self.actions = actions
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if epoch in self.actions:
-            self.actions[epoch]()
 
 
 def float32(values: list[float]) -> list[float]:
@@ -148,50 +135,6 @@ def test_per_step_cosine_decay_reproduces_a_keras_schedule_object(
     assert float(np.float32(remote_model.optimizer.learning_rate)) == pytest.approx(
         keras_rates[-1], rel=1e-6
     )
-
-
-def test_a_server_outage_holds_the_rate_and_the_job_continues_after_restart(
-    live_server: ServerProcess, tmp_path: Path
-) -> None:
-    halving = {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 2}
-
-    def rate(epoch: int) -> float:
-        return float(np.float32(0.1 * 0.5 ** (epoch // 2)))
-
-    restarted: list[ServerProcess] = []
-    outage = AtEpochEnd(
-        {
-            3: live_server.kill,
-            7: lambda: restarted.append(start_server(tmp_path, port=live_server.port)),
-        }
-    )
-    client = Client(live_server.url, max_retries=0)
-    callback = RemoteLearningRate(job="outage-1", spec=halving, verbose=0, client=client)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            during = fit(build_model(0.1), [outage, callback], epochs=12)
-        held = [w for w in caught if "holding the current learning rate" in str(w.message)]
-        assert len(held) == 1, "one warning per outage"
-        assert len(during["loss"]) == 12
-        assert during["learning_rate"] == [rate(e) for e in range(4)] + [rate(3)] * 4 + [
-            rate(e) for e in range(8, 12)
-        ]
-
-        # A new process (new callback) resumes the job from epoch 12: logs of epoch 11 unknown.
-        model = build_model(0.1)
-        resumed_callback = RemoteLearningRate(
-            job="outage-1", spec=halving, verbose=0, client=Client(live_server.url)
-        )
-        resumed = fit(model, [resumed_callback], epochs=15, initial_epoch=12)
-        assert resumed["learning_rate"] == [rate(e) for e in range(12, 15)]
-        history = {entry.epoch: entry for entry in client.history("outage-1").items}
-        assert sorted(history) == [0, 1, 2, 3, *range(8, 15)]
-        assert history[12].metrics is None and history[13].metrics is not None
-        assert client.get_job("outage-1").last_epoch == 14
-    finally:
-        for server in restarted:
-            server.stop()
 
 
 def test_a_switch_over_http_changes_the_rate_at_the_next_epoch_and_stop_ends_the_fit(

@@ -1,0 +1,96 @@
+"""Epochs a training job could not report during an outage, replayed in order once lrhub is back.
+
+Replaying is safe because decisions are idempotent: an epoch the service already decided (a
+request whose answer was lost) is answered again from its stored decision, state unmoved.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ._sync import Client
+from .errors import LrhubError, RateLimited, ServerError, ServiceUnavailable, TransportError
+from .models import Decision
+
+# About 1 MB of metrics for a typical job: days of epochs, bounded memory for a longer outage.
+DEFAULT_MAX_PENDING = 10_000
+
+
+def is_outage(error: LrhubError) -> bool:
+    """True when the service could not decide (unreachable, overloaded, database down): worth
+    replaying later. A refusal (404, 403, 422, ...) would be refused again."""
+    return isinstance(error, TransportError | ServiceUnavailable | ServerError | RateLimited)
+
+
+@dataclass(frozen=True)
+class PendingEpoch:
+    """One decision request not answered yet: what the job observed before `epoch`."""
+
+    epoch: int
+    metrics: dict[str, float] | None
+    steps_per_epoch: int | None
+
+
+class PendingEpochs:
+    """A bounded FIFO of unreported epochs, flushed to the service in order.
+
+    Beyond `max_pending` the oldest epochs are dropped (counted in `dropped`): the service then
+    sees a gap, which it decides from the state as it is, so the plateau state no longer ends
+    exactly as without the outage.
+    """
+
+    def __init__(self, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, not {max_pending}")
+        self._epochs: deque[PendingEpoch] = deque(maxlen=max_pending)
+        self.dropped = 0
+
+    @property
+    def capacity(self) -> int:
+        """How many epochs it keeps at most."""
+        return self._epochs.maxlen or 0
+
+    def __len__(self) -> int:
+        return len(self._epochs)
+
+    def epochs(self) -> list[int]:
+        """The epochs waiting, oldest first."""
+        return [pending.epoch for pending in self._epochs]
+
+    def add(
+        self, epoch: int, metrics: Mapping[str, float] | None, steps_per_epoch: int | None
+    ) -> None:
+        """Queue the request of `epoch` (dropping the oldest one when full)."""
+        if len(self._epochs) == self._epochs.maxlen:
+            self.dropped += 1
+        metrics_copy = None if metrics is None else dict(metrics)
+        self._epochs.append(PendingEpoch(epoch, metrics_copy, steps_per_epoch))
+
+    def flush(self, client: Client, job_id: str) -> Decision:
+        """POST every pending epoch in order; the answer of the last (the newest) one.
+
+        An outage error stops the flush and keeps this epoch and the later ones for the next
+        flush. Any other error (the service refused the epoch) drops that epoch, since sending it
+        again would be refused again, and is raised; the later epochs stay queued.
+        """
+        if not self._epochs:
+            raise ValueError("no pending epoch to flush")
+        decision: Decision | None = None
+        while self._epochs:
+            pending = self._epochs[0]
+            try:
+                decision = client.decide(
+                    job_id,
+                    pending.epoch,
+                    metrics=pending.metrics,
+                    steps_per_epoch=pending.steps_per_epoch,
+                )
+            except LrhubError as error:
+                if not is_outage(error):
+                    self._epochs.popleft()
+                raise
+            self._epochs.popleft()
+        assert decision is not None
+        return decision

@@ -1,0 +1,169 @@
+"""RemoteLearningRate through a real outage: `lrhub serve` SIGKILLed in the middle of a Keras fit
+on Ionosphere and started again later in the same fit.
+
+The outage starts and ends at fixed epochs (a callback placed before ours kills and restarts the
+server), so the runs are deterministic. Each disturbed job is compared with an undisturbed run of
+the same metrics: the service's state and history after the replay, the engine's preview over
+the reported metrics and, for `on_error="local"`, an undisturbed fit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from lrhub.client import Client
+from lrhub.schedules import parse_spec, preview
+
+from tests.support.server import ServerProcess, running_server, start_server
+
+keras = pytest.importorskip("keras")
+
+from lrhub.client.keras import RemoteLearningRate  # noqa: E402
+
+from tests.client.ionosphere import AtEpochEnd, build_model, fit  # noqa: E402
+
+pytestmark = [pytest.mark.keras, pytest.mark.slow]
+
+EPOCHS = 12
+KILLED_AFTER = 3  # the server dies at the end of epoch 3: epochs 4..7 cannot be reported
+RESTARTED_AFTER = 7  # and is back at the end of epoch 7: epoch 8 replays 4..7 first
+OUTAGE = range(KILLED_AFTER + 1, RESTARTED_AFTER + 1)
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+PLATEAU = {
+    "type": "reduce_on_plateau",
+    "monitor": "val_loss",
+    "factor": 0.5,
+    "patience": 1,
+    "min_delta": 0.0,
+    "initial_learning_rate": 0.1,
+}
+
+
+@pytest.fixture
+def restarted(tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    """Servers started during a test, stopped after it."""
+    servers: list[ServerProcess] = []
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def outage(server: ServerProcess, tmp_path: Path, restarted: list[ServerProcess]) -> AtEpochEnd:
+    """SIGKILL `server` after epoch KILLED_AFTER, start it again on its database and port after
+    epoch RESTARTED_AFTER."""
+    return AtEpochEnd(
+        {
+            KILLED_AFTER: server.kill,
+            RESTARTED_AFTER: lambda: restarted.append(start_server(tmp_path, port=server.port)),
+        }
+    )
+
+
+def reported(logs: dict[str, list[Any]]) -> list[dict[str, float]]:
+    """What each epoch reports: nothing for epoch 0, then the previous epoch's logs."""
+    epochs = len(logs["loss"])
+    return [{}] + [{name: logs[name][epoch] for name in METRICS} for epoch in range(epochs - 1)]
+
+
+def engine_rates(logs: dict[str, list[Any]]) -> list[float]:
+    """The engine's rates for the metrics the fit observed (metrics[i] drives epoch i + 1)."""
+    observed = reported(logs)[1:]
+    return preview(parse_spec(PLATEAU), len(logs["loss"]), metrics=observed).learning_rates
+
+
+def float32(values: list[float]) -> list[float]:
+    return [float(np.float32(value)) for value in values]
+
+
+def fit_through_outage(
+    server: ServerProcess, tmp_path: Path, restarted: list[ServerProcess], job: str, mode: str
+) -> tuple[dict[str, list[Any]], list[str]]:
+    """A fit of job `job` with `on_error=mode` through the outage: its logs and warnings."""
+    callback = RemoteLearningRate(
+        job=job,
+        spec=PLATEAU,
+        on_error=mode,  # type: ignore[arg-type]
+        verbose=0,
+        client=Client(server.url, max_retries=0),  # hold at once, no backoff in the outage
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        logs = fit(build_model(0.1), [outage(server, tmp_path, restarted), callback], epochs=EPOCHS)
+    return logs, [str(warning.message) for warning in caught]
+
+
+def undisturbed_job(
+    tmp_path: Path, metrics: list[dict[str, float]]
+) -> tuple[dict[str, Any] | None, list[tuple[int, float, dict[str, float] | None]]]:
+    """The state and history of a job on a fresh server that got `metrics` with no outage."""
+    database_dir = tmp_path / "fresh"
+    database_dir.mkdir()
+    with running_server(database_dir) as fresh, Client(fresh.url) as client:
+        client.put_job("undisturbed", spec=PLATEAU)
+        for epoch, epoch_metrics in enumerate(metrics):
+            client.decide("undisturbed", epoch, metrics=epoch_metrics)
+        return client.get_job("undisturbed").state, history_of(client, "undisturbed")
+
+
+def history_of(client: Client, job: str) -> list[tuple[int, float, dict[str, float] | None]]:
+    return [(e.epoch, e.learning_rate, e.metrics) for e in client.history(job, limit=1000).items]
+
+
+def test_hold_keeps_the_rate_in_an_outage_and_replays_the_missed_epochs_when_the_service_returns(
+    live_server: ServerProcess, tmp_path: Path, restarted: list[ServerProcess]
+) -> None:
+    logs, caught = fit_through_outage(live_server, tmp_path, restarted, "hold-1", "hold")
+
+    held = [message for message in caught if "holding the current learning rate" in message]
+    assert len(held) == 1, "one warning per outage"
+    applied = logs["learning_rate"]
+    assert [applied[epoch] for epoch in OUTAGE] == [applied[KILLED_AFTER]] * len(OUTAGE)
+
+    with Client(restarted[0].url) as client:
+        job = client.get_job("hold-1")
+        history = history_of(client, "hold-1")
+    state, undisturbed_history = undisturbed_job(tmp_path, reported(logs))
+    assert [entry[0] for entry in history] == list(range(EPOCHS)), "no epoch lost"
+    assert [entry[2] for entry in history] == reported(logs), "each with its own metrics"
+    assert history == undisturbed_history
+    assert job.state == state and job.last_epoch == EPOCHS - 1
+    decided = [entry[1] for entry in history]
+    assert decided == engine_rates(logs)
+    assert any(decided[epoch] != applied[KILLED_AFTER] for epoch in OUTAGE), (
+        "the plateau must reduce during the outage, so the replay is what moves the state"
+    )
+    # From the first epoch after the outage on, the fit uses the service's answers again.
+    assert applied[RESTARTED_AFTER + 1 :] == float32(decided[RESTARTED_AFTER + 1 :])
+
+
+def test_local_computes_the_rates_the_service_would_have_answered_and_the_service_catches_up(
+    live_server: ServerProcess, tmp_path: Path, restarted: list[ServerProcess]
+) -> None:
+    steady = fit(
+        build_model(0.1),
+        [
+            RemoteLearningRate(
+                job="steady", spec=PLATEAU, on_error="local", verbose=0,
+                client=Client(live_server.url),
+            )
+        ],
+        epochs=EPOCHS,
+    )  # fmt: skip
+    logs, caught = fit_through_outage(live_server, tmp_path, restarted, "local-1", "local")
+
+    assert len([message for message in caught if "computing the rate locally" in message]) == 1
+    applied = logs["learning_rate"]
+    expected = engine_rates(logs)
+    assert [applied[epoch] for epoch in OUTAGE] == float32([expected[e] for e in OUTAGE])
+    assert len(set(applied[OUTAGE.start - 1 : OUTAGE.stop])) > 1, "a reduction in the outage"
+    assert applied == steady["learning_rate"]
+    assert logs["val_loss"] == steady["val_loss"]
+
+    with Client(restarted[0].url) as client:
+        assert history_of(client, "local-1") == history_of(client, "steady")
+        assert client.get_job("local-1").state == client.get_job("steady").state
