@@ -20,6 +20,15 @@ DATA_PATH = Path(__file__).resolve().parents[1] / "data" / "ionosphere.csv"
 SEED = 7
 BATCH_SIZE = 28
 VALIDATION_SPLIT = 0.33
+# Reduces the rate within a few epochs of these fits (patience 1, any non-improvement counts).
+QUICK_PLATEAU = {
+    "type": "reduce_on_plateau",
+    "monitor": "val_loss",
+    "factor": 0.5,
+    "patience": 1,
+    "min_delta": 0.0,
+    "initial_learning_rate": 0.1,
+}
 
 # Bit-identical fits (remote callback against Keras's own) need deterministic kernels.
 tf.config.experimental.enable_op_determinism()

@@ -21,7 +21,13 @@ keras = pytest.importorskip("keras")
 
 from lrhub.client.keras import RemoteLearningRate  # noqa: E402
 
-from tests.client.ionosphere import AtEpochEnd, build_model, fit, load_ionosphere  # noqa: E402
+from tests.client.ionosphere import (  # noqa: E402
+    QUICK_PLATEAU,
+    AtEpochEnd,
+    build_model,
+    fit,
+    load_ionosphere,
+)
 
 pytestmark = [pytest.mark.keras, pytest.mark.slow]
 
@@ -239,14 +245,7 @@ def test_an_optimizer_built_with_a_schedule_object_is_refused_with_a_clear_messa
 def test_a_restore_from_an_older_checkpoint_rewinds_the_job(
     live_server: ServerProcess, tmp_path: Path
 ) -> None:
-    spec = {
-        "type": "reduce_on_plateau",
-        "monitor": "val_loss",
-        "factor": 0.5,
-        "patience": 1,
-        "min_delta": 0.0,
-        "initial_learning_rate": 0.1,
-    }
+    spec = QUICK_PLATEAU
     checkpoint = tmp_path / "epoch-4.keras"
     client = Client(live_server.url)
     model = build_model(0.1)

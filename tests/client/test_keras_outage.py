@@ -25,7 +25,7 @@ keras = pytest.importorskip("keras")
 
 from lrhub.client.keras import RemoteLearningRate  # noqa: E402
 
-from tests.client.ionosphere import AtEpochEnd, build_model, fit  # noqa: E402
+from tests.client.ionosphere import QUICK_PLATEAU, AtEpochEnd, build_model, fit  # noqa: E402
 
 pytestmark = [pytest.mark.keras, pytest.mark.slow]
 
@@ -34,14 +34,7 @@ KILLED_AFTER = 3  # the server dies at the end of epoch 3: epochs 4..7 cannot be
 RESTARTED_AFTER = 7  # and is back at the end of epoch 7: epoch 8 replays 4..7 first
 OUTAGE = range(KILLED_AFTER + 1, RESTARTED_AFTER + 1)
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
-PLATEAU = {
-    "type": "reduce_on_plateau",
-    "monitor": "val_loss",
-    "factor": 0.5,
-    "patience": 1,
-    "min_delta": 0.0,
-    "initial_learning_rate": 0.1,
-}
+PLATEAU = QUICK_PLATEAU
 
 
 @pytest.fixture
