@@ -33,15 +33,17 @@ from tests.support.problems import assert_problem
 from tests.support.prometheus import decisions_by_outcome
 from tests.support.readiness import wait_for_readiness
 from tests.support.resilient_requests import post_decision_riding_faults
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import ServerProcess, running_server, start_server
 from tests.support.workload import (
     REQUEST_TIMEOUT_SECONDS,
     DecisionCounter,
     JobPlan,
     build_plans,
     create_job,
+    decision_essence,
     fetch_history,
     final_decisions,
+    run_sequentially,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -57,6 +59,28 @@ FAULT_DEADLINE_SECONDS = 60.0
 KILL_AT, CUT_AT, OUTAGE_AT = 0.2, 0.4, 0.6
 # Retries the clients must have made inside the outage before it ends: proof they met it.
 OUTAGE_RETRIES = 3 * CLIENT_THREADS
+# A job and a schedule made before the load, so that every operation has something to touch.
+PROBE_JOB = "outage-probe"
+PROBE_SCHEDULE = "outage-probe"
+PROBE_SPEC = {"type": "constant", "learning_rate": 0.01}
+# One request of each operation that needs the database: during the outage each must answer
+# 503 (the database is unavailable; retry), never 500.
+OUTAGE_PROBES: tuple[tuple[str, str, dict[str, Any] | None], ...] = (
+    ("GET", f"/v1/jobs/{PROBE_JOB}", None),
+    ("GET", "/v1/jobs?limit=5", None),
+    ("PUT", f"/v1/jobs/{PROBE_JOB}-2", {"spec": PROBE_SPEC}),
+    ("PATCH", f"/v1/jobs/{PROBE_JOB}", {"labels": {"seen": "outage"}}),
+    ("GET", f"/v1/jobs/{PROBE_JOB}/events", None),
+    ("POST", f"/v1/jobs/{PROBE_JOB}/epochs/0", {"metrics": {}}),
+    ("GET", f"/v1/jobs/{PROBE_JOB}/epochs", None),
+    ("GET", f"/v1/jobs/{PROBE_JOB}/epochs?format=csv", None),
+    ("PUT", f"/v1/schedules/{PROBE_SCHEDULE}", {"spec": {**PROBE_SPEC, "learning_rate": 0.02}}),
+    ("GET", "/v1/schedules", None),
+    ("GET", f"/v1/schedules/{PROBE_SCHEDULE}", None),
+    ("GET", f"/v1/schedules/{PROBE_SCHEDULE}/versions", None),
+    ("POST", "/v1/preview", {"schedule": PROBE_SCHEDULE, "epochs": 3}),
+    ("DELETE", f"/v1/schedules/{PROBE_SCHEDULE}", None),
+)
 
 
 @dataclass
@@ -70,6 +94,9 @@ class LoadRun:
     histories: dict[str, list[dict[str, Any]]]
     decisions_counted: dict[str, Counter[str]]  # lrhub_decisions_total per base URL at the end
     readiness_in_outage: list[httpx.Response]
+    probes_in_outage: list[tuple[str, str, httpx.Response]]  # method, URL, answer
+    jobs_in_the_end: dict[str, list[dict[str, Any]]]  # each job as each server reads it
+    reference: dict[str, list[dict[str, Any]]]  # final decisions of an undisturbed single server
     connections_cut: dict[str, int]
     errors: list[ServerErrorSeen]
     retries: int
@@ -110,15 +137,38 @@ def wait_for_progress(counter: DecisionCounter, requests: int, fraction: float) 
     )
 
 
+def probe_every_operation(
+    servers: tuple[ServerProcess, ServerProcess],
+) -> list[tuple[str, str, httpx.Response]]:
+    """Send each of `OUTAGE_PROBES` to each server; answers (method, URL, answer) of each."""
+    answers = []
+    with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
+        for server in servers:
+            for method, path, body in OUTAGE_PROBES:
+                url = f"{server.url}{path}"
+                answers.append((method, url, client.request(method, url, json=body)))
+    return answers
+
+
+@dataclass
+class OutageSeen:
+    """What the outage showed: connections cut, readiness and the probes' answers."""
+
+    connections_cut: int
+    readiness: list[httpx.Response]
+    probes: list[tuple[str, str, httpx.Response]]
+
+
 def inject_outage(
     faults: DatabaseFaults, servers: tuple[ServerProcess, ServerProcess], counter: DecisionCounter
-) -> tuple[int, list[httpx.Response]]:
+) -> OutageSeen:
     """Make the database unreachable until the clients have retried `OUTAGE_RETRIES` times;
-    answers how many connections were cut and each server's `/readyz` answer during it."""
+    probe every operation meanwhile. Returns once both servers are ready again."""
     with faults.outage() as cut:
         readiness = [
             wait_for_readiness(server.url, 503, FAULT_DEADLINE_SECONDS) for server in servers
         ]
+        probes = probe_every_operation(servers)
         retried = counter.retried
         deadline = time.monotonic() + FAULT_DEADLINE_SECONDS
         while counter.retried < retried + OUTAGE_RETRIES:
@@ -126,7 +176,26 @@ def inject_outage(
             time.sleep(0.05)  # polling interval while clients retry, not a race guard
     for server in servers:
         wait_for_readiness(server.url, 200, FAULT_DEADLINE_SECONDS)
-    return cut, readiness
+    return OutageSeen(connections_cut=cut, readiness=readiness, probes=probes)
+
+
+def create_probe_targets(client: httpx.Client, base_url: str) -> None:
+    """The job and schedule `OUTAGE_PROBES` touch."""
+    for path in (f"/v1/jobs/{PROBE_JOB}", f"/v1/schedules/{PROBE_SCHEDULE}"):
+        response = client.put(f"{base_url}{path}", json={"spec": PROBE_SPEC})
+        assert response.status_code == 201, response.text
+
+
+def read_jobs(
+    client: httpx.Client, urls: tuple[str, str], plans: list[JobPlan]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each job as each server reads it."""
+    jobs: dict[str, list[dict[str, Any]]] = {}
+    for plan in plans:
+        answers = [client.get(f"{url}/v1/jobs/{plan.job_id}") for url in urls]
+        assert all(answer.status_code == 200 for answer in answers), answers
+        jobs[plan.job_id] = [answer.json() for answer in answers]
+    return jobs
 
 
 def run_under_faults(
@@ -145,6 +214,7 @@ def run_under_faults(
     try:
         urls = (survivor.url, victim.url)
         with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
+            create_probe_targets(client, survivor.url)
             for plan in plans:
                 create_job(client, survivor.url, plan)
         started = time.monotonic()
@@ -168,9 +238,8 @@ def run_under_faults(
             wait_for_progress(counter, requests, OUTAGE_AT)
             outage_started = time.monotonic()
             with window.opened():
-                connections_cut["outage"], readiness = inject_outage(
-                    faults, (survivor, victim), counter
-                )
+                outage = inject_outage(faults, (survivor, victim), counter)
+            connections_cut["outage"] = outage.connections_cut
             timings["outage"] = time.monotonic() - outage_started
             results = [future.result() for future in running]
         timings["load"] = time.monotonic() - started
@@ -181,10 +250,13 @@ def run_under_faults(
                 for plan in plans
             }
             counted = {url: decisions_by_outcome(client, url) for url in urls}
+            jobs = read_jobs(client, urls, plans)
     finally:
         victim.stop()
         survivor.stop()
         faults.close()
+    with running_server(tmp_path_factory.mktemp("reference")) as undisturbed:
+        reference = run_sequentially(undisturbed.url, plans)
     outcomes: Counter[tuple[str, str]] = Counter()
     for _, seen in results:
         outcomes.update(seen)
@@ -195,7 +267,10 @@ def run_under_faults(
         outcomes_seen=outcomes,
         histories=histories,
         decisions_counted=counted,
-        readiness_in_outage=readiness,
+        readiness_in_outage=outage.readiness,
+        probes_in_outage=outage.probes,
+        jobs_in_the_end=jobs,
+        reference=reference,
         connections_cut=connections_cut,
         errors=window.errors,
         retries=counter.retried,
@@ -223,8 +298,19 @@ def test_the_faults_really_happened(load_run: LoadRun) -> None:
 
 def test_every_job_ends_with_the_rates_of_an_undisturbed_run(load_run: LoadRun) -> None:
     for plan in load_run.plans:
-        rates = [decision["learning_rate"] for decision in load_run.decisions[plan.job_id]]
+        decisions = load_run.decisions[plan.job_id]
+        rates = [decision["learning_rate"] for decision in decisions]
         assert rates == plan.expected_rates(), plan.job_id
+        # Reasons, stops and engine state too: what one undisturbed server answered.
+        reference = load_run.reference[plan.job_id]
+        assert [decision_essence(d) for d in decisions] == [
+            decision_essence(d) for d in reference
+        ], plan.job_id
+        assert [d["state"] for d in decisions] == [d["state"] for d in reference], plan.job_id
+        for job in load_run.jobs_in_the_end[plan.job_id]:
+            assert job["last_epoch"] == plan.epochs - 1, job
+            assert job["learning_rate"] == rates[-1], job
+            assert job["state"] == decisions[-1]["state"], job
 
 
 def test_no_decision_is_lost_or_applied_twice(load_run: LoadRun) -> None:
@@ -263,6 +349,23 @@ def test_decision_counters_match_the_answers_clients_got(load_run: LoadRun) -> N
 
 def test_readiness_reports_the_outage(load_run: LoadRun) -> None:
     for response in load_run.readiness_in_outage:
+        assert_problem(
+            response.status_code,
+            response.headers.get("content-type"),
+            response.content,
+            expected_status=503,
+            detail_words=["database"],
+        )
+
+
+def test_every_operation_answers_503_during_the_outage(load_run: LoadRun) -> None:
+    wrong = [
+        (method, url, response.status_code, response.text)
+        for method, url, response in load_run.probes_in_outage
+        if response.status_code != 503
+    ]
+    assert wrong == []
+    for _, _, response in load_run.probes_in_outage:
         assert_problem(
             response.status_code,
             response.headers.get("content-type"),
