@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from lrhub.client import Client
+from lrhub.client import Client, JobPatch
 from lrhub.schedules import parse_spec, preview
 
 from tests.support.server import ServerProcess, running_server, start_server
@@ -160,3 +160,28 @@ def test_local_computes_the_rates_the_service_would_have_answered_and_the_servic
     with Client(restarted[0].url) as client:
         assert history_of(client, "local-1") == history_of(client, "steady")
         assert client.get_job("local-1").state == client.get_job("steady").state
+
+
+def test_local_follows_an_operator_change_made_before_the_outage(
+    live_server: ServerProcess,
+) -> None:
+    model = build_model(0.1)
+    client = Client(live_server.url, max_retries=0)
+    callback = RemoteLearningRate(
+        job="follow-1", spec={"type": "constant", "learning_rate": 0.1}, on_error="local",
+        verbose=0, client=client,
+    )  # fmt: skip
+    callback.set_model(model)
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    callback.on_epoch_end(0, {"loss": 1.0})
+    client.patch_job("follow-1", JobPatch(scale=0.5))  # seen only through the next answer
+    callback.on_epoch_begin(1)
+    callback.on_epoch_end(1, {"loss": 0.9})
+    served = client.history("follow-1").items[-1].learning_rate
+    live_server.kill()
+    with pytest.warns(RuntimeWarning, match="computing the rate locally"):
+        callback.on_epoch_begin(2)
+
+    assert served == 0.05
+    assert float(np.float32(model.optimizer.learning_rate)) == float(np.float32(served))
