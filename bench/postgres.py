@@ -7,9 +7,15 @@ Each benchmark creates its own scratch database there (`tests.support.postgres`)
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from tests.support.postgres import scratch_database
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 URL_VARIABLE = "LRHUB_BENCH_POSTGRES_URL"
@@ -29,3 +35,21 @@ def reachable(url: str) -> str | None:
             return None
     except psycopg.OperationalError as error:
         return f"PostgreSQL unreachable at {url}: {error}".strip()
+
+
+@contextmanager
+def scratch_postgres(url: str) -> Iterator[str]:
+    """A scratch database on the server of `url`, dropped afterwards.
+
+    A failed drop (another session terminated ours: the server is shared) is reported and
+    does not throw away the measurements just made.
+    """
+    scratch = scratch_database(url, SCRATCH_PREFIX)
+    database_url = scratch.__enter__()
+    try:
+        yield database_url
+    finally:
+        try:
+            scratch.__exit__(None, None, None)
+        except OperationalError as error:
+            print(f"[bench] could not drop a scratch database: {error}", file=sys.stderr)

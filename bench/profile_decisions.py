@@ -23,12 +23,11 @@ from pathlib import Path
 import httpx
 
 from bench.latency import timed_job_run
-from bench.postgres import SCRATCH_PREFIX, configured_url
+from bench.postgres import configured_url, scratch_postgres
 from bench.report import table
 from bench.servers import floor_server, lrhub_server
 from bench.targets import FLOOR, Target, sample_decision
 from bench.workload import EPOCHS_PER_JOB
-from tests.support.postgres import scratch_database
 
 SAMPLES_PER_SECOND = 1000
 TOP_FUNCTIONS = 15
@@ -181,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.database == "sqlite":
             print(compare(workdir, None, arguments.jobs, "sqlite", not arguments.all_threads))
         else:
-            with scratch_database(configured_url(), SCRATCH_PREFIX) as url:
+            with scratch_postgres(configured_url()) as url:
                 print(
                     compare(workdir, url, arguments.jobs, "postgresql", not arguments.all_threads)
                 )

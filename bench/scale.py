@@ -19,19 +19,19 @@ from typing import Any
 import httpx
 
 from bench.config import BenchConfig
-from bench.postgres import SCRATCH_PREFIX
+from bench.postgres import scratch_postgres
 from bench.seeding import copy_template_job, decide_template_job, seeded_job_id
 from bench.servers import floor_server, lrhub_server, resident_memory_bytes
 from bench.stats import latency_summary, ratio
-from bench.targets import FLOOR, POSTGRESQL, SQLITE, sample_decision
+from bench.targets import FLOOR, POSTGRESQL, SAMPLE_JOB, SQLITE, sample_decision
 from bench.workload import EPOCHS_PER_JOB, decision_body, decision_path
-from tests.support.postgres import scratch_database
 
 # Page sizes that even the smallest size fills, so every size compares full pages.
 LIST_PAGE = 10
 HISTORY_PAGE = 20
 # Decisions sent to lrhub, then the same ones to the floor, and so on.
 BLOCK = 20
+WARMUP = 40
 
 
 def timed_get(client: httpx.Client, path: str, params: dict[str, Any]) -> tuple[float, Any]:
@@ -92,9 +92,10 @@ def measure_size(
         floor_server(workdir / "floor", sample_decision(server.url)) as floor,
         httpx.Client(base_url=floor.url, timeout=60) as floor_client,
     ):
-        for job_id in spread(jobs, 10):  # warm-up: connection, pools, caches
-            client.get(f"/v1/jobs/{job_id}").raise_for_status()
         clients = {"lrhub": client, FLOOR: floor_client}
+        # Warm-up: connections, pools, statement caches, on the job the floor's template came
+        # from (not one of the measured jobs).
+        decision_times(clients, [SAMPLE_JOB], first_epoch, WARMUP)
         decisions = decision_times(clients, spread(jobs, sample), first_epoch, sample)
         list_pages = paged_times(client, "/v1/jobs", LIST_PAGE)
         history_pages: list[float] = []
@@ -126,7 +127,7 @@ def database(config: BenchConfig, name: str) -> Iterator[str | None]:
         yield None
         return
     assert config.postgres_url is not None
-    with scratch_database(config.postgres_url, SCRATCH_PREFIX) as url:
+    with scratch_postgres(config.postgres_url) as url:
         yield url
 
 

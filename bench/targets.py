@@ -10,16 +10,16 @@ from typing import Any
 import httpx
 
 from bench.config import BenchConfig
-from bench.postgres import SCRATCH_PREFIX
+from bench.postgres import scratch_postgres
 from bench.servers import floor_server, lrhub_server
 from bench.workload import create_job, decision_body, decision_path
-from tests.support.postgres import scratch_database
 from tests.support.server import ServerProcess
 
 FLOOR = "floor"
 FLOOR_THREADPOOL = "floor-threadpool"
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
+SAMPLE_JOB = "bench-sample"
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,8 @@ class Target:
 def sample_decision(url: str) -> dict[str, Any]:
     """A real decision answer from lrhub at `url`, as the floor's answer template."""
     with httpx.Client(base_url=url, timeout=30) as client:
-        create_job(client, "bench-sample")
-        response = client.post(decision_path("bench-sample", 1), json=decision_body(1))
+        create_job(client, SAMPLE_JOB)
+        response = client.post(decision_path(SAMPLE_JOB, 1), json=decision_body(1))
         response.raise_for_status()
         answer: dict[str, Any] = response.json()
         return answer
@@ -57,7 +57,7 @@ def decision_targets(config: BenchConfig, *, workers: int = 1) -> Iterator[list[
         sqlite = stack.enter_context(lrhub_server(config.workdir / f"sqlite-{tag}", None, workers))
         targets = [Target(SQLITE, sqlite)]
         if config.postgres_url is not None:
-            url = stack.enter_context(scratch_database(config.postgres_url, SCRATCH_PREFIX))
+            url = stack.enter_context(scratch_postgres(config.postgres_url))
             pg = stack.enter_context(lrhub_server(config.workdir / f"pg-{tag}", url, workers))
             targets.append(Target(POSTGRESQL, pg))
         template = sample_decision(sqlite.url)
