@@ -160,7 +160,7 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         """The service's decision for `epoch` after any buffered ones, or the fallback's."""
         metrics = self._metrics_before(epoch)
         if self.on_error != "raise":
-            self._pending.add(epoch, metrics, self._steps_per_epoch)
+            self._buffer(epoch, metrics)
         try:
             if not self._registered:
                 self._register()
@@ -181,6 +181,17 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         if self.on_error == "local":
             self._follow(decision, metrics)
         return decision
+
+    def _buffer(self, epoch: int, metrics: Mapping[str, float] | None) -> None:
+        dropped_oldest = self._pending.add(epoch, metrics, self._steps_per_epoch)
+        if dropped_oldest and self._pending.dropped == 1:
+            warnings.warn(
+                f"lrhub job {self.job!r}: more than {self._pending.capacity} epochs missed; "
+                "dropping the oldest, so the service will see a gap and its plateau state "
+                "will not end as without the outage",
+                RuntimeWarning,
+                stacklevel=4,
+            )
 
     def _flush_pending(self) -> Decision:
         replayed = len(self._pending) - 1

@@ -36,21 +36,17 @@ class PendingEpoch:
 class PendingEpochs:
     """A bounded FIFO of unreported epochs, flushed to the service in order.
 
-    Beyond `max_pending` the oldest epochs are dropped (counted in `dropped`): the service then
-    sees a gap, which it decides from the state as it is, so the plateau state no longer ends
-    exactly as without the outage.
+    It keeps the last `max_pending` missed epochs plus the one being asked. Beyond, the oldest
+    are dropped (counted in `dropped`): the service then sees a gap, which it decides from the
+    state as it is, so the plateau state no longer ends exactly as without the outage.
     """
 
     def __init__(self, max_pending: int = DEFAULT_MAX_PENDING) -> None:
         if max_pending < 1:
             raise ValueError(f"max_pending must be at least 1, not {max_pending}")
-        self._epochs: deque[PendingEpoch] = deque(maxlen=max_pending)
+        self.capacity = max_pending
+        self._epochs: deque[PendingEpoch] = deque(maxlen=max_pending + 1)
         self.dropped = 0
-
-    @property
-    def capacity(self) -> int:
-        """How many epochs it keeps at most."""
-        return self._epochs.maxlen or 0
 
     def __len__(self) -> int:
         return len(self._epochs)
@@ -61,12 +57,14 @@ class PendingEpochs:
 
     def add(
         self, epoch: int, metrics: Mapping[str, float] | None, steps_per_epoch: int | None
-    ) -> None:
-        """Queue the request of `epoch` (dropping the oldest one when full)."""
-        if len(self._epochs) == self._epochs.maxlen:
+    ) -> bool:
+        """Queue the request of `epoch`; True when that dropped the oldest one (buffer full)."""
+        full = len(self._epochs) == self._epochs.maxlen
+        if full:
             self.dropped += 1
         metrics_copy = None if metrics is None else dict(metrics)
         self._epochs.append(PendingEpoch(epoch, metrics_copy, steps_per_epoch))
+        return full
 
     def flush(self, client: Client, job_id: str) -> Decision:
         """POST every pending epoch in order; the answer of the last (the newest) one.

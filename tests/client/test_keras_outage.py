@@ -185,3 +185,32 @@ def test_local_follows_an_operator_change_made_before_the_outage(
 
     assert served == 0.05
     assert float(np.float32(model.optimizer.learning_rate)) == float(np.float32(served))
+
+
+def test_beyond_max_pending_the_oldest_missed_epochs_are_dropped_with_a_warning(
+    live_server: ServerProcess, tmp_path: Path, restarted: list[ServerProcess]
+) -> None:
+    callback = RemoteLearningRate(
+        job="bounded-1", spec=PLATEAU, max_pending=2, verbose=0,
+        client=Client(live_server.url, max_retries=0),
+    )  # fmt: skip
+    callback.set_model(build_model(0.1))
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    callback.on_epoch_end(0, {"val_loss": 1.0})
+    live_server.kill()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for epoch in (1, 2, 3):
+            callback.on_epoch_begin(epoch)
+            callback.on_epoch_end(epoch, {"val_loss": 1.0 + epoch})
+        assert not [w for w in caught if "epochs missed" in str(w.message)], "2 kept, 1 asked"
+        restarted.append(start_server(tmp_path, port=live_server.port))
+        callback.on_epoch_begin(4)
+    dropping = [w for w in caught if "more than 2 epochs missed" in str(w.message)]
+    assert len(dropping) == 1
+
+    with Client(restarted[0].url) as client:
+        history = client.history("bounded-1").items
+    assert [entry.epoch for entry in history] == [0, 2, 3, 4], "epoch 1 was dropped: a gap"
+    assert [entry.metrics for entry in history[1:]] == [{"val_loss": v} for v in (2.0, 3.0, 4.0)]

@@ -84,9 +84,9 @@ def test_an_unavailable_service_keeps_the_epoch_but_a_refusal_drops_it() -> None
 
 def test_beyond_its_bound_the_buffer_drops_the_oldest_epochs_and_counts_them() -> None:
     pending = PendingEpochs(max_pending=3)
-    for epoch in range(5):
-        pending.add(epoch, {"loss": float(epoch)}, None)
-    assert pending.epochs() == [2, 3, 4]
+    full = [pending.add(epoch, {"loss": float(epoch)}, None) for epoch in range(6)]
+    assert full == [False, False, False, False, True, True], "3 missed ones + the one asked"
+    assert pending.epochs() == [2, 3, 4, 5]
     assert pending.dropped == 2 and pending.capacity == 3
 
 
