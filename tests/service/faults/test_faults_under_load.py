@@ -102,6 +102,7 @@ class LoadRun:
     connections_cut: dict[str, int]
     errors: list[ServerErrorSeen]
     retries: int
+    server_logs: list[str]  # of the survivor, the killed process, the restarted one
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -217,6 +218,7 @@ def run_under_faults(
     survivor = start_server(tmp_path_factory.mktemp("survivor"), database_url=database_url)
     victim_dir = tmp_path_factory.mktemp("victim")
     victim = start_server(victim_dir, database_url=database_url)
+    servers = [survivor]  # every process that ran, for their logs
     try:
         urls = (survivor.url, victim.url)
         with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
@@ -233,6 +235,7 @@ def run_under_faults(
             try:
                 wait_for_progress(counter, requests, KILL_AT)
                 victim.kill()
+                servers.append(victim)
                 victim = start_server(victim_dir, database_url=database_url, port=victim.port)
                 timings["restart done"] = time.monotonic() - started
 
@@ -267,6 +270,7 @@ def run_under_faults(
         victim.stop()
         survivor.stop()
         faults.close()
+    servers.append(victim)
     with running_server(tmp_path_factory.mktemp("reference")) as undisturbed:
         reference = run_sequentially(undisturbed.url, plans)
     outcomes: Counter[tuple[str, str]] = Counter()
@@ -286,6 +290,7 @@ def run_under_faults(
         connections_cut=connections_cut,
         errors=window.errors,
         retries=counter.retried,
+        server_logs=[server.log() for server in servers],
         timings=timings,
     )
 
@@ -389,6 +394,13 @@ def test_every_operation_answers_503_during_the_outage(load_run: LoadRun) -> Non
 def test_no_server_error_outside_the_fault_windows(load_run: LoadRun) -> None:
     outside = [error for error in load_run.errors if not error.in_fault_window]
     assert outside == []
+
+
+def test_servers_log_no_unhandled_error(load_run: LoadRun) -> None:
+    # Database failures are expected and logged as warnings; a traceback means one escaped.
+    for log in load_run.server_logs:
+        assert "Traceback" not in log, log[-5000:]
+        assert "unhandled error" not in log, log[-5000:]
 
 
 def test_database_faults_answer_503_not_500(load_run: LoadRun) -> None:
