@@ -15,9 +15,10 @@ from tests.support.server import ServerProcess
 PLATEAU = {
     "type": "reduce_on_plateau",
     "monitor": "val_loss",
-    "factor": 0.5,
+    "factor": 0.2,
     "patience": 1,
-    "min_delta": 0.0,
+    "cooldown": 1,
+    "min_lr": 0.001,
     "initial_learning_rate": 0.1,
 }
 COSINE_PER_STEP = {
