@@ -97,6 +97,7 @@ class LoadRun:
     decisions_counted: dict[str, Counter[str]]  # lrhub_decisions_total per base URL at the end
     readiness_in_outage: list[httpx.Response]
     probes_in_outage: list[tuple[str, str, httpx.Response]]  # method, URL, answer
+    probe_targets_after: dict[str, httpx.Response]  # path: answer after the outage
     jobs_in_the_end: dict[str, list[dict[str, Any]]]  # each job as each server reads it
     reference: dict[str, list[dict[str, Any]]]  # final decisions of an undisturbed single server
     connections_cut: dict[str, int]
@@ -193,6 +194,17 @@ def create_probe_targets(client: httpx.Client, base_url: str) -> None:
         assert response.status_code == 201, response.text
 
 
+def read_probe_targets(client: httpx.Client, base_url: str) -> dict[str, httpx.Response]:
+    """What `OUTAGE_PROBES` could have changed, read after the outage."""
+    paths = (
+        f"/v1/jobs/{PROBE_JOB}",
+        f"/v1/jobs/{PROBE_JOB}-2",
+        f"/v1/jobs/{PROBE_JOB}/epochs",
+        f"/v1/schedules/{PROBE_SCHEDULE}",
+    )
+    return {path: client.get(f"{base_url}{path}") for path in paths}
+
+
 def read_jobs(
     client: httpx.Client, urls: tuple[str, str], plans: list[JobPlan]
 ) -> dict[str, list[dict[str, Any]]]:
@@ -266,6 +278,7 @@ def run_under_faults(
             }
             counted = {url: decisions_by_outcome(client, url) for url in urls}
             jobs = read_jobs(client, urls, plans)
+            probe_targets = read_probe_targets(client, victim.url)
     finally:
         victim.stop()
         survivor.stop()
@@ -285,6 +298,7 @@ def run_under_faults(
         decisions_counted=counted,
         readiness_in_outage=outage.readiness,
         probes_in_outage=outage.probes,
+        probe_targets_after=probe_targets,
         jobs_in_the_end=jobs,
         reference=reference,
         connections_cut=connections_cut,
@@ -389,6 +403,16 @@ def test_every_operation_answers_503_during_the_outage(load_run: LoadRun) -> Non
     assert wrong == []
     for _, _, response in load_run.probes_in_outage:
         assert_unavailable(response)
+
+
+def test_requests_refused_in_the_outage_changed_nothing(load_run: LoadRun) -> None:
+    after = load_run.probe_targets_after
+    job = after[f"/v1/jobs/{PROBE_JOB}"].json()
+    assert (job["labels"], job["last_epoch"]) == ({}, None), job
+    assert after[f"/v1/jobs/{PROBE_JOB}-2"].status_code == 404
+    assert after[f"/v1/jobs/{PROBE_JOB}/epochs"].json()["items"] == []
+    schedule = after[f"/v1/schedules/{PROBE_SCHEDULE}"].json()
+    assert (schedule["versions"], schedule["spec"]["learning_rate"]) == (1, 0.01), schedule
 
 
 def test_no_server_error_outside_the_fault_windows(load_run: LoadRun) -> None:
