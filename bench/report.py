@@ -13,10 +13,12 @@ from typing import Any
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A Markdown table; floats get 3 significant decimals."""
+    """A Markdown table; floats get 3 significant digits (whole numbers from 100 up)."""
 
     def cell(value: object) -> str:
-        return f"{value:.3g}" if isinstance(value, float) else str(value)
+        if isinstance(value, float):
+            return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+        return str(value)
 
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
@@ -190,9 +192,92 @@ SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
 }
 
 
+# A growth factor under this counts as flat: the machine's own noise is of that order.
+FLAT = 1.5
+Row = list[object]
+
+
+def latency_targets(result: dict[str, Any]) -> list[Row]:
+    return [
+        [f"decision latency p50, {name}", f"{s['p50_ratio']:.2f}x floor",
+         f"<= {result['p50_target_ratio']}x", s["p50_target_met"]]
+        for name, s in result["targets"].items()
+        if "p50_target_met" in s and not name.startswith("floor")
+    ]  # fmt: skip
+
+
+def throughput_targets(result: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for name in sorted(
+        {r["target"] for r in result["runs"] if not r["target"].startswith("floor")}
+    ):
+        ratios = [
+            r["floor_ratio"] for r in result["runs"] if r["target"] == name and r["workers"] == 1
+        ]
+        goal = result["half_floor_target"]
+        rows.append([f"decisions/s, 1 worker, 1-256 jobs, {name}",
+                     f"{min(ratios):.2f}-{max(ratios):.2f}x floor", f">= {goal}x",
+                     min(ratios) >= goal])  # fmt: skip
+    return rows
+
+
+def optuna_targets(result: dict[str, Any]) -> list[Row]:
+    return [["lrhub HTTP decision vs Optuna in-process, p50",
+             f"{result['lrhub_over_optuna_p50']:.2f}x", "< 1x", result["target_met"]]]  # fmt: skip
+
+
+def training_targets(result: dict[str, Any]) -> list[Row]:
+    return [
+        [f"fit time, {label}",
+         f"{mode['median_ratio']:.3f}x (callback: +{100 * mode['median_callback_share']:.1f}%)",
+         f"<= {mode['target']}x", mode["target_met"]]
+        for label, mode in (("epoch mode", result["epoch_mode"]), ("per step", result["step_mode"]))
+    ]  # fmt: skip
+
+
+def scale_targets(result: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for name in sorted({r["database"] for r in result["runs"]}):
+        runs = [r for r in result["runs"] if r["database"] == name]
+        growth = max(r["decision_p50_vs_smallest"] for r in runs)
+        memory = runs[-1]["rss_mib"] / runs[0]["rss_mib"]
+        rows.append([f"decision p50 / floor and RSS, {runs[0]['jobs']} -> {runs[-1]['jobs']} "
+                     f"jobs, {name}", f"at most {growth:.2f}x; RSS {memory:.2f}x",
+                     f"flat (<= {FLAT}x)", growth <= FLAT and memory <= FLAT])  # fmt: skip
+    return rows
+
+
+def import_targets(result: dict[str, Any]) -> list[Row]:
+    return [["`import lrhub.client` loads tensorflow", str(result["tensorflow_imported"]).lower(),
+             "false", not result["tensorflow_imported"]]]  # fmt: skip
+
+
+TARGETS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
+    "latency": latency_targets,
+    "throughput": throughput_targets,
+    "optuna": optuna_targets,
+    "training": training_targets,
+    "scale": scale_targets,
+    "import_time": import_targets,
+}
+
+
+def targets_section(benchmarks: dict[str, Any]) -> str:
+    """One row per target of the issue, for the benchmarks that ran."""
+    rows = [
+        row
+        for name, result in benchmarks.items()
+        if "error" not in result and "skipped" not in result
+        for row in TARGETS[name](result)
+    ]
+    marked = [[*row[:-1], "yes" if row[-1] else "**no**"] for row in rows]
+    return table(["target", "measured", "goal", "met"], marked)
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """Every benchmark of `report` as a Markdown section; failures and skips say so."""
     parts = ["## Run", machine_section(report)]
+    parts += ["## Targets at a glance", targets_section(report["benchmarks"])]
     for name, result in report["benchmarks"].items():
         title, render = SECTIONS[name]
         if "error" in result:
