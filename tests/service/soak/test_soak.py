@@ -1,4 +1,5 @@
-"""Long runs against a real server: one job of 10,000 epochs, and 1,000 short jobs.
+"""Long runs against a real server on its default SQLite store: one job of 10,000 epochs, and
+1,000 short jobs.
 
 The server's memory must stay flat once warmed up, and every decision must be in the history
 exactly once. Memory is the resident set size of the `lrhub serve` process, sampled by progress
