@@ -70,6 +70,8 @@ def run(config: BenchConfig) -> dict[str, Any]:
             times[name].append(elapsed)
             if name == "lrhub.client":
                 loaded = heavy
+    if "tensorflow" in loaded:
+        raise RuntimeError(f"import lrhub.client imported tensorflow (heavy modules: {loaded})")
     medians = {name: statistics.median(values) * 1e3 for name, values in times.items()}
     client_cost = medians["lrhub.client"] - medians["python"]
     httpx_cost = medians["httpx"] - medians["python"]
@@ -80,6 +82,6 @@ def run(config: BenchConfig) -> dict[str, Any]:
         "httpx_import_ms": round(httpx_cost, 1),
         "client_over_httpx": ratio(client_cost, httpx_cost),
         "heavy_modules_loaded": loaded,
-        "tensorflow_imported": "tensorflow" in loaded,
+        "tensorflow_imported": False,  # checked above
         "slowest_imports": slowest_imports("lrhub.client"),
     }
