@@ -12,9 +12,7 @@ class BenchConfig:
 
     quick: bool
     workdir: Path
-    # None when PostgreSQL is not benchmarked; `postgres_skip_reason` says why.
-    postgres_url: str | None
-    postgres_skip_reason: str | None = None
+    postgres_url: str | None  # None: PostgreSQL is not benchmarked
 
     def scaled(self, quick: int, full: int) -> int:
         """`quick` in a smoke run, `full` otherwise (sample counts, durations)."""

@@ -94,7 +94,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             quick=arguments.quick,
             workdir=Path(workdir),
             postgres_url=postgres_url,
-            postgres_skip_reason=postgres_skip_reason,
         )
         results = run_benchmarks(names, config)
     report = {

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.floor_app import RESPONSE_TEMPLATE_VARIABLE, THREADPOOL_VARIABLE
 from bench.machine import REPOSITORY
-from tests.support.server import ServerProcess, free_port, start_server
+from tests.support.server import ServerProcess, free_port, running_server
 
 # `lrhub serve` calls uvicorn.run with its defaults (uvloop, httptools, access log on) and
 # LRHUB_LOG_LEVEL, default info: the floor gets the same.
@@ -30,11 +30,8 @@ def lrhub_server(
 ) -> Iterator[ServerProcess]:
     """A real `lrhub serve` (SQLite file in `workdir` unless `database_url`), stopped after."""
     workdir.mkdir(parents=True, exist_ok=True)
-    server = start_server(workdir, database_url=database_url, workers=workers)
-    try:
+    with running_server(workdir, database_url=database_url, workers=workers) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @contextmanager
