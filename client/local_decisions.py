@@ -12,8 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from lrhub.schedules import Decision as EngineDecision
-from lrhub.schedules import decide, parse_spec
+from lrhub.schedules import OperatorSettings, apply_operator_settings, decide, parse_spec
 
 from .models import Decision, Job
 
@@ -67,9 +66,8 @@ def decide_locally(
     """The decision the service would make for `epoch` of the job in `snapshot`.
 
     Raises the engine's `ScheduleError` when the spec cannot give a rate here. Mirrors
-    `lrhub.service.decision_service._decide_and_store` and `_answered_rate`: clock origin capped
-    at the epoch; override, else the held rate when paused, else rate x scale; `stop` when the
-    job was stopped by an operator.
+    `lrhub.service.decision_service._decide_and_store`: the clock origin capped at the epoch, then
+    the operator's settings applied by the engine's `apply_operator_settings`, as the service does.
     """
     origin = min(snapshot.clock_origin, epoch)
     engine = decide(
@@ -80,38 +78,23 @@ def decide_locally(
         steps_per_epoch=steps_per_epoch,
         clock_origin=origin,
     )
-    rate, step_rates, reason = _answered_rate(snapshot, engine)
-    stop = engine.stop
-    if snapshot.stopped:
-        stop, reason = True, f"job stopped by an operator; {reason}"
+    answered = apply_operator_settings(
+        engine,
+        OperatorSettings(
+            scale=snapshot.scale,
+            override=snapshot.override,
+            paused=snapshot.paused,
+            held_rate=snapshot.held_rate,
+            stopped=snapshot.stopped,
+        ),
+    )
     return Decision(
         job_id=snapshot.job_id,
         epoch=epoch,
-        learning_rate=rate,
-        step_learning_rates=step_rates,
-        reason=f"{LOCAL_REASON_PREFIX}: {reason}",
-        stop=stop,
+        learning_rate=answered.learning_rate,
+        step_learning_rates=answered.step_learning_rates,
+        reason=f"{LOCAL_REASON_PREFIX}: {answered.reason}",
+        stop=answered.stop,
         state=engine.state,
         decided_at=datetime.now(UTC),
     )
-
-
-def _answered_rate(
-    snapshot: JobSnapshot, decision: EngineDecision
-) -> tuple[float, list[float] | None, str]:
-    # The same precedence as the service's `_answered_rate` (service/decision_service.py).
-    steps = decision.step_learning_rates
-    fixed: float | None = None
-    if snapshot.override is not None:
-        fixed = snapshot.override
-        reason = f"fixed rate {fixed:g} set by an operator (the schedule says: {decision.reason})"
-    elif snapshot.paused and snapshot.held_rate is not None:
-        fixed = snapshot.held_rate
-        reason = f"paused: holding {fixed:g} (the schedule says: {decision.reason})"
-    if fixed is not None:
-        return fixed, [fixed] * len(steps) if steps is not None else None, reason
-    if snapshot.scale == 1.0:
-        return decision.learning_rate, steps, decision.reason
-    scaled_steps = [rate * snapshot.scale for rate in steps] if steps is not None else None
-    reason = f"{decision.reason} (scaled x{snapshot.scale:g})"
-    return decision.learning_rate * snapshot.scale, scaled_steps, reason

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from lrhub.schedules import Decision, EvaluationError, decide
+from lrhub.schedules import EvaluationError, OperatorSettings, apply_operator_settings, decide
 from sqlalchemy import Connection, Engine
 
 from . import job_store, schedule_store
@@ -74,25 +74,6 @@ def _follow_latest(connection: Connection, job: StoredJob, latest: int | None) -
     before = asdict(job)
     record_event(connection, job.job_id, FOLLOW_ACTOR, "update", before, before | changes)
     return StoredJob(**(before | changes))
-
-
-def _answered_rate(job: StoredJob, decision: Decision) -> tuple[float, list[float] | None, str]:
-    """The answered rate: override, else the held rate when paused, else rate x scale."""
-    steps = decision.step_learning_rates
-    fixed: float | None = None
-    if job.override is not None:
-        fixed = job.override
-        reason = f"fixed rate {fixed:g} set by an operator (the schedule says: {decision.reason})"
-    elif job.paused and job.held_rate is not None:
-        fixed = job.held_rate
-        reason = f"paused: holding {fixed:g} (the schedule says: {decision.reason})"
-    if fixed is not None:
-        return fixed, [fixed] * len(steps) if steps is not None else None, reason
-    if job.scale == 1.0:
-        return decision.learning_rate, steps, decision.reason
-    scaled_steps = [rate * job.scale for rate in steps] if steps is not None else None
-    reason = f"{decision.reason} (scaled x{job.scale:g})"
-    return decision.learning_rate * job.scale, scaled_steps, reason
 
 
 def decide_epoch(
@@ -152,10 +133,16 @@ def _decide_and_store(
         )
     except EvaluationError as error:
         raise EvaluationFailed(f"epoch {epoch}: {error}") from error
-    rate, step_rates, reason = _answered_rate(job, decision)
-    stop = decision.stop
-    if job.status == STOPPED:
-        stop, reason = True, f"job stopped by an operator; {reason}"
+    answered = apply_operator_settings(
+        decision,
+        OperatorSettings(
+            scale=job.scale,
+            override=job.override,
+            paused=job.paused,
+            held_rate=job.held_rate,
+            stopped=job.status == STOPPED,
+        ),
+    )
     now = utc_now()
     gap = epoch - (previous_epoch if previous_epoch is not None else -1) - 1
     job_store.insert_decision(
@@ -165,10 +152,10 @@ def _decide_and_store(
             "epoch": epoch,
             "metrics": dict(metrics) if metrics is not None else None,
             "steps_per_epoch": steps_per_epoch,
-            "learning_rate": rate,
-            "step_learning_rates": step_rates,
-            "reason": reason,
-            "stop": stop,
+            "learning_rate": answered.learning_rate,
+            "step_learning_rates": answered.step_learning_rates,
+            "reason": answered.reason,
+            "stop": answered.stop,
             "schedule_name": job.schedule_name,
             "schedule_version": job.schedule_version,
             "spec_key": key,
@@ -183,12 +170,12 @@ def _decide_and_store(
     )
     held_rate = job.held_rate
     if job.paused and held_rate is None:
-        held_rate = rate  # paused before any decision: hold the first rate
+        held_rate = answered.learning_rate  # paused before any decision: hold the first rate
     job_store.record_decision_on_job(
         connection,
         job.job_id,
         last_epoch=epoch,
-        learning_rate=rate,
+        learning_rate=answered.learning_rate,
         state=decision.state,
         held_rate=held_rate,
         updated_at=now,
@@ -196,10 +183,10 @@ def _decide_and_store(
     answer = DecisionOut(
         job_id=job.job_id,
         epoch=epoch,
-        learning_rate=rate,
-        step_learning_rates=step_rates,
-        reason=reason,
-        stop=stop,
+        learning_rate=answered.learning_rate,
+        step_learning_rates=answered.step_learning_rates,
+        reason=answered.reason,
+        stop=answered.stop,
         schedule=ScheduleUsed(name=job.schedule_name, version=job.schedule_version),
         replayed=False,
         rewound=rewound_from is not None,
