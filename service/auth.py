@@ -8,12 +8,11 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import job_store
-from .database import read_transaction
+from .database import read_transaction, run_blocking
 from .errors import Forbidden, Unauthorized
 from .problems import problem_response
 from .settings import AdminToken
@@ -62,7 +61,7 @@ class Authenticator:
 
     def __init__(self, admin_tokens: list[AdminToken], engine: Engine) -> None:
         self._admin_tokens = [(token.name, token.secret.encode()) for token in admin_tokens]
-        self._engine = engine
+        self.engine = engine
 
     @property
     def enabled(self) -> bool:
@@ -91,7 +90,7 @@ class Authenticator:
     def authenticate_job_token(self, token: str) -> Principal:
         """The job a job token belongs to (a database read), or Unauthorized."""
         digest = hash_token(token)
-        with read_transaction(self._engine) as connection:
+        with read_transaction(self.engine) as connection:
             found = job_store.find_by_token_hash(connection, digest)
         if found is None or not hmac.compare_digest(found.token_hash, digest):
             raise Unauthorized("the bearer token is not known")
@@ -116,8 +115,8 @@ class AuthenticationMiddleware:
         try:
             principal = self.authenticator.authenticate_in_memory(header)
             if isinstance(principal, str):
-                principal = await run_in_threadpool(
-                    self.authenticator.authenticate_job_token, principal
+                principal = await run_blocking(
+                    self.authenticator.engine, self.authenticator.authenticate_job_token, principal
                 )
         except Unauthorized as error:
             await problem_response(error, scope["path"])(scope, receive, send)

@@ -2,8 +2,9 @@
 
 `decide_epoch` is one write transaction with the job row locked (PostgreSQL `FOR UPDATE`,
 SQLite `BEGIN IMMEDIATE`). On the common path it runs four statements: read the job (joined with
-its schedule's latest version), insert the decision, update the job, commit; an epoch at or
-below the last one also reads the stored decision to tell a retry from a rewind.
+its schedule's latest version), insert the decision, update the job, commit (on PostgreSQL the
+insert and the update are one statement); an epoch at or below the last one also reads the
+stored decision to tell a retry from a rewind.
 
 Rewind rule: the state before the rewound epoch is restored only if it belongs to the
 configuration in force now (same spec, same clock origin). A PATCH between that epoch and now
@@ -145,7 +146,10 @@ def _decide_and_store(
     )
     now = utc_now()
     gap = epoch - (previous_epoch if previous_epoch is not None else -1) - 1
-    job_store.insert_decision(
+    held_rate = job.held_rate
+    if job.paused and held_rate is None:
+        held_rate = answered.learning_rate  # paused before any decision: hold the first rate
+    job_store.store_decision(
         connection,
         {
             "job_id": job.job_id,
@@ -167,18 +171,7 @@ def _decide_and_store(
             "superseded": False,
             "decided_at": now,
         },
-    )
-    held_rate = job.held_rate
-    if job.paused and held_rate is None:
-        held_rate = answered.learning_rate  # paused before any decision: hold the first rate
-    job_store.record_decision_on_job(
-        connection,
-        job.job_id,
-        last_epoch=epoch,
-        learning_rate=answered.learning_rate,
-        state=decision.state,
         held_rate=held_rate,
-        updated_at=now,
     )
     answer = DecisionOut(
         job_id=job.job_id,

@@ -18,6 +18,7 @@ from .api_models import (
     Page,
 )
 from .context import Caller, Context
+from .database import run_blocking
 from .paging import DEFAULT_LIMIT, Cursor, Limit
 from .responses import model_response
 from .routers import v1_router
@@ -32,7 +33,7 @@ CSV_COLUMNS = (
 
 
 @router.post("/{job_id}/epochs/{epoch}", response_model=DecisionOut)
-def decide_epoch(
+async def decide_epoch(
     job_id: JobId,
     epoch: Annotated[int, Path(ge=0, le=MAX_EPOCH)],
     context: Context,
@@ -41,8 +42,15 @@ def decide_epoch(
 ) -> Response:
     """The learning rate of `epoch`, given the metrics observed at the end of epoch-1."""
     request = body or DecisionRequest()
-    result = decision_service.decide_epoch(
-        context.engine, caller, job_id, epoch, request.metrics, request.steps_per_epoch
+    result = await run_blocking(
+        context.engine,
+        decision_service.decide_epoch,
+        context.engine,
+        caller,
+        job_id,
+        epoch,
+        request.metrics,
+        request.steps_per_epoch,
     )
     context.metrics.record_decision(
         job_id, result.outcome, result.answer.learning_rate, result.reductions
