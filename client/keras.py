@@ -133,8 +133,13 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
             self.model.stop_training = True
 
     def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        if self._step_rates is not None and batch < len(self._step_rates):
-            self._set_rate(self._step_rates[batch])
+        rates = self._step_rates
+        if rates is None or batch >= len(rates):
+            return
+        # Each assignment is an eager variable write (~0.16 ms measured): skip those that would
+        # write the rate the previous batch already set.
+        if batch == 0 or rates[batch] != rates[batch - 1]:
+            self._set_rate(rates[batch])
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:

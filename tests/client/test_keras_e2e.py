@@ -143,6 +143,44 @@ def test_per_step_cosine_decay_reproduces_a_keras_schedule_object(
     )
 
 
+def test_per_step_staircase_decay_reproduces_a_keras_schedule_object(
+    live_server: ServerProcess,
+) -> None:
+    # Runs of equal step rates that end mid-epoch and across epoch boundaries: the callback
+    # skips writing an unchanged rate, which must not skip a change.
+    epochs = 4
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        initial_learning_rate=0.1, decay_steps=4, decay_rate=0.7, staircase=True
+    )
+    local_model = build_model(schedule)
+    local = fit(local_model, [], epochs=epochs)
+
+    spec = {
+        "type": "exponential_decay",
+        "initial_learning_rate": 0.1,
+        "decay_steps": 4,
+        "decay_rate": 0.7,
+        "staircase": True,
+        "unit": "step",
+    }
+    callback = RemoteLearningRate(
+        job="staircase-1", spec=spec, per_step=True, verbose=0, client=Client(live_server.url)
+    )
+    remote_model = build_model(0.1)
+    remote = fit(remote_model, [callback], epochs=epochs)
+
+    np.testing.assert_allclose(remote["loss"], local["loss"], rtol=1e-5)
+    np.testing.assert_allclose(remote["val_loss"], local["val_loss"], rtol=1e-5)
+    for remote_weights, local_weights in zip(
+        remote_model.get_weights(), local_model.get_weights(), strict=True
+    ):
+        np.testing.assert_allclose(remote_weights, local_weights, rtol=1e-4, atol=1e-6)
+    steps = int(remote_model.optimizer.iterations)
+    assert float(np.float32(remote_model.optimizer.learning_rate)) == pytest.approx(
+        float(schedule(steps - 1)), rel=1e-6
+    )
+
+
 def test_a_switch_over_http_changes_the_rate_at_the_next_epoch_and_stop_ends_the_fit(
     live_server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
