@@ -5,17 +5,22 @@ SQLAlchemy's `begin` event emits the BEGIN itself, as the SQLAlchemy docs' "Seri
 / Savepoints / Transactional DDL" recipe for pysqlite shows. Write transactions use
 `BEGIN IMMEDIATE`, so two processes deciding for one job queue on the database lock instead of
 failing to upgrade a read lock; read-only transactions use a plain (deferred) BEGIN.
-PostgreSQL: write transactions lock the job row with `SELECT ... FOR UPDATE` (see `job_store`).
+PostgreSQL: write transactions lock the job row with `SELECT ... FOR UPDATE` (see `job_store`);
+commits stay durable (`synchronous_commit` is left on: a decision answered is a decision kept).
 """
 
 from __future__ import annotations
 
+import select
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
+from psycopg.pq import ConnStatus
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry
 from starlette.concurrency import run_in_threadpool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -53,7 +58,27 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     """An Engine for `database_url`, configured for lrhub's transactions."""
     if database_url.startswith("sqlite"):
         return _sqlite_engine(database_url, **kwargs)
-    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    return _postgresql_engine(database_url, **kwargs)
+
+
+def _postgresql_engine(database_url: str, **kwargs: Any) -> Engine:
+    # No `pool_pre_ping`: its ping is a round trip on every checkout (one in six of a
+    # decision's). A pooled connection whose backend went away is found without one, below.
+    engine = create_engine(database_url, pool_size=10, max_overflow=20, **kwargs)
+
+    @event.listens_for(engine, "checkout")
+    def _refuse_dead_connection(
+        dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: object
+    ) -> None:
+        # An idle connection receives nothing unasked, except the FATAL message and EOF of a
+        # backend that was terminated or shut down: readable means dead. Raising
+        # DisconnectionError makes the pool discard it and check out a fresh connection.
+        pgconn = dbapi_connection.pgconn
+        readable, _, _ = select.select([pgconn.socket], [], [], 0)
+        if readable or pgconn.status != ConnStatus.OK:
+            raise DisconnectionError("the pooled PostgreSQL connection was closed by the server")
+
+    return engine
 
 
 def _sqlite_engine(database_url: str, **kwargs: Any) -> Engine:

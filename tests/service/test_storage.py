@@ -24,7 +24,10 @@ from lrhub.service.migrate import alembic_config, upgrade_schema
 from lrhub.service.tables import decisions, metadata
 from sqlalchemy import Engine, inspect, select, text
 
+from tests.service.conftest import migrated
 from tests.service.helpers import LOSSES, PLATEAU, observed
+from tests.support.db_faults import DatabaseFaults
+from tests.support.postgres import scratch_database
 
 ADMIN = Principal(actor="test")
 
@@ -86,6 +89,28 @@ def test_concurrent_retries_of_one_job_decide_each_epoch_once(engine: Engine) ->
         rows = connection.execute(query).all()
     assert sorted(epoch for epoch, _ in rows) == list(range(len(LOSSES)))
     assert not any(superseded for _, superseded in rows)
+
+
+def test_pooled_postgresql_connections_cut_by_the_server_are_replaced_at_checkout(
+    postgres_url: str,
+) -> None:
+    # The engine pings no connection with a round trip: it must notice the cut by itself.
+    with scratch_database(postgres_url, prefix="lrhub_cut") as url:
+        engine = make_engine(migrated(url))
+        faults = DatabaseFaults(url)
+        try:
+            job_service.create_job(engine, ADMIN, "cut", JobCreate(spec=parse_spec(PLATEAU)))
+            with ThreadPoolExecutor(max_workers=3) as pool:  # several idle pooled connections
+                list(pool.map(lambda _: job_service.get_job(engine, ADMIN, "cut"), range(9)))
+            for epoch in range(3):
+                assert faults.cut_connections() >= 1
+                decided = decision_service.decide_epoch(
+                    engine, ADMIN, "cut", epoch, observed(epoch), None
+                )
+                assert decided.outcome == "new"
+        finally:
+            faults.close()
+            engine.dispose()
 
 
 def test_deleting_a_job_row_cascades_to_its_history(engine: Engine) -> None:
