@@ -12,7 +12,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import job_store
-from .database import read_transaction, run_blocking
+from .database import run_blocking, single_statement_read
 from .errors import Forbidden, Unauthorized
 from .problems import problem_response
 from .settings import AdminToken
@@ -90,7 +90,7 @@ class Authenticator:
     def authenticate_job_token(self, token: str) -> Principal:
         """The job a job token belongs to (a database read), or Unauthorized."""
         digest = hash_token(token)
-        with read_transaction(self.engine) as connection:
+        with single_statement_read(self.engine) as connection:
             found = job_store.find_by_token_hash(connection, digest)
         if found is None or not hmac.compare_digest(found.token_hash, digest):
             raise Unauthorized("the bearer token is not known")

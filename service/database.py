@@ -117,6 +117,22 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
+def single_statement_read(engine: Engine) -> Iterator[Connection]:
+    """A connection for one read-only statement, which needs no snapshot across statements.
+
+    PostgreSQL runs it in autocommit: no BEGIN and COMMIT round trips around it. SQLite, where
+    those cost no round trip, keeps its read transaction (switching its connections' isolation
+    would undo the explicit-BEGIN setup above).
+    """
+    if is_sqlite(engine):
+        with read_transaction(engine) as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     """One read-only transaction: a consistent snapshot for reads that span several queries."""
     with engine.connect() as connection, connection.begin():

@@ -72,6 +72,13 @@ def api_on(db_url: str) -> Iterator[TestClient]:
 
 
 @pytest.fixture
+def secure_api_on(db_url: str) -> Iterator[TestClient]:
+    """The app with admin token `alice`, once on SQLite and once on PostgreSQL."""
+    with app_client(db_url, admin_token=ADMIN_TOKEN) as client:
+        yield client
+
+
+@pytest.fixture
 def secure_api(sqlite_url: str) -> Iterator[TestClient]:
     """The app on SQLite with admin token `alice` (see ADMIN_HEADERS)."""
     with app_client(sqlite_url, admin_token=ADMIN_TOKEN) as client:

@@ -40,7 +40,8 @@ def test_v1_needs_a_known_token_but_operations_do_not(secure_api: TestClient) ->
     assert secure_api.get("/v1/schedules", headers=ADMIN_HEADERS).status_code == 200
 
 
-def test_a_job_token_reaches_its_own_job_only(secure_api: TestClient) -> None:
+def test_a_job_token_reaches_its_own_job_only(secure_api_on: TestClient) -> None:
+    secure_api = secure_api_on
     mine = bearer(job_with_token(secure_api, "mine"))
     job_with_token(secure_api, "theirs")
 
