@@ -33,9 +33,10 @@ def machine_section(report: dict[str, Any]) -> str:
             f"- command: `{report['command']}`",
             f"- date: {machine['date_utc']}, commit {machine['commit']}",
             f"- machine: {machine['cores']} cores ({machine['cpu_model']}), "
-            f"{machine['memory_total']} memory, Linux {machine['kernel']}, "
+            f"{machine['memory_total']} memory (MemTotal), Linux {machine['kernel']}, "
             f"Python {machine['python']}",
-            f"- load average at start: {machine['load_average_at_start']}",
+            "- load average at start (1, 5, 15 min): "
+            + ", ".join(f"{load:.2f}" for load in machine["load_average_at_start"]),
             f"- PostgreSQL: {report['postgres']}",
             f"- versions: {versions}",
         ]
