@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.postgres import scratch_database
+from tests.support.prometheus import decisions_by_outcome
 from tests.support.server import ServerProcess, launch_server, running_server, start_server
 from tests.support.workload import (
     REQUEST_TIMEOUT_SECONDS,
@@ -111,18 +111,6 @@ def drive_job(urls: tuple[str, str], plan: JobPlan) -> tuple[list[dict[str, Any]
     return [in_force[epoch][1] for epoch in range(plan.epochs)], late_replays
 
 
-def decisions_by_outcome(client: httpx.Client, urls: tuple[str, str]) -> Counter[str]:
-    """`lrhub_decisions_total` of both servers added up, by outcome."""
-    totals: Counter[str] = Counter()
-    for url in urls:
-        exposition = client.get(f"{url}/metrics").text
-        for family in text_string_to_metric_families(exposition):
-            for sample in family.samples:
-                if sample.name == "lrhub_decisions_total":
-                    totals[sample.labels["outcome"]] += int(sample.value)
-    return totals
-
-
 def test_two_servers_decide_like_one(
     tmp_path: Path, two_servers: tuple[ServerProcess, ServerProcess]
 ) -> None:
@@ -165,7 +153,8 @@ def test_two_servers_decide_like_one(
         requests = sum(len(plan.steps()) for plan in plans)
         rewinds = sum(1 for plan in plans if plan.abandoned)
         late_replays = sum(late for _, late in runs.values())
-        assert decisions_by_outcome(client, urls) == Counter(
+        both = decisions_by_outcome(client, urls[0]) + decisions_by_outcome(client, urls[1])
+        assert both == Counter(
             new=requests - rewinds, rewound=rewinds, replayed=requests + late_replays
         )
 
