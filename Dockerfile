@@ -1,4 +1,5 @@
-# lrhub server image: the service with the `server` extra only (no TensorFlow).
+# lrhub server image: the lrhub-server and lrhub-schedules distributions only (no client, no
+# TensorFlow).
 #
 # Run it with at least one admin token; the image listens on 0.0.0.0, and the service refuses a
 # non-loopback address without auth, so a container started without LRHUB_ADMIN_TOKEN exits with
@@ -11,16 +12,15 @@ FROM python:3.11-slim AS builder
 ENV VIRTUAL_ENV=/opt/venv \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# The server needs the engine and itself; the client distribution stays out of the image.
 COPY schedules/ schedules/
 COPY service/ service/
-COPY client/ client/
-# Build a wheel (not an editable or in-place install) so the image runs exactly what a release
-# ships, then install it with the server extra into a venv the runtime stage copies whole.
+# Build wheels (not editable or in-place installs) so the image runs exactly what a release
+# ships, then install them into a venv the runtime stage copies whole. Installing the wheel files
+# by path means no index can substitute a package of the same name for them.
 RUN python -m venv "$VIRTUAL_ENV" \
- && "$VIRTUAL_ENV/bin/pip" wheel --no-cache-dir --no-deps --wheel-dir dist . \
- && set -- dist/lrhub-*.whl \
- && "$VIRTUAL_ENV/bin/pip" install --no-cache-dir "$1[server]"
+ && "$VIRTUAL_ENV/bin/pip" wheel --no-cache-dir --no-deps --wheel-dir dist ./schedules ./service \
+ && "$VIRTUAL_ENV/bin/pip" install --no-cache-dir dist/*.whl
 
 FROM python:3.11-slim
 ENV VIRTUAL_ENV=/opt/venv \

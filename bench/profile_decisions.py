@@ -31,7 +31,11 @@ from bench.workload import EPOCHS_PER_JOB
 
 SAMPLES_PER_SECOND = 1000
 TOP_FUNCTIONS = 15
-LRHUB_FOLDERS = ("service/", "schedules/")
+# py-spy names a frame's file relative to its sys.path entry: lrhub/service/..., lrhub/schedules/...
+LRHUB_PACKAGES = {
+    "lrhub/schedules/": "lrhub engine (lrhub.schedules)",
+    "lrhub/service/": "lrhub service code (lrhub.service)",
+}
 # A sample's category comes from its innermost frame, "function (path:line)", by the path's
 # first component; the SQLAlchemy functions that wrap a DBAPI call count as the driver's time.
 DRIVER = "database driver (C calls: sqlite3 / psycopg)"
@@ -45,8 +49,6 @@ CATEGORIES = {
     "pydantic": "pydantic",
     "pydantic_core": "pydantic",
     "json": "JSON",
-    "schedules": "lrhub engine (schedules/)",
-    "service": "lrhub service code (service/)",
     "fastapi": "FastAPI / Starlette",
     "starlette": "FastAPI / Starlette",
     "anyio": "thread-pool hand-off (anyio, threading)",
@@ -72,7 +74,11 @@ def category(leaf: str) -> str:
         return IDLE
     if function.split(".")[-1] in DRIVER_CALLS:
         return DRIVER
-    return CATEGORIES.get(location.split("/")[0].split(":")[0], "other")
+    path = location.split(":")[0]
+    for package, name in LRHUB_PACKAGES.items():
+        if path.startswith(package):
+            return name
+    return CATEGORIES.get(path.split("/")[0], "other")
 
 
 def active_samples(raw_profile: Path) -> Iterator[tuple[list[str], int]]:
@@ -100,7 +106,7 @@ def inclusive_ms_by_lrhub_function(raw_profile: Path, requests: int) -> dict[str
         functions = {
             frame.rsplit(":", 1)[0] + ")"  # one entry per function, whatever the line
             for frame in frames
-            if frame.rpartition(" (")[2].startswith(LRHUB_FOLDERS)
+            if frame.rpartition(" (")[2].startswith(tuple(LRHUB_PACKAGES))
         }
         for function in functions:
             totals[function] += count

@@ -11,11 +11,11 @@ import hashlib
 from collections.abc import Sequence
 
 import httpx
-from lrhub.service.database import make_engine, write_transaction
-from lrhub.service.tables import decisions, jobs
 from sqlalchemy import Insert, String, bindparam, insert, select
 
 from bench.workload import EPOCHS_PER_JOB, create_job, decision_body, decision_path
+from lrhub.service.storage.database import make_engine, write_transaction
+from lrhub.service.storage.tables import decisions, jobs
 
 SEED_JOB_PREFIX = "scale"
 TEMPLATE_JOB = f"{SEED_JOB_PREFIX}-0"

@@ -25,6 +25,7 @@ from bench.servers import lrhub_server
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
+
 from lrhub.client import Client
 from lrhub.client.keras import RemoteLearningRate
 

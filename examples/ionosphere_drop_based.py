@@ -9,6 +9,7 @@ as a named version and the job's every decision. Start a server first (`lrhub se
 from __future__ import annotations
 
 from ionosphere import arguments, build_model, fit
+
 from lrhub.client import Client
 from lrhub.client.keras import RemoteLearningRate
 

@@ -11,6 +11,7 @@ first (`lrhub serve`), then:
 from __future__ import annotations
 
 from ionosphere import arguments, build_model, fit
+
 from lrhub.client import Client
 from lrhub.client.keras import RemoteLearningRate
 

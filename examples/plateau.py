@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 
 from ionosphere import arguments, build_model, fit
+
 from lrhub.client import Client
 from lrhub.client.keras import RemoteLearningRate
 

@@ -19,18 +19,37 @@ phase() {
     return "${status}"
 }
 
-# Create .venv with python3 if missing and install the project editable with the given extra
-# ("dev", "server"). Reinstalls only when pyproject.toml changed since the last install.
-# Explicit `|| return`: callers run this under `phase ... ||`, where `set -e` does not apply.
+# The workspace's distributions, each installed editable from its folder (see pyproject.toml).
+WORKSPACE_MEMBERS=(schedules client service)
+
+# Create .venv with python3 if missing and install the workspace into it:
+#   ensure_venv server   the three distributions (what `scripts/serve` needs)
+#   ensure_venv dev      the same with the client's keras extra, plus the `dev` dependency group
+# Reinstalls only when a pyproject.toml changed since the last install. Explicit `|| return`:
+# callers run this under `phase ... ||`, where `set -e` does not apply.
 ensure_venv() {
-    local extra=$1 stamp fingerprint
-    stamp="${VENV}/.installed-${extra}"
-    fingerprint=$(sha256sum pyproject.toml | cut -d' ' -f1) || return
+    local mode=$1 stamp fingerprint member
+    local -a requirements=()
+    stamp="${VENV}/.installed-${mode}"
+    fingerprint=$(cat pyproject.toml */pyproject.toml | sha256sum | cut -d' ' -f1) || return
     if [ ! -x "${VENV}/bin/python" ]; then
         python3 -m venv "${VENV}" || return
     fi
-    if [ "$(cat "${stamp}" 2>/dev/null)" != "${fingerprint}" ]; then
-        "${VENV}/bin/pip" install --quiet -e ".[${extra}]" || return
-        echo "${fingerprint}" > "${stamp}"
+    if [ "$(cat "${stamp}" 2>/dev/null)" = "${fingerprint}" ]; then
+        return 0
     fi
+    # Dependency groups (pyproject.toml) need pip 25.1 or newer.
+    "${VENV}/bin/python" -m pip install --quiet --upgrade "pip>=25.1" || return
+    for member in "${WORKSPACE_MEMBERS[@]}"; do
+        if [ "${mode}" = dev ] && [ "${member}" = client ]; then
+            requirements+=(-e "./${member}[keras]")
+        else
+            requirements+=(-e "./${member}")
+        fi
+    done
+    if [ "${mode}" = dev ]; then
+        requirements+=(--group dev)
+    fi
+    "${VENV}/bin/pip" install --quiet "${requirements[@]}" || return
+    echo "${fingerprint}" > "${stamp}"
 }

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from lrhub.client import Client
-from lrhub.client.cli import app
 from typer.testing import CliRunner
 
+from lrhub.client import Client
+from lrhub.client.cli import app
 from tests.support.server import ServerProcess, free_port, server_env
 
 DROP = {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 10}
@@ -195,13 +195,14 @@ def _cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
 
 
-def test_serve_without_the_server_extra_says_how_to_install_it(tmp_path: Path) -> None:
-    # `sys.modules["fastapi"] = None` makes fastapi unfindable: a plain `pip install lrhub`.
-    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['fastapi'] = None\n")
+def test_serve_without_the_server_says_how_to_install_it(tmp_path: Path) -> None:
+    # `sys.modules[name] = None` makes a module unfindable: a plain `pip install lrhub`.
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['lrhub.service'] = None\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "lrhub.client.cli", "serve"], capture_output=True, text=True,
         env=env, timeout=60,
     )  # fmt: skip
     assert result.returncode == 1
-    assert "pip install 'lrhub[server]'" in result.stderr
+    assert "pip install lrhub-server" in result.stderr
+    assert "lrhub.service" in result.stderr

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+
 from lrhub.client import (
     AsyncClient,
     BadRequest,
@@ -292,7 +293,7 @@ def test_settings_defaults_and_validation(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def _every_call(client: Client) -> list[object]:
-    return [
+    results: list[object] = [
         client.put_schedule("drop", {"type": "constant", "learning_rate": 0.1}, if_match='"d@1"'),
         client.get_schedule("drop", version=1),
         client.list_versions("drop", limit=2, cursor="c"),
@@ -300,12 +301,13 @@ def _every_call(client: Client) -> list[object]:
         client.put_job("train-1", schedule="drop", labels={"team": "vision"}),
         client.decide("train-1", 4, metrics={"val_loss": 1.0}, steps_per_epoch=3),
         client.history_csv("train-1", superseded=True),
-        client.delete_schedule("drop"),
     ]
+    client.delete_schedule("drop")
+    return results
 
 
 async def _every_async_call(client: AsyncClient) -> list[object]:
-    return [
+    results: list[object] = [
         await client.put_schedule(
             "drop", {"type": "constant", "learning_rate": 0.1}, if_match='"d@1"'
         ),
@@ -317,8 +319,9 @@ async def _every_async_call(client: AsyncClient) -> list[object]:
         await client.put_job("train-1", schedule="drop", labels={"team": "vision"}),
         await client.decide("train-1", 4, metrics={"val_loss": 1.0}, steps_per_epoch=3),
         await client.history_csv("train-1", superseded=True),
-        await client.delete_schedule("drop"),
     ]
+    await client.delete_schedule("drop")
+    return results
 
 
 def _canned(request: httpx.Request) -> httpx.Response:
@@ -344,7 +347,11 @@ def test_sync_and_async_clients_send_the_same_requests_and_parse_the_same_answer
     async_seen: list[httpx.Request] = []
 
     def record(into: list[httpx.Request]) -> Handler:
-        return lambda request: (into.append(request), _canned(request))[1]
+        def handler(request: httpx.Request) -> httpx.Response:
+            into.append(request)
+            return _canned(request)
+
+        return handler
 
     with Client(
         "http://lrhub.test", token="t", transport=httpx.MockTransport(record(sync_seen))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from lrhub.client import (
     AsyncClient,
     Client,
@@ -18,7 +19,6 @@ from lrhub.client import (
     Unauthorized,
     ValidationError,
 )
-
 from tests.support.server import ServerProcess, running_server
 
 # semantics "keras" reduces the float32 rate Keras holds, as ReduceLROnPlateau does.

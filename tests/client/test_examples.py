@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from lrhub.client import Client
 
+from lrhub.client import Client
 from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.keras, pytest.mark.slow]

@@ -13,14 +13,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from lrhub.client import Client, JobPatch
 
+from lrhub.client import Client, JobPatch
 from tests.support.server import ServerProcess
 
 keras = pytest.importorskip("keras")
 
 from lrhub.client.keras import RemoteLearningRate  # noqa: E402
-
 from tests.client.ionosphere import (  # noqa: E402
     QUICK_PLATEAU,
     AtEpochEnd,
@@ -317,7 +316,7 @@ def test_a_restore_from_an_older_checkpoint_rewinds_the_job(
 
 
 def test_only_finite_metrics_with_valid_names_are_sent(live_server: ServerProcess) -> None:
-    class OddLogs(keras.callbacks.Callback):  # type: ignore[misc]
+    class OddLogs(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             assert logs is not None
             logs.update({"diverged": float("nan"), "has space": 1.0, "note": "text"})

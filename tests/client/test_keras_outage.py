@@ -16,15 +16,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from lrhub.client import Client, JobPatch
 from lrhub.schedules import parse_spec, preview
-
 from tests.support.server import ServerProcess, running_server, start_server
 
 keras = pytest.importorskip("keras")
 
 from lrhub.client.keras import RemoteLearningRate  # noqa: E402
-
 from tests.client.ionosphere import QUICK_PLATEAU, AtEpochEnd, build_model, fit  # noqa: E402
 
 pytestmark = [pytest.mark.keras, pytest.mark.slow]

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from lrhub.client import Client, JobPatch
 from lrhub.client.local_decisions import LOCAL_REASON_PREFIX, JobSnapshot, decide_locally
 from lrhub.client.models import Decision
-
 from tests.support.server import ServerProcess
 
 PLATEAU = {

@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+
 from lrhub.client import Client, ConnectError, ServiceUnavailable, ValidationError
 from lrhub.client.outage import PendingEpochs
 

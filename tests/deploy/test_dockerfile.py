@@ -80,7 +80,9 @@ def test_dockerignore_keeps_what_the_build_copies_and_drops_the_rest() -> None:
         "tests/conftest.py",
         "lrhub.db",
         "deploy/server.yaml",
-        "service/__pycache__/app.cpython-311.pyc",
+        "service/src/lrhub/service/__pycache__/app.cpython-311.pyc",
+        "service/build/lib/lrhub/service/app.py",
+        "client/src/lrhub/client/cli.py",
         ".git/HEAD",
     ):
         assert context.excludes(local_only), local_only
@@ -219,7 +221,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> ReplayedImage:
 
 
 @pytest.mark.slow
-def test_image_venv_has_the_server_extra_and_no_tensorflow(image: ReplayedImage) -> None:
+def test_image_venv_has_the_server_and_neither_client_nor_tensorflow(image: ReplayedImage) -> None:
     installed = json.loads(
         image.python(
             "import importlib.metadata as m, json;"
@@ -228,7 +230,16 @@ def test_image_venv_has_the_server_extra_and_no_tensorflow(image: ReplayedImage)
     )
     assert "tensorflow" not in installed
     assert "keras" not in installed
-    assert {"lrhub", "fastapi", "uvicorn", "sqlalchemy", "alembic", "psycopg"} <= set(installed)
+    assert "lrhub" not in installed, "the client distribution is not part of the server image"
+    assert {
+        "lrhub-server",
+        "lrhub-schedules",
+        "fastapi",
+        "uvicorn",
+        "sqlalchemy",
+        "alembic",
+        "psycopg",
+    } <= set(installed)
     # The wheel was installed, not the work tree: modules resolve inside the venv.
     service_file = image.python("import lrhub.service; print(lrhub.service.__file__)").strip()
     assert Path(service_file).is_relative_to(image.venv)

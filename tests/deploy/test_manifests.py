@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+
 from lrhub.client.settings import ClientSettings
 from lrhub.service.settings import ServerSettings
-
 from tests.deploy.dockerfile import REPO_ROOT, project_stages
 from tests.support.server import ServerProcess
 

@@ -6,9 +6,11 @@ import copy
 import json
 import math
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+
 from lrhub.schedules import Decision, EvaluationError, decide, parse_spec
 
 
@@ -260,6 +262,7 @@ def test_step_unit_gives_the_epochs_rates_by_global_step() -> None:
         }
     )
     decision = decide(spec, None, epoch=1, steps_per_epoch=4)
+    assert decision.step_learning_rates is not None
     assert decision.step_learning_rates == pytest.approx([0.4, 0.5, 0.6, 0.7])
     assert decision.learning_rate == decision.step_learning_rates[0]
 
@@ -323,7 +326,7 @@ def plateau(**fields: Any) -> Any:
     return parse_spec({"type": "reduce_on_plateau", "monitor": "val_loss", **fields})
 
 
-def run(spec: Any, losses: list[float | None], **kwargs: Any) -> list[Decision]:
+def run(spec: Any, losses: Sequence[float | None], **kwargs: Any) -> list[Decision]:
     """Decide epochs 0..len(losses); losses[i] is reported at the end of epoch i (None: absent)."""
     decisions = [decide(spec, None, epoch=0, **kwargs)]
     for epoch, loss in enumerate(losses, start=1):

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import pytest
+
 from lrhub.schedules import EvaluationError, ExpressionError, SpecError, decide, parse_spec
 from lrhub.schedules.expressions import MAX_LENGTH, compile_expression
 

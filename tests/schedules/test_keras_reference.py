@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from lrhub.schedules import parse_spec, spec_to_json
 
+from lrhub.schedules import parse_spec, spec_to_json
 from tests.schedules.helpers_reference import change_epochs, epoch_rates, plateau_rates, step_rates
 
 keras = pytest.importorskip("keras", reason="the Keras reference tests need tensorflow/keras")

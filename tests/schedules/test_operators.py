@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lrhub.schedules import (
     Decision,
     OperatorSettings,

@@ -10,6 +10,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from lrhub.schedules import EvaluationError, ExpressionError, decide, parse_spec, preview
 from lrhub.schedules.expressions import compile_expression
 

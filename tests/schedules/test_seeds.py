@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from lrhub.schedules import parse_spec, preview
 
 EPOCHS = 60
@@ -36,8 +37,9 @@ def test_seed_003_time_based_table_to_its_printed_digits() -> None:
         epochs=5,
     )
     for rate, printed in zip(rates, PRINTED_TABLE, strict=True):
-        digits = -Decimal(printed).as_tuple().exponent
-        assert isinstance(digits, int)
+        exponent = Decimal(printed).as_tuple().exponent
+        assert isinstance(exponent, int)
+        digits = -exponent
         assert round(rate, digits) == float(printed), (rate, printed)
 
 
@@ -68,7 +70,7 @@ def article_004_constant(epoch: int) -> float:
 def article_004_time_based(epoch: int) -> float:
     start_lr = 0.001
     decay = 0.1
-    previous_lr = 1
+    previous_lr = 1.0
 
     def lr(epoch: int, start_lr: float, decay: float) -> float:
         nonlocal previous_lr

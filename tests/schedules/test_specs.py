@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ValidationError
+
 from lrhub.schedules import (
     ExpressionError,
     ScheduleError,
@@ -15,7 +17,7 @@ from lrhub.schedules import (
     parse_spec,
     spec_to_json,
 )
-from pydantic import BaseModel, ValidationError
+from lrhub.schedules.specs import ConstantSpec
 
 EXPONENTIAL = {
     "type": "exponential_decay",
@@ -369,6 +371,7 @@ def test_canonical_json_round_trips() -> None:
 
 def test_specs_are_frozen() -> None:
     spec = parse_spec(CONSTANT)
+    assert isinstance(spec, ConstantSpec)
     with pytest.raises(ValidationError):
         spec.learning_rate = 1.0  # type: ignore[misc]
 

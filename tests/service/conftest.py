@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from lrhub.service.app import create_app
-from lrhub.service.database import make_engine
-from lrhub.service.migrate import upgrade_schema
-from lrhub.service.settings import ServerSettings
 
+from lrhub.service.app import create_app
+from lrhub.service.settings import ServerSettings
+from lrhub.service.storage.database import make_engine
+from lrhub.service.storage.migrate import upgrade_schema
 from tests.support.postgres import scratch_database
 
 ADMIN_TOKEN = "alice:s3cret-admin-token"

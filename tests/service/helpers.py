@@ -24,7 +24,7 @@ LOSSES = [1.0, 0.8, 0.85, 0.9, 0.5, 0.6, 0.7, 0.4, 0.45, 0.5]
 
 def put_schedule(client: TestClient, name: str, spec: dict[str, Any], **headers: str) -> Response:
     """PUT a schedule and insist it worked."""
-    response = client.put(f"/v1/schedules/{name}", json={"spec": spec}, headers=headers)
+    response: Response = client.put(f"/v1/schedules/{name}", json={"spec": spec}, headers=headers)
     assert response.status_code in (200, 201), response.text
     return response
 

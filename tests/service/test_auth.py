@@ -6,9 +6,9 @@ import hashlib
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from lrhub.service.tables import jobs
 from sqlalchemy import create_engine, select
 
+from lrhub.service.storage.tables import jobs
 from tests.service.conftest import ADMIN_HEADERS
 from tests.service.helpers import DROP, problem
 

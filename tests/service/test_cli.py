@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lrhub.service.cli import is_loopback
 
+from lrhub.service.cli import is_loopback
 from tests.support.server import free_port, serve_command, server_env
 
 

@@ -13,8 +13,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lrhub.schedules import decide, parse_spec
 
+from lrhub.schedules import decide, parse_spec
 from tests.service.helpers import create_job
 
 SPEC = {

@@ -7,8 +7,8 @@ import io
 import json
 
 from fastapi.testclient import TestClient
-from lrhub.schedules import parse_spec, preview
 
+from lrhub.schedules import parse_spec, preview
 from tests.service.helpers import (
     DROP,
     LOSSES,

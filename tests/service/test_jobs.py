@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from lrhub.schedules import parse_spec, preview
 
+from lrhub.schedules import parse_spec, preview
 from tests.service.helpers import (
     DROP,
     LINEAR,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from lrhub.service.metrics import MAX_JOB_RATE_SERIES, ServiceMetrics
 
+from lrhub.service.operations.metrics import MAX_JOB_RATE_SERIES, ServiceMetrics
 from tests.service.conftest import app_client
 from tests.service.helpers import DROP, PLATEAU, create_job, decide, observed, problem
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from lrhub.schedules import parse_spec, preview
 
+from lrhub.schedules import parse_spec, preview
 from tests.service.helpers import DROP, PLATEAU, problem, put_schedule
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from lrhub.schedules import parse_spec, spec_to_json
 
+from lrhub.schedules import parse_spec, spec_to_json
 from tests.service.helpers import DROP, LINEAR, create_job, problem, put_schedule
 
 

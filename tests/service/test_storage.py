@@ -9,21 +9,23 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import lrhub.service
 import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from lrhub.schedules import parse_spec
-from lrhub.service import decision_service, job_service, schedule_service
-from lrhub.service.api_models import JobCreate
-from lrhub.service.auth import Principal
-from lrhub.service.database import make_engine
-from lrhub.service.migrate import alembic_config, upgrade_schema
-from lrhub.service.tables import decisions, metadata
 from sqlalchemy import Engine, inspect, select, text
 
+import lrhub.service.storage
+from lrhub.schedules import parse_spec
+from lrhub.service.auth.tokens import Principal
+from lrhub.service.catalog import service as schedule_service
+from lrhub.service.decisions import service as decision_service
+from lrhub.service.http.schemas import JobCreate
+from lrhub.service.jobs import service as job_service
+from lrhub.service.storage.database import make_engine
+from lrhub.service.storage.migrate import alembic_config, upgrade_schema
+from lrhub.service.storage.tables import decisions, metadata
 from tests.service.conftest import migrated
 from tests.service.helpers import LOSSES, PLATEAU, observed
 from tests.support.db_faults import DatabaseFaults
@@ -126,7 +128,7 @@ def test_concurrent_puts_of_a_new_schedule_create_it_once(engine: Engine) -> Non
     spec = parse_spec(PLATEAU)
 
     def put(_: int) -> bool:
-        _, created = schedule_service.put_schedule(engine, ADMIN, "raced", spec, "", None)
+        _schedule, created = schedule_service.put_schedule(engine, ADMIN, "raced", spec, "", None)
         return created
 
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -140,7 +142,7 @@ def test_the_shipped_alembic_ini_migrates_lrhub_database_url(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'by-hand.db'}"
     monkeypatch.setenv("LRHUB_DATABASE_URL", url)
-    ini = Path(lrhub.service.__file__).with_name("alembic.ini")
+    ini = Path(lrhub.service.storage.__file__).with_name("alembic.ini")
     command.upgrade(Config(str(ini)), "head")
     engine = make_engine(url)
     try:

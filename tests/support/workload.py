@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
 from lrhub.schedules import parse_spec, preview
 
 REQUEST_TIMEOUT_SECONDS = 30.0

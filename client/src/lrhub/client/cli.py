@@ -1,0 +1,483 @@
+"""The `lrhub` command: run the server, manage schedules, inspect and steer jobs.
+
+Human output (rich tables) by default, `--json` for scripts. `--url` and `--token` default to
+`LRHUB_URL` and `LRHUB_TOKEN`.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+
+from . import render
+from ._sync import Client
+from .errors import LrhubError, ProblemError
+from .models import Job, JobPatch, JsonObject, PreviewResult
+from .plot import render_curve
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    help="lrhub: learning-rate schedules and training jobs over HTTP.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+schedules_app = typer.Typer(help="Named, versioned schedules.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Training jobs: inspect and steer.", no_args_is_help=True)
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(jobs_app, name="jobs")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Limit = Annotated[int | None, typer.Option(help="Page size (1..1000).")]
+Cursor = Annotated[str | None, typer.Option(help="Cursor of the page to show.")]
+JobArg = Annotated[str, typer.Argument(help="Job id.")]
+SpecOption = Annotated[str | None, typer.Option("--spec", help="The spec as JSON text.")]
+FileOption = Annotated[
+    Path | None, typer.Option("--file", exists=True, dir_okay=False, help="A JSON spec file.")
+]
+
+SERVER_MODULES = ("lrhub.service", "fastapi", "uvicorn", "sqlalchemy", "alembic")
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option(help="Service URL (default: LRHUB_URL).")] = None,
+    token: Annotated[str | None, typer.Option(help="Bearer token (default: LRHUB_TOKEN).")] = None,
+) -> None:
+    """lrhub: learning-rate schedules and training jobs over HTTP."""
+    ctx.obj = {"url": url, "token": token}
+
+
+def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn service errors into a message on stderr and exit status 1."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except LrhubError as error:
+            typer.echo(f"error: {error}", err=True)
+            if isinstance(error, ProblemError):
+                for item in error.errors:
+                    typer.echo(f"  {item.get('loc')}: {item.get('msg')}", err=True)
+            raise typer.Exit(code=1) from error
+
+    return run
+
+
+@contextmanager
+def _client(ctx: typer.Context) -> Iterator[Client]:
+    options = ctx.find_root().obj or {}
+    with Client(options.get("url"), token=options.get("token")) as client:
+        yield client
+
+
+def _echo_json(data: Any) -> None:
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
+    typer.echo(json.dumps(data, indent=2))
+
+
+def _spec(spec: str | None, file: Path | None) -> JsonObject | None:
+    """The spec given as `--spec` text or `--file`, parsed to a JSON object."""
+    if spec is not None and file is not None:
+        raise typer.BadParameter("give --spec or --file, not both")
+    text = spec if spec is not None else file.read_text() if file is not None else None
+    if text is None:
+        return None
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise typer.BadParameter(f"the spec is not valid JSON: {error}") from error
+    if not isinstance(parsed, dict):
+        raise typer.BadParameter("the spec must be a JSON object with a 'type'")
+    return parsed
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve(ctx: typer.Context) -> None:
+    """Run the server: `lrhub serve [--host 127.0.0.1] [--port 8000] [--workers N]`.
+
+    Replaces this process with `python -m lrhub.service serve` and the same arguments; the
+    database is LRHUB_DATABASE_URL (default: an SQLite file in the working directory).
+    """
+    missing = [name for name in SERVER_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        typer.echo(
+            f"error: the server is not installed (missing {', '.join(missing)}); "
+            "install it with: pip install lrhub-server",
+            err=True,
+        )
+        raise typer.Exit(code=1)
+    command = [sys.executable, "-m", "lrhub.service", "serve", *ctx.args]
+    os.execv(sys.executable, command)
+
+
+# -- schedules ----------------------------------------------------------------------------------
+
+
+@schedules_app.command("put")
+@_reports_errors
+def schedules_put(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Schedule name.")],
+    spec: SpecOption = None,
+    file: FileOption = None,
+    description: Annotated[str | None, typer.Option(help="Free text.")] = None,
+    if_match: Annotated[str | None, typer.Option(help="Expected ETag, e.g. '\"drop@2\"'.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create or update a schedule; a changed spec makes a new version."""
+    parsed = _spec(spec, file)
+    if parsed is None:
+        raise typer.BadParameter("give the spec with --spec '{...}' or --file spec.json")
+    with _client(ctx) as client:
+        schedule = client.put_schedule(name, parsed, description=description, if_match=if_match)
+    if as_json:
+        _echo_json(schedule)
+    else:
+        render.print_schedule(Console(), schedule)
+
+
+@schedules_app.command("list")
+@_reports_errors
+def schedules_list(
+    ctx: typer.Context, limit: Limit = None, cursor: Cursor = None, as_json: JsonFlag = False
+) -> None:
+    """List schedules (latest versions)."""
+    with _client(ctx) as client:
+        page = client.list_schedules(limit=limit, cursor=cursor)
+    if as_json:
+        _echo_json(page)
+        return
+    console = Console()
+    console.print(render.schedules_table(page.items, "schedules"))
+    if page.next_cursor:
+        console.print(f"more: --cursor {page.next_cursor}")
+
+
+@schedules_app.command("show")
+@_reports_errors
+def schedules_show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Schedule name.")],
+    version: Annotated[int | None, typer.Option(help="Version (default latest).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a schedule version and its spec."""
+    with _client(ctx) as client:
+        schedule = client.get_schedule(name, version=version)
+    if as_json:
+        _echo_json(schedule)
+    else:
+        render.print_schedule(Console(), schedule)
+
+
+@schedules_app.command("versions")
+@_reports_errors
+def schedules_versions(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Schedule name.")],
+    limit: Limit = None,
+    cursor: Cursor = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List a schedule's versions, oldest first."""
+    with _client(ctx) as client:
+        page = client.list_versions(name, limit=limit, cursor=cursor)
+    if as_json:
+        _echo_json(page)
+    else:
+        Console().print(render.schedules_table(page.items, f"versions of {name}"))
+
+
+@schedules_app.command("delete")
+@_reports_errors
+def schedules_delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Schedule name.")],
+    if_match: Annotated[str | None, typer.Option(help="Expected ETag.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete a schedule (refused while a running job uses it)."""
+    with _client(ctx) as client:
+        client.delete_schedule(name, if_match=if_match)
+    if as_json:
+        _echo_json({"deleted": name})
+    else:
+        Console().print(f"deleted {name}")
+
+
+def _write_preview_csv(path: Path, preview: PreviewResult) -> None:
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        if preview.step_learning_rates is None:
+            writer.writerow(["epoch", "learning_rate", "reason"])
+            for epoch, (rate, reason) in enumerate(
+                zip(preview.learning_rates, preview.reasons, strict=True)
+            ):
+                writer.writerow([epoch, repr(rate), reason])
+            return
+        writer.writerow(["epoch", "step", "learning_rate"])
+        steps = len(preview.step_learning_rates[0]) if preview.step_learning_rates else 0
+        for epoch, rates in enumerate(preview.step_learning_rates):
+            for batch, rate in enumerate(rates):
+                writer.writerow([epoch, epoch * steps + batch, repr(rate)])
+
+
+def _write_preview_png(path: Path, rates: list[float], x_label: str, title: str) -> None:
+    if importlib.util.find_spec("matplotlib") is None:
+        raise typer.BadParameter(
+            "writing a PNG needs matplotlib, which is not installed: pip install matplotlib "
+            "(or use --csv)",
+            param_hint="--png",
+        )
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(8, 4))
+    axes.plot(range(len(rates)), rates)
+    axes.set_xlabel(x_label)
+    axes.set_ylabel("learning rate")
+    axes.set_title(title)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    pyplot.close(figure)
+
+
+@schedules_app.command("preview")
+@_reports_errors
+def schedules_preview(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Schedule reference: name or name@3.")] = None,
+    spec: SpecOption = None,
+    file: FileOption = None,
+    epochs: Annotated[int, typer.Option(help="Epochs to compute.")] = 100,
+    steps_per_epoch: Annotated[int | None, typer.Option(help="Per-step rates too.")] = None,
+    png: Annotated[Path | None, typer.Option(help="Write a PNG plot (needs matplotlib).")] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the rates as CSV.")] = None,
+    width: Annotated[int, typer.Option(help="Plot width in columns.")] = 60,
+    height: Annotated[int, typer.Option(help="Plot height in rows.")] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compute a schedule's curve without storing anything and draw it in the terminal."""
+    parsed = _spec(spec, file)
+    if (name is None) == (parsed is None):
+        raise typer.BadParameter("give a schedule NAME or --spec/--file, exactly one")
+    with _client(ctx) as client:
+        preview = client.preview(
+            spec=parsed, schedule=name, epochs=epochs, steps_per_epoch=steps_per_epoch
+        )
+    steps = preview.step_learning_rates
+    rates = [rate for epoch in steps for rate in epoch] if steps else preview.learning_rates
+    x_label = "step" if steps else "epoch"
+    if csv_path is not None:
+        _write_preview_csv(csv_path, preview)
+    if png is not None:
+        _write_preview_png(png, rates, x_label, name or str(parsed and parsed.get("type")))
+    if as_json:
+        _echo_json(preview)
+        return
+    console = Console()
+    console.print(render_curve(rates, width=width, height=height, x_label=x_label))
+    console.print(render.preview_summary(preview))
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+def _labels(pairs: list[str] | None) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"labels are key=value, not {pair!r}", param_hint="--label")
+        labels[key] = value
+    return labels
+
+
+def _show_job(job: Job, as_json: bool) -> None:
+    if as_json:
+        _echo_json(job)
+    else:
+        render.print_job(Console(), job)
+
+
+@jobs_app.command("list")
+@_reports_errors
+def jobs_list(
+    ctx: typer.Context,
+    label: Annotated[list[str] | None, typer.Option(help="Filter: key=value (repeatable).")] = None,
+    status: Annotated[str | None, typer.Option(help="running or stopped.")] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List jobs."""
+    if status not in (None, "running", "stopped"):
+        raise typer.BadParameter("status is running or stopped", param_hint="--status")
+    with _client(ctx) as client:
+        page = client.list_jobs(
+            labels=_labels(label),
+            status=status,  # type: ignore[arg-type]  # checked above
+            limit=limit,
+            cursor=cursor,
+        )
+    if as_json:
+        _echo_json(page)
+        return
+    console = Console()
+    console.print(render.jobs_table(page.items))
+    if page.next_cursor:
+        console.print(f"more: --cursor {page.next_cursor}")
+
+
+@jobs_app.command("show")
+@_reports_errors
+def jobs_show(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> None:
+    """Show a job's schedule, rate and state."""
+    with _client(ctx) as client:
+        _show_job(client.get_job(job), as_json)
+
+
+@jobs_app.command("history")
+@_reports_errors
+def jobs_history(
+    ctx: typer.Context,
+    job: JobArg,
+    superseded: Annotated[bool, typer.Option(help="Include superseded decisions.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print the whole history as CSV.")] = False,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a job's decided epochs, oldest first."""
+    with _client(ctx) as client:
+        if as_csv:
+            typer.echo(client.history_csv(job, superseded=superseded), nl=False)
+            return
+        page = client.history(job, superseded=superseded, limit=limit, cursor=cursor)
+    if as_json:
+        _echo_json(page)
+    else:
+        Console().print(render.history_table(job, page.items))
+
+
+@jobs_app.command("events")
+@_reports_errors
+def jobs_events(
+    ctx: typer.Context,
+    job: JobArg,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a job's audit log: who changed what, when."""
+    with _client(ctx) as client:
+        page = client.events(job, limit=limit, cursor=cursor)
+    if as_json:
+        _echo_json(page)
+    else:
+        Console().print(render.events_table(job, page.items))
+
+
+def _patch(ctx: typer.Context, job: str, changes: JobPatch, as_json: bool) -> None:
+    with _client(ctx) as client:
+        _show_job(client.patch_job(job, changes), as_json)
+
+
+@jobs_app.command("switch")
+@_reports_errors
+def jobs_switch(
+    ctx: typer.Context,
+    job: JobArg,
+    schedule: Annotated[str, typer.Argument(help="name or name@3.")],
+    clock: Annotated[
+        str, typer.Option(help="continue: at the job's epoch; restart: t starts at 0 now.")
+    ] = "continue",
+    follow: Annotated[
+        str | None, typer.Option(help="latest: take new versions; pinned: stay on this one.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Switch a job to another schedule from its next epoch."""
+    if clock not in ("continue", "restart"):
+        raise typer.BadParameter("clock is continue or restart", param_hint="--clock")
+    if follow not in (None, "latest", "pinned"):
+        raise typer.BadParameter("follow is latest or pinned", param_hint="--follow")
+    # `follow` only when given: otherwise the service derives it from the reference.
+    fields = {"schedule": schedule, "clock": clock} | ({"follow": follow} if follow else {})
+    _patch(ctx, job, JobPatch.model_validate(fields), as_json)
+
+
+@jobs_app.command("scale")
+@_reports_errors
+def jobs_scale(
+    ctx: typer.Context,
+    job: JobArg,
+    factor: Annotated[float, typer.Argument(help="Factor on the schedule's rate.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Multiply a job's schedule rate by a factor from its next epoch."""
+    _patch(ctx, job, JobPatch(scale=factor), as_json)
+
+
+@jobs_app.command("override")
+@_reports_errors
+def jobs_override(
+    ctx: typer.Context,
+    job: JobArg,
+    rate: Annotated[float | None, typer.Argument(help="A fixed learning rate.")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the override.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fix a job's rate (or `--clear` it) from its next epoch."""
+    if (rate is None) == (not clear):
+        raise typer.BadParameter("give a RATE or --clear, exactly one")
+    _patch(ctx, job, JobPatch(override=rate), as_json)
+
+
+@jobs_app.command("pause")
+@_reports_errors
+def jobs_pause(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> None:
+    """Hold a job's current rate until resumed."""
+    _patch(ctx, job, JobPatch(paused=True), as_json)
+
+
+@jobs_app.command("resume")
+@_reports_errors
+def jobs_resume(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> None:
+    """Let a paused job follow its schedule again."""
+    _patch(ctx, job, JobPatch(paused=False), as_json)
+
+
+@jobs_app.command("stop")
+@_reports_errors
+def jobs_stop(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> None:
+    """Stop a job for good: its next answer says stop."""
+    _patch(ctx, job, JobPatch(status="stopped"), as_json)
+
+
+def main() -> None:
+    """Entry point of the `lrhub` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,5 +1,0 @@
-"""`python -m lrhub.service serve ...`, what `lrhub serve` runs."""
-
-from .cli import cli
-
-cli(prog_name="lrhub-service")

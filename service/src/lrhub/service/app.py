@@ -1,0 +1,60 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from lrhub.service.auth.tokens import AuthenticationMiddleware, Authenticator
+from lrhub.service.catalog import routes as routes_schedules
+from lrhub.service.decisions import routes as routes_decisions
+from lrhub.service.http.body_limit import BodyLimitMiddleware
+from lrhub.service.http.dependencies import AppContext
+from lrhub.service.http.openapi import install_openapi
+from lrhub.service.http.problems import install_problem_handlers
+from lrhub.service.jobs import routes as routes_jobs
+from lrhub.service.operations import routes as routes_ops
+from lrhub.service.operations.metrics import RequestMetricsMiddleware, ServiceMetrics
+from lrhub.service.previews import routes as routes_preview
+from lrhub.service.settings import ServerSettings
+from lrhub.service.storage.database import make_engine
+
+API_VERSION = "1"
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """The lrhub app for `settings` (default: from `LRHUB_*` environment variables).
+
+    The schema must exist already: `lrhub serve` runs `migrate.upgrade_schema` before it
+    starts workers.
+    """
+    settings = settings or ServerSettings()
+    engine = make_engine(settings.database_url)
+    metrics = ServiceMetrics()
+    app = FastAPI(
+        title="lrhub",
+        version=API_VERSION,
+        description="Named, versioned learning-rate schedules and durable per-job state.",
+    )
+    context = AppContext(
+        settings=settings,
+        engine=engine,
+        authenticator=Authenticator(settings.admin_tokens(), engine),
+        metrics=metrics,
+    )
+    app.state.context = context
+    install_problem_handlers(app)
+    install_openapi(app)
+    for router in (
+        routes_schedules.router,
+        routes_preview.router,
+        routes_jobs.router,
+        routes_decisions.router,
+        routes_ops.router,
+    ):
+        app.include_router(router)
+    # Starlette wraps middleware added later around earlier ones: requests pass metrics, then
+    # authentication (nothing is read from an unknown caller), then the body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthenticationMiddleware, authenticator=context.authenticator)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    return app

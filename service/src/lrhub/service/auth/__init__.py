@@ -1,0 +1,1 @@
+"""Credentials: admin tokens from settings, job tokens stored hashed, the caller of a request."""

@@ -1,0 +1,105 @@
+"""Storage of named schedules and their immutable versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, RowMapping, delete, insert, select, update
+
+from lrhub.service.storage.tables import schedule_versions, schedules
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """One version of a schedule, with how many versions the schedule has."""
+
+    name: str
+    version: int
+    spec: str
+    description: str
+    created_at: datetime
+    versions: int
+
+
+_VERSION_COLUMNS = (
+    schedule_versions.c.name,
+    schedule_versions.c.version,
+    schedule_versions.c.spec,
+    schedule_versions.c.description,
+    schedule_versions.c.created_at,
+    schedules.c.latest_version.label("versions"),
+)
+_JOINED = schedule_versions.join(schedules, schedules.c.name == schedule_versions.c.name)
+
+
+def _version(row: RowMapping) -> StoredVersion:
+    return StoredVersion(**row)
+
+
+def latest_version_number(connection: Connection, name: str, *, lock: bool = False) -> int | None:
+    """The newest version number of `name`, optionally row-locked; None if it does not exist."""
+    query = select(schedules.c.latest_version).where(schedules.c.name == name)
+    if lock:
+        query = query.with_for_update()
+    value = connection.execute(query).scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+def get_version(connection: Connection, name: str, version: int | None) -> StoredVersion | None:
+    """Version `version` of `name` (the latest when None)."""
+    wanted = schedules.c.latest_version if version is None else version
+    query = (
+        select(*_VERSION_COLUMNS)
+        .select_from(_JOINED)
+        .where(schedule_versions.c.name == name, schedule_versions.c.version == wanted)
+    )
+    row = connection.execute(query).mappings().first()
+    return _version(row) if row else None
+
+
+def add_version(
+    connection: Connection, name: str, version: int, spec: str, description: str, now: datetime
+) -> None:
+    """Store a new version and make it the latest (creating the schedule for version 1)."""
+    if version == 1:
+        connection.execute(insert(schedules).values(name=name, latest_version=1, created_at=now))
+    else:
+        connection.execute(
+            update(schedules).where(schedules.c.name == name).values(latest_version=version)
+        )
+    connection.execute(
+        insert(schedule_versions).values(
+            name=name, version=version, spec=spec, description=description, created_at=now
+        )
+    )
+
+
+def list_latest(connection: Connection, *, after: str | None, limit: int) -> list[StoredVersion]:
+    """The latest version of each schedule, by name, after the name `after`."""
+    query = (
+        select(*_VERSION_COLUMNS)
+        .select_from(_JOINED)
+        .where(schedule_versions.c.version == schedules.c.latest_version)
+    )
+    if after is not None:
+        query = query.where(schedules.c.name > after)
+    rows = connection.execute(query.order_by(schedules.c.name).limit(limit)).mappings()
+    return [_version(row) for row in rows]
+
+
+def list_versions(
+    connection: Connection, name: str, *, after: int | None, limit: int
+) -> list[StoredVersion]:
+    """Every version of `name`, oldest first, after version `after`."""
+    query = select(*_VERSION_COLUMNS).select_from(_JOINED).where(schedule_versions.c.name == name)
+    if after is not None:
+        query = query.where(schedule_versions.c.version > after)
+    rows = connection.execute(query.order_by(schedule_versions.c.version).limit(limit)).mappings()
+    return [_version(row) for row in rows]
+
+
+def delete_schedule(connection: Connection, name: str) -> None:
+    """Remove a schedule and all its versions."""
+    connection.execute(delete(schedule_versions).where(schedule_versions.c.name == name))
+    connection.execute(delete(schedules).where(schedules.c.name == name))

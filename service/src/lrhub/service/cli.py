@@ -1,0 +1,88 @@
+"""`python -m lrhub.service serve`: migrate the database, then run uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+from types import FrameType
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from lrhub.service.settings import ServerSettings
+from lrhub.service.storage.database import make_engine
+from lrhub.service.storage.migrate import upgrade_schema
+
+cli = typer.Typer(
+    help="The lrhub server.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM handler: exit 0. uvicorn drains connections first, then re-raises the signal it
+    caught; without this the process dies by that signal and orchestrators record a failure."""
+    raise SystemExit(0)
+
+
+@cli.callback()
+def main() -> None:
+    """The lrhub server."""
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on [LRHUB_HOST].")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="TCP port [LRHUB_PORT].")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=256, help="Worker processes [LRHUB_WORKERS].")
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback host without admin tokens.")
+    ] = False,
+) -> None:
+    """Create or upgrade the schema in LRHUB_DATABASE_URL and serve the API until stopped."""
+    settings = ServerSettings()
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    if (
+        not settings.admin_tokens()
+        and not is_loopback(host)
+        and not (insecure or settings.insecure)
+    ):
+        typer.echo(
+            f"refusing to listen on {host} without LRHUB_ADMIN_TOKEN: anyone could change "
+            "learning rates. Set LRHUB_ADMIN_TOKEN, listen on 127.0.0.1, or pass --insecure.",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade_schema(engine)
+    finally:
+        engine.dispose()
+    signal.signal(signal.SIGTERM, exit_cleanly)
+    uvicorn.run(
+        "lrhub.service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+    )

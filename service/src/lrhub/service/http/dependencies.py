@@ -1,0 +1,48 @@
+"""What every request handler needs from the running app, and the dependencies that supply it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import Engine
+
+from lrhub.service.auth.tokens import PRINCIPAL_STATE_KEY, Authenticator, Principal
+from lrhub.service.operations.metrics import ServiceMetrics
+from lrhub.service.settings import ServerSettings
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """The app's long-lived parts: settings, database engine, auth, metrics."""
+
+    settings: ServerSettings
+    engine: Engine
+    authenticator: Authenticator
+    metrics: ServiceMetrics
+
+
+async def get_context(request: Request) -> AppContext:
+    """The AppContext `create_app` stored on the app."""
+    context: AppContext = request.app.state.context
+    return context
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+
+
+async def get_principal(request: Request) -> Principal:
+    """The caller, as AuthenticationMiddleware identified it."""
+    principal: Principal = request.scope["state"][PRINCIPAL_STATE_KEY]
+    return principal
+
+
+Caller = Annotated[Principal, Depends(get_principal)]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="Only apply the change if the resource's current ETag matches.",
+    ),
+]

@@ -1,0 +1,1 @@
+"""Training jobs: create, read, list and change them; their audit log."""

@@ -1,0 +1,1 @@
+"""Previews: the rates a spec or stored schedule would give, storing nothing."""

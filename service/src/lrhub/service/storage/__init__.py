@@ -1,0 +1,1 @@
+"""Engines and transactions, tables, Alembic migrations and stored spec text."""
