@@ -1,4 +1,4 @@
-"""Training overhead: seeds/003's Ionosphere fit with lrhub's callback against local Keras.
+"""Training overhead: the Ionosphere experiment's fit with lrhub's callback against local Keras.
 
 Epoch mode: `RemoteLearningRate` against `keras.callbacks.LearningRateScheduler` with the same
 drop-based schedule (target: within 3%). Step mode: `RemoteLearningRate(per_step=True)` against
@@ -36,7 +36,7 @@ SEED = 7
 EPOCH_TARGET = 0.03
 STEP_TARGET = 0.05
 
-# seeds/003's drop-based schedule: 0.1 x 0.5^floor((1 + epoch) / 10).
+# The Ionosphere experiment's drop-based decay: 0.1 x 0.5^floor((1 + epoch) / 10).
 DROP_SPEC = {
     "type": "step_decay",
     "initial_learning_rate": 0.1,
@@ -56,7 +56,7 @@ STEP_SPEC = {
 
 
 def drop_schedule(epoch: int) -> float:
-    """seeds/003's `step_decay`, for LearningRateScheduler."""
+    """The Ionosphere experiment's `step_decay`, for LearningRateScheduler."""
     return 0.1 * math.pow(0.5, math.floor((1 + epoch) / 10))
 
 
@@ -70,7 +70,7 @@ def load_ionosphere() -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_model(learning_rate: float | keras.optimizers.schedules.LearningRateSchedule) -> Any:
-    """seeds/003's network: Dense(34, relu) → Dense(1, sigmoid), SGD with momentum 0.9."""
+    """The Ionosphere network: Dense(34, relu) → Dense(1, sigmoid), SGD with momentum 0.9."""
     keras.utils.set_random_seed(SEED)
     model = keras.Sequential(
         [
@@ -124,7 +124,7 @@ class TimedCallback(keras.callbacks.Callback):  # type: ignore[misc]
 def timed_fit(
     model: Any, data: tuple[np.ndarray, np.ndarray], callbacks: list[Any]
 ) -> tuple[float, float]:
-    """Seconds spent in `model.fit` (seeds/003's settings, silent), and in the callbacks."""
+    """Seconds spent in `model.fit` (the Ionosphere settings, silent), and in the callbacks."""
     features, labels = data
     timed = [TimedCallback(callback) for callback in callbacks]
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""What the examples share: seeds/003's Ionosphere data, network and command-line options.
+"""What the examples share: the Ionosphere experiment's data, network and command-line options.
 
 Not runnable itself; each example next to it is (`python examples/<name>.py`).
 """
@@ -37,7 +37,7 @@ def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_model(learning_rate: float, momentum: float) -> Any:
-    """seeds/003's network (Dense(34, relu) → Dense(1, sigmoid)) and SGD, with seed 7."""
+    """The Ionosphere network (Dense(34, relu) → Dense(1, sigmoid)) and SGD, with seed 7."""
     keras.utils.set_random_seed(7)
     model = keras.Sequential(
         [
@@ -52,7 +52,7 @@ def build_model(learning_rate: float, momentum: float) -> Any:
 
 
 def fit(model: Any, data: Path, callback: keras.callbacks.Callback, epochs: int) -> Any:
-    """seeds/003's fit: batch 28, the last 33% for validation; the History."""
+    """The Ionosphere experiment's fit: batch 28, the last 33% for validation; the History."""
     features, labels = load(data)
     return model.fit(
         features, labels, validation_split=0.33, epochs=epochs, batch_size=28,

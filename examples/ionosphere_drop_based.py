@@ -1,4 +1,4 @@
-"""seeds/003's drop-based learning-rate decay on Ionosphere, with the schedule kept in lrhub.
+"""The drop-based learning-rate decay of the Ionosphere experiment, with the schedule in lrhub.
 
 The rate halves every 10 epochs (0.1 * 0.5^floor((1 + epoch) / 10)); the service stores the schedule
 as a named version and the job's every decision. Start a server first (`lrhub serve`), then:
@@ -25,7 +25,7 @@ SCHEDULE = {
 def main() -> None:
     args = arguments(__doc__.splitlines()[0], "ionosphere-drop").parse_args()
     client = Client(args.url)
-    client.put_schedule("ionosphere-drop", SCHEDULE, description="seeds/003 drop-based decay")
+    client.put_schedule("ionosphere-drop", SCHEDULE, description="Ionosphere drop-based decay")
     callback = RemoteLearningRate(job=args.job, schedule="ionosphere-drop", client=client)
     # The rate given to SGD is never used: the callback sets it before the first batch.
     history = fit(build_model(learning_rate=0.0, momentum=0.9), args.data, callback, epochs=50)

@@ -1,4 +1,4 @@
-"""seeds/003's time-based learning-rate decay on Ionosphere, with the schedule kept in lrhub.
+"""The time-based learning-rate decay of the Ionosphere experiment, with the schedule in lrhub.
 
 Keras 2's `SGD(lr=0.1, decay=0.002)` lowered the rate at every update: 0.1 / (1 + 0.002 * step).
 Keras 3 dropped `decay`; here it is an `inverse_time_decay` with `unit: step`, and the callback

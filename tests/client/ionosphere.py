@@ -1,5 +1,5 @@
-"""The Ionosphere experiment of seeds/003 for the Keras tests: data, model, deterministic fits,
-and a callback that acts at fixed epochs inside a fit."""
+"""The Ionosphere experiment (the Keras tutorial on time- and drop-based decay) for the Keras
+tests: data, model, deterministic fits, and a callback that acts at fixed epochs inside a fit."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def build_model(
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 0.1,
     momentum: float = 0.9,
 ) -> keras.Model:
-    """seeds/003's network (34 relu units, 1 sigmoid), SGD with momentum, seeded weights."""
+    """The Ionosphere network (34 relu units, 1 sigmoid), SGD with momentum, seeded weights."""
     keras.utils.set_random_seed(SEED)
     model = keras.Sequential(
         [
@@ -71,7 +71,7 @@ def fit(
     epochs: int,
     initial_epoch: int = 0,
 ) -> dict[str, list[Any]]:
-    """Fit on Ionosphere like seeds/003 (batch 28, 33% validation); the History's lists."""
+    """Fit on Ionosphere like the experiment (batch 28, 33% validation); the History's lists."""
     features, labels = load_ionosphere()
     history = model.fit(
         features,

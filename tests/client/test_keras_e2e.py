@@ -40,7 +40,7 @@ DROP_BASED = {
 
 
 def step_decay(epoch: int) -> float:
-    """seeds/003's drop-based schedule, as its Keras example writes it."""
+    """The Ionosphere experiment's drop-based decay, as its Keras example writes it."""
     return 0.1 * math.pow(0.5, math.floor((1 + epoch) / 10))
 
 

@@ -63,8 +63,8 @@ def test_local_decisions_answer_what_the_service_answers_through_operator_change
                 chained = JobSnapshot.of(client.get_job("mirror-1"))
             local = decide_locally(chained, epoch, metrics, steps)
             served = client.decide("mirror-1", epoch, metrics=metrics, steps_per_epoch=steps)
-            assert_same_answer(local, served)
-            chained = chained.after(local)
+            assert_same_answer(local.answer, served)
+            chained = local.snapshot
         rates = [entry.learning_rate for entry in client.history("mirror-1").items]
     assert len(set(rates)) >= 6, "the script must make the service answer many different rates"
 
@@ -79,6 +79,6 @@ def test_a_job_paused_before_its_first_epoch_holds_its_first_scaled_rate_locally
         for epoch, metrics in enumerate([{}, {"val_loss": 1.0}, {"val_loss": 2.0}]):
             local = decide_locally(chained, epoch, metrics, None)
             served = client.decide("mirror-2", epoch, metrics=metrics)
-            assert_same_answer(local, served)
-            chained = chained.after(local)
+            assert_same_answer(local.answer, served)
+            chained = local.snapshot
     assert served.learning_rate == 0.2

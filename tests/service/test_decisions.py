@@ -1,4 +1,4 @@
-"""The decision semantics of DESIGN.md, through the real app, on SQLite and on PostgreSQL."""
+"""The decision semantics of docs/design.md, through the real app, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 

@@ -18,11 +18,12 @@ from sqlalchemy import Engine, inspect, select, text
 
 import lrhub.service.storage
 from lrhub.schedules import parse_spec
-from lrhub.service.auth.tokens import Principal
-from lrhub.service.catalog import service as schedule_service
+from lrhub.service.auth.principal import Principal
+from lrhub.service.catalog import service as catalog_service
 from lrhub.service.decisions import service as decision_service
-from lrhub.service.http.schemas import JobCreate
+from lrhub.service.decisions.service import Outcome
 from lrhub.service.jobs import service as job_service
+from lrhub.service.jobs.schemas import JobCreate
 from lrhub.service.storage.database import make_engine
 from lrhub.service.storage.migrate import alembic_config, upgrade_schema
 from lrhub.service.storage.tables import decisions, metadata
@@ -76,7 +77,7 @@ def test_concurrent_retries_of_one_job_decide_each_epoch_once(engine: Engine) ->
         return [
             decision_service.decide_epoch(
                 engine, ADMIN, "contended", epoch, observed(epoch), None
-            ).answer.learning_rate
+            ).record.learning_rate
             for epoch in range(len(LOSSES))
         ]
 
@@ -109,7 +110,7 @@ def test_pooled_postgresql_connections_cut_by_the_server_are_replaced_at_checkou
                 decided = decision_service.decide_epoch(
                     engine, ADMIN, "cut", epoch, observed(epoch), None
                 )
-                assert decided.outcome == "new"
+                assert decided.outcome is Outcome.NEW
         finally:
             faults.close()
             engine.dispose()
@@ -128,13 +129,13 @@ def test_concurrent_puts_of_a_new_schedule_create_it_once(engine: Engine) -> Non
     spec = parse_spec(PLATEAU)
 
     def put(_: int) -> bool:
-        _schedule, created = schedule_service.put_schedule(engine, ADMIN, "raced", spec, "", None)
+        _schedule, created = catalog_service.put_schedule(engine, ADMIN, "raced", spec, "", None)
         return created
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         created = list(pool.map(put, range(6)))
     assert created.count(True) == 1
-    assert schedule_service.get_schedule(engine, "raced", None).versions == 1
+    assert catalog_service.get_schedule(engine, "raced", None).versions == 1
 
 
 def test_the_shipped_alembic_ini_migrates_lrhub_database_url(

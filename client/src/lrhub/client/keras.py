@@ -5,7 +5,6 @@ Importing this module imports keras; `import lrhub.client` does not.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -16,18 +15,17 @@ import keras
 from keras.src import backend
 from keras.src.utils import io_utils
 
-from lrhub.schedules import ScheduleError
+from lrhub.schedules import ScheduleError, is_metric_name
 
 from ._sync import Client
 from .errors import LrhubError
-from .local_decisions import JobSnapshot, decide_locally
+from .local_decisions import JobSnapshot, LocalDecision, decide_locally
 from .models import Decision, JsonObject
 from .outage import DEFAULT_MAX_PENDING, PendingEpochs
 
 ResultT = TypeVar("ResultT")
 
 # The service's metric-name rule (docs/http-api.md); other log entries are not sent.
-_METRIC_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
 
 
 class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
@@ -213,7 +211,7 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         if self._snapshot is None:
             return None  # the service never described the job: nothing to compute from
         try:
-            decision = decide_locally(self._snapshot, epoch, metrics, self._steps_per_epoch)
+            local = decide_locally(self._snapshot, epoch, metrics, self._steps_per_epoch)
         except ScheduleError as error:
             warnings.warn(
                 f"lrhub job {self.job!r}: no local rate for epoch {epoch} ({error}); holding",
@@ -221,25 +219,23 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
                 stacklevel=3,
             )
             return None
-        self._snapshot = self._snapshot.after(decision)
-        return decision
+        self._snapshot = local.snapshot
+        return local.answer
 
     def _follow(self, decision: Decision, metrics: Mapping[str, float] | None) -> None:
         """Keep the snapshot in step with the service's answers: the service wins."""
         assert self._snapshot is not None
+        local: LocalDecision | None
         try:
-            expected = decide_locally(
-                self._snapshot, decision.epoch, metrics, self._steps_per_epoch
-            )
-            in_step = (expected.learning_rate, expected.step_learning_rates, expected.state) == (
-                decision.learning_rate,
-                decision.step_learning_rates,
-                decision.state,
-            )
+            local = decide_locally(self._snapshot, decision.epoch, metrics, self._steps_per_epoch)
         except ScheduleError:
-            in_step = False
-        if in_step:
-            self._snapshot = self._snapshot.after(decision)
+            local = None
+        if local is not None and (
+            local.answer.learning_rate,
+            local.answer.step_learning_rates,
+            local.answer.state,
+        ) == (decision.learning_rate, decision.step_learning_rates, decision.state):
+            self._snapshot = local.snapshot
             return
         # The job changed (PATCH, newer schedule version, rewind): read it again.
         try:
@@ -315,7 +311,7 @@ def _metrics(logs: Mapping[str, Any]) -> dict[str, float]:
     """The epoch's logs the service accepts: finite numbers under valid names."""
     metrics: dict[str, float] = {}
     for name, value in logs.items():
-        if name == "learning_rate" or not _METRIC_NAME.match(name):
+        if name == "learning_rate" or not is_metric_name(name):
             continue
         try:
             number = float(value)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from lrhub.schedules import OperatorSettings, apply_operator_settings, decide, parse_spec
+from lrhub.schedules import OperatorSettings, answer_epoch, parse_spec
 
 from .models import Decision, Job
 
@@ -31,7 +31,7 @@ class JobSnapshot:
     override: float | None
     paused: bool
     stopped: bool
-    # The service's held rate: the job's rate when it was paused (job_service.py sets it so).
+    # The service's held rate: the job's rate when it was paused (a PATCH that pauses sets it).
     held_rate: float | None
 
     @classmethod
@@ -49,12 +49,24 @@ class JobSnapshot:
             held_rate=job.learning_rate if job.paused else None,
         )
 
-    def after(self, decision: Decision) -> JobSnapshot:
-        """The snapshot once the service (or `decide_locally`) made `decision`."""
-        held_rate = self.held_rate
-        if self.paused and held_rate is None:
-            held_rate = decision.learning_rate  # paused before any decision: the first rate
-        return replace(self, state=decision.state, held_rate=held_rate)
+    @property
+    def settings(self) -> OperatorSettings:
+        """The operator's settings, as the engine applies them."""
+        return OperatorSettings(
+            scale=self.scale,
+            override=self.override,
+            paused=self.paused,
+            held_rate=self.held_rate,
+            stopped=self.stopped,
+        )
+
+
+@dataclass(frozen=True)
+class LocalDecision:
+    """A decision made on the client, and the snapshot of the job once it is made."""
+
+    answer: Decision
+    snapshot: JobSnapshot
 
 
 def decide_locally(
@@ -62,39 +74,32 @@ def decide_locally(
     epoch: int,
     metrics: Mapping[str, float] | None,
     steps_per_epoch: int | None,
-) -> Decision:
+) -> LocalDecision:
     """The decision the service would make for `epoch` of the job in `snapshot`.
 
-    Raises the engine's `ScheduleError` when the spec cannot give a rate here. Mirrors
-    `lrhub.service.decision_service._decide_and_store`: the clock origin capped at the epoch, then
-    the operator's settings applied by the engine's `apply_operator_settings`, as the service does.
+    Raises the engine's `ScheduleError` when the spec cannot give a rate here. The service
+    decides with the same `lrhub.schedules.answer_epoch`, so clock origin, operator settings and
+    the pause's held rate follow the same rules on both sides.
     """
-    origin = min(snapshot.clock_origin, epoch)
-    engine = decide(
+    answered = answer_epoch(
         parse_spec(snapshot.spec),
         snapshot.state,
         epoch=epoch,
         metrics=metrics,
         steps_per_epoch=steps_per_epoch,
-        clock_origin=origin,
+        clock_origin=snapshot.clock_origin,
+        settings=snapshot.settings,
     )
-    answered = apply_operator_settings(
-        engine,
-        OperatorSettings(
-            scale=snapshot.scale,
-            override=snapshot.override,
-            paused=snapshot.paused,
-            held_rate=snapshot.held_rate,
-            stopped=snapshot.stopped,
-        ),
-    )
-    return Decision(
+    answer = answered.answer
+    decision = Decision(
         job_id=snapshot.job_id,
         epoch=epoch,
-        learning_rate=answered.learning_rate,
-        step_learning_rates=answered.step_learning_rates,
-        reason=f"{LOCAL_REASON_PREFIX}: {answered.reason}",
-        stop=answered.stop,
-        state=engine.state,
+        learning_rate=answer.learning_rate,
+        step_learning_rates=answer.step_learning_rates,
+        reason=f"{LOCAL_REASON_PREFIX}: {answer.reason}",
+        stop=answer.stop,
+        state=answered.decision.state,
         decided_at=datetime.now(UTC),
     )
+    after = replace(snapshot, state=answered.decision.state, held_rate=answered.held_rate)
+    return LocalDecision(answer=decision, snapshot=after)

@@ -6,12 +6,29 @@ described in ``docs/engine-api.md``.
 
 from .decisions import Decision, decide
 from .errors import EvaluationError, ExpressionError, ScheduleError, SpecError
-from .operators import Answer, OperatorSettings, apply_operator_settings
+from .metrics import METRIC_NAME_PATTERN, is_metric_name
+from .operators import (
+    Answer,
+    AnsweredEpoch,
+    OperatorSettings,
+    answer_epoch,
+    apply_operator_settings,
+    effective_clock_origin,
+)
 from .previews import Preview, preview
-from .specs import Spec, SpecAdapter, needs_steps_per_epoch, parse_spec, spec_to_json
+from .specs import (
+    Spec,
+    SpecAdapter,
+    error_location,
+    needs_steps_per_epoch,
+    parse_spec,
+    spec_to_json,
+)
 
 __all__ = [
+    "METRIC_NAME_PATTERN",
     "Answer",
+    "AnsweredEpoch",
     "Decision",
     "EvaluationError",
     "ExpressionError",
@@ -21,8 +38,12 @@ __all__ = [
     "Spec",
     "SpecAdapter",
     "SpecError",
+    "answer_epoch",
     "apply_operator_settings",
     "decide",
+    "effective_clock_origin",
+    "error_location",
+    "is_metric_name",
     "needs_steps_per_epoch",
     "parse_spec",
     "preview",

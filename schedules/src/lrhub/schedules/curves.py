@@ -163,7 +163,7 @@ def _anneal(strategy: str, start: float, end: float, pct: float) -> float:
 
 
 def ramp_hold_decay(spec: RampHoldDecaySpec, t: float) -> float:
-    """seeds/004's ramp-sustain-decay ("one cycle") function."""
+    """The ramp-sustain-decay ("one cycle") function of Keras scheduling-function tutorials."""
     if t < spec.rampup:
         slope = (spec.max_learning_rate - spec.start_learning_rate) / spec.rampup
         return slope * t + spec.start_learning_rate

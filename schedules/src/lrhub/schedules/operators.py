@@ -1,14 +1,18 @@
 """What an operator's settings make of the schedule's decision: override, pause, scale, stop.
 
 The service answers this for every decision and the client's `on_error="local"` mode computes the
-same while the service is unreachable, so the rule lives here, once.
+same while the service is unreachable, so the rules live here, once: `answer_epoch` is the whole
+way from a job's spec, state and settings to the rate it is told.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from .decisions import Decision
+from .decisions import Decision, decide
+from .specs import Spec
 
 
 @dataclass(frozen=True)
@@ -56,3 +60,51 @@ def apply_operator_settings(decision: Decision, settings: OperatorSettings) -> A
     if settings.stopped:
         stop, reason = True, f"job stopped by an operator; {reason}"
     return Answer(learning_rate=rate, step_learning_rates=step_rates, reason=reason, stop=stop)
+
+
+@dataclass(frozen=True)
+class AnsweredEpoch:
+    """One epoch of a job decided: the schedule's decision, the answer after the operator's
+    settings, the clock origin it was decided with, and the rate a pause holds from now on."""
+
+    decision: Decision
+    answer: Answer
+    clock_origin: int
+    held_rate: float | None
+
+
+def effective_clock_origin(clock_origin: int, epoch: int) -> int:
+    """The clock origin `epoch` is decided with: before its origin a restarted schedule has no
+    t < 0, so it starts at the decided epoch."""
+    return min(clock_origin, epoch)
+
+
+def answer_epoch(
+    spec: Spec,
+    state: Mapping[str, Any] | None,
+    *,
+    epoch: int,
+    metrics: Mapping[str, float] | None,
+    steps_per_epoch: int | None,
+    clock_origin: int,
+    settings: OperatorSettings,
+) -> AnsweredEpoch:
+    """Decide `epoch` with the schedule, then apply the operator's settings.
+
+    A job paused before its first decision has no rate to hold yet: it holds the first rate it
+    is answered. Raises the engine's `EvaluationError` when the spec gives no rate here.
+    """
+    origin = effective_clock_origin(clock_origin, epoch)
+    decision = decide(
+        spec,
+        state,
+        epoch=epoch,
+        metrics=metrics,
+        steps_per_epoch=steps_per_epoch,
+        clock_origin=origin,
+    )
+    answer = apply_operator_settings(decision, settings)
+    held_rate = settings.held_rate
+    if settings.paused and held_rate is None:
+        held_rate = answer.learning_rate
+    return AnsweredEpoch(decision=decision, answer=answer, clock_origin=origin, held_rate=held_rate)

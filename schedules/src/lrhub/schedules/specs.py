@@ -134,7 +134,7 @@ class CosineDecayRestartsSpec(_SpecModel):
 
 
 class StepDecaySpec(_SpecModel):
-    """initial * drop^floor((t + offset) / every) (seeds/003's drop-based schedule: offset=1)."""
+    """initial * drop^floor((t + offset) / every) (the Ionosphere drop-based decay: offset=1)."""
 
     type: Literal["step_decay"] = "step_decay"
     initial_learning_rate: Rate
@@ -217,7 +217,7 @@ def one_cycle_phase_ends(pct_start: float, total_steps: int, three_phase: bool) 
 
 
 class RampHoldDecaySpec(_SpecModel):
-    """seeds/004's "one cycle": linear ramp, hold at max, then exponential decay to min."""
+    """The "one cycle" of Keras scheduling tutorials: linear ramp, hold at max, decay to min."""
 
     type: Literal["ramp_hold_decay"] = "ramp_hold_decay"
     start_learning_rate: Rate
@@ -402,15 +402,27 @@ def needs_steps_per_epoch(spec: Spec) -> bool:
     return any(needs_steps_per_epoch(child) for child in children(spec))
 
 
-def _field_path(loc: tuple[int | str, ...]) -> list[str]:
-    """pydantic's loc without the union's tags: ("sequence", "stages", 0, "schedule", ...)."""
+# Keys under which a spec sits; pydantic puts the union's tag (the spec's "type") after them.
+_SPEC_KEYS = frozenset({"spec", "schedule", "base"})
+_TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
+
+
+def error_location(error: Mapping[str, Any]) -> str:
+    """A pydantic error's `loc` as a dotted path without the spec union's tags.
+
+    ("body", "spec", "step_decay", "every") -> "body.spec.every"; a missing or unknown `type`
+    is reported at the `type` field. The service's problem answers and the engine's own
+    SpecError both name fields this way.
+    """
     path: list[str] = []
-    expect_tag = True
-    for part in loc:
+    expect_tag = True  # a spec parsed alone starts with its tag
+    for part in error.get("loc", ()):
         if not (expect_tag and part in SPEC_TYPES):
             path.append(str(part))
-        expect_tag = part in {"schedule", "base"}
-    return path
+        expect_tag = part in _SPEC_KEYS
+    if error.get("type") in _TAG_ERRORS:
+        path.append("type")
+    return ".".join(path)
 
 
 def _spec_error(exc: ValidationError) -> SpecError:
@@ -419,11 +431,8 @@ def _spec_error(exc: ValidationError) -> SpecError:
     for error in exc.errors():
         cause = error.get("ctx", {}).get("error")
         refused_expression = refused_expression or isinstance(cause, ExpressionError)
-        loc = _field_path(error["loc"])
-        if error["type"] in {"union_tag_invalid", "union_tag_not_found"}:
-            loc.append("type")
         message = str(cause) if isinstance(cause, ValueError) else error["msg"]
-        errors.append({"loc": ".".join(loc), "msg": message})
+        errors.append({"loc": error_location(error), "msg": message})
     summary = "; ".join(f"{e['loc'] or 'spec'}: {e['msg']}" for e in errors)
     error_class = ExpressionError if refused_expression else SpecError
     return error_class(f"invalid spec: {summary}", errors)

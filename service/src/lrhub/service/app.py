@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from lrhub.service.auth.tokens import AuthenticationMiddleware, Authenticator
-from lrhub.service.catalog import routes as routes_schedules
-from lrhub.service.decisions import routes as routes_decisions
+from lrhub.service.auth.middleware import AuthenticationMiddleware
+from lrhub.service.auth.tokens import Authenticator
+from lrhub.service.catalog import routes as catalog_routes
+from lrhub.service.decisions import routes as decision_routes
 from lrhub.service.http.body_limit import BodyLimitMiddleware
 from lrhub.service.http.dependencies import AppContext
 from lrhub.service.http.openapi import install_openapi
 from lrhub.service.http.problems import install_problem_handlers
-from lrhub.service.jobs import routes as routes_jobs
-from lrhub.service.operations import routes as routes_ops
+from lrhub.service.jobs import routes as job_routes
+from lrhub.service.operations import routes as operation_routes
 from lrhub.service.operations.metrics import RequestMetricsMiddleware, ServiceMetrics
-from lrhub.service.previews import routes as routes_preview
+from lrhub.service.previews import routes as preview_routes
 from lrhub.service.settings import ServerSettings
 from lrhub.service.storage.database import make_engine
 
@@ -24,7 +25,7 @@ API_VERSION = "1"
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """The lrhub app for `settings` (default: from `LRHUB_*` environment variables).
 
-    The schema must exist already: `lrhub serve` runs `migrate.upgrade_schema` before it
+    The schema must exist already: `lrhub serve` runs `storage.migrate.upgrade_schema` before it
     starts workers.
     """
     settings = settings or ServerSettings()
@@ -45,11 +46,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_openapi(app)
     for router in (
-        routes_schedules.router,
-        routes_preview.router,
-        routes_jobs.router,
-        routes_decisions.router,
-        routes_ops.router,
+        catalog_routes.router,
+        preview_routes.router,
+        job_routes.router,
+        decision_routes.router,
+        operation_routes.router,
     ):
         app.include_router(router)
     # Starlette wraps middleware added later around earlier ones: requests pass metrics, then

@@ -1,133 +1,101 @@
-"""The service's exception hierarchy; `problems.py` maps it to RFC 9457 problem+json.
+"""The service's exception hierarchy. `lrhub.service.http.problems` maps each class to its HTTP
+status and problem type, in one table; nothing else in the service knows about HTTP statuses.
 
-    ServiceError (500 internal-error)
-    ├── MalformedRequest    400 malformed-request
-    ├── Unauthorized        401 unauthorized
-    ├── Forbidden           403 forbidden
-    ├── NotFound            404 not-found
-    ├── Conflict            409 conflict
-    ├── PreconditionFailed  412 precondition-failed
-    ├── PayloadTooLarge     413 payload-too-large
-    ├── InvalidInput        422 validation-error   (carries errors[] with loc/msg)
-    ├── EvaluationFailed    422 evaluation-error
-    ├── Unavailable         503 unavailable
-    └── HttpError           any other status the framework raises (405 method-not-allowed, ...)
+    ServiceError            something the service could not do
+    ├── Unauthorized        no credentials, or unknown ones
+    ├── Forbidden           the caller may not do this
+    ├── NotFound            an unknown schedule, version or job (`field` names a reference)
+    ├── Conflict            the change contradicts the current state (schedule in use, job stopped)
+    ├── PreconditionFailed  the caller's `If-Match` names a version that is no longer current
+    ├── InvalidChange       a value breaks a domain rule; `field` names it (e.g. "follow")
+    ├── EvaluationFailed    the schedule could not give a rate for this epoch
+    ├── Unavailable         the database cannot be reached; callers retry
+    └── RequestError        the request itself is unusable, found by the HTTP layer
+        ├── MalformedRequest    the body is not JSON or has the wrong content type
+        ├── PayloadTooLarge     the body is over the configured limit
+        ├── InvalidRequest      request fields fail validation; `errors` lists {"loc", "msg"}
+        └── HttpError           any other status the framework raises (405, ...)
 
-Service functions raise these; endpoints never build error responses themselves.
+Service functions raise the domain errors; their messages say what is wrong in the domain's own
+terms and never name request locations (`body.x`, `query.y`), which only the HTTP layer knows.
 """
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 
 class ServiceError(Exception):
-    """Base of every error the service answers; `detail` is shown to the caller."""
+    """Base of every error the service answers; `detail` is shown to the caller, and `field`,
+    when given, names the attribute the error is about (e.g. "schedule" for an unknown one)."""
 
-    status = 500
-    slug = "internal-error"
-    title = "Internal server error"
-
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
-
-
-class MalformedRequest(ServiceError):
-    """The body is not JSON or has the wrong content type."""
-
-    status = 400
-    slug = "malformed-request"
-    title = "Malformed request"
+        self.field = field
 
 
 class Unauthorized(ServiceError):
     """Auth is on and the bearer token is missing or unknown."""
 
-    status = 401
-    slug = "unauthorized"
-    title = "Unauthorized"
-
 
 class Forbidden(ServiceError):
     """The token is valid but may not do this."""
-
-    status = 403
-    slug = "forbidden"
-    title = "Forbidden"
 
 
 class NotFound(ServiceError):
     """An unknown schedule, version or job."""
 
-    status = 404
-    slug = "not-found"
-    title = "Not found"
-
 
 class Conflict(ServiceError):
     """The change contradicts the current state (schedule in use, job stopped)."""
 
-    status = 409
-    slug = "conflict"
-    title = "Conflict"
-
 
 class PreconditionFailed(ServiceError):
-    """`If-Match` does not match the current ETag."""
-
-    status = 412
-    slug = "precondition-failed"
-    title = "Precondition failed"
+    """`If-Match` does not match the current version of the resource."""
 
 
-class PayloadTooLarge(ServiceError):
+class InvalidChange(ServiceError):
+    """A value breaks a domain rule; `field` is the name of the offending attribute."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail, field=field)
+
+
+class EvaluationFailed(ServiceError):
+    """The schedule could not give a rate for this epoch."""
+
+
+class Unavailable(ServiceError):
+    """The database is unreachable; clients retry."""
+
+
+class RequestError(ServiceError):
+    """The request itself is unusable; raised by the HTTP layer, never by service functions."""
+
+
+class MalformedRequest(RequestError):
+    """The body is not JSON or has the wrong content type."""
+
+
+class PayloadTooLarge(RequestError):
     """The body is larger than `LRHUB_MAX_BODY_BYTES`."""
 
-    status = 413
-    slug = "payload-too-large"
-    title = "Payload too large"
 
-
-class InvalidInput(ServiceError):
-    """A field is invalid; `errors` lists each as {"loc": "body.x.y", "msg": ...}."""
-
-    status = 422
-    slug = "validation-error"
-    title = "Request validation failed"
+class InvalidRequest(RequestError):
+    """Request fields are invalid; `errors` lists each as {"loc": "body.x.y", "msg": ...}."""
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
         super().__init__("; ".join(f"{error['loc']}: {error['msg']}" for error in errors[:5]))
         self.errors = errors
 
     @classmethod
-    def field(cls, loc: str, msg: str) -> InvalidInput:
-        """The error for one field, e.g. `InvalidInput.field("body.epochs", "too many")`."""
+    def at(cls, loc: str, msg: str) -> InvalidRequest:
+        """The error for one field, e.g. `InvalidRequest.at("query.cursor", "not a cursor")`."""
         return cls([{"loc": loc, "msg": msg}])
 
 
-class EvaluationFailed(ServiceError):
-    """The schedule could not give a rate for this epoch."""
-
-    status = 422
-    slug = "evaluation-error"
-    title = "The schedule could not be evaluated"
-
-
-class Unavailable(ServiceError):
-    """The database is unreachable; clients retry."""
-
-    status = 503
-    slug = "unavailable"
-    title = "Service unavailable"
-
-
-class HttpError(ServiceError):
+class HttpError(RequestError):
     """An HTTP error raised by the framework itself, such as 405 for a method a route lacks."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
-        phrase = HTTPStatus(status).phrase
         self.status = status
-        self.slug = phrase.lower().replace(" ", "-")
-        self.title = phrase

@@ -6,19 +6,38 @@ from typing import Annotated
 
 from fastapi import Path, Query, Response
 
-from lrhub.service.catalog import service as schedule_service
+from lrhub.service.catalog import service as catalog_service
+from lrhub.service.catalog.schemas import Schedule, SchedulePut
+from lrhub.service.catalog.store import StoredVersion
 from lrhub.service.http.dependencies import Caller, Context, IfMatch
-from lrhub.service.http.paging import DEFAULT_LIMIT, Cursor, Limit
+from lrhub.service.http.etags import schedule_etag
+from lrhub.service.http.paging import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    decode_int_cursor,
+    page_of,
+)
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
-from lrhub.service.http.schemas import SCHEDULE_NAME_PATTERN, Page, ScheduleOut, SchedulePut
+from lrhub.service.http.schemas import SCHEDULE_NAME_PATTERN
 
 router = v1_router("/v1/schedules", "schedules")
 
 ScheduleName = Annotated[str, Path(pattern=SCHEDULE_NAME_PATTERN, max_length=128)]
 
 
-@router.put("/{name}", response_model=ScheduleOut, responses={201: {"model": ScheduleOut}})
+def _answer(version: StoredVersion, status_code: int = 200) -> Response:
+    return model_response(
+        Schedule.of(version),
+        status_code=status_code,
+        etag=schedule_etag(version.name, version.version),
+    )
+
+
+@router.put("/{name}", response_model=Schedule, responses={201: {"model": Schedule}})
 def put_schedule(
     name: ScheduleName,
     body: SchedulePut,
@@ -27,23 +46,22 @@ def put_schedule(
     if_match: IfMatch = None,
 ) -> Response:
     """Create the schedule (201) or add a version when the spec changed (200)."""
-    schedule, created = schedule_service.put_schedule(
+    version, created = catalog_service.put_schedule(
         context.engine, caller, name, body.spec, body.description, if_match
     )
-    return model_response(
-        schedule, status_code=201 if created else 200, etag=schedule_service.etag_of(schedule)
-    )
+    return _answer(version, status_code=201 if created else 200)
 
 
-@router.get("", response_model=Page[ScheduleOut])
+@router.get("", response_model=Page[Schedule])
 def list_schedules(
     context: Context, caller: Caller, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Response:
     """The latest version of every schedule, by name."""
-    return model_response(schedule_service.list_schedules(context.engine, cursor, limit))
+    versions = catalog_service.list_schedules(context.engine, decode_cursor(cursor), limit)
+    return model_response(page_of(versions, limit, lambda v: v.name, Schedule.of))
 
 
-@router.get("/{name}", response_model=ScheduleOut)
+@router.get("/{name}", response_model=Schedule)
 def get_schedule(
     name: ScheduleName,
     context: Context,
@@ -51,11 +69,10 @@ def get_schedule(
     version: Annotated[int | None, Query(ge=1, le=999_999_999)] = None,
 ) -> Response:
     """A version of the schedule (the latest by default)."""
-    schedule = schedule_service.get_schedule(context.engine, name, version)
-    return model_response(schedule, etag=schedule_service.etag_of(schedule))
+    return _answer(catalog_service.get_schedule(context.engine, name, version))
 
 
-@router.get("/{name}/versions", response_model=Page[ScheduleOut])
+@router.get("/{name}/versions", response_model=Page[Schedule])
 def list_versions(
     name: ScheduleName,
     context: Context,
@@ -64,7 +81,9 @@ def list_versions(
     cursor: Cursor = None,
 ) -> Response:
     """Every version of the schedule, oldest first."""
-    return model_response(schedule_service.list_versions(context.engine, name, cursor, limit))
+    after = decode_int_cursor(cursor)
+    versions = catalog_service.list_versions(context.engine, name, after, limit)
+    return model_response(page_of(versions, limit, lambda v: v.version, Schedule.of))
 
 
 @router.delete("/{name}", status_code=204, response_class=Response)
@@ -72,5 +91,5 @@ def delete_schedule(
     name: ScheduleName, context: Context, caller: Caller, if_match: IfMatch = None
 ) -> Response:
     """Remove the schedule; 409 while a job that is not stopped uses it."""
-    schedule_service.delete_schedule(context.engine, caller, name, if_match)
+    catalog_service.delete_schedule(context.engine, caller, name, if_match)
     return Response(status_code=204)

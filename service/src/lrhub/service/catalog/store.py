@@ -1,4 +1,5 @@
-"""Storage of named schedules and their immutable versions."""
+"""Storage of named schedules and their immutable versions, and what a schedule reference
+(`"name"` or `"name@3"`) names."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
+from lrhub.service.errors import NotFound
 from lrhub.service.storage.tables import schedule_versions, schedules
 
 
@@ -35,6 +37,23 @@ _JOINED = schedule_versions.join(schedules, schedules.c.name == schedule_version
 
 def _version(row: RowMapping) -> StoredVersion:
     return StoredVersion(**row)
+
+
+def parse_reference(reference: str) -> tuple[str, int | None]:
+    """`"name"` → (name, None); `"name@3"` → (name, 3). The pattern was validated already."""
+    name, _, version = reference.partition("@")
+    return name, int(version) if version else None
+
+
+def resolve_reference(connection: Connection, reference: str) -> StoredVersion:
+    """The schedule version `reference` (a job's or a preview's `schedule`) names; NotFound
+    if there is none."""
+    name, version = parse_reference(reference)
+    found = get_version(connection, name, version)
+    if found is None:
+        what = f"version {version} of schedule {name!r}" if version else f"schedule {name!r}"
+        raise NotFound(f"there is no {what}", field="schedule")
+    return found
 
 
 def latest_version_number(connection: Connection, name: str, *, lock: bool = False) -> int | None:

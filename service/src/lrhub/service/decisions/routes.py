@@ -5,22 +5,27 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import Body, Path, Response
 
 from lrhub.service.decisions import service as decision_service
+from lrhub.service.decisions.schemas import DecisionRequest, EpochAnswer, HistoryEntry
+from lrhub.service.decisions.service import Outcome
+from lrhub.service.decisions.store import StoredDecision
 from lrhub.service.http.dependencies import Caller, Context
-from lrhub.service.http.paging import DEFAULT_LIMIT, Cursor, Limit
+from lrhub.service.http.paging import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_int_cursor,
+    page_of,
+)
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
-from lrhub.service.http.schemas import (
-    MAX_EPOCH,
-    DecisionOut,
-    DecisionRequest,
-    HistoryItem,
-    Page,
-)
+from lrhub.service.http.schemas import MAX_EPOCH
 from lrhub.service.jobs.routes import JobId
 from lrhub.service.storage.database import run_blocking
 
@@ -32,7 +37,7 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-@router.post("/{job_id}/epochs/{epoch}", response_model=DecisionOut)
+@router.post("/{job_id}/epochs/{epoch}", response_model=EpochAnswer)
 async def decide_epoch(
     job_id: JobId,
     epoch: Annotated[int, Path(ge=0, le=MAX_EPOCH)],
@@ -42,7 +47,7 @@ async def decide_epoch(
 ) -> Response:
     """The learning rate of `epoch`, given the metrics observed at the end of epoch-1."""
     request = body or DecisionRequest()
-    result = await run_blocking(
+    decided = await run_blocking(
         context.engine,
         decision_service.decide_epoch,
         context.engine,
@@ -53,27 +58,29 @@ async def decide_epoch(
         request.steps_per_epoch,
     )
     context.metrics.record_decision(
-        job_id, result.outcome, result.answer.learning_rate, result.reductions
+        job_id, decided.outcome, decided.record.learning_rate, decided.reductions
     )
-    return model_response(result.answer)
+    replayed = decided.outcome is Outcome.REPLAYED
+    return model_response(EpochAnswer.of(decided.record, replayed=replayed))
 
 
-def _history_csv(items: list[HistoryItem]) -> str:
+def _history_csv(decisions: Sequence[StoredDecision]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for item in items:
+    for decision in decisions:
+        entry = HistoryEntry.of(decision)
         writer.writerow(
             [
-                item.epoch,
-                repr(item.learning_rate),
-                item.reason,
-                str(item.stop).lower(),
-                item.schedule.name or "",
-                item.schedule.version if item.schedule.version is not None else "",
-                str(item.superseded).lower(),
-                item.decided_at.isoformat().replace("+00:00", "Z"),
-                json.dumps(item.metrics, sort_keys=True),
+                entry.epoch,
+                repr(entry.learning_rate),
+                entry.reason,
+                str(entry.stop).lower(),
+                entry.schedule.name or "",
+                entry.schedule.version if entry.schedule.version is not None else "",
+                str(entry.superseded).lower(),
+                entry.decided_at.isoformat().replace("+00:00", "Z"),
+                json.dumps(entry.metrics, sort_keys=True),
             ]
         )
     return out.getvalue()
@@ -81,7 +88,7 @@ def _history_csv(items: list[HistoryItem]) -> str:
 
 @router.get(
     "/{job_id}/epochs",
-    response_model=Page[HistoryItem],
+    response_model=Page[HistoryEntry],
     responses={200: {"content": {"text/csv": {}}}},
 )
 def job_history(
@@ -95,14 +102,14 @@ def job_history(
 ) -> Response:
     """The job's decisions, oldest first; `format=csv` gives every row in one CSV."""
     as_csv = format == "csv"
-    page = decision_service.job_history(
+    decisions = decision_service.job_history(
         context.engine,
         caller,
         job_id,
         include_superseded=superseded,
-        cursor=None if as_csv else cursor,
+        after=None if as_csv else decode_int_cursor(cursor),
         limit=None if as_csv else limit,
     )
     if as_csv:
-        return Response(_history_csv(page.items), media_type="text/csv")
-    return model_response(page)
+        return Response(_history_csv(decisions), media_type="text/csv")
+    return model_response(page_of(decisions, limit, lambda d: d.id, HistoryEntry.of))

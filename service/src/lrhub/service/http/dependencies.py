@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 
-from lrhub.service.auth.tokens import PRINCIPAL_STATE_KEY, Authenticator, Principal
+from lrhub.service.auth.middleware import PRINCIPAL_STATE_KEY
+from lrhub.service.auth.principal import Principal
+from lrhub.service.auth.tokens import Authenticator
 from lrhub.service.operations.metrics import ServiceMetrics
 from lrhub.service.settings import ServerSettings
 

@@ -1,20 +1,36 @@
-"""Opaque cursors for paged lists: `{"items": [...], "next_cursor": ...}`."""
+"""Paged lists, `{"items": [...], "next_cursor": ...}`, and their opaque cursors.
+
+A cursor is decoded here, at the edge: service functions receive the position it carries (a name
+or an id) and return at most `limit` records after it.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
+from pydantic import BaseModel
 
-from lrhub.service.errors import InvalidInput
+from lrhub.service.errors import InvalidRequest
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Cursor = Annotated[
     str | None, Query(max_length=1024, description="`next_cursor` of the previous page.")
 ]
 DEFAULT_LIMIT = 100
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; pass `next_cursor` back as `?cursor=` for the next one."""
+
+    items: list[T]
+    next_cursor: str | None
 
 
 def encode_cursor(position: str | int) -> str:
@@ -30,7 +46,7 @@ def decode_cursor(cursor: str | None) -> str | None:
         padded = cursor + "=" * (-len(cursor) % 4)
         return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise InvalidInput.field("query.cursor", "not a cursor this server gave out") from error
+        raise InvalidRequest.at("query.cursor", "not a cursor this server gave out") from error
 
 
 def decode_int_cursor(cursor: str | None) -> int | None:
@@ -39,5 +55,17 @@ def decode_int_cursor(cursor: str | None) -> int | None:
     if position is None:
         return None
     if not position.isdigit():
-        raise InvalidInput.field("query.cursor", "not a cursor this server gave out")
+        raise InvalidRequest.at("query.cursor", "not a cursor this server gave out")
     return int(position)
+
+
+def page_of(
+    records: Sequence[R],
+    limit: int | None,
+    position: Callable[[R], str | int],
+    item: Callable[[R], T],
+) -> Page[T]:
+    """The page showing `records`; it has a next cursor when it is full."""
+    full = limit is not None and len(records) == limit
+    next_cursor = encode_cursor(position(records[-1])) if records and full else None
+    return Page[T](items=[item(record) for record in records], next_cursor=next_cursor)

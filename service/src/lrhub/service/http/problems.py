@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,13 +14,20 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lrhub.schedules.specs import SPEC_TYPES
+from lrhub.schedules import error_location
 from lrhub.service.errors import (
+    Conflict,
+    EvaluationFailed,
+    Forbidden,
     HttpError,
-    InvalidInput,
+    InvalidChange,
+    InvalidRequest,
     MalformedRequest,
     NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
     ServiceError,
+    Unauthorized,
     Unavailable,
 )
 from lrhub.service.http.strict_json import NonFiniteNumber
@@ -29,38 +38,78 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 logger = logging.getLogger("lrhub.service")
 
 
+@dataclass(frozen=True)
+class ProblemType:
+    """How one error class is answered: HTTP status, the problem type's slug, its title."""
+
+    status: int
+    slug: str
+    title: str
+
+
+# Every error class of lrhub.service.errors and its answer; a subclass not listed here is
+# answered as its nearest listed base. The client's lrhub.client.errors knows each slug.
+PROBLEM_TYPES: dict[type[ServiceError], ProblemType] = {
+    ServiceError: ProblemType(500, "internal-error", "Internal server error"),
+    MalformedRequest: ProblemType(400, "malformed-request", "Malformed request"),
+    Unauthorized: ProblemType(401, "unauthorized", "Unauthorized"),
+    Forbidden: ProblemType(403, "forbidden", "Forbidden"),
+    NotFound: ProblemType(404, "not-found", "Not found"),
+    Conflict: ProblemType(409, "conflict", "Conflict"),
+    PreconditionFailed: ProblemType(412, "precondition-failed", "Precondition failed"),
+    PayloadTooLarge: ProblemType(413, "payload-too-large", "Payload too large"),
+    InvalidRequest: ProblemType(422, "validation-error", "Request validation failed"),
+    InvalidChange: ProblemType(422, "validation-error", "Request validation failed"),
+    EvaluationFailed: ProblemType(422, "evaluation-error", "The schedule could not be evaluated"),
+    Unavailable: ProblemType(503, "unavailable", "Service unavailable"),
+}
+
+
+def problem_type(error: ServiceError) -> ProblemType:
+    """The answer for `error`: its class's entry, or its nearest listed base's."""
+    if isinstance(error, HttpError):
+        phrase = HTTPStatus(error.status).phrase
+        return ProblemType(error.status, phrase.lower().replace(" ", "-"), phrase)
+    for cls in type(error).__mro__:
+        if cls in PROBLEM_TYPES:
+            return PROBLEM_TYPES[cls]
+    raise TypeError(f"{type(error).__name__} is not a ServiceError")
+
+
+def field_errors(error: ServiceError) -> list[dict[str, str]] | None:
+    """The `errors` member of the answer: which request fields are wrong, if any."""
+    if isinstance(error, InvalidRequest):
+        return error.errors
+    if isinstance(error, InvalidChange):
+        return [{"loc": _body_location(error.field), "msg": error.detail}]
+    return None
+
+
+def _body_location(field: str | None) -> str:
+    # Domain errors name an attribute; every attribute they name arrives in the request body.
+    return f"body.{field}"
+
+
 def problem_response(error: ServiceError, instance: str) -> JSONResponse:
     """A problem+json response for `error`; `instance` is the request path."""
+    kind = problem_type(error)
+    detail = error.detail
+    if error.field is not None:
+        detail = f"{_body_location(error.field)}: {detail}"
     body: dict[str, Any] = {
-        "type": PROBLEM_BASE + error.slug,
-        "title": error.title,
-        "status": error.status,
-        "detail": error.detail,
+        "type": PROBLEM_BASE + kind.slug,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": detail,
         "instance": instance,
     }
-    if isinstance(error, InvalidInput):
-        body["errors"] = error.errors
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    errors = field_errors(error)
+    if errors is not None:
+        body["errors"] = errors
+    headers = {"WWW-Authenticate": "Bearer"} if kind.status == 401 else None
     return JSONResponse(
-        body, status_code=error.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+        body, status_code=kind.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
     )
-
-
-# Keys under which a spec sits: pydantic puts the union's tag (the spec "type") after them.
-_SPEC_KEYS = frozenset({"spec", "schedule", "base"})
-
-
-def _loc(error: dict[str, Any]) -> str:
-    """pydantic's loc as `body.spec.decay_steps`: without the spec union's tag."""
-    parts: list[str] = []
-    after_spec_key = False
-    for part in error.get("loc", ()):
-        if not (after_spec_key and part in SPEC_TYPES):
-            parts.append(str(part))
-        after_spec_key = part in _SPEC_KEYS
-    if error.get("type") in {"union_tag_invalid", "union_tag_not_found"}:
-        parts.append("type")
-    return ".".join(parts)
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -81,7 +130,7 @@ def validation_problem(exc: RequestValidationError) -> ServiceError:
             return MalformedRequest(f"body is not valid JSON: {reason}")
         if tuple(error.get("loc", ())) == ("body",) and isinstance(error.get("input"), bytes):
             return MalformedRequest("body must be JSON sent with Content-Type: application/json")
-    return InvalidInput([{"loc": _loc(error), "msg": _message(error)} for error in raw])
+    return InvalidRequest([{"loc": error_location(error), "msg": _message(error)} for error in raw])
 
 
 async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:

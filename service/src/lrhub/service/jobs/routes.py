@@ -2,73 +2,93 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated
 
 from fastapi import Path, Query, Response
 
+from lrhub.service.errors import InvalidRequest
 from lrhub.service.http.dependencies import Caller, Context, IfMatch
-from lrhub.service.http.paging import DEFAULT_LIMIT, Cursor, Limit
+from lrhub.service.http.etags import job_etag
+from lrhub.service.http.paging import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    decode_int_cursor,
+    page_of,
+)
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
-from lrhub.service.http.schemas import (
-    JOB_ID_PATTERN,
-    EventOut,
-    JobCreate,
-    JobCreated,
-    JobOut,
-    JobPatch,
-    Page,
-)
+from lrhub.service.http.schemas import JOB_ID_PATTERN, LABEL_KEY_PATTERN
 from lrhub.service.jobs import service as job_service
+from lrhub.service.jobs.schemas import AuditEvent, Job, JobCreate, JobCreated, JobPatch
+from lrhub.service.jobs.store import JobStatus, StoredJob
 
 router = v1_router("/v1/jobs", "jobs")
 
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=253)]
+_LABEL_KEY = re.compile(LABEL_KEY_PATTERN.removeprefix("^").removesuffix("$"))
 
 
-@router.put("/{job_id}", response_model=JobOut, responses={201: {"model": JobCreated}})
+def _answer(job: StoredJob, status_code: int = 200, token: str | None = None) -> Response:
+    body = Job.of(job) if token is None else JobCreated(**Job.of(job).model_dump(), token=token)
+    return model_response(body, status_code=status_code, etag=job_etag(job.job_id, job.revision))
+
+
+def parse_label_filters(filters: list[str]) -> dict[str, str]:
+    """`["team=vision", ...]` → {"team": "vision"}; 422 on `query.label` otherwise."""
+    parsed = {}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep or not _LABEL_KEY.fullmatch(key):
+            raise InvalidRequest.at("query.label", f"{item!r} is not key=value with a label key")
+        parsed[key] = value
+    return parsed
+
+
+@router.put("/{job_id}", response_model=Job, responses={201: {"model": JobCreated}})
 def put_job(job_id: JobId, body: JobCreate, context: Context, caller: Caller) -> Response:
     """Create the job (201, with its token, shown once) or answer the existing one unchanged."""
-    job, revision, created = job_service.create_job(context.engine, caller, job_id, body)
-    return model_response(
-        job, status_code=201 if created else 200, etag=job_service.etag_of(job, revision)
-    )
+    result = job_service.create_job(context.engine, caller, job_id, body)
+    created = result.token is not None
+    return _answer(result.job, status_code=201 if created else 200, token=result.token)
 
 
-@router.get("", response_model=Page[JobOut])
+@router.get("", response_model=Page[Job])
 def list_jobs(
     context: Context,
     caller: Caller,
     label: Annotated[
         list[str], Query(max_length=32, description="`key=value`, repeatable; all must match.")
     ] = [],  # noqa: B006 - FastAPI copies query defaults
-    status: Literal["running", "stopped"] | None = None,
+    status: JobStatus | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
     """Jobs by id, filtered by labels and status."""
-    labels = job_service.parse_label_filters(label)
-    page = job_service.list_jobs(context.engine, caller, labels, status, cursor, limit)
-    return model_response(page)
+    labels = parse_label_filters(label)
+    after = decode_cursor(cursor)
+    jobs = job_service.list_jobs(context.engine, caller, labels, status, after, limit)
+    return model_response(page_of(jobs, limit, lambda job: job.job_id, Job.of))
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@router.get("/{job_id}", response_model=Job)
 def get_job(job_id: JobId, context: Context, caller: Caller) -> Response:
     """The job: configuration, current rate, last epoch, engine state."""
-    job, revision = job_service.get_job(context.engine, caller, job_id)
-    return model_response(job, etag=job_service.etag_of(job, revision))
+    return _answer(job_service.get_job(context.engine, caller, job_id))
 
 
-@router.patch("/{job_id}", response_model=JobOut)
+@router.patch("/{job_id}", response_model=Job)
 def patch_job(
     job_id: JobId, body: JobPatch, context: Context, caller: Caller, if_match: IfMatch = None
 ) -> Response:
     """Change the job from its next decided epoch on; one audit event."""
-    job, revision = job_service.patch_job(context.engine, caller, job_id, body, if_match)
-    return model_response(job, etag=job_service.etag_of(job, revision))
+    return _answer(job_service.patch_job(context.engine, caller, job_id, body, if_match))
 
 
-@router.get("/{job_id}/events", response_model=Page[EventOut])
+@router.get("/{job_id}/events", response_model=Page[AuditEvent])
 def list_events(
     job_id: JobId,
     context: Context,
@@ -77,4 +97,6 @@ def list_events(
     cursor: Cursor = None,
 ) -> Response:
     """The job's audit log, oldest first."""
-    return model_response(job_service.list_events(context.engine, caller, job_id, cursor, limit))
+    after = decode_int_cursor(cursor)
+    events = job_service.list_events(context.engine, caller, job_id, after, limit)
+    return model_response(page_of(events, limit, lambda event: event.id, AuditEvent.of))

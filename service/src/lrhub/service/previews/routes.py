@@ -7,13 +7,21 @@ from fastapi import Response
 from lrhub.service.http.dependencies import Caller, Context
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
-from lrhub.service.http.schemas import PreviewOut, PreviewRequest
+from lrhub.service.previews.schemas import PreviewRequest, PreviewResult
 from lrhub.service.previews.service import preview_schedule
 
 router = v1_router("/v1", "preview")
 
 
-@router.post("/preview", response_model=PreviewOut)
+@router.post("/preview", response_model=PreviewResult)
 def preview(body: PreviewRequest, context: Context, caller: Caller) -> Response:
     """The rates a spec or stored schedule would give; nothing is stored."""
-    return model_response(preview_schedule(context.engine, body))
+    result = preview_schedule(
+        context.engine,
+        spec=body.spec,
+        schedule=body.schedule,
+        epochs=body.epochs,
+        steps_per_epoch=body.steps_per_epoch,
+        metrics=body.metrics,
+    )
+    return model_response(PreviewResult.of(result))

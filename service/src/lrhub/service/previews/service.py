@@ -1,41 +1,42 @@
-"""`POST /v1/preview`: the rates a spec or stored schedule would give, storing nothing."""
+"""The rates a spec or stored schedule would give, storing nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from sqlalchemy import Engine
 
-from lrhub.schedules import EvaluationError, preview
-from lrhub.service.catalog.service import resolve_reference
-from lrhub.service.errors import EvaluationFailed, InvalidInput
-from lrhub.service.http.schemas import MAX_PREVIEW_STEPS, PreviewOut, PreviewRequest
+from lrhub.schedules import EvaluationError, Preview, Spec, preview
+from lrhub.service.catalog import store as catalog_store
+from lrhub.service.errors import EvaluationFailed, InvalidChange
+from lrhub.service.http.schemas import MAX_PREVIEW_STEPS
 from lrhub.service.storage.database import read_transaction
 from lrhub.service.storage.specs import load_spec
 
 
-def preview_schedule(engine: Engine, body: PreviewRequest) -> PreviewOut:
-    """Evaluate `body.spec` or `body.schedule` for `body.epochs` epochs."""
-    if (body.spec is None) == (body.schedule is None):
-        raise InvalidInput.field("body.spec", "give exactly one of spec and schedule")
-    steps = body.steps_per_epoch
-    if steps is not None and body.epochs * steps > MAX_PREVIEW_STEPS:
-        raise InvalidInput.field(
-            "body.steps_per_epoch",
-            f"epochs x steps_per_epoch must be at most {MAX_PREVIEW_STEPS}",
+def preview_schedule(
+    engine: Engine,
+    *,
+    spec: Spec | None,
+    schedule: str | None,
+    epochs: int,
+    steps_per_epoch: int | None,
+    metrics: Sequence[Mapping[str, float]] | None,
+) -> Preview:
+    """Evaluate `spec`, or the stored schedule `schedule` names, for `epochs` epochs."""
+    if (spec is None) == (schedule is None):
+        raise InvalidChange("spec", "give exactly one of spec and schedule")
+    if steps_per_epoch is not None and epochs * steps_per_epoch > MAX_PREVIEW_STEPS:
+        raise InvalidChange(
+            "steps_per_epoch", f"epochs x steps_per_epoch must be at most {MAX_PREVIEW_STEPS}"
         )
-    if body.metrics is not None and len(body.metrics) > body.epochs:
-        raise InvalidInput.field("body.metrics", "at most one metrics object per epoch")
-    spec = body.spec
+    if metrics is not None and len(metrics) > epochs:
+        raise InvalidChange("metrics", "at most one metrics object per epoch")
     if spec is None:
-        assert body.schedule is not None
+        assert schedule is not None
         with read_transaction(engine) as connection:
-            spec = load_spec(resolve_reference(connection, body.schedule, "body.schedule").spec)
+            spec = load_spec(catalog_store.resolve_reference(connection, schedule).spec)
     try:
-        result = preview(spec, body.epochs, steps_per_epoch=steps, metrics=body.metrics)
+        return preview(spec, epochs, steps_per_epoch=steps_per_epoch, metrics=metrics)
     except EvaluationError as error:
         raise EvaluationFailed(str(error)) from error
-    return PreviewOut(
-        learning_rates=result.learning_rates,
-        step_learning_rates=result.step_learning_rates,
-        reasons=result.reasons,
-        stop_epoch=result.stop_epoch,
-    )

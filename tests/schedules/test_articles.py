@@ -1,7 +1,11 @@
-"""The background articles' schedules, in lrhub's vocabulary, against the articles' own code.
+"""Schedules of well-known Keras learning-rate articles, in lrhub's vocabulary, against their code.
 
 Each article function is copied into the test (tf.math.exp replaced by math.exp) and compared
-with the spec that expresses it, epoch by epoch.
+with the spec that expresses it, epoch by epoch. The articles, by subject: the Ionosphere
+experiment (time-based and drop-based schedules), five scheduling functions for Keras's
+LearningRateScheduler (ending with a ramp-sustain-decay "one cycle"), setting a dynamic learning
+rate (constant then exponential, ReduceLROnPlateau), and changing the learning rate in Keras (a
+custom callback that compounds the rate).
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ def curve(data: dict[str, Any], epochs: int = EPOCHS) -> list[float]:
     return preview(parse_spec(data), epochs).learning_rates
 
 
-# --- seeds/003: time-based table and drop-based schedule ----------------------------------------
+# --- The Ionosphere experiment: its time-based table and drop-based schedule ----------------------
 
 PRINTED_TABLE = ["0.1", "0.0999000999", "0.0997006985", "0.09940249103", "0.09900646517"]
 
 
-def test_seed_003_time_based_table_to_its_printed_digits() -> None:
+def test_ionosphere_time_based_table_to_its_printed_digits() -> None:
     # lr = lr * 1 / (1 + decay * epoch), applied every epoch with lr=0.1 and decay=0.001.
     rates = curve(
         {
@@ -43,7 +47,7 @@ def test_seed_003_time_based_table_to_its_printed_digits() -> None:
         assert round(rate, digits) == float(printed), (rate, printed)
 
 
-def article_003_step_decay(epoch: int) -> float:
+def ionosphere_step_decay(epoch: int) -> float:
     initial_lrate = 0.1
     drop = 0.5
     epochs_drop = 10.0
@@ -51,23 +55,23 @@ def article_003_step_decay(epoch: int) -> float:
     return lrate
 
 
-def test_seed_003_drop_based_is_step_decay_with_offset_one() -> None:
+def test_ionosphere_drop_based_is_step_decay_with_offset_one() -> None:
     rates = curve(
         {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 10, "offset": 1}
     )
-    assert rates == [article_003_step_decay(epoch) for epoch in range(EPOCHS)]
+    assert rates == [ionosphere_step_decay(epoch) for epoch in range(EPOCHS)]
     assert rates[8:10] == [0.1, 0.05]
 
 
-# --- seeds/004: five scheduling functions --------------------------------------------------------
+# --- Five scheduling functions for LearningRateScheduler, up to "one cycle" -----------------------
 
 
-def article_004_constant(epoch: int) -> float:
+def scheduling_functions_constant(epoch: int) -> float:
     start_lr = 0.001
     return start_lr
 
 
-def article_004_time_based(epoch: int) -> float:
+def scheduling_functions_time_based(epoch: int) -> float:
     start_lr = 0.001
     decay = 0.1
     previous_lr = 1.0
@@ -80,13 +84,13 @@ def article_004_time_based(epoch: int) -> float:
     return lr(epoch, start_lr, decay)
 
 
-def article_004_exponential(epoch: int) -> float:
+def scheduling_functions_exponential(epoch: int) -> float:
     start_lr = 0.001
     exp_decay = 0.1
     return start_lr * math.exp(-exp_decay * epoch)
 
 
-def article_004_constant_then_exponential(epoch: int) -> float:
+def scheduling_functions_constant_then_exponential(epoch: int) -> float:
     start_lr = 0.001
     rampup_epochs = 10
     exp_decay = 0.1
@@ -95,7 +99,7 @@ def article_004_constant_then_exponential(epoch: int) -> float:
     return start_lr * math.exp(-exp_decay * epoch)
 
 
-def article_004_one_cycle(epoch: int) -> float:
+def scheduling_functions_one_cycle(epoch: int) -> float:
     start_lr = 0.0001
     min_lr = 0.00001
     max_lr = 0.001
@@ -111,8 +115,8 @@ def article_004_one_cycle(epoch: int) -> float:
     return lr
 
 
-SEED_004 = [
-    ("constant", {"type": "constant", "learning_rate": 0.001}, article_004_constant),
+SCHEDULING_FUNCTIONS = [
+    ("constant", {"type": "constant", "learning_rate": 0.001}, scheduling_functions_constant),
     # The article's closure resets previous_lr to 1 on every call, so its "time-based" function
     # is start_lr / (1 + decay * epoch): Keras InverseTimeDecay with decay_steps=1.
     (
@@ -123,7 +127,7 @@ SEED_004 = [
             "decay_steps": 1,
             "decay_rate": 0.1,
         },
-        article_004_time_based,
+        scheduling_functions_time_based,
     ),
     (
         "exponential",
@@ -133,7 +137,7 @@ SEED_004 = [
             "decay_steps": 1,
             "decay_rate": math.exp(-0.1),
         },
-        article_004_exponential,
+        scheduling_functions_exponential,
     ),
     (
         "exponential as formula",
@@ -142,7 +146,7 @@ SEED_004 = [
             "initial_learning_rate": 0.001,
             "expression": "initial_learning_rate * exp(-0.1 * epoch)",
         },
-        article_004_exponential,
+        scheduling_functions_exponential,
     ),
     (
         "constant then exponential",
@@ -152,7 +156,7 @@ SEED_004 = [
             "expression": "initial_learning_rate if epoch < 10 else "
             "initial_learning_rate * exp(-0.1 * epoch)",
         },
-        article_004_constant_then_exponential,
+        scheduling_functions_constant_then_exponential,
     ),
     (
         "one cycle",
@@ -165,35 +169,37 @@ SEED_004 = [
             "sustain": 0,
             "exp_decay": 0.8,
         },
-        article_004_one_cycle,
+        scheduling_functions_one_cycle,
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("data", "article"), [s[1:] for s in SEED_004], ids=[s[0] for s in SEED_004]
+    ("data", "article"),
+    [s[1:] for s in SCHEDULING_FUNCTIONS],
+    ids=[s[0] for s in SCHEDULING_FUNCTIONS],
 )
-def test_seed_004_functions(data: dict[str, Any], article: Any) -> None:
+def test_scheduling_functions(data: dict[str, Any], article: Any) -> None:
     expected = [article(epoch) for epoch in range(EPOCHS)]
     assert curve(data) == pytest.approx(expected, rel=1e-13)
 
 
-def test_seed_004_one_cycle_is_exact() -> None:
-    rates = curve(SEED_004[-1][1])
-    assert rates == [article_004_one_cycle(epoch) for epoch in range(EPOCHS)]
+def test_scheduling_functions_one_cycle_is_exact() -> None:
+    rates = curve(SCHEDULING_FUNCTIONS[-1][1])
+    assert rates == [scheduling_functions_one_cycle(epoch) for epoch in range(EPOCHS)]
 
 
-# --- seeds/001: constant then exponential, ReduceLROnPlateau(0.2, 3, min_lr=0.001) -------------
+# --- Setting a dynamic learning rate: constant then exponential, ReduceLROnPlateau(0.2, 3) --------
 
 
-def article_001_schedule(epoch: int) -> float:
+def dynamic_rate_schedule(epoch: int) -> float:
     if epoch < 5:
         return 0.01
     else:
         return 0.01 * math.exp(0.1 * (10 - epoch))
 
 
-def test_seed_001_schedule() -> None:
+def test_dynamic_rate_schedule() -> None:
     rates = curve(
         {
             "type": "expression",
@@ -201,10 +207,10 @@ def test_seed_001_schedule() -> None:
             "expression": "0.01 if epoch < 5 else 0.01 * exp(0.1 * (10 - epoch))",
         }
     )
-    assert rates == [article_001_schedule(epoch) for epoch in range(EPOCHS)]
+    assert rates == [dynamic_rate_schedule(epoch) for epoch in range(EPOCHS)]
 
 
-def test_seed_001_reduce_on_plateau() -> None:
+def test_dynamic_rate_reduce_on_plateau() -> None:
     spec = parse_spec(
         {
             "type": "reduce_on_plateau",
@@ -218,27 +224,27 @@ def test_seed_001_reduce_on_plateau() -> None:
     # The loss improves for three epochs, then stalls for good.
     losses = [0.9, 0.7, 0.6] + [0.6] * 12
     result = preview(spec, len(losses) + 1, metrics=[{"val_loss": v} for v in losses])
-    float32_of_001 = 0.009999999776482582  # Keras reads 0.01 back from a float32 variable
+    float32_of_0_01 = 0.009999999776482582  # Keras reads 0.01 back from a float32 variable
     assert result.learning_rates[:6] == [0.01] * 6
     # The 4th epoch at 0.6 is the third without improvement: reduce by 0.2 ...
-    assert result.learning_rates[6] == float32_of_001 * 0.2
-    assert result.learning_rates[6:9] == [float32_of_001 * 0.2] * 3
+    assert result.learning_rates[6] == float32_of_0_01 * 0.2
+    assert result.learning_rates[6:9] == [float32_of_0_01 * 0.2] * 3
     # ... then three epochs later 0.0004 would be below min_lr: clamped to 0.001, and held.
     assert result.learning_rates[9:] == [0.001] * 7
     assert "0.002 -> 0.001" in result.reasons[9]
 
 
-# --- seeds/000: compounding callbacks ------------------------------------------------------------
+# --- Changing the learning rate in Keras: compounding callbacks -----------------------------------
 
 
-def article_000_custom_scheduler(epoch: int, lr: float) -> float:
+def change_rate_custom_scheduler(epoch: int, lr: float) -> float:
     if epoch < 5:
         return lr
     else:
         return lr * 0.9
 
 
-def article_000_scheduler(epoch: int, lr: float) -> float:
+def change_rate_scheduler(epoch: int, lr: float) -> float:
     if epoch < 10:
         return lr
     else:
@@ -248,11 +254,11 @@ def article_000_scheduler(epoch: int, lr: float) -> float:
 @pytest.mark.parametrize(
     ("expression", "article"),
     [
-        ("prev_lr if epoch < 5 else prev_lr * 0.9", article_000_custom_scheduler),
-        ("initial_learning_rate if epoch < 10 else prev_lr * exp(-0.1)", article_000_scheduler),
+        ("prev_lr if epoch < 5 else prev_lr * 0.9", change_rate_custom_scheduler),
+        ("initial_learning_rate if epoch < 10 else prev_lr * exp(-0.1)", change_rate_scheduler),
     ],
 )
-def test_seed_000_compounding(expression: str, article: Any) -> None:
+def test_change_rate_compounding(expression: str, article: Any) -> None:
     rates = curve({"type": "expression", "initial_learning_rate": 0.01, "expression": expression})
     expected, lr = [], 0.01
     for epoch in range(EPOCHS):

@@ -1,0 +1,42 @@
+"""Authentication of every /v1 request, before its body is read."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lrhub.service.auth.tokens import Authenticator
+from lrhub.service.errors import Unauthorized
+from lrhub.service.http.problems import problem_response
+from lrhub.service.storage.database import run_blocking
+
+PROTECTED_PREFIX = "/v1/"
+PRINCIPAL_STATE_KEY = "principal"
+
+
+class AuthenticationMiddleware:
+    """Authenticate every /v1 request before its body is read, so 401 comes before 400/413/422.
+
+    The Principal is left in the request state for the `Caller` dependency.
+    """
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+        self.app = app
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        header = Headers(scope=scope).get("authorization")
+        try:
+            principal = self.authenticator.authenticate_in_memory(header)
+            if isinstance(principal, str):
+                principal = await run_blocking(
+                    self.authenticator.engine, self.authenticator.authenticate_job_token, principal
+                )
+        except Unauthorized as error:
+            await problem_response(error, scope["path"])(scope, receive, send)
+            return
+        scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
+        await self.app(scope, receive, send)

@@ -1,0 +1,44 @@
+"""Request and response bodies of `/v1/schedules`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from lrhub.schedules import Spec
+from lrhub.service.catalog.store import StoredVersion
+from lrhub.service.clock import as_utc
+from lrhub.service.http.schemas import RequestBody
+from lrhub.service.storage.specs import spec_document
+
+
+class SchedulePut(RequestBody):
+    """`PUT /v1/schedules/{name}`."""
+
+    spec: Spec
+    description: str = Field(default="", max_length=4096)
+
+
+class Schedule(BaseModel):
+    """A version of a named schedule."""
+
+    name: str
+    version: int
+    spec: dict[str, Any]
+    description: str
+    created_at: datetime
+    versions: int
+
+    @classmethod
+    def of(cls, version: StoredVersion) -> Schedule:
+        """The answer for one stored version."""
+        return cls(
+            name=version.name,
+            version=version.version,
+            spec=spec_document(version.spec),
+            description=version.description,
+            created_at=as_utc(version.created_at),
+            versions=version.versions,
+        )

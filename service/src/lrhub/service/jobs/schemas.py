@@ -1,0 +1,116 @@
+"""Request and response bodies of `/v1/jobs` and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from lrhub.schedules import Spec
+from lrhub.service.clock import as_utc
+from lrhub.service.http.schemas import Labels, Rate, RequestBody, Scale, ScheduleRef
+from lrhub.service.jobs.store import AuditAction, Follow, JobStatus, StoredEvent, StoredJob
+from lrhub.service.storage.specs import spec_document
+
+
+class JobCreate(RequestBody):
+    """`PUT /v1/jobs/{job_id}`: exactly one of `schedule` and `spec`."""
+
+    schedule: ScheduleRef | None = None
+    spec: Spec | None = None
+    follow: Follow | None = None
+    scale: Scale = 1.0
+    labels: Labels = Field(default_factory=dict)
+
+
+class JobPatch(RequestBody):
+    """`PATCH /v1/jobs/{job_id}`: every field optional; absent fields stay as they are."""
+
+    schedule: ScheduleRef | None = None
+    spec: Spec | None = None
+    follow: Follow | None = None
+    clock: Literal["continue", "restart"] | None = None
+    scale: Scale | None = None
+    override: Rate | None = None
+    paused: bool | None = None
+    status: Literal["stopped"] | None = None
+    labels: Labels | None = None
+
+
+class JobSchedule(BaseModel):
+    """Which named schedule a job uses (both null for an inline spec) and how it follows it."""
+
+    name: str | None
+    version: int | None
+    follow: Follow
+
+
+class Job(BaseModel):
+    """A job's configuration and state."""
+
+    job_id: str
+    status: JobStatus
+    schedule: JobSchedule
+    spec: dict[str, Any]
+    scale: float
+    override: float | None
+    paused: bool
+    labels: dict[str, str]
+    clock_origin: int
+    last_epoch: int | None
+    learning_rate: float | None
+    state: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, job: StoredJob) -> Job:
+        """The answer for a stored job."""
+        return cls(
+            job_id=job.job_id,
+            status=job.status,
+            schedule=JobSchedule(
+                name=job.schedule_name, version=job.schedule_version, follow=job.follow
+            ),
+            spec=spec_document(job.spec),
+            scale=job.scale,
+            override=job.override,
+            paused=job.paused,
+            labels=job.labels,
+            clock_origin=job.clock_origin,
+            last_epoch=job.last_epoch,
+            learning_rate=job.learning_rate,
+            state=job.state,
+            created_at=as_utc(job.created_at),
+            updated_at=as_utc(job.updated_at),
+        )
+
+
+class JobCreated(Job):
+    """The 201 answer that created a job: its token, shown this once."""
+
+    token: str
+
+
+class AuditEvent(BaseModel):
+    """One audit event: who changed what on a job, and when."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: AuditAction
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: StoredEvent) -> AuditEvent:
+        """The answer for a stored event."""
+        return cls(
+            id=event.id,
+            at=as_utc(event.at),
+            actor=event.actor,
+            action=event.action,
+            before=event.before,
+            after=event.after,
+        )
