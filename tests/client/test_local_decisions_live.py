@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from lrhub.client import Client, JobPatch
 from lrhub.client.local_decisions import LOCAL_REASON_PREFIX, JobSnapshot, decide_locally
-from lrhub.client.models import Decision
+from lrhub.client.models import EpochAnswer
 from tests.support.server import ServerProcess
 
 PLATEAU = {
@@ -42,7 +42,7 @@ SCRIPT: list[tuple[JobPatch | None, Mapping[str, float] | None, int | None]] = [
 ]
 
 
-def assert_same_answer(local: Decision, served: Decision) -> None:
+def assert_same_answer(local: EpochAnswer, served: EpochAnswer) -> None:
     assert local.learning_rate == served.learning_rate
     assert local.step_learning_rates == served.step_learning_rates
     assert local.stop == served.stop

@@ -23,6 +23,7 @@ from .errors import (
     EvaluationError,
     Forbidden,
     LrhubError,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
@@ -36,8 +37,8 @@ from .errors import (
     ValidationError,
 )
 from .models import (
-    Decision,
-    Event,
+    AuditEvent,
+    EpochAnswer,
     Health,
     HistoryEntry,
     Job,
@@ -53,14 +54,14 @@ from .settings import ClientSettings
 
 __all__ = [
     "AsyncClient",
+    "AuditEvent",
     "BadRequest",
     "Client",
     "ClientSettings",
     "Conflict",
     "ConnectError",
-    "Decision",
+    "EpochAnswer",
     "EvaluationError",
-    "Event",
     "Forbidden",
     "Health",
     "HistoryEntry",
@@ -68,6 +69,7 @@ __all__ = [
     "JobPatch",
     "JobSchedule",
     "LrhubError",
+    "MethodNotAllowed",
     "NotFound",
     "Page",
     "PayloadTooLarge",

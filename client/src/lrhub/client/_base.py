@@ -18,8 +18,8 @@ from pydantic import TypeAdapter
 
 from .errors import ConnectError, ProblemError, Timeout, TransportError, problem_class
 from .models import (
-    Decision,
-    Event,
+    AuditEvent,
+    EpochAnswer,
     Health,
     HistoryEntry,
     Job,
@@ -142,9 +142,9 @@ def _text(response: httpx.Response) -> str:
 _SCHEDULE_PAGE = TypeAdapter(Page[Schedule])
 _JOB_PAGE = TypeAdapter(Page[Job])
 _HISTORY_PAGE = TypeAdapter(Page[HistoryEntry])
-_EVENT_PAGE = TypeAdapter(Page[Event])
+_EVENT_PAGE = TypeAdapter(Page[AuditEvent])
 _PREVIEW = TypeAdapter(PreviewResult)
-_DECISION = TypeAdapter(Decision)
+_DECISION = TypeAdapter(EpochAnswer)
 _HEALTH = TypeAdapter(Health)
 _READINESS = TypeAdapter(Readiness)
 
@@ -339,7 +339,7 @@ class BaseClient:
     @staticmethod
     def _decide(
         job_id: str, epoch: int, metrics: Mapping[str, float] | None, steps_per_epoch: int | None
-    ) -> Call[Decision]:
+    ) -> Call[EpochAnswer]:
         body = {
             "metrics": None if metrics is None else dict(metrics),
             "steps_per_epoch": steps_per_epoch,
@@ -376,7 +376,7 @@ class BaseClient:
         return Call("GET", f"/v1/jobs/{_segment(job_id)}/epochs", _text, params=params)
 
     @staticmethod
-    def _events(job_id: str, limit: int | None, cursor: str | None) -> Call[Page[Event]]:
+    def _events(job_id: str, limit: int | None, cursor: str | None) -> Call[Page[AuditEvent]]:
         return Call(
             "GET",
             f"/v1/jobs/{_segment(job_id)}/events",

@@ -11,8 +11,8 @@ import httpx
 
 from ._base import BaseClient, Call, ResultT, RetryPolicy, transport_error
 from .models import (
-    Decision,
-    Event,
+    AuditEvent,
+    EpochAnswer,
     Health,
     HistoryEntry,
     Job,
@@ -168,7 +168,7 @@ class Client(BaseClient):
         *,
         metrics: Mapping[str, float] | None,
         steps_per_epoch: int | None = None,
-    ) -> Decision:
+    ) -> EpochAnswer:
         """The rate for `epoch`, given the metrics observed at the end of the epoch before.
 
         `metrics=None` means "not known" (resumed from a checkpoint); `{}` means "none observed".
@@ -192,7 +192,7 @@ class Client(BaseClient):
 
     def events(
         self, job_id: str, *, limit: int | None = None, cursor: str | None = None
-    ) -> Page[Event]:
+    ) -> Page[AuditEvent]:
         """One page of a job's audit log, oldest first."""
         return self._send(self._events(job_id, limit, cursor))
 

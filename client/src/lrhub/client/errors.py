@@ -11,6 +11,7 @@ Every error the client raises is an `LrhubError`::
         ├── Unauthorized                401 unauthorized
         ├── Forbidden                   403 forbidden
         ├── NotFound                    404 not-found
+        ├── MethodNotAllowed            405 method-not-allowed
         ├── Conflict                    409 conflict
         ├── PreconditionFailed          412 precondition-failed (stale If-Match)
         ├── PayloadTooLarge             413 payload-too-large
@@ -84,6 +85,10 @@ class NotFound(ProblemError):
     """404: unknown schedule, version or job."""
 
 
+class MethodNotAllowed(ProblemError):
+    """405: the resource does not take this HTTP method."""
+
+
 class Conflict(ProblemError):
     """409: e.g. deleting a schedule that running jobs use."""
 
@@ -121,6 +126,7 @@ _BY_TYPE: dict[str, type[ProblemError]] = {
     "unauthorized": Unauthorized,
     "forbidden": Forbidden,
     "not-found": NotFound,
+    "method-not-allowed": MethodNotAllowed,
     "conflict": Conflict,
     "precondition-failed": PreconditionFailed,
     "payload-too-large": PayloadTooLarge,
@@ -136,6 +142,7 @@ _BY_STATUS: dict[int, type[ProblemError]] = {
     401: Unauthorized,
     403: Forbidden,
     404: NotFound,
+    405: MethodNotAllowed,
     409: Conflict,
     412: PreconditionFailed,
     413: PayloadTooLarge,

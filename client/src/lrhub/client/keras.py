@@ -20,7 +20,7 @@ from lrhub.schedules import ScheduleError, is_metric_name
 from ._sync import Client
 from .errors import LrhubError
 from .local_decisions import JobSnapshot, LocalDecision, decide_locally
-from .models import Decision, JsonObject
+from .models import EpochAnswer, JsonObject
 from .outage import DEFAULT_MAX_PENDING, PendingEpochs
 
 ResultT = TypeVar("ResultT")
@@ -160,7 +160,7 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         self._snapshot = JobSnapshot.of(job)
         self._registered = True
 
-    def _rate_for(self, epoch: int) -> Decision | None:
+    def _rate_for(self, epoch: int) -> EpochAnswer | None:
         """The service's decision for `epoch` after any buffered ones, or the fallback's."""
         metrics = self._metrics_before(epoch)
         if self.on_error != "raise":
@@ -197,7 +197,7 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
                 stacklevel=4,
             )
 
-    def _flush_pending(self) -> Decision:
+    def _flush_pending(self) -> EpochAnswer:
         replayed = len(self._pending) - 1
         decision = self._pending.flush(self.client, self.job)
         if replayed and self.verbose > 0:
@@ -207,7 +207,9 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
             )
         return decision
 
-    def _decide_locally(self, epoch: int, metrics: Mapping[str, float] | None) -> Decision | None:
+    def _decide_locally(
+        self, epoch: int, metrics: Mapping[str, float] | None
+    ) -> EpochAnswer | None:
         if self._snapshot is None:
             return None  # the service never described the job: nothing to compute from
         try:
@@ -222,7 +224,7 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         self._snapshot = local.snapshot
         return local.answer
 
-    def _follow(self, decision: Decision, metrics: Mapping[str, float] | None) -> None:
+    def _follow(self, decision: EpochAnswer, metrics: Mapping[str, float] | None) -> None:
         """Keep the snapshot in step with the service's answers: the service wins."""
         assert self._snapshot is not None
         local: LocalDecision | None

@@ -14,7 +14,7 @@ from typing import Any
 
 from lrhub.schedules import OperatorSettings, answer_epoch, parse_spec
 
-from .models import Decision, Job
+from .models import EpochAnswer, Job
 
 LOCAL_REASON_PREFIX = "computed locally while lrhub is unreachable"
 
@@ -65,7 +65,7 @@ class JobSnapshot:
 class LocalDecision:
     """A decision made on the client, and the snapshot of the job once it is made."""
 
-    answer: Decision
+    answer: EpochAnswer
     snapshot: JobSnapshot
 
 
@@ -91,7 +91,7 @@ def decide_locally(
         settings=snapshot.settings,
     )
     answer = answered.answer
-    decision = Decision(
+    decision = EpochAnswer(
         job_id=snapshot.job_id,
         epoch=epoch,
         learning_rate=answer.learning_rate,

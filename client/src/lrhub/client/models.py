@@ -104,7 +104,7 @@ class ScheduleVersionRef(_Model):
     version: int | None = None
 
 
-class Decision(_Model):
+class EpochAnswer(_Model):
     """The service's answer for one epoch of one job."""
 
     job_id: str
@@ -135,7 +135,7 @@ class HistoryEntry(_Model):
     decided_at: datetime
 
 
-class Event(_Model):
+class AuditEvent(_Model):
     """One audit-log entry: who changed a job, when, before and after."""
 
     id: int

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ._sync import Client
 from .errors import LrhubError, RateLimited, ServerError, ServiceUnavailable, TransportError
-from .models import Decision
+from .models import EpochAnswer
 
 # About 1 MB of metrics for a typical job: days of epochs, bounded memory for a longer outage.
 DEFAULT_MAX_PENDING = 10_000
@@ -66,7 +66,7 @@ class PendingEpochs:
         self._epochs.append(PendingEpoch(epoch, metrics_copy, steps_per_epoch))
         return full
 
-    def flush(self, client: Client, job_id: str) -> Decision:
+    def flush(self, client: Client, job_id: str) -> EpochAnswer:
         """POST every pending epoch in order; the answer of the last (the newest) one.
 
         An outage error stops the flush and keeps this epoch and the later ones for the next
@@ -75,7 +75,7 @@ class PendingEpochs:
         """
         if not self._epochs:
             raise ValueError("no pending epoch to flush")
-        decision: Decision | None = None
+        decision: EpochAnswer | None = None
         while self._epochs:
             pending = self._epochs[0]
             try:

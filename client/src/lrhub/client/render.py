@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .models import Event, HistoryEntry, Job, JobSchedule, PreviewResult, Schedule
+from .models import AuditEvent, HistoryEntry, Job, JobSchedule, PreviewResult, Schedule
 
 
 def _compact(value: Any) -> str:
@@ -127,7 +127,7 @@ def history_table(job_id: str, entries: Sequence[HistoryEntry]) -> Table:
     return table
 
 
-def events_table(job_id: str, events: Sequence[Event]) -> Table:
+def events_table(job_id: str, events: Sequence[AuditEvent]) -> Table:
     """One row per audit event, showing the fields that changed."""
     table = Table(title=f"events of {job_id}")
     for column in ("id", "at", "actor", "action", "changed"):
