@@ -21,6 +21,7 @@ from lrhub.schedules import parse_spec
 from lrhub.service.auth.principal import Principal
 from lrhub.service.catalog import service as catalog_service
 from lrhub.service.decisions import service as decision_service
+from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.decisions.service import Outcome
 from lrhub.service.jobs import service as job_service
 from lrhub.service.jobs.schemas import JobCreate
@@ -65,7 +66,7 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(sqlite_url: 
             for name in ("journal_mode", "foreign_keys", "synchronous", "busy_timeout")
         }
     engine.dispose()
-    expected = {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "busy_timeout": 30000}
+    expected = {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "busy_timeout": 5000}
     assert pragmas == expected
 
 
@@ -73,10 +74,12 @@ def test_concurrent_retries_of_one_job_decide_each_epoch_once(engine: Engine) ->
     job_service.create_job(engine, ADMIN, "contended", JobCreate(spec=parse_spec(PLATEAU)))
 
     def client_run(_: int) -> list[float]:
-        # Every client sends every epoch in order, like duplicated retries from several pods.
+        # Every client sends every epoch in order, like duplicated retries from several pods,
+        # each through a server process of its own (its own cache of job rows).
+        job_rows = JobRowCache()
         return [
             decision_service.decide_epoch(
-                engine, ADMIN, "contended", epoch, observed(epoch), None
+                engine, job_rows, ADMIN, "contended", epoch, observed(epoch), None
             ).record.learning_rate
             for epoch in range(len(LOSSES))
         ]
@@ -105,10 +108,11 @@ def test_pooled_postgresql_connections_cut_by_the_server_are_replaced_at_checkou
             job_service.create_job(engine, ADMIN, "cut", JobCreate(spec=parse_spec(PLATEAU)))
             with ThreadPoolExecutor(max_workers=3) as pool:  # several idle pooled connections
                 list(pool.map(lambda _: job_service.get_job(engine, ADMIN, "cut"), range(9)))
+            job_rows = JobRowCache()
             for epoch in range(3):
                 assert faults.cut_connections() >= 1
                 decided = decision_service.decide_epoch(
-                    engine, ADMIN, "cut", epoch, observed(epoch), None
+                    engine, job_rows, ADMIN, "cut", epoch, observed(epoch), None
                 )
                 assert decided.outcome is Outcome.NEW
         finally:
@@ -118,7 +122,7 @@ def test_pooled_postgresql_connections_cut_by_the_server_are_replaced_at_checkou
 
 def test_deleting_a_job_row_cascades_to_its_history(engine: Engine) -> None:
     job_service.create_job(engine, ADMIN, "gone", JobCreate(spec=parse_spec(PLATEAU)))
-    decision_service.decide_epoch(engine, ADMIN, "gone", 0, {}, None)
+    decision_service.decide_epoch(engine, JobRowCache(), ADMIN, "gone", 0, {}, None)
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM jobs WHERE job_id = 'gone'"))
         left = connection.execute(select(decisions.c.id)).all()

@@ -8,6 +8,7 @@ from lrhub.service.auth.middleware import AuthenticationMiddleware
 from lrhub.service.auth.tokens import Authenticator
 from lrhub.service.catalog import routes as catalog_routes
 from lrhub.service.decisions import routes as decision_routes
+from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.http.body_limit import BodyLimitMiddleware
 from lrhub.service.http.dependencies import AppContext
 from lrhub.service.http.openapi import install_openapi
@@ -29,7 +30,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     starts workers.
     """
     settings = settings or ServerSettings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, lock_timeout=settings.lock_timeout)
     metrics = ServiceMetrics()
     app = FastAPI(
         title="lrhub",
@@ -41,6 +42,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         engine=engine,
         authenticator=Authenticator(settings.admin_tokens(), engine),
         metrics=metrics,
+        job_rows=JobRowCache(),
     )
     app.state.context = context
     install_problem_handlers(app)

@@ -14,6 +14,8 @@ from lrhub.service.settings import ServerSettings
 from lrhub.service.storage.database import make_engine
 from lrhub.service.storage.migrate import upgrade_schema
 
+MIGRATION_LOCK_TIMEOUT_SECONDS = 120.0
+
 cli = typer.Typer(
     help="The lrhub server.",
     no_args_is_help=True,
@@ -72,7 +74,8 @@ def serve(
             err=True,
         )
         raise typer.Exit(code=2)
-    engine = make_engine(settings.database_url)
+    # Servers starting together queue on the migration lock: give them longer than a request.
+    engine = make_engine(settings.database_url, lock_timeout=MIGRATION_LOCK_TIMEOUT_SECONDS)
     try:
         upgrade_schema(engine)
     finally:

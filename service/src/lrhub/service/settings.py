@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lrhub.service.storage.database import DEFAULT_LOCK_TIMEOUT_SECONDS
+
 DEFAULT_MAX_BODY_BYTES = 262_144
 
 
@@ -32,6 +34,8 @@ class ServerSettings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=256)
     insecure: bool = False
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    # Seconds a statement may wait for a database lock before the request is answered 503.
+    lock_timeout: float = Field(default=DEFAULT_LOCK_TIMEOUT_SECONDS, gt=0, le=600)
     log_level: str = "info"
 
     def admin_tokens(self) -> list[AdminToken]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lrhub.service.auth.tokens import Authenticator
 from lrhub.service.errors import Unauthorized
 from lrhub.service.http.problems import problem_response
-from lrhub.service.storage.database import run_blocking
 
 PROTECTED_PREFIX = "/v1/"
 PRINCIPAL_STATE_KEY = "principal"
@@ -32,8 +32,8 @@ class AuthenticationMiddleware:
         try:
             principal = self.authenticator.authenticate_in_memory(header)
             if isinstance(principal, str):
-                principal = await run_blocking(
-                    self.authenticator.engine, self.authenticator.authenticate_job_token, principal
+                principal = await run_in_threadpool(
+                    self.authenticator.authenticate_job_token, principal
                 )
         except Unauthorized as error:
             await problem_response(error, scope["path"])(scope, receive, send)

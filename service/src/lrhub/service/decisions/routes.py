@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import Body, Path, Response
+from starlette.concurrency import run_in_threadpool
 
 from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.schemas import DecisionRequest, EpochAnswer, HistoryEntry
@@ -27,7 +28,6 @@ from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
 from lrhub.service.http.schemas import MAX_EPOCH
 from lrhub.service.jobs.routes import JobId
-from lrhub.service.storage.database import run_blocking
 
 router = v1_router("/v1/jobs", "decisions")
 
@@ -47,10 +47,12 @@ async def decide_epoch(
 ) -> Response:
     """The learning rate of `epoch`, given the metrics observed at the end of epoch-1."""
     request = body or DecisionRequest()
-    decided = await run_blocking(
-        context.engine,
+    # In the thread pool: the event loop keeps serving other requests (health checks
+    # included) while this one computes or waits for the database.
+    decided = await run_in_threadpool(
         decision_service.decide_epoch,
         context.engine,
+        context.job_rows,
         caller,
         job_id,
         epoch,

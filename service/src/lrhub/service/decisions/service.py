@@ -1,10 +1,12 @@
 """The decision (`decide_epoch`) and the decision history; see docs/design.md "The decision".
 
-`decide_epoch` is one write transaction with the job row locked (PostgreSQL `FOR UPDATE`,
-SQLite `BEGIN IMMEDIATE`). On the common path it runs four statements: read the job (joined with
-its schedule's latest version), insert the decision, update the job, commit (on PostgreSQL the
-insert and the update are one statement); an epoch at or below the last one also reads the
-stored decision to tell a retry from a rewind.
+A decision holds no lock while it computes. It reads the job (or takes the row this process last
+wrote from `JobRowCache`), decides with the engine, then writes the job and the decision with a
+compare-and-set on the job's `row_version` and its schedule's latest version. A write that finds
+either changed (another request, replica or PATCH got there first) writes nothing, and the epoch is
+decided again from a fresh read, where a concurrent retry of the same epoch turns into a replay.
+On PostgreSQL the common write is one autocommit statement (the insert runs only if the
+compare-and-set updated the job), so a decision from a cached row is one round trip.
 
 Rewind rule: the state before the rewound epoch is restored only if it belongs to the
 configuration in force now (same spec, same clock origin). A PATCH between that epoch and now
@@ -15,11 +17,11 @@ again, and a state saved for another spec or clock starts fresh instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from lrhub.schedules import (
     EvaluationError,
@@ -31,14 +33,25 @@ from lrhub.service.auth.principal import Principal
 from lrhub.service.catalog import store as catalog_store
 from lrhub.service.clock import utc_now
 from lrhub.service.decisions import store as decision_store
+from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.decisions.store import DecisionRecord, StoredDecision
-from lrhub.service.errors import EvaluationFailed, NotFound
+from lrhub.service.errors import EvaluationFailed, NotFound, Unavailable
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.store import AuditAction, Follow, JobStatus, StoredJob
-from lrhub.service.storage.database import read_transaction, write_transaction
+from lrhub.service.storage.database import (
+    autocommit_statement,
+    is_sqlite,
+    read_transaction,
+    single_statement_read,
+    write_transaction,
+)
 from lrhub.service.storage.specs import load_spec, spec_key
 
 FOLLOW_ACTOR = "lrhub:follow-latest"
+# Each lost compare-and-set means another write of the job landed first; a retry of the same
+# epoch then replays. Only a job changed this often, in the few milliseconds a decision takes,
+# runs out of attempts (and is answered 503: the client retries).
+MAX_ATTEMPTS = 16
 
 
 class Outcome(StrEnum):
@@ -59,22 +72,49 @@ class DecidedEpoch:
     reductions: int
 
 
-def _follow_latest(connection: Connection, job: StoredJob, latest: int | None) -> StoredJob:
-    """Switch a job that follows `latest` to a newer schedule version, with fresh state."""
-    if job.follow != Follow.LATEST or latest is None or latest == job.schedule_version:
-        return job
-    assert job.schedule_name is not None
-    version = catalog_store.get_version(connection, job.schedule_name, latest)
-    if version is None:
-        return job
-    switched = replace(job, schedule_version=latest, spec=version.spec, state=None)
-    job_store.update_job(connection, switched)
-    job_store.record_event(connection, FOLLOW_ACTOR, AuditAction.UPDATE, job, switched)
-    return switched
+@dataclass(frozen=True)
+class _Read:
+    """What a decision is computed from, all as of one version of the job row."""
+
+    job: StoredJob
+    latest_version: int  # of the job's schedule; 0 for an inline spec
+    stored: StoredDecision | None = None  # the decision in force at or after the epoch
+    previous_epoch: int | None = None  # for a rewind: the last epoch in force before it
+    latest_spec: str | None = None  # a newer version's spec, for a job following latest
+
+
+def _read(engine: Engine, job_id: str, epoch: int) -> _Read:
+    with single_statement_read(engine) as connection:
+        found = decision_store.read_job_for_decision(connection, job_id)
+    if found is None:
+        raise NotFound(f"there is no job {job_id!r}")
+    job, latest = found
+    rewinding = job.last_epoch is not None and epoch <= job.last_epoch
+    if not rewinding and not _switches(job, latest):
+        return _Read(job, latest)
+    # Rarely needed, and consistent with the job read above as long as the compare-and-set
+    # succeeds: every write of a decision or a schedule switch changes the job row's version.
+    with read_transaction(engine) as connection:
+        stored = previous = None
+        if rewinding:
+            stored = decision_store.first_active_decision_from(connection, job_id, epoch)
+            previous = decision_store.last_active_epoch_before(connection, job_id, epoch)
+        latest_spec = None
+        if _switches(job, latest):
+            assert job.schedule_name is not None
+            version = catalog_store.get_version(connection, job.schedule_name, latest)
+            latest_spec = version.spec if version is not None else None
+    return _Read(job, latest, stored, previous, latest_spec)
+
+
+def _switches(job: StoredJob, latest: int) -> bool:
+    """A job that follows `latest` moves to a newer version of its schedule at its next epoch."""
+    return job.follow == Follow.LATEST and latest not in (0, job.schedule_version)
 
 
 def decide_epoch(
     engine: Engine,
+    cache: JobRowCache,
     principal: Principal,
     job_id: str,
     epoch: int,
@@ -83,32 +123,53 @@ def decide_epoch(
 ) -> DecidedEpoch:
     """Answer the rate of `epoch` for the job: replay, rewind or a new decision."""
     principal.require_job(job_id)
-    with write_transaction(engine) as connection:
-        found = decision_store.get_job_for_decision(connection, job_id)
-        if found is None:
-            raise NotFound(f"there is no job {job_id!r}")
-        job, latest_version = found
+    for _attempt in range(MAX_ATTEMPTS):
+        cached = cache.get(job_id)
+        if cached is not None and (cached[0].last_epoch is None or epoch > cached[0].last_epoch):
+            read = _Read(*cached)
+        else:
+            read = _read(engine, job_id, epoch)
         rewound_from: StoredDecision | None = None
-        if job.last_epoch is not None and epoch <= job.last_epoch:
-            stored = decision_store.first_active_decision_from(connection, job_id, epoch)
+        epoch_metrics = metrics
+        if read.job.last_epoch is not None and epoch <= read.job.last_epoch:
+            stored = read.stored
             if stored is not None and stored.epoch == epoch:
                 known = stored.metrics if metrics is None else dict(metrics)
                 if known == stored.metrics and steps_per_epoch in (None, stored.steps_per_epoch):
+                    cache.put(read.job, read.latest_version)
                     return DecidedEpoch(record=stored, outcome=Outcome.REPLAYED, reductions=0)
-                metrics = known
+                epoch_metrics = known
             rewound_from = stored
-        job = _follow_latest(connection, job, latest_version)
-        return _decide_and_store(connection, job, epoch, metrics, steps_per_epoch, rewound_from)
+        decided = _decide(read, epoch, epoch_metrics, steps_per_epoch, rewound_from)
+        if _store(engine, read, decided):
+            cache.put(decided.job, read.latest_version)
+            return decided.result
+        cache.drop(job_id)
+    raise Unavailable(f"job {job_id!r} changed {MAX_ATTEMPTS} times while deciding; retry")
 
 
-def _decide_and_store(
-    connection: Connection,
-    job: StoredJob,
+@dataclass(frozen=True)
+class _Decided:
+    """A decision computed from a `_Read`: the job row after it, and the answer."""
+
+    job: StoredJob
+    result: DecidedEpoch
+    switched: StoredJob | None  # the job moved to a newer version of its schedule: as it was then
+
+
+def _decide(
+    read: _Read,
     epoch: int,
     metrics: Mapping[str, float] | None,
     steps_per_epoch: int | None,
     rewound_from: StoredDecision | None,
-) -> DecidedEpoch:
+) -> _Decided:
+    job = read.job
+    switched = None
+    if read.latest_spec is not None:
+        job = switched = job_store.changed(
+            job, schedule_version=read.latest_version, spec=read.latest_spec, state=None
+        )
     key = spec_key(job.spec)
     state_before: dict[str, Any] | None = job.state
     previous_epoch = job.last_epoch
@@ -116,8 +177,7 @@ def _decide_and_store(
         origin = effective_clock_origin(job.clock_origin, epoch)
         restorable = rewound_from.spec_key == key and rewound_from.clock_origin == origin
         state_before = rewound_from.state_before if restorable else None
-        previous_epoch = decision_store.last_active_epoch_before(connection, job.job_id, epoch)
-        decision_store.supersede_from(connection, job.job_id, epoch)
+        previous_epoch = read.previous_epoch
     try:
         answered = answer_epoch(
             load_spec(job.spec),
@@ -137,6 +197,8 @@ def _decide_and_store(
     except EvaluationError as error:
         raise EvaluationFailed(f"epoch {epoch}: {error}") from error
     answer = answered.answer
+    now = utc_now()
+    rewound = rewound_from is not None
     record = DecisionRecord(
         job_id=job.job_id,
         epoch=epoch,
@@ -153,13 +215,44 @@ def _decide_and_store(
         state_before=state_before,
         state_after=answered.decision.state,
         gap=epoch - (previous_epoch if previous_epoch is not None else -1) - 1,
-        rewound=rewound_from is not None,
+        rewound=rewound,
         superseded=False,
-        decided_at=utc_now(),
+        decided_at=now,
     )
-    decision_store.store_decision(connection, record, held_rate=answered.held_rate)
-    outcome = Outcome.REWOUND if rewound_from is not None else Outcome.NEW
-    return DecidedEpoch(record=record, outcome=outcome, reductions=answered.decision.reductions)
+    after = job_store.changed(
+        job,
+        last_epoch=epoch,
+        learning_rate=answer.learning_rate,
+        state=answered.decision.state,
+        held_rate=answered.held_rate,
+        updated_at=now,
+    )
+    outcome = Outcome.REWOUND if rewound else Outcome.NEW
+    result = DecidedEpoch(record=record, outcome=outcome, reductions=answered.decision.reductions)
+    return _Decided(job=after, result=result, switched=switched)
+
+
+def _store(engine: Engine, read: _Read, decided: _Decided) -> bool:
+    """Write the decision if the job is still as read; False (nothing written) otherwise."""
+    record = decided.result.record
+    if not is_sqlite(engine) and not record.rewound and decided.switched is None:
+        with autocommit_statement(engine) as connection:
+            return decision_store.decide_in_one_statement(
+                connection, read.job, read.latest_version, decided.job, record
+            )
+    with write_transaction(engine) as connection:
+        if not decision_store.compare_and_set_job(
+            connection, read.job, read.latest_version, decided.job
+        ):
+            return False
+        if record.rewound:
+            decision_store.supersede_from(connection, record.job_id, record.epoch)
+        decision_store.insert_decision(connection, record)
+        if decided.switched is not None:
+            job_store.record_event(
+                connection, FOLLOW_ACTOR, AuditAction.UPDATE, read.job, decided.switched
+            )
+    return True
 
 
 def job_history(

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, cast, func, insert, select, update
 
 from lrhub.service.jobs.store import StoredJob, job_of
 from lrhub.service.storage.tables import decisions, jobs, schedules
@@ -50,67 +50,106 @@ _JOB_FOR_DECISION = (
     select(jobs, schedules.c.latest_version)
     .select_from(jobs.outerjoin(schedules, schedules.c.name == jobs.c.schedule_name))
     .where(jobs.c.job_id == bindparam("job_id"))
-    .with_for_update(of=jobs)
 )
-_RECORD_DECISION_ON_JOB = (
+# The columns a decision writes on its job (a follow-latest switch writes the schedule too).
+_DECIDED_COLUMNS = (
+    "last_epoch", "learning_rate", "state", "held_rate", "updated_at", "schedule_version", "spec",
+    "row_version",
+)  # fmt: skip
+_LATEST_VERSION_NOW = (
+    select(schedules.c.latest_version)
+    .where(schedules.c.name == jobs.c.schedule_name)
+    .scalar_subquery()
+)
+# Compare-and-set: the job row is written only if it is still the version the decision was
+# computed from, and its schedule has no newer version than the one that was seen then.
+_DECIDE_ON_JOB = (
     update(jobs)
-    .where(jobs.c.job_id == bindparam("decided_job_id"))
-    .values(
-        last_epoch=bindparam("last_epoch"),
-        learning_rate=bindparam("learning_rate"),
-        state=bindparam("state"),
-        held_rate=bindparam("held_rate"),
-        updated_at=bindparam("updated_at"),
+    .where(
+        jobs.c.job_id == bindparam("decided_job_id"),
+        jobs.c.row_version == bindparam("read_row_version"),
+        func.coalesce(_LATEST_VERSION_NOW, 0) == bindparam("read_latest_version"),
     )
+    .values({name: bindparam("new_" + name, type_=jobs.c[name].type) for name in _DECIDED_COLUMNS})
 )
 _DECISION_PARAM = "decision_"
+_DECISION_COLUMNS = [column for column in decisions.c if column.name != "id"]
 _INSERT_DECISION = insert(decisions).values(
     {
         column.name: bindparam(_DECISION_PARAM + column.name, type_=column.type)
-        for column in decisions.c
-        if column.name != "id"
+        for column in _DECISION_COLUMNS
     }
 )
-# PostgreSQL runs both writes as one statement (a data-modifying CTE): one round trip fewer.
-_STORE_DECISION_IN_ONE_STATEMENT = _RECORD_DECISION_ON_JOB.add_cte(
-    _INSERT_DECISION.cte("stored_decision")
+# PostgreSQL does both writes in one autocommit statement, the insert taking place only if the
+# compare-and-set updated the job: one round trip for the whole decision.
+_CAS_ON_JOB = _DECIDE_ON_JOB.returning(jobs.c.job_id).cte("decided_job")
+_DECIDE_IN_ONE_STATEMENT = (
+    insert(decisions)
+    .from_select(
+        [column.name for column in _DECISION_COLUMNS],
+        select(
+            *(
+                cast(bindparam(_DECISION_PARAM + column.name, type_=column.type), column.type)
+                for column in _DECISION_COLUMNS
+            )
+        ).select_from(_CAS_ON_JOB),
+    )
+    .add_cte(_CAS_ON_JOB)
+    # The inserted id tells whether the compare-and-set held (the driver's rowcount is -1 here).
+    .returning(decisions.c.id)
 )
 _IN_FORCE = decisions.c.superseded == False  # noqa: E712 - SQL expression, not a comparison
 
 
-def get_job_for_decision(
-    connection: Connection, job_id: str
-) -> tuple[StoredJob, int | None] | None:
-    """The row-locked job and the latest version of its schedule, in one query."""
+def read_job_for_decision(connection: Connection, job_id: str) -> tuple[StoredJob, int] | None:
+    """The job and the latest version of its schedule (0 for an inline spec), in one query,
+    without a lock: the decision's write checks that neither changed meanwhile."""
     row = connection.execute(_JOB_FOR_DECISION, {"job_id": job_id}).mappings().first()
     if row is None:
         return None
     values = dict(row)
     latest = values.pop("latest_version")
-    return job_of(values), latest
+    return job_of(values), latest or 0
 
 
-def store_decision(
-    connection: Connection, record: DecisionRecord, *, held_rate: float | None
-) -> None:
-    """Insert a decision and record it on its job row.
+def _record_parameters(record: DecisionRecord) -> dict[str, Any]:
+    return {_DECISION_PARAM + name: value for name, value in asdict(record).items()}
 
-    The job row gets the decision's epoch, rate, state and time, and `held_rate`.
-    """
-    on_job = {
-        "decided_job_id": record.job_id,
-        "last_epoch": record.epoch,
-        "learning_rate": record.learning_rate,
-        "state": record.state_after,
-        "held_rate": held_rate,
-        "updated_at": record.decided_at,
+
+def _job_parameters(read: StoredJob, read_latest: int, decided: StoredJob) -> dict[str, Any]:
+    decided_columns = asdict(decided)
+    return {"new_" + name: decided_columns[name] for name in _DECIDED_COLUMNS} | {
+        "decided_job_id": read.job_id,
+        "read_row_version": read.row_version,
+        "read_latest_version": read_latest,
     }
-    inserted = {_DECISION_PARAM + name: value for name, value in asdict(record).items()}
-    if connection.dialect.name == "postgresql":
-        connection.execute(_STORE_DECISION_IN_ONE_STATEMENT, inserted | on_job)
-        return
-    connection.execute(_INSERT_DECISION, inserted)
-    connection.execute(_RECORD_DECISION_ON_JOB, on_job)
+
+
+def decide_in_one_statement(
+    connection: Connection,
+    read: StoredJob,
+    read_latest: int,
+    decided: StoredJob,
+    record: DecisionRecord,
+) -> bool:
+    """PostgreSQL, autocommit: update the job from `read` to `decided` and insert `record`, both
+    or neither in one statement; False when the job changed since it was read."""
+    parameters = _record_parameters(record) | _job_parameters(read, read_latest, decided)
+    return connection.execute(_DECIDE_IN_ONE_STATEMENT, parameters).first() is not None
+
+
+def compare_and_set_job(
+    connection: Connection, read: StoredJob, read_latest: int, decided: StoredJob
+) -> bool:
+    """Inside a write transaction: update the job from `read` to `decided`; False (and nothing
+    written) when the job or its schedule changed since it was read."""
+    parameters = _job_parameters(read, read_latest, decided)
+    return connection.execute(_DECIDE_ON_JOB, parameters).rowcount == 1
+
+
+def insert_decision(connection: Connection, record: DecisionRecord) -> None:
+    """Store one decision."""
+    connection.execute(_INSERT_DECISION, _record_parameters(record))
 
 
 def first_active_decision_from(

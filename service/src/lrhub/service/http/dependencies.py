@@ -11,18 +11,21 @@ from sqlalchemy import Engine
 from lrhub.service.auth.middleware import PRINCIPAL_STATE_KEY
 from lrhub.service.auth.principal import Principal
 from lrhub.service.auth.tokens import Authenticator
+from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.operations.metrics import ServiceMetrics
 from lrhub.service.settings import ServerSettings
 
 
 @dataclass(frozen=True)
 class AppContext:
-    """The app's long-lived parts: settings, database engine, auth, metrics."""
+    """The app's long-lived parts: settings, database engine, auth, metrics, the decision
+    path's cache of job rows."""
 
     settings: ServerSettings
     engine: Engine
     authenticator: Authenticator
     metrics: ServiceMetrics
+    job_rows: JobRowCache
 
 
 async def get_context(request: Request) -> AppContext:

@@ -3,7 +3,7 @@ and returns stored records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -101,6 +101,7 @@ def create_job(engine: Engine, principal: Principal, job_id: str, body: JobCreat
                 revision=0,
                 created_at=now,
                 updated_at=now,
+                row_version=0,
             )
             job_store.insert_job(connection, job)
             job_store.record_event(connection, principal.actor, AuditAction.CREATE, None, job)
@@ -191,7 +192,7 @@ def patch_job(
         changes = _patched(connection, job, body)
         if not body.model_fields_set:
             return job
-        updated = replace(job, **changes, revision=job.revision + 1, updated_at=utc_now())
+        updated = job_store.changed(job, **changes, revision=job.revision + 1, updated_at=utc_now())
         job_store.update_job(connection, updated)
         stopped = changes.get("status") == JobStatus.STOPPED
         action = AuditAction.STOP if stopped else AuditAction.UPDATE

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -60,6 +60,8 @@ class StoredJob:
     revision: int
     created_at: datetime
     updated_at: datetime
+    row_version: int
+    """Counts every write of the row; a decision lands only on the version it was computed from."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,14 @@ def insert_job(connection: Connection, job: StoredJob) -> None:
     connection.execute(insert(jobs).values(**_columns(job)))
 
 
+def changed(job: StoredJob, **changes: Any) -> StoredJob:
+    """`job` with `changes`, as the next version of its row."""
+    return replace(job, **changes, row_version=job.row_version + 1)
+
+
 def update_job(connection: Connection, job: StoredJob) -> None:
-    """Store every column of `job` that can change after creation."""
+    """Store every column of `job` that can change after creation (the caller holds the row:
+    PostgreSQL `FOR UPDATE` or SQLite `BEGIN IMMEDIATE`)."""
     values = _columns(job)
     for fixed in ("job_id", "token_hash", "created_at"):
         del values[fixed]

@@ -5,28 +5,26 @@ SQLAlchemy's `begin` event emits the BEGIN itself, as the SQLAlchemy docs' "Seri
 / Savepoints / Transactional DDL" recipe for pysqlite shows. Write transactions use
 `BEGIN IMMEDIATE`, so two processes deciding for one job queue on the database lock instead of
 failing to upgrade a read lock; read-only transactions use a plain (deferred) BEGIN.
-PostgreSQL: write transactions lock the job row with `SELECT ... FOR UPDATE` (see `job_store`);
-commits stay durable (`synchronous_commit` is left on: a decision answered is a decision kept).
+PostgreSQL: a PATCH locks the job row with `SELECT ... FOR UPDATE`; decisions lock nothing while
+they compute and write with a compare-and-set (see `decisions/service.py`). Commits stay durable
+(`synchronous_commit` is left on: a decision answered is a decision kept).
 """
 
 from __future__ import annotations
 
 import select
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from psycopg.pq import ConnStatus
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
-from starlette.concurrency import run_in_threadpool
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+DEFAULT_LOCK_TIMEOUT_SECONDS = 5.0
 _WRITE_OPTION = "lrhub_write"
-ParamsT = ParamSpec("ParamsT")
-ResultT = TypeVar("ResultT")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -34,37 +32,30 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-async def run_blocking(
-    engine: Engine,
-    function: Callable[ParamsT, ResultT],
-    *args: ParamsT.args,
-    **kwargs: ParamsT.kwargs,
-) -> ResultT:
-    """Call `function` (blocking database work) from async code, where it costs least.
+def make_engine(
+    database_url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS, **kwargs: Any
+) -> Engine:
+    """An Engine for `database_url`, configured for lrhub's transactions.
 
-    SQLite: inline on the event loop. Its writes are serialized by `BEGIN IMMEDIATE` anyway and
-    take tens of microseconds in-process, less than the thread-pool hand-off (measured: -9 to
-    -21% decision latency). The price: while a write waits for another process's lock (several
-    workers on one file), this worker answers nothing else.
-    PostgreSQL: in the thread pool, so network round trips and commit flushes of concurrent
-    requests overlap instead of blocking the event loop (inline halved throughput, measured).
+    A statement that waits longer than `lock_timeout` seconds for a lock fails (SQLite's busy
+    timeout, PostgreSQL's `lock_timeout`); the service answers it 503 with Retry-After.
     """
-    if is_sqlite(engine):
-        return function(*args, **kwargs)
-    return await run_in_threadpool(function, *args, **kwargs)
-
-
-def make_engine(database_url: str, **kwargs: Any) -> Engine:
-    """An Engine for `database_url`, configured for lrhub's transactions."""
     if database_url.startswith("sqlite"):
-        return _sqlite_engine(database_url, **kwargs)
-    return _postgresql_engine(database_url, **kwargs)
+        return _sqlite_engine(database_url, lock_timeout, **kwargs)
+    return _postgresql_engine(database_url, lock_timeout, **kwargs)
 
 
-def _postgresql_engine(database_url: str, **kwargs: Any) -> Engine:
+def _postgresql_engine(database_url: str, lock_timeout: float, **kwargs: Any) -> Engine:
     # No `pool_pre_ping`: its ping is a round trip on every checkout (one in six of a
     # decision's). A pooled connection whose backend went away is found without one, below.
-    engine = create_engine(database_url, pool_size=10, max_overflow=20, **kwargs)
+    options = f"-c lock_timeout={round(lock_timeout * 1000)}"
+    engine = create_engine(
+        database_url,
+        pool_size=10,
+        max_overflow=20,
+        connect_args={"options": options},
+        **kwargs,
+    )
 
     @event.listens_for(engine, "checkout")
     def _refuse_dead_connection(
@@ -81,10 +72,10 @@ def _postgresql_engine(database_url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def _sqlite_engine(database_url: str, **kwargs: Any) -> Engine:
+def _sqlite_engine(database_url: str, lock_timeout: float, **kwargs: Any) -> Engine:
     engine = create_engine(
         database_url,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        connect_args={"timeout": lock_timeout, "check_same_thread": False},
         **kwargs,
     )
 
@@ -94,7 +85,7 @@ def _sqlite_engine(database_url: str, **kwargs: Any) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={round(lock_timeout * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -117,6 +108,14 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
+def autocommit_statement(engine: Engine) -> Iterator[Connection]:
+    """PostgreSQL: a connection for one statement that commits by itself (no BEGIN, no COMMIT
+    round trips); for a statement that does all its writes atomically."""
+    with engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
 def single_statement_read(engine: Engine) -> Iterator[Connection]:
     """A connection for one read-only statement, which needs no snapshot across statements.
 
@@ -128,8 +127,8 @@ def single_statement_read(engine: Engine) -> Iterator[Connection]:
         with read_transaction(engine) as connection:
             yield connection
         return
-    with engine.connect() as connection:
-        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit_statement(engine) as connection:
+        yield connection
 
 
 @contextmanager

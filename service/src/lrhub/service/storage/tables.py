@@ -64,6 +64,8 @@ jobs = Table(
     Column("revision", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Bumped by every write of the row: a decision computed from an older read must not land.
+    Column("row_version", Integer, nullable=False, server_default="0"),
 )
 Index("ix_jobs_status", jobs.c.status)
 

@@ -1,0 +1,47 @@
+"""A per-process cache of job rows for the decision path.
+
+Holds each job as this process last read or wrote it, with the latest version of its schedule
+then. It is never trusted on its own: a decision computed from a cached row is written with a
+compare-and-set on the row's version (and on the schedule's latest version), so a row another
+process or request changed meanwhile makes the write fail, and the decision is made again from a
+fresh read. The common path, one process deciding a job's epochs in order, then needs no read.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from lrhub.service.jobs.store import StoredJob
+
+DEFAULT_CACHED_JOBS = 10_000
+
+
+class JobRowCache:
+    """A bounded, thread-safe LRU map of job id → (job row, latest schedule version)."""
+
+    def __init__(self, size: int = DEFAULT_CACHED_JOBS) -> None:
+        self._size = size
+        self._rows: OrderedDict[str, tuple[StoredJob, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, job_id: str) -> tuple[StoredJob, int] | None:
+        """The cached row and latest schedule version of `job_id`, if any."""
+        with self._lock:
+            found = self._rows.get(job_id)
+            if found is not None:
+                self._rows.move_to_end(job_id)
+            return found
+
+    def put(self, job: StoredJob, latest_version: int) -> None:
+        """Remember `job` as it is now stored."""
+        with self._lock:
+            self._rows[job.job_id] = (job, latest_version)
+            self._rows.move_to_end(job.job_id)
+            if len(self._rows) > self._size:
+                self._rows.popitem(last=False)
+
+    def drop(self, job_id: str) -> None:
+        """Forget `job_id` (its row changed elsewhere)."""
+        with self._lock:
+            self._rows.pop(job_id, None)
