@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from lrhub.schedules import decide, parse_spec
 from tests.support.postgres import scratch_database
 from tests.support.prometheus import decisions_by_outcome
 from tests.support.server import ServerProcess, launch_server, running_server, start_server
@@ -179,3 +180,48 @@ def test_two_servers_starting_together_on_an_empty_database(
         finally:
             for server in servers:
                 server.stop()
+
+
+def test_two_servers_racing_on_one_epoch_land_one_decision_and_one_rewind(
+    two_servers: tuple[ServerProcess, ServerProcess],
+) -> None:
+    """Both servers have the job's row cached, and both decide the same epoch at the same instant
+    with different metrics: their compare-and-sets race. Exactly one lands first as the new
+    decision; the other, finding the row changed, decides again and rewinds it, so the history
+    keeps one decision per epoch and the job ends as the engine decides the surviving metrics."""
+    urls = (two_servers[0].url, two_servers[1].url)
+    spec = {"type": "reduce_on_plateau", "monitor": "val_loss", "factor": 0.5, "patience": 1,
+            "initial_learning_rate": 0.1, "semantics": "torch"}  # fmt: skip
+    job_id = "cas-race"
+    survivors: list[dict[str, float]] = []
+    with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as client:
+        assert client.put(f"{urls[0]}/v1/jobs/{job_id}", json={"spec": spec}).status_code == 201
+        for url in urls:  # warm both servers' cached rows
+            assert client.post(f"{url}/v1/jobs/{job_id}/epochs/0", json={}).status_code == 200
+        for epoch in range(1, 13):
+            barrier = threading.Barrier(2)
+
+            def send(index: int, epoch: int = epoch, barrier: threading.Barrier = barrier) -> Any:
+                metrics = {"val_loss": 1.0 if index == 0 else 2.0}
+                with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS) as each:
+                    barrier.wait(BARRIER_TIMEOUT_SECONDS)
+                    url = f"{urls[index]}/v1/jobs/{job_id}/epochs/{epoch}"
+                    answer = each.post(url, json={"metrics": metrics})
+                assert answer.status_code == 200, answer.text
+                return metrics, answer.json()
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                pair = list(pool.map(send, range(2)))
+            assert not any(answer["replayed"] for _, answer in pair), pair
+            assert sorted(answer["rewound"] for _, answer in pair) == [False, True], pair
+            survivors.append(next(metrics for metrics, answer in pair if answer["rewound"]))
+
+        rows = fetch_history(client, urls, job_id, superseded="false")
+    assert [row["epoch"] for row in rows] == list(range(13))
+    assert [row["metrics"] for row in rows[1:]] == survivors
+    state: dict[str, Any] | None = None
+    parsed = parse_spec(spec)
+    for epoch, row in enumerate(rows):
+        decision = decide(parsed, state, epoch=epoch, metrics=row["metrics"])
+        state = decision.state
+        assert row["learning_rate"] == decision.learning_rate, epoch

@@ -128,6 +128,8 @@ class CompiledExpression:
     source: str
     names: frozenset[str]
     """Every variable the formula reads: built-in names and metric names."""
+    size: int
+    """How many syntax nodes it has: what one evaluation costs, roughly."""
     _evaluate: Evaluator
 
     @property
@@ -165,10 +167,10 @@ def compile_expression(source: str) -> CompiledExpression:
         raise ExpressionError("expression is nested too deeply") from exc
     except ValueError as exc:  # null bytes
         raise ExpressionError(f"invalid expression: {exc}") from exc
-    _check_size(tree.body)
+    size = _check_size(tree.body)
     compiler = _Compiler()
     evaluate, _ = compiler.compile(tree.body)
-    return CompiledExpression(source, frozenset(compiler.names), evaluate)
+    return CompiledExpression(source, frozenset(compiler.names), size, evaluate)
 
 
 def _check_raw_text(source: str) -> None:
@@ -190,8 +192,8 @@ def _check_raw_text(source: str) -> None:
         raise ExpressionError(f"expression nests brackets {deepest} deep; the limit is {MAX_DEPTH}")
 
 
-def _check_size(root: ast.AST) -> None:
-    """Bound node count and depth iteratively, so compiling cannot recurse too far."""
+def _check_size(root: ast.AST) -> int:
+    """Bound node count and depth iteratively, so compiling cannot recurse too far; the count."""
     count = 0
     stack: list[tuple[ast.AST, int]] = [(root, 1)]
     while stack:
@@ -202,6 +204,7 @@ def _check_size(root: ast.AST) -> None:
         if depth > MAX_DEPTH:
             raise ExpressionError(f"expression nests more than {MAX_DEPTH} levels deep")
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return count
 
 
 class _Compiler:

@@ -368,6 +368,24 @@ def children(spec: Spec) -> list[Spec]:
     return []
 
 
+# One rate of a built-in schedule takes about as long as evaluating this many expression nodes
+# (measured: ~1.3 us for a cosine decay, ~0.05 us per expression node).
+BUILT_IN_RATE_COST = 25
+
+
+def evaluation_cost(spec: Spec) -> int:
+    """What one rate of `spec` costs to evaluate, in expression nodes (a built-in schedule counts
+    `BUILT_IN_RATE_COST`): the work bound a request multiplies by the rates it asks for."""
+    own = (
+        compile_expression(spec.expression).size
+        if isinstance(spec, ExpressionSpec)
+        else BUILT_IN_RATE_COST
+    )
+    if isinstance(spec, SequenceSpec):
+        return own + max(evaluation_cost(child) for child in children(spec))
+    return own + sum(evaluation_cost(child) for child in children(spec))
+
+
 def nesting_depth(spec: Spec) -> int:
     """1 for a plain spec, plus one per level of sequence stages or plateau base."""
     return 1 + max((nesting_depth(child) for child in children(spec)), default=0)

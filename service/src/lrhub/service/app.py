@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from sqlalchemy.pool import NullPool
 
 from lrhub.service.auth.middleware import AuthenticationMiddleware
 from lrhub.service.auth.tokens import Authenticator
@@ -40,9 +41,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     context = AppContext(
         settings=settings,
         engine=engine,
+        probe_engine=make_engine(
+            settings.database_url, lock_timeout=settings.lock_timeout, poolclass=NullPool
+        ),
         authenticator=Authenticator(settings.admin_tokens(), engine),
         metrics=metrics,
         job_rows=JobRowCache(),
+        limits=settings.limits(),
     )
     app.state.context = context
     install_problem_handlers(app)

@@ -8,6 +8,12 @@ from dataclasses import dataclass
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lrhub.service.limits import (
+    DEFAULT_MAX_EVALUATION_COST,
+    DEFAULT_MAX_PREVIEW_STEPS,
+    DEFAULT_MAX_STEPS_PER_EPOCH,
+    Limits,
+)
 from lrhub.service.storage.database import DEFAULT_LOCK_TIMEOUT_SECONDS
 
 DEFAULT_MAX_BODY_BYTES = 262_144
@@ -36,7 +42,19 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     # Seconds a statement may wait for a database lock before the request is answered 503.
     lock_timeout: float = Field(default=DEFAULT_LOCK_TIMEOUT_SECONDS, gt=0, le=600)
+    # The work one request may ask for (lrhub.service.limits).
+    max_steps_per_epoch: int = Field(default=DEFAULT_MAX_STEPS_PER_EPOCH, ge=1)
+    max_preview_steps: int = Field(default=DEFAULT_MAX_PREVIEW_STEPS, ge=1)
+    max_evaluation_cost: int = Field(default=DEFAULT_MAX_EVALUATION_COST, ge=1)
     log_level: str = "info"
+
+    def limits(self) -> Limits:
+        """The bounds on one request's work."""
+        return Limits(
+            max_steps_per_epoch=self.max_steps_per_epoch,
+            max_preview_steps=self.max_preview_steps,
+            max_evaluation_cost=self.max_evaluation_cost,
+        )
 
     def admin_tokens(self) -> list[AdminToken]:
         """The configured admin tokens; unnamed ones are named `admin-<sha256 prefix>`."""

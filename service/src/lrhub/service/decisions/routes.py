@@ -53,6 +53,7 @@ async def decide_epoch(
         decision_service.decide_epoch,
         context.engine,
         context.job_rows,
+        context.limits,
         caller,
         job_id,
         epoch,

@@ -38,6 +38,7 @@ from lrhub.service.decisions.store import DecisionRecord, StoredDecision
 from lrhub.service.errors import EvaluationFailed, NotFound, Unavailable
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.store import AuditAction, Follow, JobStatus, StoredJob
+from lrhub.service.limits import Limits
 from lrhub.service.storage.database import (
     autocommit_statement,
     is_sqlite,
@@ -115,6 +116,7 @@ def _switches(job: StoredJob, latest: int) -> bool:
 def decide_epoch(
     engine: Engine,
     cache: JobRowCache,
+    limits: Limits,
     principal: Principal,
     job_id: str,
     epoch: int,
@@ -140,7 +142,7 @@ def decide_epoch(
                     return DecidedEpoch(record=stored, outcome=Outcome.REPLAYED, reductions=0)
                 epoch_metrics = known
             rewound_from = stored
-        decided = _decide(read, epoch, epoch_metrics, steps_per_epoch, rewound_from)
+        decided = _decide(read, limits, epoch, epoch_metrics, steps_per_epoch, rewound_from)
         if _store(engine, read, decided):
             cache.put(decided.job, read.latest_version)
             return decided.result
@@ -159,6 +161,7 @@ class _Decided:
 
 def _decide(
     read: _Read,
+    limits: Limits,
     epoch: int,
     metrics: Mapping[str, float] | None,
     steps_per_epoch: int | None,
@@ -178,9 +181,11 @@ def _decide(
         restorable = rewound_from.spec_key == key and rewound_from.clock_origin == origin
         state_before = rewound_from.state_before if restorable else None
         previous_epoch = read.previous_epoch
+    spec = load_spec(job.spec)
+    limits.check_decision(spec, steps_per_epoch)
     try:
         answered = answer_epoch(
-            load_spec(job.spec),
+            spec,
             state_before,
             epoch=epoch,
             metrics=metrics,

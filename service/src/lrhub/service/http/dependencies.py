@@ -12,6 +12,7 @@ from lrhub.service.auth.middleware import PRINCIPAL_STATE_KEY
 from lrhub.service.auth.principal import Principal
 from lrhub.service.auth.tokens import Authenticator
 from lrhub.service.decisions.cache import JobRowCache
+from lrhub.service.limits import Limits
 from lrhub.service.operations.metrics import ServiceMetrics
 from lrhub.service.settings import ServerSettings
 
@@ -23,9 +24,11 @@ class AppContext:
 
     settings: ServerSettings
     engine: Engine
+    probe_engine: Engine  # unpooled, for readiness probes only
     authenticator: Authenticator
     metrics: ServiceMetrics
     job_rows: JobRowCache
+    limits: Limits
 
 
 async def get_context(request: Request) -> AppContext:

@@ -90,6 +90,11 @@ def _body_location(field: str | None) -> str:
     return f"body.{field}"
 
 
+# 401 says how to authenticate; 503 (database unreachable or a lock wait past its bound) says
+# when to come back, and the client's retries honour it.
+_HEADERS_BY_STATUS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
+
+
 def problem_response(error: ServiceError, instance: str) -> JSONResponse:
     """A problem+json response for `error`; `instance` is the request path."""
     kind = problem_type(error)
@@ -106,7 +111,7 @@ def problem_response(error: ServiceError, instance: str) -> JSONResponse:
     errors = field_errors(error)
     if errors is not None:
         body["errors"] = errors
-    headers = {"WWW-Authenticate": "Bearer"} if kind.status == 401 else None
+    headers = _HEADERS_BY_STATUS.get(kind.status)
     return JSONResponse(
         body, status_code=kind.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
     )

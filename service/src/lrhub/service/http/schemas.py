@@ -16,9 +16,7 @@ SCHEDULE_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(@[1-9][0-9]{0,8})?$"
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$"
 LABEL_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$"
 MAX_EPOCH = 10_000_000
-MAX_STEPS_PER_EPOCH = 100_000
 MAX_PREVIEW_EPOCHS = 10_000
-MAX_PREVIEW_STEPS = 1_000_000
 MAX_METRICS = 256
 MAX_LABELS = 32
 
@@ -29,7 +27,8 @@ Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=MAX_LABELS)]
 MetricName = Annotated[str, StringConstraints(pattern=METRIC_NAME_PATTERN)]
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
 Metrics = Annotated[dict[MetricName, FiniteNumber], Field(max_length=MAX_METRICS)]
-StepsPerEpoch = Annotated[int, Field(ge=1, le=MAX_STEPS_PER_EPOCH)]
+# Its upper bound is a setting (LRHUB_MAX_STEPS_PER_EPOCH), checked by lrhub.service.limits.
+StepsPerEpoch = Annotated[int, Field(ge=1)]
 Rate = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
 Scale = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
 

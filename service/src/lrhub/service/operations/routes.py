@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Response
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from lrhub.service.errors import Unavailable
@@ -15,18 +17,31 @@ router = APIRouter(tags=["operations"], route_class=StrictJsonRoute)
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """Liveness: the process serves requests."""
+async def healthz() -> dict[str, str]:
+    """Liveness: the process serves requests (answered on the event loop, never queued behind
+    requests waiting for the database)."""
     return {"status": "ok"}
 
 
+def _database_answers(probe: Engine) -> None:
+    with probe.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
 @router.get("/readyz", responses=problem_responses(503))
-def readyz(context: Context) -> dict[str, str]:
-    """Readiness: the database answers."""
+async def readyz(context: Context) -> dict[str, str]:
+    """Readiness: the database answers.
+
+    The probe has a connection of its own (not one of the pool that requests waiting on a lock
+    may hold) and a thread of its own (not one of the request thread pool's), so it answers while
+    writes queue; a database that does not answer within the lock timeout is not ready.
+    """
     try:
-        with context.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError as error:
+        await asyncio.wait_for(
+            asyncio.to_thread(_database_answers, context.probe_engine),
+            timeout=context.settings.lock_timeout,
+        )
+    except (SQLAlchemyError, TimeoutError) as error:
         raise Unavailable("the database is unreachable") from error
     return {"status": "ready", "database": "ok"}
 

@@ -18,6 +18,7 @@ def preview(body: PreviewRequest, context: Context, caller: Caller) -> Response:
     """The rates a spec or stored schedule would give; nothing is stored."""
     result = preview_schedule(
         context.engine,
+        context.limits,
         spec=body.spec,
         schedule=body.schedule,
         epochs=body.epochs,

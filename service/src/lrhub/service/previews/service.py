@@ -9,13 +9,14 @@ from sqlalchemy import Engine
 from lrhub.schedules import EvaluationError, Preview, Spec, preview
 from lrhub.service.catalog import store as catalog_store
 from lrhub.service.errors import EvaluationFailed, InvalidChange
-from lrhub.service.http.schemas import MAX_PREVIEW_STEPS
+from lrhub.service.limits import Limits
 from lrhub.service.storage.database import read_transaction
 from lrhub.service.storage.specs import load_spec
 
 
 def preview_schedule(
     engine: Engine,
+    limits: Limits,
     *,
     spec: Spec | None,
     schedule: str | None,
@@ -26,16 +27,13 @@ def preview_schedule(
     """Evaluate `spec`, or the stored schedule `schedule` names, for `epochs` epochs."""
     if (spec is None) == (schedule is None):
         raise InvalidChange("spec", "give exactly one of spec and schedule")
-    if steps_per_epoch is not None and epochs * steps_per_epoch > MAX_PREVIEW_STEPS:
-        raise InvalidChange(
-            "steps_per_epoch", f"epochs x steps_per_epoch must be at most {MAX_PREVIEW_STEPS}"
-        )
     if metrics is not None and len(metrics) > epochs:
         raise InvalidChange("metrics", "at most one metrics object per epoch")
     if spec is None:
         assert schedule is not None
         with read_transaction(engine) as connection:
             spec = load_spec(catalog_store.resolve_reference(connection, schedule).spec)
+    limits.check_preview(spec, epochs, steps_per_epoch)
     try:
         return preview(spec, epochs, steps_per_epoch=steps_per_epoch, metrics=metrics)
     except EvaluationError as error:

@@ -49,13 +49,8 @@ def _postgresql_engine(database_url: str, lock_timeout: float, **kwargs: Any) ->
     # No `pool_pre_ping`: its ping is a round trip on every checkout (one in six of a
     # decision's). A pooled connection whose backend went away is found without one, below.
     options = f"-c lock_timeout={round(lock_timeout * 1000)}"
-    engine = create_engine(
-        database_url,
-        pool_size=10,
-        max_overflow=20,
-        connect_args={"options": options},
-        **kwargs,
-    )
+    pooling = {} if "poolclass" in kwargs else {"pool_size": 10, "max_overflow": 20}
+    engine = create_engine(database_url, connect_args={"options": options}, **pooling, **kwargs)
 
     @event.listens_for(engine, "checkout")
     def _refuse_dead_connection(

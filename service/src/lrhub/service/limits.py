@@ -1,0 +1,71 @@
+"""How much work one request may ask for, and the one check of each bound.
+
+Every bound has a setting (`LRHUB_MAX_*`, see `settings.ServerSettings`); a request over it is
+refused before any work is done, with a 422 that names the bound and the setting that raises it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lrhub.schedules import Spec, evaluation_cost
+from lrhub.service.errors import InvalidChange
+
+DEFAULT_MAX_STEPS_PER_EPOCH = 100_000
+DEFAULT_MAX_PREVIEW_STEPS = 1_000_000
+# Evaluation steps (see lrhub.schedules.evaluation_cost) of one request: about a second of the
+# engine's work on the benchmark machine, and what a preview of a million step rates of a
+# built-in schedule needs.
+DEFAULT_MAX_EVALUATION_COST = 25_000_000
+
+
+class LimitExceeded(InvalidChange):
+    """A request asks for more work than a configured bound allows."""
+
+    def __init__(self, field: str, asked: str, bound: int, setting: str) -> None:
+        super().__init__(field, f"{asked}; the limit is {bound:,} (set by {setting})")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds in force, from the server's settings."""
+
+    max_steps_per_epoch: int = DEFAULT_MAX_STEPS_PER_EPOCH
+    max_preview_steps: int = DEFAULT_MAX_PREVIEW_STEPS
+    max_evaluation_cost: int = DEFAULT_MAX_EVALUATION_COST
+
+    def check_decision(self, spec: Spec, steps_per_epoch: int | None) -> None:
+        """A decision of one epoch, with `steps_per_epoch` step rates when given."""
+        if steps_per_epoch is not None and steps_per_epoch > self.max_steps_per_epoch:
+            raise LimitExceeded(
+                "steps_per_epoch",
+                f"{steps_per_epoch:,} steps per epoch",
+                self.max_steps_per_epoch,
+                "LRHUB_MAX_STEPS_PER_EPOCH",
+            )
+        self._check_cost(spec, steps_per_epoch or 1, "steps_per_epoch")
+
+    def check_preview(self, spec: Spec, epochs: int, steps_per_epoch: int | None) -> None:
+        """A preview of `epochs` epochs, with `steps_per_epoch` step rates each when given."""
+        if steps_per_epoch is not None:
+            self.check_decision(spec, steps_per_epoch)
+            if epochs * steps_per_epoch > self.max_preview_steps:
+                raise LimitExceeded(
+                    "steps_per_epoch",
+                    f"{epochs:,} epochs x {steps_per_epoch:,} steps per epoch "
+                    f"= {epochs * steps_per_epoch:,} step rates",
+                    self.max_preview_steps,
+                    "LRHUB_MAX_PREVIEW_STEPS",
+                )
+        self._check_cost(spec, epochs * (steps_per_epoch or 1), "epochs")
+
+    def _check_cost(self, spec: Spec, rates: int, field: str) -> None:
+        per_rate = evaluation_cost(spec)
+        if per_rate * rates > self.max_evaluation_cost:
+            raise LimitExceeded(
+                field,
+                f"{rates:,} rates of a schedule costing {per_rate:,} per rate "
+                f"= {per_rate * rates:,} evaluation steps",
+                self.max_evaluation_cost,
+                "LRHUB_MAX_EVALUATION_COST",
+            )
