@@ -22,6 +22,7 @@ from .specs import (
     error_location,
     needs_steps_per_epoch,
     parse_spec,
+    refuse_negative_zero,
     spec_to_json,
 )
 
@@ -47,5 +48,6 @@ __all__ = [
     "needs_steps_per_epoch",
     "parse_spec",
     "preview",
+    "refuse_negative_zero",
     "spec_to_json",
 ]

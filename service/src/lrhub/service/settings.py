@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MAX_BODY_BYTES = 262_144
+MIN_ADMIN_SECRET_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -33,17 +34,46 @@ class ServerSettings(BaseSettings):
     insecure: bool = False
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     log_level: str = "info"
+    # Slow or idle clients: seconds until a connection's request headers must have arrived, a
+    # request's body must have arrived, and an idle keep-alive connection is closed.
+    header_timeout: float = Field(default=10.0, gt=0, le=3600)
+    body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    keep_alive_timeout: int = Field(default=5, ge=1, le=3600)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_tokens_are_usable(cls, value: SecretStr) -> SecretStr:
+        _parse_admin_tokens(value.get_secret_value())
+        return value
 
     def admin_tokens(self) -> list[AdminToken]:
         """The configured admin tokens; unnamed ones are named `admin-<sha256 prefix>`."""
-        tokens = []
-        for item in self.admin_token.get_secret_value().split(","):
-            item = item.strip()
-            if not item:
-                continue
-            name, sep, secret = item.partition(":")
-            if not sep:
-                secret = item
-                name = "admin-" + hashlib.sha256(secret.encode()).hexdigest()[:8]
-            tokens.append(AdminToken(name=name.strip(), secret=secret.strip()))
-        return tokens
+        return _parse_admin_tokens(self.admin_token.get_secret_value())
+
+
+def _parse_admin_tokens(value: str) -> list[AdminToken]:
+    """`name:secret,other` or bare secrets; ValueError for an empty or short secret.
+
+    A blank value turns auth off. Anything else must be all usable tokens: `admin:` or `a,,b`
+    (what unset shell variables make) would otherwise start a server no one can use, or one
+    with fewer tokens than meant.
+    """
+    if not value.strip():
+        return []
+    tokens = []
+    for position, item in enumerate(value.split(","), start=1):
+        item = item.strip()
+        name, sep, secret = item.partition(":")
+        if not sep:
+            secret = item
+            name = "admin-" + hashlib.sha256(secret.encode()).hexdigest()[:8]
+        name, secret = name.strip(), secret.strip()
+        if not name:
+            raise ValueError(f"LRHUB_ADMIN_TOKEN item {position} has an empty name before ':'")
+        if len(secret) < MIN_ADMIN_SECRET_LENGTH:
+            raise ValueError(
+                f"LRHUB_ADMIN_TOKEN item {position} ({name!r}) has a secret of {len(secret)} "
+                f"characters; use at least {MIN_ADMIN_SECRET_LENGTH} (openssl rand -hex 24)"
+            )
+        tokens.append(AdminToken(name=name, secret=secret))
+    return tokens

@@ -82,12 +82,13 @@ def decide_epoch(
     steps_per_epoch: int | None,
 ) -> DecidedEpoch:
     """Answer the rate of `epoch` for the job: replay, rewind or a new decision."""
-    principal.require_job(job_id)
+    principal.require_job(job_id, change=True)
     with write_transaction(engine) as connection:
         found = decision_store.get_job_for_decision(connection, job_id)
         if found is None:
             raise NotFound(f"there is no job {job_id!r}")
         job, latest_version = found
+        principal.require_owner(job.created_by)
         rewound_from: StoredDecision | None = None
         if job.last_epoch is not None and epoch <= job.last_epoch:
             stored = decision_store.first_active_decision_from(connection, job_id, epoch)
@@ -173,10 +174,12 @@ def job_history(
 ) -> list[StoredDecision]:
     """The job's decisions after the id `after`, in the order they were made (all of them when
     no limit)."""
-    principal.require_job(job_id)
+    principal.require_job(job_id, change=False)
     with read_transaction(engine) as connection:
-        if job_store.get_job(connection, job_id) is None:
+        job = job_store.get_job(connection, job_id)
+        if job is None:
             raise NotFound(f"there is no job {job_id!r}")
+        principal.require_owner(job.created_by)
         return decision_store.list_decisions(
             connection, job_id, include_superseded=include_superseded, after_id=after, limit=limit
         )
