@@ -45,11 +45,14 @@ from .models import (
     Job,
     JobPatch,
     JobSchedule,
+    JobToken,
     Page,
     PreviewResult,
     Readiness,
     Schedule,
     ScheduleVersionRef,
+    Token,
+    TokenCreated,
 )
 from .settings import ClientSettings
 
@@ -69,6 +72,7 @@ __all__ = [
     "Job",
     "JobPatch",
     "JobSchedule",
+    "JobToken",
     "LrhubError",
     "MethodNotAllowed",
     "NotFound",
@@ -86,6 +90,8 @@ __all__ = [
     "ServerError",
     "ServiceUnavailable",
     "Timeout",
+    "Token",
+    "TokenCreated",
     "TransportError",
     "Unauthorized",
     "ValidationError",
