@@ -61,10 +61,12 @@ def serve(
     try:
         settings = ServerSettings()
     except ValidationError as error:
-        for problem in error.errors():
-            field = "LRHUB_" + "_".join(str(part) for part in problem["loc"]).upper()
+        for problem in error.errors(include_input=False):
             message = str(problem["msg"]).removeprefix("Value error, ")
-            typer.echo(f"refusing to start: {field}: {message}", err=True)
+            if problem["loc"]:
+                field = "LRHUB_" + "_".join(str(part) for part in problem["loc"]).upper()
+                message = f"{field}: {message}"
+            typer.echo(f"refusing to start: {message}", err=True)
         raise typer.Exit(code=2) from None
     host = host or settings.host
     port = port or settings.port

@@ -23,7 +23,10 @@ class AdminToken:
 class ServerSettings(BaseSettings):
     """Everything `lrhub serve` and `create_app` read from the environment (prefix `LRHUB_`)."""
 
-    model_config = SettingsConfigDict(env_prefix="LRHUB_", extra="ignore")
+    # Errors never show their input: it may be LRHUB_ADMIN_TOKEN's secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="LRHUB_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = "sqlite:///./lrhub.db"
     # `name:secret,other` or bare secrets; empty means auth is off.
