@@ -103,10 +103,10 @@ def test_validation_errors_name_the_field(live_server: ServerProcess) -> None:
 def test_tokens_from_the_environment_and_job_tokens(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with running_server(tmp_path, env={"LRHUB_ADMIN_TOKEN": "alice:s3cret"}) as server:
+    with running_server(tmp_path, env={"LRHUB_ADMIN_TOKEN": "alice:s3cret-admin-token"}) as server:
         with Client(server.url, token="wrong") as stranger, pytest.raises(Unauthorized):
             stranger.list_jobs()
-        monkeypatch.setenv("LRHUB_TOKEN", "s3cret")
+        monkeypatch.setenv("LRHUB_TOKEN", "s3cret-admin-token")
         with Client(server.url) as admin:
             token = admin.put_job("t-1", spec={"type": "constant", "learning_rate": 0.1}).token
             admin.put_job("t-2", spec={"type": "constant", "learning_rate": 0.2})

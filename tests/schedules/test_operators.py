@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lrhub.schedules import (
     Decision,
+    EvaluationError,
     OperatorSettings,
+    answer_epoch,
     apply_operator_settings,
     decide,
     parse_spec,
@@ -63,3 +67,17 @@ def test_stopped_jobs_are_told_to_stop_and_why() -> None:
     answer = apply_operator_settings(decision_of_epoch_1(), OperatorSettings(stopped=True))
     assert answer.stop is True
     assert answer.reason.startswith("job stopped by an operator")
+
+
+def test_a_scale_that_makes_the_rate_overflow_is_an_evaluation_error() -> None:
+    huge = parse_spec({"type": "constant", "learning_rate": 1e308})
+    with pytest.raises(EvaluationError, match="not a finite number"):
+        answer_epoch(huge, None, epoch=0, metrics=None, steps_per_epoch=None, clock_origin=0,
+                     settings=OperatorSettings(scale=10.0))  # fmt: skip
+    # One overflowing step is enough, even when the epoch's first step is finite.
+    decision = replace(decision_of_epoch_1(), step_learning_rates=[0.1, 1e308, 0.1])
+    with pytest.raises(EvaluationError, match="scale"):
+        apply_operator_settings(decision, OperatorSettings(scale=2.0))
+    # A fixed rate replaces the overflowing ones: finite, so answered.
+    fixed = apply_operator_settings(decision, OperatorSettings(scale=2.0, override=0.01))
+    assert fixed.step_learning_rates == [0.01] * 3

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy import Engine, insert, inspect, select, text
 
 import lrhub.service.storage
 from lrhub.schedules import parse_spec
@@ -24,6 +26,7 @@ from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.decisions.service import Outcome
 from lrhub.service.jobs import service as job_service
+from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.schemas import JobCreate
 from lrhub.service.limits import Limits
 from lrhub.service.storage.database import make_engine
@@ -36,6 +39,10 @@ from tests.support.postgres import scratch_database
 
 ADMIN = Principal(actor="test")
 LIMITS = Limits()
+# The jobs table as revision 0001 made it (no created_by).
+JOB_COLUMNS_0001 = ("job_id", "token_hash", "status", "follow", "spec", "scale", "paused",
+                    "clock_origin", "revision", "created_at", "updated_at")  # fmt: skip
+jobs_0001 = sa.table("jobs", *map(sa.column, JOB_COLUMNS_0001), sa.column("labels", sa.JSON))
 
 
 @pytest.fixture
@@ -154,5 +161,38 @@ def test_the_shipped_alembic_ini_migrates_lrhub_database_url(
     engine = make_engine(url)
     try:
         assert set(metadata.tables) <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_labels_stored_before_0002_with_nul_no_longer_break_label_filters(
+    empty_db_url: str,
+) -> None:
+    """A NUL in a stored label made every PostgreSQL label filter fail; 0002 repairs it."""
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0001")
+        now = datetime.now(UTC)
+        row = {"token_hash": "0" * 64, "status": "running", "follow": "pinned", "spec": "{}",
+               "scale": 1.0, "paused": False, "clock_origin": 0, "revision": 0,
+               "created_at": now, "updated_at": now}  # fmt: skip
+        with engine.begin() as connection:
+            connection.execute(
+                insert(jobs_0001),
+                [
+                    {**row, "job_id": "bad", "labels": {"team": "vi\x00sion"}},
+                    {**row, "job_id": "good", "labels": {"team": "vision"}, "token_hash": "1" * 64},
+                ],
+            )
+        upgrade_schema(engine)
+        with engine.connect() as connection:
+            found = job_store.list_jobs(
+                connection, labels={"team": "vision"}, status=None, after=None, limit=10
+            )
+            repaired = job_store.get_job(connection, "bad")
+        assert [job.job_id for job in found] == ["good"]
+        assert repaired is not None and repaired.labels == {"team": "vi\ufffdsion"}
+        assert repaired.created_by is None
     finally:
         engine.dispose()

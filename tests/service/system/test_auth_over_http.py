@@ -20,15 +20,15 @@ from tests.support.server import (
     server_env,
 )
 
-ADMIN = {"Authorization": "Bearer s3cret"}
+ADMIN = {"Authorization": "Bearer s3cret-admin-token"}
 SPEC = {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 2}
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server with one named admin token, `alice:s3cret`."""
+    """A server with one named admin token, `alice:s3cret-admin-token`."""
     with running_server(
-        tmp_path_factory.mktemp("auth"), env={"LRHUB_ADMIN_TOKEN": "alice:s3cret"}
+        tmp_path_factory.mktemp("auth"), env={"LRHUB_ADMIN_TOKEN": "alice:s3cret-admin-token"}
     ) as server:
         yield server
 

@@ -1,13 +1,19 @@
-"""Bad and hostile requests against a real server: each gets a 4xx problem naming what is wrong,
-none leaks internals, and none changes anything.
+"""Bad and hostile requests against a real server, on SQLite and on PostgreSQL: each gets a 4xx
+problem naming what is wrong, none leaks internals, and none changes anything.
 
 A witness job is created and advanced before the table; after every row the server must still
-be healthy and ready, and the witness job, its history, its audit log and its schedule must be
-exactly what they were.
+be healthy and ready, its log free of tracebacks, and the witness job, its history, its audit log
+and its schedule must be exactly what they were.
+
+Each class of input the service once answered 5xx has rows here, one per place it enters:
+cursors that decode to something other than a position the database can compare, integers too
+large for a float, strings PostgreSQL cannot store (NUL, unpaired surrogates), rates made
+non-finite by the operator's scale, and lax types (strings or booleans for numbers, -0.0).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.postgres import scratch_database
 from tests.support.problems import assert_no_leak, assert_problem
 from tests.support.raw_http import send_raw
 from tests.support.server import ServerProcess, running_server
@@ -34,6 +41,10 @@ PLATEAU_SPEC = {
     "patience": 1,
     "initial_learning_rate": 0.1,
 }
+# A job whose rate times its scale overflows a float: every decision must be refused.
+HUGE = "huge-rate-job"
+HUGE_SPEC = {"type": "constant", "learning_rate": 1e308}
+HUGE_SCALE = 10.0
 BODY_LIMIT_WORDS = ("262144", "large", "bytes", "limit")
 ROUTE_WORDS = ("no resource", "not found", "no route", "unknown")
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -106,7 +117,131 @@ METRIC_WORDS = ("metrics", "val_loss", "finite", "nan", "infinity", "json")
 EXPRESSION_WORDS = ("expression",)
 EVALUATION_WORDS = ("expression", "finite", "overflow", "large", "power", "exponent")
 
+
+BIG_INTEGER = "1" + "0" * 400  # parses as an int; as a float it would overflow
+
+
+def cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def raw_json(text: str) -> bytes:
+    """A body as literal JSON text (escapes such as \\u0000 stay as written); BIG becomes an
+    integer too large for a float."""
+    return text.replace("BIG", BIG_INTEGER).encode()
+
+
+BIG_ONE_CYCLE = '{"spec": {"type": "one_cycle", "max_learning_rate": 0.1, "total_steps": BIG}}'
+BIG_INTEGER_WORDS = ("too large", "float", "digits")
+UNSTORABLE_WORDS = ("nul", "u0000", "surrogate")
+STRICT_WORDS = ("number", "integer", "boolean", "bool", "valid")
+# Paged lists by the kind of position their cursor carries.
+ID_CURSOR_LISTS = {
+    "history": f"/v1/jobs/{WITNESS}/epochs",
+    "events": f"/v1/jobs/{WITNESS}/events",
+    "versions": f"/v1/schedules/{SCHEDULE}/versions",
+}
+NAME_CURSOR_LISTS = {"jobs": "/v1/jobs", "schedules": "/v1/schedules", "tokens": "/v1/tokens"}
+BAD_ID_POSITIONS = {
+    "nul": "\x00", "superscript-two": "\u00b2", "arabic-three": "\u0663", "negative": "-1",
+    "space": " 1", "float": "1.5", "beyond-int32": str(2**31), "huge": str(10**30),
+    "empty": "",
+}  # fmt: skip
+BAD_NAME_POSITIONS = {
+    "nul": "\x00", "nul-inside": "a\x00b", "space": "a b", "slash": "a/b", "too-long": "n" * 300,
+}  # fmt: skip
+CURSOR_ROWS = [
+    row(f"cursor-{kind}-{name}", Hostile("GET", f"{path}?cursor={cursor(text)}",
+                                         words=("cursor",)))
+    for positions, lists in ((BAD_ID_POSITIONS, ID_CURSOR_LISTS),
+                             (BAD_NAME_POSITIONS, NAME_CURSOR_LISTS))
+    for kind, path in lists.items()
+    for name, text in positions.items()
+] + [  # an unpaired surrogate, as UTF-8 would encode it if it could
+    row(f"cursor-{kind}-invalid-utf8", Hostile(
+        "GET", f"{path}?cursor=" + base64.urlsafe_b64encode(b"\xed\xb3\xbf").decode(),
+        words=("cursor",)))
+    for kind, path in {**ID_CURSOR_LISTS, **NAME_CURSOR_LISTS}.items()
+]  # fmt: skip
+
 TABLE = [
+    *CURSOR_ROWS,
+    # Integers too large for a float, wherever a number enters.
+    row("spec-integer-too-large", Hostile(
+        "PUT", "/v1/schedules/{new}",
+        raw_json(BIG_ONE_CYCLE), 422, BIG_INTEGER_WORDS, absent_after="/v1/schedules/{new}")),
+    row("spec-rate-integer-too-large", Hostile(
+        "PUT", "/v1/schedules/{new}",
+        raw_json('{"spec": {"type": "constant", "learning_rate": BIG}}'), 422,
+        BIG_INTEGER_WORDS, absent_after="/v1/schedules/{new}")),
+    row("preview-spec-integer-too-large", Hostile(
+        "POST", "/v1/preview",
+        raw_json('{"epochs": 3, "spec": {"type": "one_cycle", "max_learning_rate": 0.1, '
+                 '"total_steps": BIG}}'), 422, BIG_INTEGER_WORDS)),
+    row("job-spec-integer-too-large", Hostile(
+        "PUT", "/v1/jobs/{new}",
+        raw_json(BIG_ONE_CYCLE), 422, BIG_INTEGER_WORDS, absent_after="/v1/jobs/{new}")),
+    row("metric-integer-too-large", decide(raw_json('{"metrics": {"val_loss": BIG}}'), 422,
+                                           *BIG_INTEGER_WORDS)),
+    row("scale-integer-too-large", Hostile(
+        "PATCH", f"/v1/jobs/{WITNESS}", raw_json('{"scale": BIG}'), 422,
+        BIG_INTEGER_WORDS)),
+    # Strings PostgreSQL cannot store, in every string that is stored or compared.
+    row("description-nul", Hostile("PUT", "/v1/schedules/{new}",
+                                   as_json({"spec": PLATEAU_SPEC, "description": "a\x00b"}), 422,
+                                   UNSTORABLE_WORDS, absent_after="/v1/schedules/{new}")),
+    row("description-surrogate", Hostile(
+        "PUT", "/v1/schedules/{new}",
+        raw_json('{"spec": {"type": "constant", "learning_rate": 0.1}, '
+                 '"description": "a\\udcffb"}'), 422, ("description", "unicode", "surrogate"),
+        absent_after="/v1/schedules/{new}")),
+    row("label-value-nul", create_job_with({"schedule": SCHEDULE, "labels": {"team": "a\x00"}},
+                                           422, *UNSTORABLE_WORDS)),
+    row("label-value-surrogate", Hostile(
+        "PUT", "/v1/jobs/{new}",
+        raw_json('{"schedule": "plateau", "labels": {"team": "\\ud800"}}'), 422,
+        ("labels", "unicode", "surrogate"), absent_after="/v1/jobs/{new}")),
+    row("patch-label-value-nul", Hostile("PATCH", f"/v1/jobs/{WITNESS}",
+                                         as_json({"labels": {"team": "\x00"}}), 422,
+                                         UNSTORABLE_WORDS)),
+    row("label-filter-nul", Hostile("GET", "/v1/jobs?label=team=%00", words=UNSTORABLE_WORDS)),
+    row("label-filter-nul-inside", Hostile("GET", "/v1/jobs?label=team=a%00b",
+                                           words=UNSTORABLE_WORDS)),
+    row("label-key-nul", Hostile("GET", "/v1/jobs?label=te%00am=a", words=("label",))),
+    # Rates the operator's scale makes non-finite: refused, never answered as null nor stored.
+    row("rate-overflows-after-scale", Hostile("POST", f"/v1/jobs/{HUGE}/epochs/0",
+                                              as_json({"metrics": {}}), 422, ("finite",))),
+    row("rate-overflows-after-scale-per-step", Hostile(
+        "POST", f"/v1/jobs/{HUGE}/epochs/0", as_json({"metrics": {}, "steps_per_epoch": 3}), 422,
+        ("finite",))),
+    # Lax types: a number is a JSON number, a boolean a JSON boolean.
+    row("metric-value-numeric-string", decide(as_json({"metrics": {"val_loss": "0.5"}}), 422,
+                                              "metrics", "val_loss")),
+    row("metric-value-true", decide(as_json({"metrics": {"val_loss": True}}), 422, "metrics",
+                                    "val_loss")),
+    row("steps-per-epoch-numeric-string", decide(as_json({"metrics": {}, "steps_per_epoch": "5"}),
+                                                 422, "steps_per_epoch")),
+    row("steps-per-epoch-true", decide(as_json({"metrics": {}, "steps_per_epoch": True}), 422,
+                                       "steps_per_epoch")),
+    row("steps-per-epoch-float", decide(as_json({"metrics": {}, "steps_per_epoch": 5.0}), 422,
+                                        "steps_per_epoch")),
+    row("override-negative-zero", Hostile("PATCH", f"/v1/jobs/{WITNESS}",
+                                          raw_json('{"override": -0.0}'), words=("override",))),
+    row("spec-rate-negative-zero", put_schedule({"type": "constant", "learning_rate": -0.0},
+                                                "learning_rate")),
+    row("override-numeric-string", Hostile("PATCH", f"/v1/jobs/{WITNESS}",
+                                           as_json({"override": "0.5"}), words=("override",))),
+    row("scale-numeric-string", Hostile("PATCH", f"/v1/jobs/{WITNESS}", as_json({"scale": "2"}),
+                                        words=("scale",))),
+    row("paused-a-string", Hostile("PATCH", f"/v1/jobs/{WITNESS}", as_json({"paused": "true"}),
+                                   words=("paused",))),
+    row("paused-a-number", Hostile("PATCH", f"/v1/jobs/{WITNESS}", as_json({"paused": 1}),
+                                   words=("paused",))),
+    row("preview-epochs-numeric-string", preview({"spec": PLATEAU_SPEC, "epochs": "3"}, 422,
+                                                 "epochs")),
+    row("token-expires-in-numeric-string", Hostile(
+        "POST", "/v1/tokens", as_json({"name": "t", "role": "viewer", "expires_in": "60"}), 422,
+        ("expires_in",))),
     # Non-finite metrics, as Python's json module writes them.
     row("metric-nan", decide(b'{"metrics": {"val_loss": NaN}}', (400, 422), *METRIC_WORDS)),
     row("metric-infinity", decide(b'{"metrics": {"val_loss": Infinity}}', (400, 422),
@@ -296,11 +431,27 @@ FRAMING = [
 ]  # fmt: skip
 
 
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The table runs once on SQLite and once on PostgreSQL (LRHUB_TEST_DATABASE_URL)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('hostile-db') / 'lrhub.db'}"
+        return
+    with scratch_database(request.getfixturevalue("postgres_url"), prefix="lrhub_hostile") as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server for the whole table, holding a schedule and a witness job with history."""
+def server(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[ServerProcess]:
+    """One server for the whole table, holding a schedule, a witness job with history, and a
+    job whose scaled rate overflows."""
     with (
-        running_server(tmp_path_factory.mktemp("hostile")) as live,
+        running_server(tmp_path_factory.mktemp("hostile"), database_url=database_url) as live,
         httpx.Client(base_url=live.url, timeout=30.0) as client,
     ):
         assert client.put(f"/v1/schedules/{SCHEDULE}", json={"spec": PLATEAU_SPEC}).is_success
@@ -308,6 +459,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         for epoch, metrics in enumerate(WITNESS_METRICS):
             answer = client.post(f"/v1/jobs/{WITNESS}/epochs/{epoch}", json={"metrics": metrics})
             assert answer.status_code == 200, answer.text
+        huge = client.put(f"/v1/jobs/{HUGE}", json={"spec": HUGE_SPEC, "scale": HUGE_SCALE})
+        assert huge.status_code == 201, huge.text
         yield live
 
 
@@ -321,6 +474,10 @@ def witness_snapshot(server: ServerProcess) -> dict[str, Any]:
             "csv": client.get(f"/v1/jobs/{WITNESS}/epochs", params={"format": "csv"}),
             "events": client.get(f"/v1/jobs/{WITNESS}/events"),
             "versions": client.get(f"/v1/schedules/{SCHEDULE}/versions"),
+            "huge": client.get(f"/v1/jobs/{HUGE}"),
+            "huge-history": client.get(f"/v1/jobs/{HUGE}/epochs"),
+            "jobs": client.get("/v1/jobs"),
+            "schedules": client.get("/v1/schedules"),
         }
         for name, response in reads.items():
             assert response.status_code == 200, (name, response.text)

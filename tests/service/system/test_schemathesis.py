@@ -24,7 +24,7 @@ from tests.support.server import ServerProcess, running_server
 pytestmark = pytest.mark.slow
 
 OPENAPI_PATH = Path(__file__).resolve().parents[3] / "openapi.json"
-ADMIN_TOKEN = "s3cret"
+ADMIN_TOKEN = "s3cret-admin-token"
 # Routes that answer without a token even when auth is on.
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
 CHECKS = [

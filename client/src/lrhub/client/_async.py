@@ -17,11 +17,15 @@ from .models import (
     HistoryEntry,
     Job,
     JobPatch,
+    JobToken,
     JsonObject,
     Page,
     PreviewResult,
     Readiness,
     Schedule,
+    Token,
+    TokenCreated,
+    TokenRole,
 )
 from .settings import ClientSettings
 
@@ -199,6 +203,26 @@ class AsyncClient(BaseClient):
     ) -> Page[AuditEvent]:
         """One page of a job's audit log, oldest first."""
         return await self._send(self._events(job_id, limit, cursor))
+
+    async def rotate_job_token(self, job_id: str) -> JobToken:
+        """A new token for the job (shown once); its old token stops working. Not retried."""
+        return await self._send(self._rotate_job_token(job_id))
+
+    async def create_token(
+        self, name: str, *, role: TokenRole, expires_in: int | None = None
+    ) -> TokenCreated:
+        """Create an API token (admin); its secret is in the answer only. Not retried."""
+        return await self._send(self._create_token(name, role, expires_in))
+
+    async def list_tokens(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Token]:
+        """One page of API tokens by name (admin): roles and times, never secrets."""
+        return await self._send(self._list_tokens(limit, cursor))
+
+    async def revoke_token(self, name: str) -> None:
+        """Revoke an API token (admin): every server refuses it from the next request on."""
+        await self._send(self._revoke_token(name))
 
     async def health(self) -> Health:
         """Liveness: the process serves."""

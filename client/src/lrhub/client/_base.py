@@ -24,11 +24,15 @@ from .models import (
     HistoryEntry,
     Job,
     JobPatch,
+    JobToken,
     JsonObject,
     Page,
     PreviewResult,
     Readiness,
     Schedule,
+    Token,
+    TokenCreated,
+    TokenRole,
 )
 from .settings import ClientSettings
 
@@ -145,6 +149,9 @@ _HISTORY_PAGE = TypeAdapter(Page[HistoryEntry])
 _EVENT_PAGE = TypeAdapter(Page[AuditEvent])
 _PREVIEW = TypeAdapter(PreviewResult)
 _DECISION = TypeAdapter(EpochAnswer)
+_TOKEN_PAGE = TypeAdapter(Page[Token])
+_TOKEN_CREATED = TypeAdapter(TokenCreated)
+_JOB_TOKEN = TypeAdapter(JobToken)
 _HEALTH = TypeAdapter(Health)
 _READINESS = TypeAdapter(Readiness)
 
@@ -383,6 +390,35 @@ class BaseClient:
             _model(_EVENT_PAGE),
             params=_paging(limit, cursor),
         )
+
+    @staticmethod
+    def _rotate_job_token(job_id: str) -> Call[JobToken]:
+        # Not idempotent: a second rotation would replace the token the first one answered.
+        return Call(
+            "POST", f"/v1/jobs/{_segment(job_id)}/token", _model(_JOB_TOKEN), idempotent=False
+        )
+
+    @staticmethod
+    def _create_token(name: str, role: TokenRole, expires_in: int | None) -> Call[TokenCreated]:
+        body: JsonObject = {"name": name, "role": role}
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        return Call(
+            "POST",
+            "/v1/tokens",
+            _model(_TOKEN_CREATED),
+            body=body,
+            has_body=True,
+            idempotent=False,
+        )
+
+    @staticmethod
+    def _list_tokens(limit: int | None, cursor: str | None) -> Call[Page[Token]]:
+        return Call("GET", "/v1/tokens", _model(_TOKEN_PAGE), params=_paging(limit, cursor))
+
+    @staticmethod
+    def _revoke_token(name: str) -> Call[None]:
+        return Call("DELETE", f"/v1/tokens/{_segment(name)}", _no_content)
 
     @staticmethod
     def _health() -> Call[Health]:

@@ -24,7 +24,7 @@ from rich.console import Console
 from . import render
 from ._sync import Client
 from .errors import LrhubError, ProblemError
-from .models import Job, JobPatch, JsonObject, PreviewResult
+from .models import Job, JobPatch, JsonObject, PreviewResult, TokenRole
 from .plot import render_curve
 
 P = ParamSpec("P")
@@ -38,8 +38,10 @@ app = typer.Typer(
 )
 schedules_app = typer.Typer(help="Named, versioned schedules.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Training jobs: inspect and steer.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens with roles (admin).", no_args_is_help=True)
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(tokens_app, name="tokens")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Limit = Annotated[int | None, typer.Option(help="Page size (1..1000).")]
@@ -472,6 +474,70 @@ def jobs_resume(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> N
 def jobs_stop(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> None:
     """Stop a job for good: its next answer says stop."""
     _patch(ctx, job, JobPatch(status="stopped"), as_json)
+
+
+@jobs_app.command("rotate-token")
+@_reports_errors
+def jobs_rotate_token(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> None:
+    """Give a job a new token (printed once); its old token stops working at once."""
+    with _client(ctx) as client:
+        rotated = client.rotate_job_token(job)
+    if as_json:
+        _echo_json(rotated)
+    else:
+        typer.echo(rotated.token)
+
+
+TokenName = Annotated[str, typer.Argument(help="Token name (the actor audit events record).")]
+
+
+@tokens_app.command("create")
+@_reports_errors
+def tokens_create(
+    ctx: typer.Context,
+    name: TokenName,
+    role: Annotated[TokenRole, typer.Option(help="What the token may do.")],
+    expires_in: Annotated[
+        int | None, typer.Option(help="Seconds until it stops working (default: never).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API token and print its secret, which is shown this once."""
+    with _client(ctx) as client:
+        created = client.create_token(name, role=role, expires_in=expires_in)
+    if as_json:
+        _echo_json(created)
+    else:
+        typer.echo(created.token)
+
+
+@tokens_app.command("list")
+@_reports_errors
+def tokens_list(
+    ctx: typer.Context, limit: Limit = None, cursor: Cursor = None, as_json: JsonFlag = False
+) -> None:
+    """List API tokens: role, creation, expiry and last use (never secrets)."""
+    with _client(ctx) as client:
+        page = client.list_tokens(limit=limit, cursor=cursor)
+    if as_json:
+        _echo_json(page)
+        return
+    console = Console()
+    console.print(render.tokens_table(page.items))
+    if page.next_cursor:
+        console.print(f"more: --cursor {page.next_cursor}")
+
+
+@tokens_app.command("revoke")
+@_reports_errors
+def tokens_revoke(ctx: typer.Context, name: TokenName, as_json: JsonFlag = False) -> None:
+    """Revoke an API token: every server refuses it from the next request on."""
+    with _client(ctx) as client:
+        client.revoke_token(name)
+    if as_json:
+        _echo_json({"revoked": name})
+    else:
+        Console().print(f"revoked {name}")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ Every error the client raises is an `LrhubError`::
         ├── NotFound                    404 not-found
         ├── MethodNotAllowed            405 method-not-allowed
         ├── Conflict                    409 conflict
+        ├── RequestTimeout              408 request-timeout (the body arrived too slowly)
         ├── PreconditionFailed          412 precondition-failed (stale If-Match)
         ├── PayloadTooLarge             413 payload-too-large
         ├── ValidationError             422 validation-error (`errors[].loc` names the field)
@@ -93,6 +94,10 @@ class Conflict(ProblemError):
     """409: e.g. deleting a schedule that running jobs use."""
 
 
+class RequestTimeout(ProblemError):
+    """408: the request body did not reach the service in time."""
+
+
 class PreconditionFailed(ProblemError):
     """412: `If-Match` does not match the current ETag."""
 
@@ -128,6 +133,7 @@ _BY_TYPE: dict[str, type[ProblemError]] = {
     "not-found": NotFound,
     "method-not-allowed": MethodNotAllowed,
     "conflict": Conflict,
+    "request-timeout": RequestTimeout,
     "precondition-failed": PreconditionFailed,
     "payload-too-large": PayloadTooLarge,
     "validation-error": ValidationError,
@@ -143,6 +149,7 @@ _BY_STATUS: dict[int, type[ProblemError]] = {
     403: Forbidden,
     404: NotFound,
     405: MethodNotAllowed,
+    408: RequestTimeout,
     409: Conflict,
     412: PreconditionFailed,
     413: PayloadTooLarge,

@@ -146,6 +146,33 @@ class AuditEvent(_Model):
     after: JsonObject | None = None
 
 
+TokenRole = Literal["admin", "operator", "viewer", "creator"]
+
+
+class Token(_Model):
+    """An API token as `GET /v1/tokens` lists it (never its secret)."""
+
+    name: str
+    role: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class TokenCreated(Token):
+    """A token just created, with its secret (`token`), shown this once."""
+
+    token: str
+
+
+class JobToken(_Model):
+    """A job's new token after a rotation, shown this once; the previous one no longer works."""
+
+    job_id: str
+    token: str
+
+
 class Health(_Model):
     """`GET /healthz`."""
 

@@ -10,7 +10,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .models import AuditEvent, HistoryEntry, Job, JobSchedule, PreviewResult, Schedule
+from .models import (
+    AuditEvent,
+    HistoryEntry,
+    Job,
+    JobSchedule,
+    PreviewResult,
+    Schedule,
+    Token,
+)
 
 
 def _compact(value: Any) -> str:
@@ -142,6 +150,24 @@ def events_table(job_id: str, events: Sequence[AuditEvent]) -> Table:
             event.actor,
             event.action,
             ", ".join(changed),
+        )
+    return table
+
+
+def tokens_table(tokens: Sequence[Token]) -> Table:
+    """One row per API token: never a secret."""
+    table = Table(title="tokens")
+    table.add_column("name", no_wrap=True, min_width=_widest(t.name for t in tokens))
+    for column in ("role", "created", "by", "expires", "last used"):
+        table.add_column(column)
+    for token in tokens:
+        table.add_row(
+            token.name,
+            token.role,
+            _when(token.created_at),
+            token.created_by,
+            _when(token.expires_at) if token.expires_at else "never",
+            _when(token.last_used_at) if token.last_used_at else "-",
         )
     return table
 

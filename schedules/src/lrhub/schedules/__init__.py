@@ -23,6 +23,7 @@ from .specs import (
     evaluation_cost,
     needs_steps_per_epoch,
     parse_spec,
+    refuse_negative_zero,
     spec_to_json,
 )
 
@@ -49,5 +50,6 @@ __all__ = [
     "needs_steps_per_epoch",
     "parse_spec",
     "preview",
+    "refuse_negative_zero",
     "spec_to_json",
 ]

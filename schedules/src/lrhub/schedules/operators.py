@@ -7,11 +7,13 @@ way from a job's spec, state and settings to the rate it is told.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .decisions import Decision, decide
+from .errors import EvaluationError
 from .specs import Spec
 
 
@@ -39,7 +41,11 @@ class Answer:
 
 def apply_operator_settings(decision: Decision, settings: OperatorSettings) -> Answer:
     """`override` if set, else the held rate while paused, else the schedule's rate x scale;
-    a stopped job is told to stop. The reason keeps what the schedule said."""
+    a stopped job is told to stop. The reason keeps what the schedule said.
+
+    Raises EvaluationError when a rate it answers is not finite (a huge rate x scale): the one
+    finite-rate rule after the operator's transformations, so no caller answers or stores one.
+    """
     steps = decision.step_learning_rates
     fixed: float | None = None
     if settings.override is not None:
@@ -56,6 +62,13 @@ def apply_operator_settings(decision: Decision, settings: OperatorSettings) -> A
         rate = decision.learning_rate * settings.scale
         step_rates = [r * settings.scale for r in steps] if steps is not None else None
         reason = f"{decision.reason} (scaled x{settings.scale:g})"
+    if not math.isfinite(rate) or (
+        step_rates is not None and not all(map(math.isfinite, step_rates))
+    ):
+        raise EvaluationError(
+            f"the rate is not a finite number after the operator's settings ({reason}); "
+            "lower the job's scale or set an override"
+        )
     stop = decision.stop
     if settings.stopped:
         stop, reason = True, f"job stopped by an operator; {reason}"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeAlias, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,7 +23,17 @@ from .expressions import compile_expression
 
 MAX_NESTING = 8
 
-Rate = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+
+def refuse_negative_zero(rate: float) -> float:
+    """`rate`, unless it is -0.0: a rate is 0 or positive, and -0.0 would be answered as such."""
+    if rate == 0 and math.copysign(1.0, rate) < 0:
+        raise ValueError("must be 0 or positive, not -0.0")
+    return rate
+
+
+Rate = Annotated[
+    float, Field(ge=0, allow_inf_nan=False, strict=True), AfterValidator(refuse_negative_zero)
+]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False, strict=True)]

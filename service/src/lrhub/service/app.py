@@ -20,6 +20,7 @@ from lrhub.service.operations.metrics import RequestMetricsMiddleware, ServiceMe
 from lrhub.service.previews import routes as preview_routes
 from lrhub.service.settings import ServerSettings
 from lrhub.service.storage.database import make_engine
+from lrhub.service.tokens import routes as token_routes
 
 API_VERSION = "1"
 
@@ -57,12 +58,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         preview_routes.router,
         job_routes.router,
         decision_routes.router,
+        token_routes.router,
         operation_routes.router,
     ):
         app.include_router(router)
     # Starlette wraps middleware added later around earlier ones: requests pass metrics, then
     # authentication (nothing is read from an unknown caller), then the body limit.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout
+    )
     app.add_middleware(AuthenticationMiddleware, authenticator=context.authenticator)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     return app

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from lrhub.service.settings import ServerSettings
 from lrhub.service.storage.database import make_engine
@@ -59,7 +60,16 @@ def serve(
     ] = False,
 ) -> None:
     """Create or upgrade the schema in LRHUB_DATABASE_URL and serve the API until stopped."""
-    settings = ServerSettings()
+    try:
+        settings = ServerSettings()
+    except ValidationError as error:
+        for problem in error.errors(include_input=False):
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            if problem["loc"]:
+                field = "LRHUB_" + "_".join(str(part) for part in problem["loc"]).upper()
+                message = f"{field}: {message}"
+            typer.echo(f"refusing to start: {message}", err=True)
+        raise typer.Exit(code=2) from None
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
@@ -88,4 +98,6 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        http="lrhub.service.http.connections:HeaderDeadlineProtocol",
+        timeout_keep_alive=settings.keep_alive_timeout,
     )

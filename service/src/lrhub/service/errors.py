@@ -13,6 +13,7 @@ status and problem type, in one table; nothing else in the service knows about H
     └── RequestError        the request itself is unusable, found by the HTTP layer
         ├── MalformedRequest    the body is not JSON or has the wrong content type
         ├── PayloadTooLarge     the body is over the configured limit
+        ├── RequestTimeout      the body did not arrive in time
         ├── InvalidRequest      request fields fail validation; `errors` lists {"loc", "msg"}
         └── HttpError           any other status the framework raises (405, ...)
 
@@ -78,6 +79,10 @@ class MalformedRequest(RequestError):
 
 class PayloadTooLarge(RequestError):
     """The body is larger than `LRHUB_MAX_BODY_BYTES`."""
+
+
+class RequestTimeout(RequestError):
+    """The body did not arrive within `LRHUB_BODY_TIMEOUT` seconds."""
 
 
 class InvalidRequest(RequestError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lrhub.service.limits import (
@@ -17,6 +17,7 @@ from lrhub.service.limits import (
 from lrhub.service.storage.database import DEFAULT_LOCK_TIMEOUT_SECONDS
 
 DEFAULT_MAX_BODY_BYTES = 262_144
+MIN_ADMIN_SECRET_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,10 @@ class AdminToken:
 class ServerSettings(BaseSettings):
     """Everything `lrhub serve` and `create_app` read from the environment (prefix `LRHUB_`)."""
 
-    model_config = SettingsConfigDict(env_prefix="LRHUB_", extra="ignore")
+    # Errors never show their input: it may be LRHUB_ADMIN_TOKEN's secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="LRHUB_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = "sqlite:///./lrhub.db"
     # `name:secret,other` or bare secrets; empty means auth is off.
@@ -47,6 +51,17 @@ class ServerSettings(BaseSettings):
     max_preview_steps: int = Field(default=DEFAULT_MAX_PREVIEW_STEPS, ge=1)
     max_evaluation_cost: int = Field(default=DEFAULT_MAX_EVALUATION_COST, ge=1)
     log_level: str = "info"
+    # Slow or idle clients: seconds until a connection's request headers must have arrived, a
+    # request's body must have arrived, and an idle keep-alive connection is closed.
+    header_timeout: float = Field(default=10.0, gt=0, le=3600)
+    body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    keep_alive_timeout: int = Field(default=5, ge=1, le=3600)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_tokens_are_usable(cls, value: SecretStr) -> SecretStr:
+        _parse_admin_tokens(value.get_secret_value())
+        return value
 
     def limits(self) -> Limits:
         """The bounds on one request's work."""
@@ -58,14 +73,32 @@ class ServerSettings(BaseSettings):
 
     def admin_tokens(self) -> list[AdminToken]:
         """The configured admin tokens; unnamed ones are named `admin-<sha256 prefix>`."""
-        tokens = []
-        for item in self.admin_token.get_secret_value().split(","):
-            item = item.strip()
-            if not item:
-                continue
-            name, sep, secret = item.partition(":")
-            if not sep:
-                secret = item
-                name = "admin-" + hashlib.sha256(secret.encode()).hexdigest()[:8]
-            tokens.append(AdminToken(name=name.strip(), secret=secret.strip()))
-        return tokens
+        return _parse_admin_tokens(self.admin_token.get_secret_value())
+
+
+def _parse_admin_tokens(value: str) -> list[AdminToken]:
+    """`name:secret,other` or bare secrets; ValueError for an empty or short secret.
+
+    A blank value turns auth off. Anything else must be all usable tokens: `admin:` or `a,,b`
+    (what unset shell variables make) would otherwise start a server no one can use, or one
+    with fewer tokens than meant.
+    """
+    if not value.strip():
+        return []
+    tokens = []
+    for position, item in enumerate(value.split(","), start=1):
+        item = item.strip()
+        name, sep, secret = item.partition(":")
+        if not sep:
+            secret = item
+            name = "admin-" + hashlib.sha256(secret.encode()).hexdigest()[:8]
+        name, secret = name.strip(), secret.strip()
+        if not name:
+            raise ValueError(f"LRHUB_ADMIN_TOKEN item {position} has an empty name before ':'")
+        if len(secret) < MIN_ADMIN_SECRET_LENGTH:
+            raise ValueError(
+                f"LRHUB_ADMIN_TOKEN item {position} ({name!r}) has a secret of {len(secret)} "
+                f"characters; use at least {MIN_ADMIN_SECRET_LENGTH} (openssl rand -hex 24)"
+            )
+        tokens.append(AdminToken(name=name, secret=secret))
+    return tokens

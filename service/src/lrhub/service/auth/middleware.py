@@ -8,7 +8,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lrhub.service.auth.tokens import Authenticator
 from lrhub.service.errors import Unauthorized
-from lrhub.service.http.problems import problem_response
+from lrhub.service.http.problems import (
+    DATABASE_UNAVAILABLE_ERRORS,
+    database_unavailable_response,
+    problem_response,
+)
 
 PROTECTED_PREFIX = "/v1/"
 PRINCIPAL_STATE_KEY = "principal"
@@ -17,7 +21,9 @@ PRINCIPAL_STATE_KEY = "principal"
 class AuthenticationMiddleware:
     """Authenticate every /v1 request before its body is read, so 401 comes before 400/413/422.
 
-    The Principal is left in the request state for the `Caller` dependency.
+    The Principal is left in the request state for the `Caller` dependency. A stored token that
+    cannot be looked up because the database is unreachable is answered 503 like any other
+    request then (the caller retries), not 500.
     """
 
     def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
@@ -33,10 +39,14 @@ class AuthenticationMiddleware:
             principal = self.authenticator.authenticate_in_memory(header)
             if isinstance(principal, str):
                 principal = await run_in_threadpool(
-                    self.authenticator.authenticate_job_token, principal
+                    self.authenticator.authenticate_stored, principal
                 )
         except Unauthorized as error:
             await problem_response(error, scope["path"])(scope, receive, send)
+            return
+        except DATABASE_UNAVAILABLE_ERRORS as error:
+            response = database_unavailable_response(scope["method"], scope["path"], error)
+            await response(scope, receive, send)
             return
         scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
         await self.app(scope, receive, send)

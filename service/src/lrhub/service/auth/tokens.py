@@ -1,20 +1,32 @@
-"""Bearer tokens: admin tokens from settings, job tokens stored as sha256."""
+"""Bearer tokens: admin tokens from settings; job tokens and API tokens stored as sha256.
+
+Stored tokens are looked up in the database on every request, with no per-process cache: a
+revoked, rotated or expired token stops working at once on every server sharing the database.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from lrhub.service.auth.principal import ANONYMOUS, Principal
+from lrhub.service.auth.principal import ANONYMOUS, Principal, Role
+from lrhub.service.clock import as_utc, utc_now
 from lrhub.service.errors import Unauthorized
 from lrhub.service.jobs import store as job_store
 from lrhub.service.settings import AdminToken
-from lrhub.service.storage.database import single_statement_read
+from lrhub.service.storage.database import single_statement_read, write_transaction
+from lrhub.service.tokens import store as token_store
 
 JOB_TOKEN_PREFIX = "lrj_"
+API_TOKEN_PREFIX = "lrt_"
+# A token's last use is recorded at most this often: one write per token and minute, not per
+# request.
+LAST_USE_RESOLUTION = timedelta(minutes=1)
+_UNKNOWN = "the bearer token is not known (or it was revoked)"
 
 
 def new_job_token() -> str:
@@ -22,8 +34,13 @@ def new_job_token() -> str:
     return JOB_TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+def new_api_token() -> str:
+    """A fresh API token, shown to the caller once."""
+    return API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
 def hash_token(token: str) -> str:
-    """The sha256 hex digest stored instead of a job token."""
+    """The sha256 hex digest stored instead of a token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -39,10 +56,16 @@ class Authenticator:
         """Auth is on exactly when admin tokens are configured."""
         return bool(self._admin_tokens)
 
-    def authenticate_in_memory(self, authorization: str | None) -> Principal | str:
-        """The caller, or the presented job token when only the database can tell (see below).
+    @property
+    def admin_names(self) -> frozenset[str]:
+        """The actor names of the configured admin tokens (no API token may take one)."""
+        return frozenset(name for name, _ in self._admin_tokens)
 
-        Raises Unauthorized for a missing or malformed header and for unknown non-job tokens.
+    def authenticate_in_memory(self, authorization: str | None) -> Principal | str:
+        """The caller, or the presented token when only the database can tell (see below).
+
+        Raises Unauthorized for a missing or malformed header and for unknown tokens that are
+        neither job nor API tokens.
         """
         if not self.enabled:
             return Principal(actor=ANONYMOUS)
@@ -54,15 +77,28 @@ class Authenticator:
         for name, secret in self._admin_tokens:
             if hmac.compare_digest(presented, secret):
                 return Principal(actor=name)
-        if not token.startswith(JOB_TOKEN_PREFIX):
-            raise Unauthorized("the bearer token is not known")
+        if not token.startswith((JOB_TOKEN_PREFIX, API_TOKEN_PREFIX)):
+            raise Unauthorized(_UNKNOWN)
         return token
 
-    def authenticate_job_token(self, token: str) -> Principal:
-        """The job a job token belongs to (a database read), or Unauthorized."""
+    def authenticate_stored(self, token: str) -> Principal:
+        """The job or API token's principal (database reads), or Unauthorized."""
         digest = hash_token(token)
+        if token.startswith(JOB_TOKEN_PREFIX):
+            with single_statement_read(self.engine) as connection:
+                job = job_store.find_by_token_hash(connection, digest)
+            if job is None or not hmac.compare_digest(job.token_hash, digest):
+                raise Unauthorized(_UNKNOWN)
+            return Principal(actor=f"job:{job.job_id}", role=Role.JOB, job_id=job.job_id)
         with single_statement_read(self.engine) as connection:
-            found = job_store.find_by_token_hash(connection, digest)
-        if found is None or not hmac.compare_digest(found.token_hash, digest):
-            raise Unauthorized("the bearer token is not known")
-        return Principal(actor=f"job:{found.job_id}", job_id=found.job_id)
+            stored = token_store.find_by_hash(connection, digest)
+        if stored is None or not hmac.compare_digest(stored.token_hash, digest):
+            raise Unauthorized(_UNKNOWN)
+        now = utc_now()
+        if stored.expires_at is not None and as_utc(stored.expires_at) <= now:
+            expired = as_utc(stored.expires_at).isoformat().replace("+00:00", "Z")
+            raise Unauthorized(f"the bearer token {stored.name!r} expired at {expired}")
+        if stored.last_used_at is None or now - as_utc(stored.last_used_at) >= LAST_USE_RESOLUTION:
+            with write_transaction(self.engine) as connection:
+                token_store.record_use(connection, stored.name, now)
+        return Principal(actor=stored.name, role=stored.role)

@@ -57,7 +57,8 @@ def list_schedules(
     context: Context, caller: Caller, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Response:
     """The latest version of every schedule, by name."""
-    versions = catalog_service.list_schedules(context.engine, decode_cursor(cursor), limit)
+    after = decode_cursor(cursor, SCHEDULE_NAME_PATTERN)
+    versions = catalog_service.list_schedules(context.engine, after, limit)
     return model_response(page_of(versions, limit, lambda v: v.name, Schedule.of))
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from lrhub.schedules import Spec
 from lrhub.service.catalog.store import StoredVersion
 from lrhub.service.clock import as_utc
-from lrhub.service.http.schemas import RequestBody
+from lrhub.service.http.schemas import RequestBody, StoredText
 from lrhub.service.storage.specs import spec_document
 
 
@@ -18,7 +18,7 @@ class SchedulePut(RequestBody):
     """`PUT /v1/schedules/{name}`."""
 
     spec: Spec
-    description: str = Field(default="", max_length=4096)
+    description: StoredText = Field(default="", max_length=4096)
 
 
 class Schedule(BaseModel):

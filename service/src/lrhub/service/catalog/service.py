@@ -26,7 +26,7 @@ def put_schedule(
     if_match: str | None,
 ) -> tuple[StoredVersion, bool]:
     """Create `name` or add a version when the spec differs from the latest; (version, created)."""
-    principal.require_admin()
+    principal.require_operator()
     text = canonical_text(spec)
     try:
         return _put_version(engine, name, text, description, if_match)
@@ -79,7 +79,7 @@ def list_versions(engine: Engine, name: str, after: int | None, limit: int) -> l
 
 def delete_schedule(engine: Engine, principal: Principal, name: str, if_match: str | None) -> None:
     """Remove `name` and its versions; Conflict while a job that is not stopped uses it."""
-    principal.require_admin()
+    principal.require_operator()
     with write_transaction(engine) as connection:
         latest = catalog_store.latest_version_number(connection, name, lock=True)
         if latest is None:

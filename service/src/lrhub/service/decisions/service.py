@@ -124,13 +124,14 @@ def decide_epoch(
     steps_per_epoch: int | None,
 ) -> DecidedEpoch:
     """Answer the rate of `epoch` for the job: replay, rewind or a new decision."""
-    principal.require_job(job_id)
+    principal.require_job(job_id, change=True)
     for _attempt in range(MAX_ATTEMPTS):
         cached = cache.get(job_id)
         if cached is not None and (cached[0].last_epoch is None or epoch > cached[0].last_epoch):
             read = _Read(*cached)
         else:
             read = _read(engine, job_id, epoch)
+        principal.require_owner(read.job.created_by)
         rewound_from: StoredDecision | None = None
         epoch_metrics = metrics
         if read.job.last_epoch is not None and epoch <= read.job.last_epoch:
@@ -271,10 +272,12 @@ def job_history(
 ) -> list[StoredDecision]:
     """The job's decisions after the id `after`, in the order they were made (all of them when
     no limit)."""
-    principal.require_job(job_id)
+    principal.require_job(job_id, change=False)
     with read_transaction(engine) as connection:
-        if job_store.get_job(connection, job_id) is None:
+        job = job_store.get_job(connection, job_id)
+        if job is None:
             raise NotFound(f"there is no job {job_id!r}")
+        principal.require_owner(job.created_by)
         return decision_store.list_decisions(
             connection, job_id, include_superseded=include_superseded, after_id=after, limit=limit
         )

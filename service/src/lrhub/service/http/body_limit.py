@@ -1,11 +1,15 @@
-"""ASGI middleware bounding request bodies: by Content-Length up front and while streaming."""
+"""ASGI middleware bounding request bodies: by Content-Length up front and while streaming, and
+in time (a body that has not all arrived `LRHUB_BODY_TIMEOUT` seconds after its headers is
+answered 408 and its connection closed)."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lrhub.service.errors import MalformedRequest, PayloadTooLarge
+from lrhub.service.errors import MalformedRequest, PayloadTooLarge, RequestError, RequestTimeout
 from lrhub.service.http.problems import problem_response
 
 
@@ -16,9 +20,10 @@ class BodyLimitMiddleware:
     to the app, so a chunked upload that grows past the limit is refused without buffering more.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
@@ -32,20 +37,18 @@ class BodyLimitMiddleware:
             if int(declared) > self.max_bytes:
                 await self._refuse(scope, send, self._too_large())
                 return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(scope, send, self._too_large())
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout):
+                chunks = await self._read(receive)
+        except TimeoutError:
+            late = RequestTimeout(f"the request body did not arrive within {self.timeout:g} s")
+            await self._refuse(scope, send, late)
+            return
+        except PayloadTooLarge as error:
+            await self._refuse(scope, send, error)
+            return
+        if chunks is None:
+            return
         body = b"".join(chunks)
         replayed = False
 
@@ -58,11 +61,27 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
+    async def _read(self, receive: Receive) -> list[bytes] | None:
+        """The body's chunks; None if the client went away; PayloadTooLarge past the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise self._too_large()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks
+
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"request body is larger than {self.max_bytes} bytes")
 
     @staticmethod
-    async def _refuse(scope: Scope, send: Send, error: PayloadTooLarge | MalformedRequest) -> None:
+    async def _refuse(scope: Scope, send: Send, error: RequestError) -> None:
         response = problem_response(error, scope.get("path", ""))
         response.headers["Connection"] = "close"
 

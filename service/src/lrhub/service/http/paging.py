@@ -1,13 +1,16 @@
 """Paged lists, `{"items": [...], "next_cursor": ...}`, and their opaque cursors.
 
-A cursor is decoded here, at the edge: service functions receive the position it carries (a name
-or an id) and return at most `limit` records after it.
+A cursor is decoded and validated here, at the edge: service functions receive the position it
+carries (a name or an id) and return at most `limit` records after it. Whatever its text decodes
+to, a cursor becomes either a position the database can compare (an id within its integer range,
+or a name matching the pattern of the names listed) or a 422 on `query.cursor`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Generic, TypeVar
 
@@ -38,25 +41,42 @@ def encode_cursor(position: str | int) -> str:
     return base64.urlsafe_b64encode(str(position).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> str | None:
-    """The position inside `cursor`; 422 on `query.cursor` when it was not made by us."""
-    if cursor is None:
-        return None
+# The ids cursors carry are INTEGER columns: 32-bit signed on PostgreSQL.
+MAX_ID = 2**31 - 1
+_NOT_OURS = "not a cursor this server gave out"
+
+
+def _decoded(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise InvalidRequest.at("query.cursor", "not a cursor this server gave out") from error
+        raise InvalidRequest.at("query.cursor", _NOT_OURS) from error
+
+
+def decode_cursor(cursor: str | None, name_pattern: str) -> str | None:
+    """The name inside `cursor`, which must match `name_pattern` (that of the names listed);
+    422 on `query.cursor` when it was not made by us."""
+    if cursor is None:
+        return None
+    position = _decoded(cursor)
+    if not re.fullmatch(name_pattern.removeprefix("^").removesuffix("$"), position):
+        raise InvalidRequest.at("query.cursor", _NOT_OURS)
+    return position
 
 
 def decode_int_cursor(cursor: str | None) -> int | None:
-    """An integer position inside `cursor` (ids)."""
-    position = decode_cursor(cursor)
-    if position is None:
+    """The id inside `cursor`: plain ASCII digits, at most MAX_ID."""
+    if cursor is None:
         return None
-    if not position.isdigit():
-        raise InvalidRequest.at("query.cursor", "not a cursor this server gave out")
-    return int(position)
+    position = _decoded(cursor)
+    # str.isdigit alone admits other scripts' digits and superscripts ("²"), which int() refuses.
+    if not (position.isascii() and position.isdigit()) or len(position) > len(str(MAX_ID)):
+        raise InvalidRequest.at("query.cursor", _NOT_OURS)
+    value = int(position)
+    if value > MAX_ID:
+        raise InvalidRequest.at("query.cursor", _NOT_OURS)
+    return value
 
 
 def page_of(

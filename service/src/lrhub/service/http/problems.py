@@ -26,11 +26,12 @@ from lrhub.service.errors import (
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
+    RequestTimeout,
     ServiceError,
     Unauthorized,
     Unavailable,
 )
-from lrhub.service.http.strict_json import NonFiniteNumber
+from lrhub.service.http.strict_json import RefusedNumber
 
 PROBLEM_BASE = "https://lrhub.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -57,6 +58,7 @@ PROBLEM_TYPES: dict[type[ServiceError], ProblemType] = {
     NotFound: ProblemType(404, "not-found", "Not found"),
     Conflict: ProblemType(409, "conflict", "Conflict"),
     PreconditionFailed: ProblemType(412, "precondition-failed", "Precondition failed"),
+    RequestTimeout: ProblemType(408, "request-timeout", "Request timeout"),
     PayloadTooLarge: ProblemType(413, "payload-too-large", "Payload too large"),
     InvalidRequest: ProblemType(422, "validation-error", "Request validation failed"),
     InvalidChange: ProblemType(422, "validation-error", "Request validation failed"),
@@ -118,8 +120,8 @@ def problem_response(error: ServiceError, instance: str) -> JSONResponse:
 
 
 def _message(error: dict[str, Any]) -> str:
-    if isinstance(error.get("input"), NonFiniteNumber):
-        return f"must be a finite number, not {error['input'].literal}"
+    if isinstance(error.get("input"), RefusedNumber):
+        return str(error["input"].reason)
     cause = error.get("ctx", {}).get("error")
     if isinstance(cause, ValueError):
         return str(cause)  # the validator's own sentence, without pydantic's "Value error, "
@@ -165,11 +167,19 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+# Connection refused, pool exhausted, SQLite file unreachable or locked past busy_timeout.
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, PoolTimeoutError)
+
+
+def database_unavailable_response(method: str, path: str, exc: Exception) -> JSONResponse:
+    """503 for a database that cannot be reached: the caller can retry (decisions are
+    idempotent); the log says why, without a traceback."""
+    logger.warning("database unavailable on %s %s: %s", method, path, exc)
+    return problem_response(Unavailable("the database is unavailable; retry"), path)
+
+
 async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    # Connection refused, pool exhausted, SQLite file unreachable or locked past busy_timeout:
-    # the caller can retry (decisions are idempotent); the log says which.
-    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-    return problem_response(Unavailable("the database is unavailable; retry"), request.url.path)
+    return database_unavailable_response(request.method, request.url.path, exc)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -186,6 +196,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _on_service_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(OperationalError, _on_database_unavailable)
-    app.add_exception_handler(PoolTimeoutError, _on_database_unavailable)
+    for unavailable in DATABASE_UNAVAILABLE_ERRORS:
+        app.add_exception_handler(unavailable, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

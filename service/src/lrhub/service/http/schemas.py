@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from lrhub.schedules import METRIC_NAME_PATTERN
+from lrhub.schedules import METRIC_NAME_PATTERN, refuse_negative_zero
 
 SCHEDULE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 SCHEDULE_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(@[1-9][0-9]{0,8})?$"
@@ -20,17 +20,38 @@ MAX_PREVIEW_EPOCHS = 10_000
 MAX_METRICS = 256
 MAX_LABELS = 32
 
+
+def storable_text(text: str) -> str:
+    """`text` if both databases can store and compare it, else ValueError.
+
+    The one rule for every free-form string a request stores or filters by: PostgreSQL text
+    cannot hold NUL, and a JSON document holding `\\u0000` cannot be turned into text (which
+    label filters do), and lone surrogates are not UTF-8 at all.
+    """
+    if "\x00" in text:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    if any("\ud800" <= char <= "\udfff" for char in text):
+        raise ValueError("must not contain unpaired surrogate characters")
+    return text
+
+
+StoredText = Annotated[str, AfterValidator(storable_text)]
 ScheduleRef = Annotated[str, StringConstraints(pattern=SCHEDULE_REF_PATTERN)]
 LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN)]
-LabelValue = Annotated[str, StringConstraints(max_length=256)]
+LabelValue = Annotated[StoredText, StringConstraints(max_length=256)]
 Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=MAX_LABELS)]
 MetricName = Annotated[str, StringConstraints(pattern=METRIC_NAME_PATTERN)]
-FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
+# Numbers are strict: "0.5" and true are not metric values, "5" is not a step count.
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 Metrics = Annotated[dict[MetricName, FiniteNumber], Field(max_length=MAX_METRICS)]
 # Its upper bound is a setting (LRHUB_MAX_STEPS_PER_EPOCH), checked by lrhub.service.limits.
-StepsPerEpoch = Annotated[int, Field(ge=1)]
-Rate = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
-Scale = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
+StepsPerEpoch = Annotated[int, Field(ge=1, strict=True)]
+Rate = Annotated[
+    float,
+    Field(ge=0, le=1e6, allow_inf_nan=False, strict=True),
+    AfterValidator(refuse_negative_zero),
+]
+Scale = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False, strict=True)]
 
 
 class RequestBody(BaseModel):

@@ -21,9 +21,16 @@ from lrhub.service.http.paging import (
 )
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
-from lrhub.service.http.schemas import JOB_ID_PATTERN, LABEL_KEY_PATTERN
+from lrhub.service.http.schemas import JOB_ID_PATTERN, LABEL_KEY_PATTERN, storable_text
 from lrhub.service.jobs import service as job_service
-from lrhub.service.jobs.schemas import AuditEvent, Job, JobCreate, JobCreated, JobPatch
+from lrhub.service.jobs.schemas import (
+    AuditEvent,
+    Job,
+    JobCreate,
+    JobCreated,
+    JobPatch,
+    JobToken,
+)
 from lrhub.service.jobs.store import JobStatus, StoredJob
 
 router = v1_router("/v1/jobs", "jobs")
@@ -44,7 +51,10 @@ def parse_label_filters(filters: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not _LABEL_KEY.fullmatch(key):
             raise InvalidRequest.at("query.label", f"{item!r} is not key=value with a label key")
-        parsed[key] = value
+        try:
+            parsed[key] = storable_text(value)
+        except ValueError as error:
+            raise InvalidRequest.at("query.label", f"the value of {key!r} {error}") from error
     return parsed
 
 
@@ -69,7 +79,7 @@ def list_jobs(
 ) -> Response:
     """Jobs by id, filtered by labels and status."""
     labels = parse_label_filters(label)
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, JOB_ID_PATTERN)
     jobs = job_service.list_jobs(context.engine, caller, labels, status, after, limit)
     return model_response(page_of(jobs, limit, lambda job: job.job_id, Job.of))
 
@@ -86,6 +96,13 @@ def patch_job(
 ) -> Response:
     """Change the job from its next decided epoch on; one audit event."""
     return _answer(job_service.patch_job(context.engine, caller, job_id, body, if_match))
+
+
+@router.post("/{job_id}/token", response_model=JobToken)
+def rotate_job_token(job_id: JobId, context: Context, caller: Caller) -> Response:
+    """A new token for the job, shown once; the old one stops working at once."""
+    token = job_service.rotate_job_token(context.engine, caller, job_id)
+    return model_response(JobToken(job_id=job_id, token=token))
 
 
 @router.get("/{job_id}/events", response_model=Page[AuditEvent])

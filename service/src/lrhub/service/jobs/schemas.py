@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from lrhub.schedules import Spec
 from lrhub.service.clock import as_utc
@@ -33,7 +33,7 @@ class JobPatch(RequestBody):
     clock: Literal["continue", "restart"] | None = None
     scale: Scale | None = None
     override: Rate | None = None
-    paused: bool | None = None
+    paused: StrictBool | None = None
     status: Literal["stopped"] | None = None
     labels: Labels | None = None
 
@@ -90,6 +90,13 @@ class Job(BaseModel):
 class JobCreated(Job):
     """The 201 answer that created a job: its token, shown this once."""
 
+    token: str
+
+
+class JobToken(BaseModel):
+    """A job's new token, shown this once (the previous one no longer works)."""
+
+    job_id: str
     token: str
 
 

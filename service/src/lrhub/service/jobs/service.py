@@ -71,11 +71,12 @@ def _read_job(engine: Engine, job_id: str) -> StoredJob | None:
 
 def create_job(engine: Engine, principal: Principal, job_id: str, body: JobCreate) -> PutJobResult:
     """Create the job, or answer the existing one unchanged (a restarted pod PUTs again)."""
-    principal.require_job(job_id)
+    principal.require_job(job_id, change=True)
     existing = _read_job(engine, job_id)
     if existing is not None:
+        principal.require_owner(existing.created_by)
         return PutJobResult(job=existing, token=None)
-    principal.require_admin()
+    principal.require_creator()
     _exactly_one_schedule(body.schedule, body.spec is not None, required=True)
     token = new_job_token()
     try:
@@ -102,6 +103,7 @@ def create_job(engine: Engine, principal: Principal, job_id: str, body: JobCreat
                 created_at=now,
                 updated_at=now,
                 row_version=0,
+                created_by=principal.actor,
             )
             job_store.insert_job(connection, job)
             job_store.record_event(connection, principal.actor, AuditAction.CREATE, None, job)
@@ -110,16 +112,18 @@ def create_job(engine: Engine, principal: Principal, job_id: str, body: JobCreat
         existing = _read_job(engine, job_id)
         if existing is None:
             raise
+        principal.require_owner(existing.created_by)
         return PutJobResult(job=existing, token=None)
     return PutJobResult(job=job, token=token)
 
 
 def get_job(engine: Engine, principal: Principal, job_id: str) -> StoredJob:
     """The job."""
-    principal.require_job(job_id)
+    principal.require_job(job_id, change=False)
     job = _read_job(engine, job_id)
     if job is None:
         raise NotFound(f"there is no job {job_id!r}")
+    principal.require_owner(job.created_by)
     return job
 
 
@@ -132,7 +136,7 @@ def list_jobs(
     limit: int,
 ) -> list[StoredJob]:
     """Jobs by id after the id `after`, filtered by labels and status."""
-    principal.require_admin()
+    principal.require_viewer()
     with read_transaction(engine) as connection:
         return job_store.list_jobs(
             connection, labels=labels, status=status, after=after, limit=limit
@@ -183,7 +187,7 @@ def patch_job(
     engine: Engine, principal: Principal, job_id: str, body: JobPatch, if_match: str | None
 ) -> StoredJob:
     """Change a job from its next decided epoch on, with one audit event; the changed job."""
-    principal.require_admin()
+    principal.require_operator()
     with write_transaction(engine) as connection:
         job = job_store.get_job(connection, job_id, lock=True)
         if job is None:
@@ -204,8 +208,22 @@ def list_events(
     engine: Engine, principal: Principal, job_id: str, after: int | None, limit: int
 ) -> list[StoredEvent]:
     """The job's audit events after the id `after`, oldest first."""
-    principal.require_admin()
+    principal.require_viewer()
     with read_transaction(engine) as connection:
         if job_store.get_job(connection, job_id) is None:
             raise NotFound(f"there is no job {job_id!r}")
         return list(job_store.list_events(connection, job_id, after_id=after, limit=limit))
+
+
+def rotate_job_token(engine: Engine, principal: Principal, job_id: str) -> str:
+    """Give the job a new token and answer it (shown once); the old token stops working at
+    once, on every server, since each request looks its token up in the database."""
+    principal.require_operator()
+    token = new_job_token()
+    with write_transaction(engine) as connection:
+        job = job_store.get_job(connection, job_id, lock=True)
+        if job is None:
+            raise NotFound(f"there is no job {job_id!r}")
+        job_store.set_token_hash(connection, job_id, hash_token(token))
+        job_store.record_event(connection, principal.actor, AuditAction.ROTATE_TOKEN, job, job)
+    return token

@@ -35,6 +35,7 @@ class AuditAction(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     STOP = "stop"
+    ROTATE_TOKEN = "rotate_token"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class StoredJob:
     updated_at: datetime
     row_version: int
     """Counts every write of the row; a decision lands only on the version it was computed from."""
+    created_by: str | None
+    """The actor that created the job (None for jobs created before lrhub recorded it)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,14 @@ def find_by_token_hash(connection: Connection, token_hash: str) -> StoredJob | N
     return job_of(row) if row else None
 
 
+def set_token_hash(connection: Connection, job_id: str, token_hash: str) -> bool:
+    """Give the job a new token (the old one stops working); False if there is no such job."""
+    result = connection.execute(
+        update(jobs).where(jobs.c.job_id == job_id).values(token_hash=token_hash)
+    )
+    return result.rowcount == 1
+
+
 def get_job(connection: Connection, job_id: str, *, lock: bool = False) -> StoredJob | None:
     """The job, optionally row-locked (PostgreSQL FOR UPDATE) for the rest of the transaction."""
     query = select(jobs).where(jobs.c.job_id == job_id)
@@ -116,7 +127,7 @@ def update_job(connection: Connection, job: StoredJob) -> None:
     """Store every column of `job` that can change after creation (the caller holds the row:
     PostgreSQL `FOR UPDATE` or SQLite `BEGIN IMMEDIATE`)."""
     values = _columns(job)
-    for fixed in ("job_id", "token_hash", "created_at"):
+    for fixed in ("job_id", "token_hash", "created_at", "created_by"):
         del values[fixed]
     connection.execute(update(jobs).where(jobs.c.job_id == job.job_id).values(**values))
 

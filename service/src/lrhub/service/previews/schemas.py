@@ -19,7 +19,7 @@ class PreviewRequest(RequestBody):
 
     spec: Spec | None = None
     schedule: ScheduleRef | None = None
-    epochs: int = Field(ge=1, le=MAX_PREVIEW_EPOCHS)
+    epochs: int = Field(ge=1, le=MAX_PREVIEW_EPOCHS, strict=True)
     steps_per_epoch: StepsPerEpoch | None = None
     metrics: list[Metrics] | None = Field(default=None, max_length=MAX_PREVIEW_EPOCHS)
 

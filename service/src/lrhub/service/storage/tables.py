@@ -66,6 +66,8 @@ jobs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # Bumped by every write of the row: a decision computed from an older read must not land.
     Column("row_version", Integer, nullable=False, server_default="0"),
+    # The actor that created the job: a creator token reaches the jobs it created.
+    Column("created_by", String(300), nullable=True),
 )
 Index("ix_jobs_status", jobs.c.status)
 
@@ -107,3 +109,16 @@ events = Table(
     Column("after", JsonValue, nullable=False),
 )
 Index("ix_events_job_id", events.c.job_id, events.c.id)
+
+# API tokens (`/v1/tokens`); job tokens live on their job row. A revoked token's row is deleted.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex, never the token
+    Column("created_by", String(300), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+)

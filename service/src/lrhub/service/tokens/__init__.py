@@ -1,0 +1,1 @@
+"""API tokens with roles: create (the secret shown once), list, revoke."""
