@@ -68,14 +68,19 @@ PROBLEM_TYPES: dict[type[ServiceError], ProblemType] = {
 
 
 def problem_type(error: ServiceError) -> ProblemType:
-    """The answer for `error`: its class's entry, or its nearest listed base's."""
+    """The answer for `error`: its status for a framework error, else `class_problem_type`."""
     if isinstance(error, HttpError):
         phrase = HTTPStatus(error.status).phrase
         return ProblemType(error.status, phrase.lower().replace(" ", "-"), phrase)
-    for cls in type(error).__mro__:
+    return class_problem_type(type(error))
+
+
+def class_problem_type(error_class: type[ServiceError]) -> ProblemType:
+    """The answer for errors of `error_class`: its entry, or its nearest listed base's."""
+    for cls in error_class.__mro__:
         if cls in PROBLEM_TYPES:
             return PROBLEM_TYPES[cls]
-    raise TypeError(f"{type(error).__name__} is not a ServiceError")
+    raise TypeError(f"{error_class.__name__} is not a ServiceError")
 
 
 def field_errors(error: ServiceError) -> list[dict[str, str]] | None:
