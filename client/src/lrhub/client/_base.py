@@ -356,10 +356,7 @@ class BaseClient:
     def _history(
         job_id: str, superseded: bool, limit: int | None, cursor: str | None
     ) -> Call[Page[HistoryEntry]]:
-        params: list[tuple[str, str | int]] = [
-            ("format", "json"),
-            ("superseded", str(superseded).lower()),
-        ]
+        params: list[tuple[str, str | int]] = [("superseded", str(superseded).lower())]
         return Call(
             "GET",
             f"/v1/jobs/{_segment(job_id)}/epochs",
@@ -369,11 +366,8 @@ class BaseClient:
 
     @staticmethod
     def _history_csv(job_id: str, superseded: bool) -> Call[str]:
-        params: list[tuple[str, str | int]] = [
-            ("format", "csv"),
-            ("superseded", str(superseded).lower()),
-        ]
-        return Call("GET", f"/v1/jobs/{_segment(job_id)}/epochs", _text, params=params)
+        params: list[tuple[str, str | int]] = [("superseded", str(superseded).lower())]
+        return Call("GET", f"/v1/jobs/{_segment(job_id)}/epochs.csv", _text, params=params)
 
     @staticmethod
     def _events(job_id: str, limit: int | None, cursor: str | None) -> Call[Page[AuditEvent]]:
