@@ -44,10 +44,9 @@ async def decide_epoch(
     epoch: Annotated[int, Path(ge=0, le=MAX_EPOCH)],
     context: Context,
     caller: Caller,
-    body: Annotated[DecisionRequest | None, Body()] = None,
+    body: Annotated[DecisionRequest, Body(default_factory=DecisionRequest)],
 ) -> Response:
     """The learning rate of `epoch`, given the metrics observed at the end of epoch-1."""
-    request = body or DecisionRequest()
     decided = await run_blocking(
         context.engine,
         decision_service.decide_epoch,
@@ -55,8 +54,8 @@ async def decide_epoch(
         caller,
         job_id,
         epoch,
-        request.metrics,
-        request.steps_per_epoch,
+        body.metrics,
+        body.steps_per_epoch,
     )
     context.metrics.record_decision(
         job_id, decided.outcome, decided.record.learning_rate, decided.reductions
