@@ -70,7 +70,7 @@ def readme_specs() -> list[dict[str, Any]]:
 
 
 # The request bodies of the README's tour commands, as the CLI sends them.
-TOUR_BODIES = {
+TOUR_BODIES: dict[str, list[dict[str, Any]]] = {
     "SchedulePut": [{"spec": readme_specs()[0], "description": "the Ionosphere drop-based decay"}],
     "PreviewRequest": [
         {"schedule": "ionosphere-drop", "epochs": 50},
