@@ -44,7 +44,9 @@ def test_every_operation_has_a_readable_id_and_v1_operations_need_the_bearer_sch
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             ids.append(operation["operationId"])
-            expected = [{"bearerAuth": []}] if path.startswith("/v1/") else []
+            expected: list[dict[str, list[str]]] = (
+                [{"bearerAuth": []}] if path.startswith("/v1/") else []
+            )
             assert operation["security"] == expected, path
     assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", op) for op in ids), ids
     assert {"putSchedule", "decideEpoch", "patchJob", "jobHistoryCsv"} <= set(ids)
