@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,26 @@ def build_model(learning_rate: float, momentum: float) -> Any:
     return model
 
 
-def fit(model: Any, data: Path, callback: keras.callbacks.Callback, epochs: int) -> Any:
-    """The Ionosphere experiment's fit: batch 28, the last 33% for validation; the History."""
+def fit(
+    model: Any,
+    data: Path,
+    callback: keras.callbacks.Callback,
+    epochs: int,
+    *,
+    seconds_per_epoch: float = 0.0,
+) -> Any:
+    """The Ionosphere experiment's fit: batch 28, the last 33% for validation; the History.
+
+    `seconds_per_epoch` pauses after each epoch, so that a person has time to steer a run that
+    would otherwise be over in seconds (as a real model's epochs take minutes).
+    """
     features, labels = load(data)
+    callbacks = [callback]
+    if seconds_per_epoch > 0:
+        callbacks.append(
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: time.sleep(seconds_per_epoch))
+        )
     return model.fit(
         features, labels, validation_split=0.33, epochs=epochs, batch_size=28,
-        callbacks=[callback], verbose=2,
+        callbacks=callbacks, verbose=2,
     )  # fmt: skip

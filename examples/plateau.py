@@ -5,7 +5,8 @@ restarted with `initial_epoch` continues them, and an operator can watch or stee
 (`lrhub jobs show`, `lrhub jobs override`). Five epochs without improvement at `min_lr`
 (`stop_patience`) answer stop, which ends the fit. Start a server first (`lrhub serve`), then:
 
-    python examples/plateau.py [--url http://127.0.0.1:8000] [--data ionosphere.csv]
+    python examples/plateau.py [--url http://127.0.0.1:8000] [--data ionosphere.csv] \\
+        [--seconds-per-epoch 1]
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ SCHEDULE = {
 def main() -> None:
     parser = arguments(__doc__.splitlines()[0], "ionosphere-plateau")
     parser.add_argument("--epochs", type=int, default=200, help="at most; stop may end it sooner")
+    parser.add_argument(
+        "--seconds-per-epoch", type=float, default=0.0, help="pause after each epoch, to steer it"
+    )
     args = parser.parse_args()
     client = Client(args.url)
     callback = RemoteLearningRate(
         job=args.job, spec=SCHEDULE, labels={"example": "plateau"}, verbose=0, client=client
     )
-    history = fit(build_model(learning_rate=0.1, momentum=0.9), args.data, callback, args.epochs)
+    model = build_model(learning_rate=0.1, momentum=0.9)
+    history = fit(model, args.data, callback, args.epochs, seconds_per_epoch=args.seconds_per_epoch)
     rates = history.history["learning_rate"]
     print(f"trained {len(rates)} epochs; rate {rates[0]:g} -> {rates[-1]:g}")
     entries = client.history(args.job, limit=1000).items

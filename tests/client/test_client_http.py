@@ -335,7 +335,7 @@ def _canned(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=schedule, headers={"ETag": '"drop@1"'})
     if path == "/v1/preview":
         return httpx.Response(200, json={"learning_rates": [0.1] * 3, "reasons": ["c"] * 3})
-    if path.endswith("/epochs"):
+    if path.endswith("/epochs.csv"):
         return httpx.Response(200, text="epoch,learning_rate\n0,0.1\n")
     if "/epochs/" in path:
         return httpx.Response(200, json=DECISION)

@@ -90,7 +90,7 @@ def test_history_as_csv_holds_every_row_with_its_columns(api_on: TestClient) -> 
     for epoch in range(4):
         decide(api_on, "csv", epoch, observed(epoch))
     decide(api_on, "csv", 2, {"val_loss": 9.0})  # a rewind: epochs 2 and 3 superseded
-    response = api_on.get("/v1/jobs/csv/epochs", params={"format": "csv", "limit": "1"})
+    response = api_on.get("/v1/jobs/csv/epochs.csv")
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert list(rows[0]) == [
@@ -103,6 +103,21 @@ def test_history_as_csv_holds_every_row_with_its_columns(api_on: TestClient) -> 
     as_json = history(api_on, "csv")
     assert [float(row["learning_rate"]) for row in rows] == [i["learning_rate"] for i in as_json]
     assert [json.loads(row["metrics"]) for row in rows] == [i["metrics"] for i in as_json]
+    # 0.1.0's spelling is still answered, with every row whatever the page size.
+    legacy = api_on.get("/v1/jobs/csv/epochs", params={"format": "csv", "limit": "1"})
+    assert legacy.headers["content-type"].startswith("text/csv")
+    assert legacy.text == response.text
+
+
+def test_history_in_an_unknown_format_is_refused_naming_the_parameter(
+    api_on: TestClient,
+) -> None:
+    create_job(api_on, "xml", spec=PLATEAU)
+    response = api_on.get("/v1/jobs/xml/epochs", params={"format": "xml"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"loc": "query.format", "msg": "the history is JSON here; CSV is epochs.csv"}
+    ]
 
 
 def test_unknown_metrics_answer_the_stored_decision_or_decide_as_missing(

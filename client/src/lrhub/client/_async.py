@@ -84,7 +84,7 @@ class AsyncClient(BaseClient):
             except httpx.TransportError as error:
                 delay = self._retry_delay(call, attempt, error=error)
                 if delay is None:
-                    raise transport_error(error) from error
+                    raise transport_error(error, self.url) from error
             else:
                 delay = self._retry_delay(call, attempt, response=response)
                 if delay is None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import TypeAdapter
@@ -113,13 +113,24 @@ def problem_from_response(response: httpx.Response) -> ProblemError:
     )
 
 
-def transport_error(error: httpx.TransportError) -> TransportError:
-    """The client's exception for an httpx transport failure."""
+def transport_error(error: httpx.TransportError, url: str) -> TransportError:
+    """The client's exception for an httpx transport failure of a request to `url`."""
     if isinstance(error, httpx.TimeoutException):
-        return Timeout(f"lrhub did not answer in time: {error!r}")
+        return Timeout(f"lrhub at {url} did not answer in time: {error!r}")
     if isinstance(error, httpx.ConnectError):
-        return ConnectError(f"cannot connect to lrhub: {error}")
-    return TransportError(f"lrhub request failed: {error!r}")
+        return ConnectError(f"cannot connect to lrhub at {url}: {error}")
+    return TransportError(f"lrhub request to {url} failed: {error!r}")
+
+
+def checked_url(url: str) -> str:
+    """`url` without a trailing slash; ValueError unless it is an http(s) URL with a host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"the lrhub URL must start with http:// or https:// and name a host, "
+            f"e.g. http://127.0.0.1:8000; got {url!r} (from --url, url= or LRHUB_URL)"
+        )
+    return url.rstrip("/")
 
 
 def _model(adapter: TypeAdapter[ResultT]) -> Callable[[httpx.Response], ResultT]:
@@ -190,7 +201,7 @@ class BaseClient:
     ) -> None:
         """Explicit arguments win over `settings`, which default to `ClientSettings()` (env)."""
         settings = settings or ClientSettings()
-        self.url = (url or settings.url).rstrip("/")
+        self.url = checked_url(url or settings.url)
         secret = settings.token.get_secret_value() if settings.token else None
         self.token = token if token is not None else secret
         self.timeout = timeout if timeout is not None else settings.timeout
@@ -363,10 +374,7 @@ class BaseClient:
     def _history(
         job_id: str, superseded: bool, limit: int | None, cursor: str | None
     ) -> Call[Page[HistoryEntry]]:
-        params: list[tuple[str, str | int]] = [
-            ("format", "json"),
-            ("superseded", str(superseded).lower()),
-        ]
+        params: list[tuple[str, str | int]] = [("superseded", str(superseded).lower())]
         return Call(
             "GET",
             f"/v1/jobs/{_segment(job_id)}/epochs",
@@ -376,11 +384,8 @@ class BaseClient:
 
     @staticmethod
     def _history_csv(job_id: str, superseded: bool) -> Call[str]:
-        params: list[tuple[str, str | int]] = [
-            ("format", "csv"),
-            ("superseded", str(superseded).lower()),
-        ]
-        return Call("GET", f"/v1/jobs/{_segment(job_id)}/epochs", _text, params=params)
+        params: list[tuple[str, str | int]] = [("superseded", str(superseded).lower())]
+        return Call("GET", f"/v1/jobs/{_segment(job_id)}/epochs.csv", _text, params=params)
 
     @staticmethod
     def _events(job_id: str, limit: int | None, cursor: str | None) -> Call[Page[AuditEvent]]:

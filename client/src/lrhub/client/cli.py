@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,12 +24,13 @@ from rich.console import Console
 
 from . import render
 from ._sync import Client
-from .errors import LrhubError, ProblemError
-from .models import Job, JobPatch, JsonObject, PreviewResult, TokenRole
+from .errors import LrhubError, NotFound, ProblemError
+from .models import Job, JobPatch, JsonObject, Page, PreviewResult, TokenRole
 from .plot import render_curve
 
 P = ParamSpec("P")
 R = TypeVar("R")
+ItemT = TypeVar("ItemT")
 
 app = typer.Typer(
     help="lrhub: learning-rate schedules and training jobs over HTTP.",
@@ -46,6 +48,11 @@ app.add_typer(tokens_app, name="tokens")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Limit = Annotated[int | None, typer.Option(help="Page size (1..1000).")]
 Cursor = Annotated[str | None, typer.Option(help="Cursor of the page to show.")]
+AllPages = Annotated[bool, typer.Option("--all", help="Every page, not just the first.")]
+LogAxis = Annotated[bool, typer.Option("--log", help="Log scale for the rate axis.")]
+# A number argument may be negative (`lrhub jobs scale j -0.5` gets the service's answer), so
+# tokens like `-0.5` must not be read as unknown options.
+NUMBER_ARGUMENTS = {"ignore_unknown_options": True}
 JobArg = Annotated[str, typer.Argument(help="Job id.")]
 SpecOption = Annotated[str | None, typer.Option("--spec", help="The spec as JSON text.")]
 FileOption = Annotated[
@@ -53,6 +60,7 @@ FileOption = Annotated[
 ]
 
 SERVER_MODULES = ("lrhub.service", "fastapi", "uvicorn", "sqlalchemy", "alembic")
+POLL_SECONDS = 0.5  # how often `jobs wait` asks
 
 
 @app.callback()
@@ -73,20 +81,54 @@ def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except LrhubError as error:
-            typer.echo(f"error: {error}", err=True)
-            if isinstance(error, ProblemError):
-                for item in error.errors:
-                    typer.echo(f"  {item.get('loc')}: {item.get('msg')}", err=True)
+            typer.echo(_error_text(error), err=True)
             raise typer.Exit(code=1) from error
 
     return run
 
 
+def _error_text(error: LrhubError) -> str:
+    """What the CLI prints for `error`: each fact once (the detail repeats the field errors)."""
+    if not isinstance(error, ProblemError) or not error.errors:
+        return f"error: {error}"
+    lines = [f"error: {error.status} {error.title}"]
+    lines += [f"  {item.get('loc')}: {item.get('msg')}" for item in error.errors]
+    return "\n".join(lines)
+
+
 @contextmanager
 def _client(ctx: typer.Context) -> Iterator[Client]:
     options = ctx.find_root().obj or {}
-    with Client(options.get("url"), token=options.get("token")) as client:
+    try:
+        client = Client(options.get("url"), token=options.get("token"))
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--url") from error
+    with client:
         yield client
+
+
+def _pages(
+    fetch: Callable[[str | None], Page[ItemT]], cursor: str | None, every: bool
+) -> Page[ItemT]:
+    """The page at `cursor`, or with `every` all pages from there joined into one."""
+    page = fetch(cursor)
+    if not every:
+        return page
+    items = list(page.items)
+    while page.next_cursor:
+        page = fetch(page.next_cursor)
+        items.extend(page.items)
+    return page.model_copy(update={"items": items, "next_cursor": None})
+
+
+def _say_if_truncated(page: Page[Any]) -> None:
+    """On stderr, so `--json` output stays one document: there is more than was shown."""
+    if page.next_cursor:
+        typer.echo(
+            f"showing the first {len(page.items)}; more with --cursor {page.next_cursor}, "
+            "or --all for every page",
+            err=True,
+        )
 
 
 def _echo_json(data: Any) -> None:
@@ -108,6 +150,27 @@ def _spec(spec: str | None, file: Path | None) -> JsonObject | None:
         raise typer.BadParameter(f"the spec is not valid JSON: {error}") from error
     if not isinstance(parsed, dict):
         raise typer.BadParameter("the spec must be a JSON object with a 'type'")
+    return parsed
+
+
+def _metrics(text: str | None) -> list[dict[str, float]] | None:
+    """`--metrics` as JSON text or `@file`: a list of per-epoch metric objects."""
+    if text is None:
+        return None
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if not path.is_file():
+            raise typer.BadParameter(f"no such file: {path}", param_hint="--metrics")
+        text = path.read_text()
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise typer.BadParameter(f"not valid JSON: {error}", param_hint="--metrics") from error
+    if not isinstance(parsed, list) or not all(isinstance(item, dict) for item in parsed):
+        raise typer.BadParameter(
+            "a JSON list of objects, one per epoch: '[{\"val_loss\": 0.9}, ...]'",
+            param_hint="--metrics",
+        )
     return parsed
 
 
@@ -149,28 +212,40 @@ def schedules_put(
     if parsed is None:
         raise typer.BadParameter("give the spec with --spec '{...}' or --file spec.json")
     with _client(ctx) as client:
+        try:
+            before: int | None = client.get_schedule(name).version
+        except NotFound:
+            before = None
         schedule = client.put_schedule(name, parsed, description=description, if_match=if_match)
     if as_json:
         _echo_json(schedule)
+        return
+    console = Console()
+    # The service answers an unchanged spec with the version it already had.
+    if schedule.version == before:
+        console.print(f"unchanged: {name} version {schedule.version} already has this spec")
     else:
-        render.print_schedule(Console(), schedule)
+        console.print(f"{'created' if before is None else 'new version of'} {name}")
+    render.print_schedule(console, schedule)
 
 
 @schedules_app.command("list")
 @_reports_errors
 def schedules_list(
-    ctx: typer.Context, limit: Limit = None, cursor: Cursor = None, as_json: JsonFlag = False
+    ctx: typer.Context,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    every: AllPages = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """List schedules (latest versions)."""
     with _client(ctx) as client:
-        page = client.list_schedules(limit=limit, cursor=cursor)
+        page = _pages(lambda at: client.list_schedules(limit=limit, cursor=at), cursor, every)
     if as_json:
         _echo_json(page)
-        return
-    console = Console()
-    console.print(render.schedules_table(page.items, "schedules"))
-    if page.next_cursor:
-        console.print(f"more: --cursor {page.next_cursor}")
+    else:
+        Console().print(render.schedules_table(page.items, "schedules"))
+    _say_if_truncated(page)
 
 
 @schedules_app.command("show")
@@ -197,15 +272,17 @@ def schedules_versions(
     name: Annotated[str, typer.Argument(help="Schedule name.")],
     limit: Limit = None,
     cursor: Cursor = None,
+    every: AllPages = False,
     as_json: JsonFlag = False,
 ) -> None:
     """List a schedule's versions, oldest first."""
     with _client(ctx) as client:
-        page = client.list_versions(name, limit=limit, cursor=cursor)
+        page = _pages(lambda at: client.list_versions(name, limit=limit, cursor=at), cursor, every)
     if as_json:
         _echo_json(page)
     else:
         Console().print(render.schedules_table(page.items, f"versions of {name}"))
+    _say_if_truncated(page)
 
 
 @schedules_app.command("delete")
@@ -242,7 +319,7 @@ def _write_preview_csv(path: Path, preview: PreviewResult) -> None:
                 writer.writerow([epoch, epoch * steps + batch, repr(rate)])
 
 
-def _write_preview_png(path: Path, rates: list[float], x_label: str, title: str) -> None:
+def _write_png(path: Path, rates: list[float], x_label: str, title: str, log: bool) -> None:
     if importlib.util.find_spec("matplotlib") is None:
         raise typer.BadParameter(
             "writing a PNG needs matplotlib, which is not installed: pip install matplotlib "
@@ -255,7 +332,10 @@ def _write_preview_png(path: Path, rates: list[float], x_label: str, title: str)
     from matplotlib import pyplot
 
     figure, axes = pyplot.subplots(figsize=(8, 4))
-    axes.plot(range(len(rates)), rates)
+    # Each rate holds for its whole epoch (or step): a drop is a step, not a slope.
+    axes.plot(range(len(rates)), rates, drawstyle="steps-post")
+    if log:
+        axes.set_yscale("log")
     axes.set_xlabel(x_label)
     axes.set_ylabel("learning rate")
     axes.set_title(title)
@@ -274,17 +354,31 @@ def schedules_preview(
     steps_per_epoch: Annotated[int | None, typer.Option(help="Per-step rates too.")] = None,
     png: Annotated[Path | None, typer.Option(help="Write a PNG plot (needs matplotlib).")] = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the rates as CSV.")] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            help="What-if metrics, as the API's `metrics`: a JSON list with one object per "
+            "epoch, '[{\"val_loss\": 0.9}, ...]', item i observed at the end of epoch i (so it "
+            "drives epoch i+1); or @file.json."
+        ),
+    ] = None,
     width: Annotated[int, typer.Option(help="Plot width in columns.")] = 60,
     height: Annotated[int, typer.Option(help="Plot height in rows.")] = 10,
+    log: LogAxis = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Compute a schedule's curve without storing anything and draw it in the terminal."""
     parsed = _spec(spec, file)
     if (name is None) == (parsed is None):
         raise typer.BadParameter("give a schedule NAME or --spec/--file, exactly one")
+    what_if = _metrics(metrics)
     with _client(ctx) as client:
         preview = client.preview(
-            spec=parsed, schedule=name, epochs=epochs, steps_per_epoch=steps_per_epoch
+            spec=parsed,
+            schedule=name,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            metrics=what_if,
         )
     steps = preview.step_learning_rates
     rates = [rate for epoch in steps for rate in epoch] if steps else preview.learning_rates
@@ -292,12 +386,13 @@ def schedules_preview(
     if csv_path is not None:
         _write_preview_csv(csv_path, preview)
     if png is not None:
-        _write_preview_png(png, rates, x_label, name or str(parsed and parsed.get("type")))
+        title = name or str(parsed and parsed.get("type"))
+        _write_png(png, rates, x_label, title, log)
     if as_json:
         _echo_json(preview)
         return
     console = Console()
-    console.print(render_curve(rates, width=width, height=height, x_label=x_label))
+    console.print(render_curve(rates, width=width, height=height, x_label=x_label, log=log))
     console.print(render.preview_summary(preview))
 
 
@@ -329,25 +424,29 @@ def jobs_list(
     status: Annotated[str | None, typer.Option(help="running or stopped.")] = None,
     limit: Limit = None,
     cursor: Cursor = None,
+    every: AllPages = False,
     as_json: JsonFlag = False,
 ) -> None:
     """List jobs."""
     if status not in (None, "running", "stopped"):
         raise typer.BadParameter("status is running or stopped", param_hint="--status")
+    labels = _labels(label)
     with _client(ctx) as client:
-        page = client.list_jobs(
-            labels=_labels(label),
-            status=status,  # type: ignore[arg-type]  # checked above
-            limit=limit,
-            cursor=cursor,
+        page = _pages(
+            lambda at: client.list_jobs(
+                labels=labels,
+                status=status,  # type: ignore[arg-type]  # checked above
+                limit=limit,
+                cursor=at,
+            ),
+            cursor,
+            every,
         )
     if as_json:
         _echo_json(page)
-        return
-    console = Console()
-    console.print(render.jobs_table(page.items))
-    if page.next_cursor:
-        console.print(f"more: --cursor {page.next_cursor}")
+    else:
+        Console().print(render.jobs_table(page.items))
+    _say_if_truncated(page)
 
 
 @jobs_app.command("show")
@@ -356,6 +455,43 @@ def jobs_show(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> Non
     """Show a job's schedule, rate and state."""
     with _client(ctx) as client:
         _show_job(client.get_job(job), as_json)
+
+
+@jobs_app.command("wait")
+@_reports_errors
+def jobs_wait(
+    ctx: typer.Context,
+    job: JobArg,
+    epoch: Annotated[
+        int | None, typer.Option(help="Also wait until this epoch has been decided.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 120.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Wait until a job exists (a training process registers it when it starts), then show it."""
+    deadline = time.monotonic() + timeout
+    waiting = f"job {job}" + (f" to decide epoch {epoch}" if epoch is not None else "")
+    typer.echo(f"waiting for {waiting} (up to {timeout:g} s)", err=True)
+    with _client(ctx) as client:
+        while True:
+            try:
+                found: Job | None = client.get_job(job)
+            except NotFound:
+                found = None
+            if found is not None and (
+                epoch is None
+                or found.status == "stopped"
+                or (found.last_epoch is not None and found.last_epoch >= epoch)
+            ):
+                _show_job(found, as_json)
+                return
+            if time.monotonic() >= deadline:
+                seen = "it does not exist" if found is None else f"last epoch {found.last_epoch}"
+                typer.echo(
+                    f"error: gave up waiting for {waiting} after {timeout:g} s ({seen})", err=True
+                )
+                raise typer.Exit(code=1)
+            time.sleep(POLL_SECONDS)
 
 
 @jobs_app.command("history")
@@ -367,6 +503,12 @@ def jobs_history(
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the whole history as CSV.")] = False,
     limit: Limit = None,
     cursor: Cursor = None,
+    every: AllPages = False,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Draw the rates of every epoch instead of a table.")
+    ] = False,
+    png: Annotated[Path | None, typer.Option(help="Write a PNG plot (needs matplotlib).")] = None,
+    log: LogAxis = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Show a job's decided epochs, oldest first."""
@@ -374,11 +516,24 @@ def jobs_history(
         if as_csv:
             typer.echo(client.history_csv(job, superseded=superseded), nl=False)
             return
-        page = client.history(job, superseded=superseded, limit=limit, cursor=cursor)
+        # A plot is of the whole run: every page.
+        page = _pages(
+            lambda at: client.history(job, superseded=superseded, limit=limit, cursor=at),
+            cursor,
+            every or plot or png is not None,
+        )
+    rates = [entry.learning_rate for entry in page.items if not entry.superseded]
+    if png is not None and rates:
+        _write_png(png, rates, "epoch", f"{job} history", log)
     if as_json:
         _echo_json(page)
+    elif plot and rates:
+        Console().print(render_curve(rates, log=log))
+    elif plot:
+        Console().print(f"{job} has no decided epochs yet")
     else:
         Console().print(render.history_table(job, page.items))
+    _say_if_truncated(page)
 
 
 @jobs_app.command("events")
@@ -388,15 +543,17 @@ def jobs_events(
     job: JobArg,
     limit: Limit = None,
     cursor: Cursor = None,
+    every: AllPages = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Show a job's audit log: who changed what, when."""
     with _client(ctx) as client:
-        page = client.events(job, limit=limit, cursor=cursor)
+        page = _pages(lambda at: client.events(job, limit=limit, cursor=at), cursor, every)
     if as_json:
         _echo_json(page)
     else:
         Console().print(render.events_table(job, page.items))
+    _say_if_truncated(page)
 
 
 def _patch(ctx: typer.Context, job: str, changes: JobPatch, as_json: bool) -> None:
@@ -428,7 +585,7 @@ def jobs_switch(
     _patch(ctx, job, JobPatch.model_validate(fields), as_json)
 
 
-@jobs_app.command("scale")
+@jobs_app.command("scale", context_settings=NUMBER_ARGUMENTS)
 @_reports_errors
 def jobs_scale(
     ctx: typer.Context,
@@ -440,7 +597,7 @@ def jobs_scale(
     _patch(ctx, job, JobPatch(scale=factor), as_json)
 
 
-@jobs_app.command("override")
+@jobs_app.command("override", context_settings=NUMBER_ARGUMENTS)
 @_reports_errors
 def jobs_override(
     ctx: typer.Context,

@@ -12,9 +12,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -31,21 +33,39 @@ def refuse_negative_zero(rate: float) -> float:
     return rate
 
 
+def _whole_as_int(value: float) -> float | int:
+    """A whole number without its ".0" (`"every": 10`, as written), any other float as it is."""
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+# Numbers are floats inside the engine; in JSON a whole one reads as the integer it is. The
+# answer's schema still says "number".
+AsWritten = (
+    PlainSerializer(_whole_as_int, return_type=float | int, when_used="json"),
+    WithJsonSchema({"type": "number"}, mode="serialization"),
+)
 Rate = Annotated[
-    float, Field(ge=0, allow_inf_nan=False, strict=True), AfterValidator(refuse_negative_zero)
+    float,
+    Field(ge=0, allow_inf_nan=False, strict=True),
+    AfterValidator(refuse_negative_zero),
+    *AsWritten,
 ]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True), *AsWritten]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True), *AsWritten]
 Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False, strict=True)]
 Count = Annotated[int, Field(ge=0, strict=True)]
 PositiveCount = Annotated[int, Field(gt=0, strict=True)]
-UnitInterval = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)]
-Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+UnitInterval = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True), *AsWritten]
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True), *AsWritten]
 Unit = Literal["epoch", "step"]
 
 
 class _SpecModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Answers carry every field, defaults filled: their schema says so (separate from the
+    # request schema, where defaulted fields are optional).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
+    )
 
     unit: Unit = "epoch"
     """What t counts: epochs, or optimizer steps (global step = epoch * steps_per_epoch + batch)."""
@@ -237,13 +257,15 @@ class RampHoldDecaySpec(_SpecModel):
     min_learning_rate: Rate
     rampup: Count
     sustain: Count = 0
-    exp_decay: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)]
+    exp_decay: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True), *AsWritten]
 
 
 class Stage(BaseModel):
     """One part of a sequence; its schedule's t restarts at 0 when the stage starts."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
+    )
 
     schedule: Spec
     duration: PositiveCount | None = None

@@ -12,7 +12,7 @@ from lrhub.service.decisions import routes as decision_routes
 from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.http.body_limit import BodyLimitMiddleware
 from lrhub.service.http.dependencies import AppContext
-from lrhub.service.http.openapi import install_openapi
+from lrhub.service.http.openapi import install_openapi, operation_id
 from lrhub.service.http.problems import install_problem_handlers
 from lrhub.service.jobs import routes as job_routes
 from lrhub.service.operations import routes as operation_routes
@@ -38,6 +38,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         title="lrhub",
         version=API_VERSION,
         description="Named, versioned learning-rate schedules and durable per-job state.",
+        generate_unique_id_function=operation_id,
+        # Relative: the interactive docs and generated clients talk to the server they read it from.
+        servers=[{"url": "/", "description": "the server that serves this document"}],
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
     )
     context = AppContext(
         settings=settings,

@@ -11,6 +11,7 @@ from lrhub.service.catalog.schemas import Schedule, SchedulePut
 from lrhub.service.catalog.store import StoredVersion
 from lrhub.service.http.dependencies import Caller, Context, IfMatch
 from lrhub.service.http.etags import schedule_etag
+from lrhub.service.http.openapi import with_etag
 from lrhub.service.http.paging import (
     DEFAULT_LIMIT,
     Cursor,
@@ -37,7 +38,9 @@ def _answer(version: StoredVersion, status_code: int = 200) -> Response:
     )
 
 
-@router.put("/{name}", response_model=Schedule, responses={201: {"model": Schedule}})
+@router.put(
+    "/{name}", response_model=Schedule, responses=with_etag(200, 201, models={201: Schedule})
+)
 def put_schedule(
     name: ScheduleName,
     body: SchedulePut,
@@ -62,7 +65,7 @@ def list_schedules(
     return model_response(page_of(versions, limit, lambda v: v.name, Schedule.of))
 
 
-@router.get("/{name}", response_model=Schedule)
+@router.get("/{name}", response_model=Schedule, responses=with_etag(200))
 def get_schedule(
     name: ScheduleName,
     context: Context,

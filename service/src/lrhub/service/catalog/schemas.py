@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -11,7 +10,7 @@ from lrhub.schedules import Spec
 from lrhub.service.catalog.store import StoredVersion
 from lrhub.service.clock import as_utc
 from lrhub.service.http.schemas import RequestBody, StoredText
-from lrhub.service.storage.specs import spec_document
+from lrhub.service.storage.specs import load_spec
 
 
 class SchedulePut(RequestBody):
@@ -26,7 +25,7 @@ class Schedule(BaseModel):
 
     name: str
     version: int
-    spec: dict[str, Any]
+    spec: Spec
     description: str
     created_at: datetime
     versions: int
@@ -37,7 +36,7 @@ class Schedule(BaseModel):
         return cls(
             name=version.name,
             version=version.version,
-            spec=spec_document(version.spec),
+            spec=load_spec(version.spec),
             description=version.description,
             created_at=as_utc(version.created_at),
             versions=version.versions,

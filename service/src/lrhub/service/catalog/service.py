@@ -14,7 +14,7 @@ from lrhub.service.errors import Conflict, NotFound
 from lrhub.service.http.etags import check_if_match, schedule_etag
 from lrhub.service.jobs import store as job_store
 from lrhub.service.storage.database import read_transaction, write_transaction
-from lrhub.service.storage.specs import canonical_text
+from lrhub.service.storage.specs import canonical_text, load_spec
 
 
 def put_schedule(
@@ -27,26 +27,29 @@ def put_schedule(
 ) -> tuple[StoredVersion, bool]:
     """Create `name` or add a version when the spec differs from the latest; (version, created)."""
     principal.require_operator()
-    text = canonical_text(spec)
     try:
-        return _put_version(engine, name, text, description, if_match)
+        return _put_version(engine, name, spec, description, if_match)
     except IntegrityError:
         # A concurrent PUT created the schedule first (the row lock cannot cover a row that did
         # not exist yet); once more, now that the row exists and can be locked.
-        return _put_version(engine, name, text, description, if_match)
+        return _put_version(engine, name, spec, description, if_match)
 
 
 def _put_version(
-    engine: Engine, name: str, text: str, description: str, if_match: str | None
+    engine: Engine, name: str, spec: Spec, description: str, if_match: str | None
 ) -> tuple[StoredVersion, bool]:
     with write_transaction(engine) as connection:
         latest = catalog_store.latest_version_number(connection, name, lock=True)
         check_if_match(if_match, schedule_etag(name, latest) if latest else None)
         current = catalog_store.get_version(connection, name, latest) if latest else None
-        if current is not None and current.spec == text:
+        # Specs compare as parsed values, so a text stored by an older release (`10.0` where
+        # this one writes `10`) is still the same spec.
+        if current is not None and load_spec(current.spec) == spec:
             return current, False
         version = (latest or 0) + 1
-        catalog_store.add_version(connection, name, version, text, description, utc_now())
+        catalog_store.add_version(
+            connection, name, version, canonical_text(spec), description, utc_now()
+        )
         stored = catalog_store.get_version(connection, name, version)
     assert stored is not None
     return stored, version == 1

@@ -6,15 +6,16 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import Body, Path, Response
+from fastapi import Body, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.schemas import DecisionRequest, EpochAnswer, HistoryEntry
 from lrhub.service.decisions.service import Outcome
 from lrhub.service.decisions.store import StoredDecision
+from lrhub.service.errors import InvalidRequest
 from lrhub.service.http.dependencies import Caller, Context
 from lrhub.service.http.paging import (
     DEFAULT_LIMIT,
@@ -43,10 +44,9 @@ async def decide_epoch(
     epoch: Annotated[int, Path(ge=0, le=MAX_EPOCH)],
     context: Context,
     caller: Caller,
-    body: Annotated[DecisionRequest | None, Body()] = None,
+    body: Annotated[DecisionRequest, Body(default_factory=DecisionRequest)],
 ) -> Response:
     """The learning rate of `epoch`, given the metrics observed at the end of epoch-1."""
-    request = body or DecisionRequest()
     # In the thread pool: the event loop keeps serving other requests (health checks
     # included) while this one computes or waits for the database.
     decided = await run_in_threadpool(
@@ -57,8 +57,8 @@ async def decide_epoch(
         caller,
         job_id,
         epoch,
-        request.metrics,
-        request.steps_per_epoch,
+        body.metrics,
+        body.steps_per_epoch,
     )
     context.metrics.record_decision(
         job_id, decided.outcome, decided.record.learning_rate, decided.reductions
@@ -89,30 +89,45 @@ def _history_csv(decisions: Sequence[StoredDecision]) -> str:
     return out.getvalue()
 
 
-@router.get(
-    "/{job_id}/epochs",
-    response_model=Page[HistoryEntry],
-    responses={200: {"content": {"text/csv": {}}}},
-)
+@router.get("/{job_id}/epochs", response_model=Page[HistoryEntry])
 def job_history(
+    request: Request,
     job_id: JobId,
     context: Context,
     caller: Caller,
-    format: Literal["json", "csv"] = "json",
     superseded: bool = True,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
-    """The job's decisions, oldest first; `format=csv` gives every row in one CSV."""
-    as_csv = format == "csv"
+    """The job's decisions, oldest first, a page at a time (every row as CSV: `epochs.csv`)."""
+    # 0.1.0 clients ask `?format=csv` here: still answered, but not declared, so that this
+    # operation has one answer type and generated clients can read it.
+    answer_format = request.query_params.get("format", "json")
+    if answer_format == "csv":
+        return job_history_csv(job_id, context, caller, superseded)
+    if answer_format != "json":
+        raise InvalidRequest.at("query.format", "the history is JSON here; CSV is epochs.csv")
     decisions = decision_service.job_history(
         context.engine,
         caller,
         job_id,
         include_superseded=superseded,
-        after=None if as_csv else decode_int_cursor(cursor),
-        limit=None if as_csv else limit,
+        after=decode_int_cursor(cursor),
+        limit=limit,
     )
-    if as_csv:
-        return Response(_history_csv(decisions), media_type="text/csv")
     return model_response(page_of(decisions, limit, lambda d: d.id, HistoryEntry.of))
+
+
+@router.get(
+    "/{job_id}/epochs.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def job_history_csv(
+    job_id: JobId, context: Context, caller: Caller, superseded: bool = True
+) -> Response:
+    """The job's whole history, oldest first, as one CSV (columns as in docs/http-api.md)."""
+    decisions = decision_service.job_history(
+        context.engine, caller, job_id, include_superseded=superseded, after=None, limit=None
+    )
+    return Response(_history_csv(decisions), media_type="text/csv")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel
 
 from lrhub.service.clock import as_utc
 from lrhub.service.decisions.store import DecisionRecord, StoredDecision
-from lrhub.service.http.schemas import Metrics, RequestBody, StepsPerEpoch
+from lrhub.service.http.schemas import EngineState, Metrics, RequestBody, StepsPerEpoch
 
 
 class DecisionRequest(RequestBody):
@@ -39,7 +38,7 @@ class EpochAnswer(BaseModel):
     replayed: bool
     rewound: bool
     gap: int
-    state: dict[str, Any]
+    state: EngineState
     decided_at: datetime
 
     @classmethod

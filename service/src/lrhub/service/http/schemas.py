@@ -5,7 +5,7 @@ Each domain's own request and response bodies are in its `schemas.py`.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -52,6 +52,15 @@ Rate = Annotated[
     AfterValidator(refuse_negative_zero),
 ]
 Scale = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False, strict=True)]
+EngineState = Annotated[
+    dict[str, Any],
+    Field(
+        description="The schedule engine's state, JSON, its shape set by the spec: `prev_lr` "
+        "for stateless specs and expressions; plateau counters `best`, `wait`, "
+        "`cooldown_counter`, `reductions`, `stop_wait` with `lr` (or the `base` spec's state); "
+        "a sequence's `stage` and that stage's `state` (docs/engine-api.md)."
+    ),
+]
 
 
 class RequestBody(BaseModel):

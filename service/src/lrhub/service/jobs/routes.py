@@ -10,6 +10,7 @@ from fastapi import Path, Query, Response
 from lrhub.service.errors import InvalidRequest
 from lrhub.service.http.dependencies import Caller, Context, IfMatch
 from lrhub.service.http.etags import job_etag
+from lrhub.service.http.openapi import with_etag
 from lrhub.service.http.paging import (
     DEFAULT_LIMIT,
     Cursor,
@@ -58,7 +59,9 @@ def parse_label_filters(filters: list[str]) -> dict[str, str]:
     return parsed
 
 
-@router.put("/{job_id}", response_model=Job, responses={201: {"model": JobCreated}})
+@router.put(
+    "/{job_id}", response_model=Job, responses=with_etag(200, 201, models={201: JobCreated})
+)
 def put_job(job_id: JobId, body: JobCreate, context: Context, caller: Caller) -> Response:
     """Create the job (201, with its token, shown once) or answer the existing one unchanged."""
     result = job_service.create_job(context.engine, caller, job_id, body)
@@ -84,13 +87,13 @@ def list_jobs(
     return model_response(page_of(jobs, limit, lambda job: job.job_id, Job.of))
 
 
-@router.get("/{job_id}", response_model=Job)
+@router.get("/{job_id}", response_model=Job, responses=with_etag(200))
 def get_job(job_id: JobId, context: Context, caller: Caller) -> Response:
     """The job: configuration, current rate, last epoch, engine state."""
     return _answer(job_service.get_job(context.engine, caller, job_id))
 
 
-@router.patch("/{job_id}", response_model=Job)
+@router.patch("/{job_id}", response_model=Job, responses=with_etag(200))
 def patch_job(
     job_id: JobId, body: JobPatch, context: Context, caller: Caller, if_match: IfMatch = None
 ) -> Response:

@@ -9,9 +9,16 @@ from pydantic import BaseModel, Field, StrictBool
 
 from lrhub.schedules import Spec
 from lrhub.service.clock import as_utc
-from lrhub.service.http.schemas import Labels, Rate, RequestBody, Scale, ScheduleRef
+from lrhub.service.http.schemas import (
+    EngineState,
+    Labels,
+    Rate,
+    RequestBody,
+    Scale,
+    ScheduleRef,
+)
 from lrhub.service.jobs.store import AuditAction, Follow, JobStatus, StoredEvent, StoredJob
-from lrhub.service.storage.specs import spec_document
+from lrhub.service.storage.specs import load_spec
 
 
 class JobCreate(RequestBody):
@@ -52,7 +59,7 @@ class Job(BaseModel):
     job_id: str
     status: JobStatus
     schedule: JobSchedule
-    spec: dict[str, Any]
+    spec: Spec
     scale: float
     override: float | None
     paused: bool
@@ -60,7 +67,7 @@ class Job(BaseModel):
     clock_origin: int
     last_epoch: int | None
     learning_rate: float | None
-    state: dict[str, Any] | None
+    state: EngineState | None
     created_at: datetime
     updated_at: datetime
 
@@ -73,7 +80,7 @@ class Job(BaseModel):
             schedule=JobSchedule(
                 name=job.schedule_name, version=job.schedule_version, follow=job.follow
             ),
-            spec=spec_document(job.spec),
+            spec=load_spec(job.spec),
             scale=job.scale,
             override=job.override,
             paused=job.paused,
