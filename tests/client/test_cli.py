@@ -14,9 +14,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from lrhub.client import Client
+from lrhub.client import Client, Unauthorized
 from lrhub.client.cli import app
-from tests.support.server import ServerProcess, free_port, server_env
+from tests.support.server import ServerProcess, free_port, running_server, server_env
 
 DROP = {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 10}
 
@@ -161,6 +161,56 @@ def test_job_commands(live_server: ServerProcess) -> None:
     assert neither.exit_code == 2 and "exactly one" in neither.output
     stopped = runner.invoke(app, ["--url", live_server.url, "jobs", "scale", "train-1", "2"])
     assert stopped.exit_code == 1 and "409" in stopped.stderr
+
+
+def test_token_commands_and_job_token_rotation(tmp_path: Path) -> None:
+    admin_secret = "cli-admin-secret-long"
+    env = {"LRHUB_ADMIN_TOKEN": f"ops:{admin_secret}"}
+    with running_server(tmp_path, env=env) as server:
+
+        def as_admin(*args: str, code: int = 0) -> str:
+            return lrhub(server, "--token", admin_secret, *args, code=code)
+
+        created = json.loads(as_admin("tokens", "create", "trainer", "--role", "creator",
+                                      "--expires-in", "3600", "--json"))  # fmt: skip
+        assert created["role"] == "creator" and created["token"].startswith("lrt_")
+        viewer_secret = as_admin("tokens", "create", "dash", "--role", "viewer").strip()
+        assert viewer_secret.startswith("lrt_")
+        listed = json.loads(as_admin("tokens", "list", "--json"))["items"]
+        assert [(t["name"], t["role"]) for t in listed] == [
+            ("dash", "viewer"),
+            ("trainer", "creator"),
+        ]
+        assert created["token"] not in json.dumps(listed)
+        table = as_admin("tokens", "list")
+        assert "trainer" in table and "creator" in table and "never" in table
+
+        # The creator registers a job and reports for it; the viewer only reads.
+        with Client(server.url, token=created["token"]) as trainer:
+            job_token = trainer.put_job("train-1", spec=DROP).token
+            assert job_token is not None
+            trainer.decide("train-1", 0, metrics={})
+        assert lrhub(server, "--token", viewer_secret, "jobs", "list", "--json")
+        refused = runner.invoke(app, ["--url", server.url, "--token", viewer_secret, "jobs",
+                                      "scale", "train-1", "2"])  # fmt: skip
+        assert refused.exit_code == 1 and "403" in refused.stderr
+
+        rotated = json.loads(as_admin("jobs", "rotate-token", "train-1", "--json"))
+        assert rotated["job_id"] == "train-1" and rotated["token"] != job_token
+        with (
+            Client(server.url, token=job_token) as old,
+            Client(server.url, token=rotated["token"]) as new,
+        ):
+            with pytest.raises(Unauthorized):
+                old.decide("train-1", 1, metrics={})
+            assert new.decide("train-1", 1, metrics={}).epoch == 1
+
+        assert "revoked dash" in as_admin("tokens", "revoke", "dash")
+        gone = runner.invoke(app, ["--url", server.url, "--token", viewer_secret, "jobs", "list"])
+        assert gone.exit_code == 1 and "401" in gone.stderr
+        missing = runner.invoke(app, ["--url", server.url, "--token", admin_secret, "tokens",
+                                      "revoke", "dash"])  # fmt: skip
+        assert missing.exit_code == 1 and "404" in missing.stderr
 
 
 def test_url_and_token_default_to_the_environment(

@@ -116,3 +116,31 @@ def test_tokens_from_the_environment_and_job_tokens(
             assert job.decide("t-1", 0, metrics={}).learning_rate == 0.1
             with pytest.raises(Forbidden):
                 job.decide("t-2", 0, metrics={})
+
+
+def test_async_client_manages_tokens_and_rotates_job_tokens(tmp_path: Path) -> None:
+    admin_secret = "async-admin-secret-long"
+    env = {"LRHUB_ADMIN_TOKEN": f"ops:{admin_secret}"}
+
+    async def scenario(url: str) -> None:
+        async with AsyncClient(url, token=admin_secret) as admin:
+            created = await admin.create_token("ci", role="operator", expires_in=600)
+            assert (created.name, created.role, created.created_by) == ("ci", "operator", "ops")
+            assert created.expires_at is not None and created.last_used_at is None
+            async with AsyncClient(url, token=created.token) as operator:
+                job = await operator.put_job("a-1", spec={"type": "constant", "learning_rate": 0.1})
+                assert job.token is not None
+                rotated = await operator.rotate_job_token("a-1")
+            assert rotated.job_id == "a-1" and rotated.token != job.token
+            page = await admin.list_tokens()
+            assert [t.name for t in page.items] == ["ci"] and page.items[0].last_used_at
+            await admin.revoke_token("ci")
+            async with AsyncClient(url, token=created.token) as revoked:
+                with pytest.raises(Unauthorized):
+                    await revoked.list_jobs()
+            async with AsyncClient(url, token=job.token) as old_job:
+                with pytest.raises(Unauthorized):
+                    await old_job.decide("a-1", 0, metrics={})
+
+    with running_server(tmp_path, env=env) as server:
+        asyncio.run(scenario(server.url))

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from lrhub.client.settings import ClientSettings
+from lrhub.service.auth.tokens import API_TOKEN_PREFIX
 from lrhub.service.settings import ServerSettings
 from tests.deploy.dockerfile import REPO_ROOT, project_stages
 from tests.support.server import ServerProcess
@@ -197,6 +198,18 @@ def test_training_job_gets_its_identity_from_kubernetes() -> None:
     field_path = env["LRHUB_JOB_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
     assert re.fullmatch(r"metadata\.(name|uid|labels\['[\w./-]+'\])", field_path), field_path
     assert "secretKeyRef" in env["LRHUB_TOKEN"]["valueFrom"]
+
+
+def test_training_pods_get_a_creator_token_not_an_admin_one() -> None:
+    (job,) = of_kind("Job")
+    (container,) = containers(job)
+    ref = {item["name"]: item for item in container["env"]}["LRHUB_TOKEN"]["valueFrom"]
+    secrets = {s["metadata"]["name"]: s.get("stringData", {}) for s in of_kind("Secret")}
+    pod_token = secrets[ref["secretKeyRef"]["name"]][ref["secretKeyRef"]["key"]]
+    # An API token (made by `lrhub tokens create --role creator`), which no admin secret is.
+    assert pod_token.startswith(API_TOKEN_PREFIX), pod_token
+    admin_secrets = [item.partition(":")[2] for item in secrets["lrhub"]["admin-tokens"].split(",")]
+    assert pod_token not in admin_secrets
 
 
 def test_migration_init_container_creates_the_schema(tmp_path: Path) -> None:

@@ -32,3 +32,27 @@ def test_serve_refuses_a_public_host_without_admin_tokens(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert "LRHUB_ADMIN_TOKEN" in result.stderr and "--insecure" in result.stderr
     assert not (tmp_path / "lrhub.db").exists()  # refused before touching the database
+
+
+@pytest.mark.parametrize(
+    ("admin_token", "words"),
+    [("admin:", "0 characters"), ("ops:tooSh0rt", "8 characters"), (",", "item 1"),
+     ("ops:a-secret-long-enough,", "item 2")],
+)  # fmt: skip
+def test_serve_refuses_empty_or_short_admin_secrets(
+    tmp_path: Path, admin_token: str, words: str
+) -> None:
+    """`LRHUB_ADMIN_TOKEN=admin:` (an unset variable) would start a server no one can use."""
+    result = subprocess.run(
+        serve_command(port=free_port()),
+        env=server_env(tmp_path, env={"LRHUB_ADMIN_TOKEN": admin_token}),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "LRHUB_ADMIN_TOKEN" in result.stderr and words in result.stderr, result.stderr
+    assert "tooSh0rt" not in result.stderr + result.stdout  # never a secret in the log
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "lrhub.db").exists()

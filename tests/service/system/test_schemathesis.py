@@ -1,9 +1,15 @@
 """Schemathesis against real servers: every operation of the committed `openapi.json`, with
 generated valid and invalid input, must never answer 5xx nor anything its schema does not
-describe; with auth on, a request without a token gets 401 and nothing else."""
+describe; with auth on, a request without a token gets 401 and nothing else.
+
+Two phases: Hypothesis-driven generation (positive and negative), and schemathesis's coverage
+phase (boundary values and type confusions of every field, the cases that found the 5xx answers
+to huge integers, lax types and unstorable strings) run on SQLite and on PostgreSQL.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +19,17 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
+from schemathesis.generation.drivers import CoverageGenerator
+from schemathesis.generation.feedback import FeedbackSources
+from schemathesis.generation.overrides import Override
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
+from tests.support.postgres import scratch_database
 from tests.support.server import ServerProcess, running_server
 
 pytestmark = pytest.mark.slow
@@ -35,9 +46,14 @@ CHECKS = [
 ]
 
 schema = schemathesis.openapi.from_path(OPENAPI_PATH)
-# The coverage phase enumerates boundary values of every nested schema up front; on the
-# recursive spec union (`sequence` stages and plateau `base` hold specs) it does not finish.
+# Attached to the Hypothesis tests, the coverage phase would enumerate every case up front, for
+# each test: about 7,800 per operation whose body holds a spec (the recursive spec union), minutes
+# in all. It runs in `test_coverage_phase_conforms` instead, bounded in cases and time.
 schema.config.phases.coverage.enabled = False
+# Coverage cases sent per operation at most (evenly spread over its enumeration, so every field
+# of a spec gets its share), and the time one server's coverage run may take in all.
+COVERAGE_CASES_PER_OPERATION = 500
+COVERAGE_BUDGET_SECONDS = 150.0
 # Deterministic, so a finding reproduces on every run; small, so the file stays well under
 # two minutes.
 MAX_EXAMPLES = 40
@@ -92,3 +108,62 @@ def test_no_token_gets_only_401(case: Case[Any], secured_server: ServerProcess) 
         return
     assert response.status_code == 401, (case.method, case.formatted_path, response.text)
     assert response.headers["www-authenticate"][0].startswith("Bearer")
+
+
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def coverage_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """Auth off, on each database."""
+    tmp_path = tmp_path_factory.mktemp(f"fuzz-coverage-{request.param}")
+    if request.param == "sqlite":
+        with running_server(tmp_path) as server:
+            yield server
+        return
+    with (
+        scratch_database(request.getfixturevalue("postgres_url"), prefix="lrhub_fuzz") as url,
+        running_server(tmp_path, database_url=url) as server,
+    ):
+        yield server
+
+
+def coverage_cases(operation: Any) -> list[Case[Any]]:
+    """At most COVERAGE_CASES_PER_OPERATION of the operation's coverage-phase cases, evenly
+    spread over all of them (deterministic: the enumeration is)."""
+    generator = CoverageGenerator(
+        operation=operation,
+        generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        generation_config=schema.config.generation_for(operation=operation, phase="coverage"),
+        auth_storage=None,
+        override=Override(),
+        feedback=FeedbackSources(),
+    )
+    cases = list(generator)
+    stride = max(1, len(cases) // COVERAGE_CASES_PER_OPERATION)
+    return cases[::stride][:COVERAGE_CASES_PER_OPERATION]
+
+
+def test_coverage_phase_conforms(coverage_server: ServerProcess) -> None:
+    deadline = time.monotonic() + COVERAGE_BUDGET_SECONDS
+    failures: list[str] = []
+    sent: dict[str, int] = {}
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result  # an operation the schema describes validly
+        operation = result.ok()
+        sent[operation.label] = 0
+        for case in coverage_cases(operation):
+            if time.monotonic() > deadline:
+                break
+            try:
+                case.call_and_validate(base_url=coverage_server.url, checks=CHECKS)
+            except AssertionError as failure:  # schemathesis's failures are AssertionErrors
+                failures.append(f"{operation.label}: {str(failure)[:2000]}")
+            sent[operation.label] += 1
+    assert not failures, "\n\n".join(failures[:10])
+    # The budget is a guard against a hung server, not a sampling knob: every operation was
+    # reached.
+    assert all(sent.values()), sent
+    assert "Traceback" not in coverage_server.log(), coverage_server.log()[-5000:]

@@ -15,12 +15,13 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 # The errors any /v1 operation may answer (docs/http-api.md "Errors").
-V1_PROBLEM_STATUSES = (400, 401, 403, 404, 409, 412, 413, 422, 500, 503)
+V1_PROBLEM_STATUSES = (400, 401, 403, 404, 408, 409, 412, 413, 422, 500, 503)
 _DESCRIPTIONS = {
     400: "Malformed request: the body is not JSON",
-    401: "Unauthorized: no or unknown bearer token",
-    403: "Forbidden: a job token outside its job or an admin-only operation",
-    404: "Not found: unknown schedule, version or job",
+    401: "Unauthorized: no, unknown, revoked or expired bearer token",
+    403: "Forbidden: the token's role may not do this (e.g. a job token outside its job)",
+    404: "Not found: unknown schedule, version, job or token",
+    408: "Request timeout: the body did not arrive in time",
     409: "Conflict with the current state",
     412: "Precondition failed: If-Match does not match the ETag",
     413: "Payload too large",

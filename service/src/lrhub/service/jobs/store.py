@@ -96,12 +96,9 @@ def find_by_token_hash(connection: Connection, token_hash: str) -> StoredJob | N
     return job_of(row) if row else None
 
 
-def set_token_hash(connection: Connection, job_id: str, token_hash: str) -> bool:
-    """Give the job a new token (the old one stops working); False if there is no such job."""
-    result = connection.execute(
-        update(jobs).where(jobs.c.job_id == job_id).values(token_hash=token_hash)
-    )
-    return result.rowcount == 1
+def set_token_hash(connection: Connection, job_id: str, token_hash: str) -> None:
+    """Give the job a new token: the old one stops working."""
+    connection.execute(update(jobs).where(jobs.c.job_id == job_id).values(token_hash=token_hash))
 
 
 def get_job(connection: Connection, job_id: str, *, lock: bool = False) -> StoredJob | None:
