@@ -214,3 +214,37 @@ def test_jobs_wait_shows_the_job_or_says_what_it_waited_for(server: ServerProces
     assert "(last epoch 0)" in behind.stderr
     absent = invoke(server, "jobs", "wait", "absent", "--timeout", "0")
     assert absent.exit_code == 1 and "(it does not exist)" in absent.stderr
+
+
+def test_png_plots_draw_drops_as_steps_on_a_log_axis(
+    server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figure_module = pytest.importorskip("matplotlib.figure")
+    saved: list[Any] = []
+    save = figure_module.Figure.savefig
+
+    def keep(figure: Any, *args: Any, **kwargs: Any) -> None:
+        saved.append(figure)
+        save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(figure_module.Figure, "savefig", keep)
+    with Client(server.url) as client:
+        client.put_job("png", spec=DROP)
+        for epoch in range(12):
+            client.decide("png", epoch, metrics={})
+    preview = tmp_path / "preview.png"
+    history = tmp_path / "history.png"
+    spec = json.dumps(DROP)
+    drawn = invoke(server, "schedules", "preview", "--spec", spec, "--epochs", "12", "--png",
+                   str(preview), "--log")  # fmt: skip
+    assert drawn.exit_code == 0, drawn.output
+    listed = invoke(server, "jobs", "history", "png", "--png", str(history), "--log")
+    assert listed.exit_code == 0, listed.output
+    assert preview.read_bytes().startswith(b"\x89PNG")
+    assert history.read_bytes().startswith(b"\x89PNG")
+    for figure in saved:
+        (axes,) = figure.axes
+        (line,) = axes.lines
+        assert line.get_drawstyle() == "steps-post" and axes.get_yscale() == "log"
+        assert list(line.get_ydata()) == [0.1] * 9 + [0.05] * 3
+    assert len(saved) == 2

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lrhub.schedules import parse_spec, spec_to_json
+from lrhub.schedules import parse_spec
 from tests.schedules.helpers_reference import change_epochs, epoch_rates, plateau_rates, step_rates
 
 keras = pytest.importorskip("keras", reason="the Keras reference tests need tensorflow/keras")
@@ -173,8 +173,14 @@ def keras_arguments(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The Keras constructor arguments of a spec: its fields, every default filled in."""
     # Defaults are passed too, so that they take the test's dtype (Keras casts a Python float
     # default through float32); test_defaults_are_keras_defaults keeps them honest.
-    canonical = spec_to_json(parse_spec(spec))
-    return {key: value for key, value in canonical.items() if key not in ("type", "unit")}
+    # The engine's own values, not their JSON: JSON writes a whole float as an integer (`10`),
+    # and Keras would then compute in integers.
+    fields = parse_spec(spec).model_dump()
+    return {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in fields.items()
+        if key not in ("type", "unit")
+    }
 
 
 @cache
