@@ -195,7 +195,7 @@ def generated_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def secured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {"LRHUB_ADMIN_TOKEN": "ci:contract-s3cret"}
+    env = {"LRHUB_ADMIN_TOKEN": "ci:contract-s3cret-token"}
     with running_server(tmp_path_factory.mktemp("contract"), env=env) as server:
         yield server
 
@@ -216,7 +216,7 @@ def test_generated_python_client_drives_a_real_server(
     decide_epoch, job_history, job_history_csv = (
         operation(f"decisions.{n}") for n in ("decide_epoch", "job_history", "job_history_csv")
     )
-    client = api.AuthenticatedClient(base_url=secured_server.url, token="contract-s3cret")
+    client = api.AuthenticatedClient(base_url=secured_server.url, token="contract-s3cret-token")
 
     spec = models.StepDecaySpecInput(initial_learning_rate=0.1, drop=0.5, every=10, offset=1)
     put = put_schedule.sync_detailed(
