@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from lrhub.service.auth.middleware import AuthenticationMiddleware
@@ -13,6 +18,7 @@ from lrhub.service.http.dependencies import AppContext
 from lrhub.service.http.openapi import install_openapi
 from lrhub.service.http.problems import install_problem_handlers
 from lrhub.service.jobs import routes as job_routes
+from lrhub.service.jobs.retention import purge_periodically
 from lrhub.service.operations import routes as operation_routes
 from lrhub.service.operations.metrics import RequestMetricsMiddleware, ServiceMetrics
 from lrhub.service.previews import routes as preview_routes
@@ -31,10 +37,26 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     engine = make_engine(settings.database_url)
     metrics = ServiceMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.retention_days is None:
+            yield
+            return
+        retention = timedelta(days=settings.retention_days)
+        purging = asyncio.create_task(purge_periodically(engine, retention))
+        try:
+            yield
+        finally:
+            purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purging
+
     app = FastAPI(
         title="lrhub",
         version=API_VERSION,
         description="Named, versioned learning-rate schedules and durable per-job state.",
+        lifespan=lifespan,
     )
     context = AppContext(
         settings=settings,

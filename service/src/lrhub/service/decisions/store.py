@@ -19,6 +19,7 @@ class DecisionRecord:
     job_id: str
     epoch: int
     metrics: dict[str, float] | None
+    """The decision's input: the metrics observed at the end of the epoch before."""
     steps_per_epoch: int | None
     learning_rate: float
     step_learning_rates: list[float] | None
@@ -35,6 +36,8 @@ class DecisionRecord:
     rewound: bool
     superseded: bool
     decided_at: datetime
+    end_metrics: dict[str, float] | None
+    """Observed at the end of this epoch; None until the job reports them."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,22 @@ _RECORD_DECISION_ON_JOB = (
         state=bindparam("state"),
         held_rate=bindparam("held_rate"),
         updated_at=bindparam("updated_at"),
+        last_seen_at=bindparam("last_seen_at"),
+        epoch_intervals=bindparam("epoch_intervals", type_=jobs.c.epoch_intervals.type),
+        status=bindparam("status"),
     )
+)
+_IN_FORCE = decisions.c.superseded == False  # noqa: E712 - SQL expression, not a comparison
+# The metrics a decision is made from were observed at the end of the epoch before: they are
+# that epoch's end metrics (no row matches when that epoch has no decision in force).
+_RECORD_END_METRICS = (
+    update(decisions)
+    .where(
+        decisions.c.job_id == bindparam("ended_job_id"),
+        decisions.c.epoch == bindparam("ended_epoch"),
+        _IN_FORCE,
+    )
+    .values(end_metrics=bindparam("end_metrics", type_=decisions.c.end_metrics.type))
 )
 _DECISION_PARAM = "decision_"
 _INSERT_DECISION = insert(decisions).values(
@@ -71,11 +89,15 @@ _INSERT_DECISION = insert(decisions).values(
         if column.name != "id"
     }
 )
-# PostgreSQL runs both writes as one statement (a data-modifying CTE): one round trip fewer.
+# PostgreSQL runs the writes as one statement (data-modifying CTEs): fewer round trips.
 _STORE_DECISION_IN_ONE_STATEMENT = _RECORD_DECISION_ON_JOB.add_cte(
-    _INSERT_DECISION.cte("stored_decision")
+    _INSERT_DECISION.cte("stored_decision"), _RECORD_END_METRICS.cte("ended_epoch")
 )
-_IN_FORCE = decisions.c.superseded == False  # noqa: E712 - SQL expression, not a comparison
+_SEEN = (
+    update(jobs)
+    .where(jobs.c.job_id == bindparam("seen_job_id"))
+    .values(last_seen_at=bindparam("last_seen_at"))
+)
 
 
 def get_job_for_decision(
@@ -91,11 +113,18 @@ def get_job_for_decision(
 
 
 def store_decision(
-    connection: Connection, record: DecisionRecord, *, held_rate: float | None
+    connection: Connection,
+    record: DecisionRecord,
+    job: StoredJob,
+    *,
+    held_rate: float | None,
+    ended_epoch: int | None,
 ) -> None:
-    """Insert a decision and record it on its job row.
+    """Insert a decision, record it on its job row and, when `ended_epoch` is given, record the
+    decision's metrics as that epoch's end metrics.
 
-    The job row gets the decision's epoch, rate, state and time, and `held_rate`.
+    The job row gets the decision's epoch, rate, state and time, `held_rate`, and from `job`
+    its status, last report and epoch intervals.
     """
     on_job = {
         "decided_job_id": record.job_id,
@@ -104,13 +133,47 @@ def store_decision(
         "state": record.state_after,
         "held_rate": held_rate,
         "updated_at": record.decided_at,
+        "last_seen_at": job.last_seen_at,
+        "epoch_intervals": job.epoch_intervals,
+        "status": job.status.value,
+    }
+    ended = {
+        "ended_job_id": record.job_id,
+        "ended_epoch": -1 if ended_epoch is None else ended_epoch,
+        "end_metrics": record.metrics,
     }
     inserted = {_DECISION_PARAM + name: value for name, value in asdict(record).items()}
     if connection.dialect.name == "postgresql":
-        connection.execute(_STORE_DECISION_IN_ONE_STATEMENT, inserted | on_job)
+        connection.execute(_STORE_DECISION_IN_ONE_STATEMENT, inserted | on_job | ended)
         return
     connection.execute(_INSERT_DECISION, inserted)
     connection.execute(_RECORD_DECISION_ON_JOB, on_job)
+    if ended_epoch is not None:
+        connection.execute(_RECORD_END_METRICS, ended)
+
+
+def mark_seen(connection: Connection, job_id: str, at: datetime) -> None:
+    """Record that the job reported at `at` (a replayed decision, an epoch's end)."""
+    connection.execute(_SEEN, {"seen_job_id": job_id, "last_seen_at": at})
+
+
+def record_end_metrics(
+    connection: Connection, job_id: str, epoch: int, metrics: dict[str, float]
+) -> None:
+    """Record the metrics observed at the end of `epoch` (its decision must be in force)."""
+    connection.execute(
+        _RECORD_END_METRICS,
+        {"ended_job_id": job_id, "ended_epoch": epoch, "end_metrics": metrics},
+    )
+
+
+def active_decision(connection: Connection, job_id: str, epoch: int) -> StoredDecision | None:
+    """The decision of `epoch` in force, if any."""
+    query = select(decisions).where(
+        decisions.c.job_id == job_id, _IN_FORCE, decisions.c.epoch == epoch
+    )
+    row = connection.execute(query).mappings().first()
+    return StoredDecision(**row) if row else None
 
 
 def first_active_decision_from(

@@ -64,6 +64,10 @@ jobs = Table(
     Column("revision", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # When the job last reported (a decision, an epoch's end, its status); null before that.
+    Column("last_seen_at", DateTime(timezone=True), nullable=True),
+    # Seconds between its last few consecutive epochs: what "stale" is measured against.
+    Column("epoch_intervals", JsonValue, nullable=True),
 )
 Index("ix_jobs_status", jobs.c.status)
 
@@ -74,6 +78,8 @@ decisions = Table(
     Column("job_id", String(253), ForeignKey("jobs.job_id", ondelete="CASCADE"), nullable=False),
     Column("epoch", Integer, nullable=False),
     Column("metrics", JsonValue, nullable=True),  # None: the caller did not know them
+    # Observed at the end of this epoch: the next epoch's input, or the last epoch's report.
+    Column("end_metrics", JsonValue, nullable=True),
     Column("steps_per_epoch", Integer, nullable=True),
     Column("learning_rate", Double, nullable=False),
     Column("step_learning_rates", JsonValue, nullable=True),
