@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from lrhub.service.auth.middleware import AuthenticationMiddleware
 from lrhub.service.auth.tokens import Authenticator
@@ -19,6 +20,7 @@ from lrhub.service.http.openapi import install_openapi
 from lrhub.service.http.problems import install_problem_handlers
 from lrhub.service.jobs import routes as job_routes
 from lrhub.service.jobs.retention import purge_periodically
+from lrhub.service.jobs.service import purge_finished_jobs
 from lrhub.service.operations import routes as operation_routes
 from lrhub.service.operations.metrics import RequestMetricsMiddleware, ServiceMetrics
 from lrhub.service.previews import routes as preview_routes
@@ -44,6 +46,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             yield
             return
         retention = timedelta(days=settings.retention_days)
+        # The first purge runs before the first request is served.
+        await run_in_threadpool(purge_finished_jobs, engine, older_than=retention)
         purging = asyncio.create_task(purge_periodically(engine, retention))
         try:
             yield

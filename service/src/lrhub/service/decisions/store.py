@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, false, func, insert, select, update
 
 from lrhub.service.jobs.store import StoredJob, job_of
 from lrhub.service.storage.tables import decisions, jobs, schedules
@@ -60,7 +60,9 @@ _RECORD_DECISION_ON_JOB = (
     .where(jobs.c.job_id == bindparam("decided_job_id"))
     .values(
         last_epoch=bindparam("last_epoch"),
-        learning_rate=bindparam("learning_rate"),
+        # Not "learning_rate": an UPDATE also sets every column its parameters name, and the
+        # decisions UPDATE of the same statement (PostgreSQL) has a learning_rate column too.
+        learning_rate=bindparam("job_learning_rate"),
         state=bindparam("state"),
         held_rate=bindparam("held_rate"),
         updated_at=bindparam("updated_at"),
@@ -77,7 +79,8 @@ _RECORD_END_METRICS = (
     .where(
         decisions.c.job_id == bindparam("ended_job_id"),
         decisions.c.epoch == bindparam("ended_epoch"),
-        _IN_FORCE,
+        # A literal, not a bound False: a bound value in a CTE loses its value on PostgreSQL.
+        decisions.c.superseded.is_(false()),
     )
     .values(end_metrics=bindparam("end_metrics", type_=decisions.c.end_metrics.type))
 )
@@ -129,7 +132,7 @@ def store_decision(
     on_job = {
         "decided_job_id": record.job_id,
         "last_epoch": record.epoch,
-        "learning_rate": record.learning_rate,
+        "job_learning_rate": record.learning_rate,
         "state": record.state_after,
         "held_rate": held_rate,
         "updated_at": record.decided_at,

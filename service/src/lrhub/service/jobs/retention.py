@@ -1,7 +1,7 @@
 """`LRHUB_RETENTION_DAYS`: finished jobs idle for longer are deleted, with their history.
 
-Every server process purges when it starts and then hourly; replicas purging together are
-harmless (a job one of them deleted is gone for the others).
+Every server process purges when it starts (`create_app`'s lifespan) and then hourly; replicas
+purging together are harmless (a job one of them deleted is gone for the others).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ logger = logging.getLogger(__name__)
 
 
 async def purge_periodically(engine: Engine, retention: timedelta) -> None:
-    """Purge now and every `PURGE_INTERVAL_SECONDS` until cancelled; a failed purge (database
+    """Purge every `PURGE_INTERVAL_SECONDS` until cancelled; a failed purge (database
     unreachable) is logged and tried again at the next interval."""
     while True:
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
         try:
             await run_in_threadpool(purge_finished_jobs, engine, older_than=retention)
         except Exception:  # the next purge retries; the server keeps serving meanwhile
             logger.exception("retention purge failed")
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
