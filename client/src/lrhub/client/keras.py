@@ -23,7 +23,7 @@ from ._sync import Client
 from .errors import LrhubError
 from .models import EpochAnswer, JsonObject
 from .outage import DEFAULT_MAX_PENDING, is_outage
-from .training import JobRun, OnConflict, OnError
+from .training import CircuitBreaker, JobRun, OnConflict, OnError
 
 ResultT = TypeVar("ResultT")
 
@@ -55,6 +55,8 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
             `"warn"` (it keeps its own) or `"raise"` (`lrhub.client.training.JobConflict`).
         verbose: 1 prints the rate and the service's reason every epoch.
         max_pending: the bound of that buffer, in reports.
+        breaker: the circuit breaker's probe timeout and spacing
+            (`lrhub.client.training.CircuitBreaker`); a copy is used, never shared.
         client: the `Client` to use; defaults to one configured from `LRHUB_*` variables. Its
             retries come before `on_error`: `Client(max_retries=0)` holds at once in an outage.
 
@@ -85,6 +87,7 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         client: Client | None = None,
         max_pending: int = DEFAULT_MAX_PENDING,
         on_conflict: OnConflict = "warn",
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         super().__init__()
         if schedule is not None and spec is not None:
@@ -96,6 +99,7 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         self.run = JobRun(
             job_id, schedule=schedule, spec=spec, labels=labels, scale=scale,
             on_error=on_error, on_conflict=on_conflict, client=client, max_pending=max_pending,
+            breaker=breaker,
         )  # fmt: skip
         self.per_step = per_step
         self.verbose = verbose

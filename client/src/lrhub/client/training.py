@@ -147,7 +147,8 @@ class JobRun:
         self.on_conflict = on_conflict
         self.client = client or Client()
         self.max_pending = max_pending
-        self.breaker = breaker or CircuitBreaker()
+        # Its own copy: the breaker holds this run's outage state.
+        self.breaker = replace(breaker, is_open=False) if breaker else CircuitBreaker()
         self.registered = False
         self._failing = False
         self._pending = PendingEpochs(max_pending)
