@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar, get_args
 
 import typer
 from pydantic import BaseModel
@@ -24,7 +24,7 @@ from rich.console import Console
 from . import render
 from ._sync import Client
 from .errors import LrhubError, ProblemError
-from .models import Job, JobPatch, JsonObject, PreviewResult
+from .models import Job, JobPatch, JobStatus, JsonObject, PreviewResult
 from .plot import render_curve
 
 P = ParamSpec("P")
@@ -50,6 +50,7 @@ FileOption = Annotated[
     Path | None, typer.Option("--file", exists=True, dir_okay=False, help="A JSON spec file.")
 ]
 
+JOB_STATUSES = get_args(JobStatus)
 SERVER_MODULES = ("lrhub.service", "fastapi", "uvicorn", "sqlalchemy", "alembic")
 
 
@@ -324,14 +325,18 @@ def _show_job(job: Job, as_json: bool) -> None:
 def jobs_list(
     ctx: typer.Context,
     label: Annotated[list[str] | None, typer.Option(help="Filter: key=value (repeatable).")] = None,
-    status: Annotated[str | None, typer.Option(help="running or stopped.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="running, stopped, completed or failed.")
+    ] = None,
     limit: Limit = None,
     cursor: Cursor = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List jobs."""
-    if status not in (None, "running", "stopped"):
-        raise typer.BadParameter("status is running or stopped", param_hint="--status")
+    if status not in (None, *JOB_STATUSES):
+        raise typer.BadParameter(
+            "status is running, stopped, completed or failed", param_hint="--status"
+        )
     with _client(ctx) as client:
         page = client.list_jobs(
             labels=_labels(label),
@@ -470,8 +475,25 @@ def jobs_resume(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> N
 @jobs_app.command("stop")
 @_reports_errors
 def jobs_stop(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> None:
-    """Stop a job for good: its next answer says stop."""
+    """Stop a job: its next answer says stop."""
     _patch(ctx, job, JobPatch(status="stopped"), as_json)
+
+
+@jobs_app.command("delete")
+@_reports_errors
+def jobs_delete(
+    ctx: typer.Context,
+    job: JobArg,
+    if_match: Annotated[str | None, typer.Option(help="Expected ETag.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete a job that is not running, with its history (its token stops working)."""
+    with _client(ctx) as client:
+        client.delete_job(job, if_match=if_match)
+    if as_json:
+        _echo_json({"deleted": job})
+    else:
+        Console().print(f"deleted {job}")
 
 
 def main() -> None:
