@@ -144,6 +144,6 @@ def test_an_existing_job_with_another_schedule_warns_or_raises(live_server: Serv
     with pytest.raises(JobConflict, match="version 1 of 'drop', not version 2"):
         JobRun("owned", schedule="drop@2", on_conflict="raise", client=client).start()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", RuntimeWarning)
         JobRun("owned", schedule="drop", client=client).start()
         JobRun("owned", schedule="drop@1", client=client).start()
