@@ -134,7 +134,9 @@ def test_per_step_cosine_decay_reproduces_a_keras_schedule_object(
     served_rates = [rate for entry in history for rate in entry.step_learning_rates or []]
     keras_rates = [float(schedule(step)) for step in range(decay_steps)]
     assert len(served_rates) == decay_steps
-    np.testing.assert_allclose(served_rates, keras_rates, rtol=1e-6)
+    # Keras's schedule object computes in float32 (on PyTorch a cosine of a float32 argument
+    # differs by up to ~1.3e-6 relative near the end of the decay); the service in float64.
+    np.testing.assert_allclose(served_rates, keras_rates, rtol=5e-6)
     np.testing.assert_allclose(remote["loss"], local["loss"], rtol=1e-5)
     np.testing.assert_allclose(remote["val_loss"], local["val_loss"], rtol=1e-5)
     for remote_weights, local_weights in zip(
