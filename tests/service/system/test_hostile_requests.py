@@ -280,8 +280,8 @@ TABLE = [
         "PATCH", f"/v1/jobs/{WITNESS}", as_json({"paused": True}), 412,
         ("if-match", "etag", "match", "precondition"),
         headers={**JSON_HEADERS, "If-Match": f'"{WITNESS}#999"'})),
-    row("method-not-allowed", Hostile("DELETE", f"/v1/jobs/{WITNESS}", status=405,
-                                      words=("method", "delete", "allowed"))),
+    row("method-not-allowed", Hostile("POST", f"/v1/jobs/{WITNESS}", status=405,
+                                      words=("method", "post", "allowed"))),
 ]  # fmt: skip
 
 
