@@ -120,6 +120,9 @@ class TimedCallback(keras.callbacks.Callback):  # type: ignore[misc]
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         self._timed("on_epoch_end", epoch, logs)
 
+    def on_train_end(self, logs: Any = None) -> None:
+        self._timed("on_train_end", logs)
+
 
 def timed_fit(
     model: Any, data: tuple[np.ndarray, np.ndarray], callbacks: list[Any]

@@ -162,6 +162,14 @@ def test_job_commands(live_server: ServerProcess) -> None:
     stopped = runner.invoke(app, ["--url", live_server.url, "jobs", "scale", "train-1", "2"])
     assert stopped.exit_code == 1 and "409" in stopped.stderr
 
+    assert "last seen" in lrhub(live_server, "jobs", "show", "train-1")
+    finished = lrhub_json(live_server, "jobs", "list", "--status", "stopped")
+    assert [job["job_id"] for job in finished["items"]] == ["train-1"]
+    running = runner.invoke(app, ["--url", live_server.url, "jobs", "delete", "train-2"])
+    assert running.exit_code == 1 and "409" in running.stderr and "running" in running.stderr
+    assert lrhub_json(live_server, "jobs", "delete", "train-1") == {"deleted": "train-1"}
+    assert "train-1" not in lrhub(live_server, "jobs", "list")
+
 
 def test_token_commands_and_job_token_rotation(tmp_path: Path) -> None:
     admin_secret = "cli-admin-secret-long"

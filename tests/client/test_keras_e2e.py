@@ -64,12 +64,17 @@ def test_drop_based_schedule_matches_a_local_learning_rate_scheduler(
     assert remote["loss"] == local["loss"]
     with Client(live_server.url) as client:
         history = client.history("drop-1", limit=1000).items
+        status = client.get_job("drop-1").status
     assert [entry.epoch for entry in history] == list(range(50))
-    assert [entry.metrics for entry in history[1:]] == [
+    observed = [
         {name: local[name][epoch] for name in ("loss", "accuracy", "val_loss", "val_accuracy")}
-        for epoch in range(49)
+        for epoch in range(50)
     ]
-    assert history[0].metrics == {}
+    # Each epoch with the rate it trained at and the metrics at its end, the last one included.
+    assert [entry.metrics for entry in history] == observed
+    assert [entry.learning_rate for entry in history] == [step_decay(e) for e in range(50)]
+    assert [entry.input_metrics for entry in history] == [{}, *observed[:-1]]
+    assert status == "completed"
 
 
 def test_reduce_on_plateau_matches_keras_reduce_lr_on_plateau(live_server: ServerProcess) -> None:
@@ -129,7 +134,9 @@ def test_per_step_cosine_decay_reproduces_a_keras_schedule_object(
     served_rates = [rate for entry in history for rate in entry.step_learning_rates or []]
     keras_rates = [float(schedule(step)) for step in range(decay_steps)]
     assert len(served_rates) == decay_steps
-    np.testing.assert_allclose(served_rates, keras_rates, rtol=1e-6)
+    # Keras's schedule object computes in float32 (on PyTorch a cosine of a float32 argument
+    # differs by up to ~1.3e-6 relative near the end of the decay); the service in float64.
+    np.testing.assert_allclose(served_rates, keras_rates, rtol=5e-6)
     np.testing.assert_allclose(remote["loss"], local["loss"], rtol=1e-5)
     np.testing.assert_allclose(remote["val_loss"], local["val_loss"], rtol=1e-5)
     for remote_weights, local_weights in zip(
@@ -219,8 +226,9 @@ def test_a_switch_over_http_changes_the_rate_at_the_next_epoch_and_stop_ends_the
     ]
     history = fit(build_model(0.5), callbacks, epochs=30)
 
-    expected = float32([0.1] * 5 + [0.01] * 4)
-    assert history["learning_rate"] == expected, "switched at epoch 5, stopped after epoch 8"
+    expected = float32([0.1] * 5 + [0.01] * 3)
+    # The stop is answered for epoch 8 at the end of epoch 7: the fit ends there.
+    assert history["learning_rate"] == expected, "switched at epoch 5, stopped after epoch 7"
     printed = capsys.readouterr().out
     assert "Epoch 6: RemoteLearningRate setting learning rate to 0.01 (" in printed
     logged = csv_path.read_text().splitlines()

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from lrhub.client import Client, JobPatch
+from lrhub.client.training import CircuitBreaker
 from lrhub.schedules import parse_spec, preview
 from tests.support.server import ServerProcess, running_server, start_server
 
@@ -32,6 +33,9 @@ EPOCHS = 12
 KILLED_AFTER = 3  # the server dies at the end of epoch 3: epochs 4..7 cannot be reported
 RESTARTED_AFTER = 7  # and is back at the end of epoch 7: epoch 8 replays 4..7 first
 OUTAGE = range(KILLED_AFTER + 1, RESTARTED_AFTER + 1)
+# The breaker probes before every report: the first report after the restart goes through,
+# whatever time the restart took (the spacing of probes is tested on its own).
+PROBE_EVERY_TIME = CircuitBreaker(first_wait=0.0, max_wait=0.0)
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 PLATEAU = QUICK_PLATEAU
 
@@ -82,6 +86,7 @@ def fit_through_outage(
         on_error=mode,  # type: ignore[arg-type]
         verbose=0,
         client=Client(server.url, max_retries=0),  # hold at once, no backoff in the outage
+        breaker=PROBE_EVERY_TIME,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -103,7 +108,9 @@ def undisturbed_job(
 
 
 def history_of(client: Client, job: str) -> list[tuple[int, float, dict[str, float] | None]]:
-    return [(e.epoch, e.learning_rate, e.metrics) for e in client.history(job, limit=1000).items]
+    """Each epoch's rate and the metrics its decision was made from."""
+    entries = client.history(job, limit=1000).items
+    return [(e.epoch, e.learning_rate, e.input_metrics) for e in entries]
 
 
 def test_hold_keeps_the_rate_in_an_outage_and_replays_the_missed_epochs_when_the_service_returns(
@@ -173,14 +180,14 @@ def test_local_follows_an_operator_change_made_before_the_outage(
     callback.set_model(model)
     callback.on_train_begin()
     callback.on_epoch_begin(0)
-    callback.on_epoch_end(0, {"loss": 1.0})
     client.patch_job("follow-1", JobPatch(scale=0.5))  # seen only through the next answer
+    callback.on_epoch_end(0, {"loss": 1.0})  # decides epoch 1
     callback.on_epoch_begin(1)
-    callback.on_epoch_end(1, {"loss": 0.9})
     served = client.history("follow-1").items[-1].learning_rate
     live_server.kill()
     with pytest.warns(RuntimeWarning, match="computing the rate locally"):
-        callback.on_epoch_begin(2)
+        callback.on_epoch_end(1, {"loss": 0.9})  # epoch 2, computed locally
+    callback.on_epoch_begin(2)
 
     assert served == 0.05
     assert float(np.float32(model.optimizer.learning_rate)) == float(np.float32(served))
@@ -191,25 +198,27 @@ def test_beyond_max_pending_the_oldest_missed_epochs_are_dropped_with_a_warning(
 ) -> None:
     callback = RemoteLearningRate(
         job="bounded-1", spec=PLATEAU, max_pending=2, verbose=0,
-        client=Client(live_server.url, max_retries=0),
+        client=Client(live_server.url, max_retries=0), breaker=PROBE_EVERY_TIME,
     )  # fmt: skip
     callback.set_model(build_model(0.1))
     callback.on_train_begin()
     callback.on_epoch_begin(0)
-    callback.on_epoch_end(0, {"val_loss": 1.0})
+    callback.on_epoch_end(0, {"val_loss": 1.0})  # decides epoch 1
     live_server.kill()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for epoch in (1, 2, 3):
             callback.on_epoch_begin(epoch)
-            callback.on_epoch_end(epoch, {"val_loss": 1.0 + epoch})
-        assert not [w for w in caught if "epochs missed" in str(w.message)], "2 kept, 1 asked"
+            callback.on_epoch_end(epoch, {"val_loss": 1.0 + epoch})  # epoch + 1: missed
+        assert not [w for w in caught if "reports missed" in str(w.message)], "2 kept, 1 asked"
         restarted.append(start_server(tmp_path, port=live_server.port))
         callback.on_epoch_begin(4)
-    dropping = [w for w in caught if "more than 2 epochs missed" in str(w.message)]
+        callback.on_epoch_end(4, {"val_loss": 5.0})
+    dropping = [w for w in caught if "more than 2 reports missed" in str(w.message)]
     assert len(dropping) == 1
 
     with Client(restarted[0].url) as client:
         history = client.history("bounded-1").items
-    assert [entry.epoch for entry in history] == [0, 2, 3, 4], "epoch 1 was dropped: a gap"
-    assert [entry.metrics for entry in history[1:]] == [{"val_loss": v} for v in (2.0, 3.0, 4.0)]
+    assert [entry.epoch for entry in history] == [0, 1, 3, 4, 5], "epoch 2 was dropped: a gap"
+    inputs = [entry.input_metrics for entry in history[2:]]
+    assert inputs == [{"val_loss": v} for v in (3.0, 4.0, 5.0)]

@@ -58,6 +58,7 @@ def test_epochs_missed_in_an_outage_are_replayed_in_order_with_their_metrics() -
         (6, {"metrics": {"val_loss": 0.6}, "steps_per_epoch": None}),
         (7, {"metrics": None, "steps_per_epoch": 3}),
     ]
+    assert decision is not None
     assert decision.epoch == 7 and decision.learning_rate == 0.1 / 8
     assert len(pending) == 0
 
@@ -79,7 +80,8 @@ def test_an_unavailable_service_keeps_the_epoch_but_a_refusal_drops_it() -> None
         assert pending.epochs() == [2], "a refused epoch would be refused again: dropped"
 
         service.status = 200
-        assert pending.flush(client, "j").epoch == 2
+        flushed = pending.flush(client, "j")
+        assert flushed is not None and flushed.epoch == 2
     assert [epoch for epoch, _ in service.answered] == [1, 1, 2]
 
 

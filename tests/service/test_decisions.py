@@ -43,7 +43,9 @@ def test_a_run_gets_the_engines_rates_and_a_history(api_on: TestClient) -> None:
     assert answers[-1]["schedule"] == {"name": "plateau", "version": 1}
     rows = history(api_on, "run-1")
     assert [row["epoch"] for row in rows] == list(range(10))
-    assert [row["metrics"] for row in rows] == [observed(epoch) for epoch in range(10)]
+    assert [row["input_metrics"] for row in rows] == [observed(epoch) for epoch in range(10)]
+    # Each epoch's end metrics are the next epoch's input; the last epoch's are not known yet.
+    assert [row["metrics"] for row in rows] == [observed(epoch) for epoch in range(1, 10)] + [None]
     job = api_on.get("/v1/jobs/run-1").json()
     assert job["last_epoch"] == 9
     assert job["learning_rate"] == answers[-1]["learning_rate"]
@@ -95,7 +97,7 @@ def test_history_as_csv_holds_every_row_with_its_columns(api_on: TestClient) -> 
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert list(rows[0]) == [
         "epoch", "learning_rate", "reason", "stop", "schedule", "version", "superseded",
-        "decided_at", "metrics",
+        "decided_at", "metrics", "input_metrics",
     ]  # fmt: skip
     assert [(row["epoch"], row["superseded"]) for row in rows] == [
         ("0", "false"), ("1", "false"), ("2", "true"), ("3", "true"), ("2", "false"),
@@ -103,6 +105,9 @@ def test_history_as_csv_holds_every_row_with_its_columns(api_on: TestClient) -> 
     as_json = history(api_on, "csv")
     assert [float(row["learning_rate"]) for row in rows] == [i["learning_rate"] for i in as_json]
     assert [json.loads(row["metrics"]) for row in rows] == [i["metrics"] for i in as_json]
+    assert [json.loads(row["input_metrics"]) for row in rows] == [
+        i["input_metrics"] for i in as_json
+    ]
     # 0.1.0's spelling is still answered, with every row whatever the page size.
     legacy = api_on.get("/v1/jobs/csv/epochs", params={"format": "csv", "limit": "1"})
     assert legacy.headers["content-type"].startswith("text/csv")

@@ -261,9 +261,10 @@ def assert_history_matches(
     assert [row["epoch"] for row in current] == list(range(plan.epochs)), plan.job_id
     for row, decision in zip(current, decisions, strict=True):
         assert row["learning_rate"] == decision["learning_rate"], (plan.job_id, row)
-        assert row["metrics"] == plan.metrics[row["epoch"]], (plan.job_id, row)
+        assert row["input_metrics"] == plan.metrics[row["epoch"]], (plan.job_id, row)
     superseded = sorted(
-        ((row["epoch"], row["metrics"]) for row in rows if row["superseded"]), key=lambda r: r[0]
+        ((row["epoch"], row["input_metrics"]) for row in rows if row["superseded"]),
+        key=lambda r: r[0],
     )
     abandoned = [(plan.resume_epoch + i, m) for i, m in enumerate(plan.abandoned)]
     assert superseded == abandoned, plan.job_id

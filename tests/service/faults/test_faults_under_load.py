@@ -353,10 +353,12 @@ def test_no_decision_is_lost_or_applied_twice(load_run: LoadRun) -> None:
         assert [row["epoch"] for row in current] == list(range(plan.epochs)), plan.job_id
         for row, decision in zip(current, decisions, strict=True):
             assert row["learning_rate"] == decision["learning_rate"], (plan.job_id, row)
-            assert row["metrics"] == plan.metrics[row["epoch"]], (plan.job_id, row)
+            assert row["input_metrics"] == plan.metrics[row["epoch"]], (plan.job_id, row)
         # Superseded rows only for the epochs a resume abandoned: a retried request that was
         # decided twice would leave one more.
-        superseded = sorted((row["epoch"], row["metrics"]) for row in rows if row["superseded"])
+        superseded = sorted(
+            (row["epoch"], row["input_metrics"]) for row in rows if row["superseded"]
+        )
         abandoned = [(plan.resume_epoch + i, m) for i, m in enumerate(plan.abandoned)]
         assert superseded == abandoned, plan.job_id
 

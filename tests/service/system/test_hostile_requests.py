@@ -409,14 +409,14 @@ TABLE = [
                                            words=("override",))),
     row("patch-clock-unknown", Hostile("PATCH", f"/v1/jobs/{WITNESS}",
                                        as_json({"clock": "sideways"}), words=("clock",))),
-    row("patch-status-running", Hostile("PATCH", f"/v1/jobs/{WITNESS}",
-                                        as_json({"status": "running"}), words=("status",))),
+    row("patch-status-unknown", Hostile("PATCH", f"/v1/jobs/{WITNESS}",
+                                        as_json({"status": "finished"}), words=("status",))),
     row("patch-stale-if-match", Hostile(
         "PATCH", f"/v1/jobs/{WITNESS}", as_json({"paused": True}), 412,
         ("if-match", "etag", "match", "precondition"),
         headers={**JSON_HEADERS, "If-Match": f'"{WITNESS}#999"'})),
-    row("method-not-allowed", Hostile("DELETE", f"/v1/jobs/{WITNESS}", status=405,
-                                      words=("method", "delete", "allowed"))),
+    row("method-not-allowed", Hostile("POST", f"/v1/jobs/{WITNESS}", status=405,
+                                      words=("method", "post", "allowed"))),
 ]  # fmt: skip
 
 

@@ -157,6 +157,7 @@ def _text(response: httpx.Response) -> str:
 _SCHEDULE_PAGE = TypeAdapter(Page[Schedule])
 _JOB_PAGE = TypeAdapter(Page[Job])
 _HISTORY_PAGE = TypeAdapter(Page[HistoryEntry])
+_HISTORY_ENTRY = TypeAdapter(HistoryEntry)
 _EVENT_PAGE = TypeAdapter(Page[AuditEvent])
 _PREVIEW = TypeAdapter(PreviewResult)
 _DECISION = TypeAdapter(EpochAnswer)
@@ -333,7 +334,10 @@ class BaseClient:
 
     @staticmethod
     def _list_jobs(
-        labels: Mapping[str, str] | None, status: str | None, limit: int | None, cursor: str | None
+        labels: Mapping[str, str] | None,
+        status: str | None,
+        limit: int | None,
+        cursor: str | None,
     ) -> Call[Page[Job]]:
         params: list[tuple[str, str | int]] = [
             ("label", f"{key}={value}") for key, value in (labels or {}).items()
@@ -367,6 +371,24 @@ class BaseClient:
             f"/v1/jobs/{_segment(job_id)}/epochs/{epoch}",
             _model(_DECISION),
             body=body,
+            has_body=True,
+        )
+
+    @staticmethod
+    def _delete_job(job_id: str, if_match: str | None) -> Call[None]:
+        return Call(
+            "DELETE", f"/v1/jobs/{_segment(job_id)}", _no_content, headers=_if_match(if_match)
+        )
+
+    @staticmethod
+    def _report_epoch_end(
+        job_id: str, epoch: int, metrics: Mapping[str, float]
+    ) -> Call[HistoryEntry]:
+        return Call(
+            "PUT",
+            f"/v1/jobs/{_segment(job_id)}/epochs/{epoch}/metrics",
+            _model(_HISTORY_ENTRY),
+            body={"metrics": dict(metrics)},
             has_body=True,
         )
 

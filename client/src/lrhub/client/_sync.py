@@ -17,6 +17,7 @@ from .models import (
     HistoryEntry,
     Job,
     JobPatch,
+    JobStatus,
     JobToken,
     JsonObject,
     Page,
@@ -154,7 +155,7 @@ class Client(BaseClient):
         self,
         *,
         labels: Mapping[str, str] | None = None,
-        status: Literal["running", "stopped"] | None = None,
+        status: JobStatus | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> Page[Job]:
@@ -178,6 +179,17 @@ class Client(BaseClient):
         `metrics=None` means "not known" (resumed from a checkpoint); `{}` means "none observed".
         """
         return self._send(self._decide(job_id, epoch, metrics, steps_per_epoch))
+
+    def delete_job(self, job_id: str, *, if_match: str | None = None) -> None:
+        """Delete a job that is not running, with its history (its token stops working)."""
+        return self._send(self._delete_job(job_id, if_match))
+
+    def report_epoch_end(
+        self, job_id: str, epoch: int, *, metrics: Mapping[str, float]
+    ) -> HistoryEntry:
+        """Record the metrics observed at the end of `epoch` (the last epoch of a fit; the
+        others reach the service with the next epoch's `decide`)."""
+        return self._send(self._report_epoch_end(job_id, epoch, metrics))
 
     def history(
         self,
@@ -217,6 +229,15 @@ class Client(BaseClient):
     def revoke_token(self, name: str) -> None:
         """Revoke an API token (admin): every server refuses it from the next request on."""
         self._send(self._revoke_token(name))
+
+    def probe(self, *, timeout: float = 1.0) -> bool:
+        """One `GET /readyz` attempt of at most `timeout` seconds, never retried: True when the
+        service answers ready. Cheap enough to ask before every request while it is down."""
+        try:
+            response = self._http.get("/readyz", timeout=timeout)
+        except httpx.TransportError:
+            return False
+        return response.status_code == 200
 
     def health(self) -> Health:
         """Liveness: the process serves."""

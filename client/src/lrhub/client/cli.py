@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar, get_args
 
 import typer
 from pydantic import BaseModel
@@ -25,7 +25,7 @@ from rich.console import Console
 from . import render
 from ._sync import Client
 from .errors import LrhubError, NotFound, ProblemError
-from .models import Job, JobPatch, JsonObject, Page, PreviewResult, TokenRole
+from .models import Job, JobPatch, JobStatus, JsonObject, Page, PreviewResult, TokenRole
 from .plot import render_curve
 
 P = ParamSpec("P")
@@ -59,6 +59,7 @@ FileOption = Annotated[
     Path | None, typer.Option("--file", exists=True, dir_okay=False, help="A JSON spec file.")
 ]
 
+JOB_STATUSES = get_args(JobStatus)
 SERVER_MODULES = ("lrhub.service", "fastapi", "uvicorn", "sqlalchemy", "alembic")
 POLL_SECONDS = 0.5  # how often `jobs wait` asks
 
@@ -421,15 +422,19 @@ def _show_job(job: Job, as_json: bool) -> None:
 def jobs_list(
     ctx: typer.Context,
     label: Annotated[list[str] | None, typer.Option(help="Filter: key=value (repeatable).")] = None,
-    status: Annotated[str | None, typer.Option(help="running or stopped.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="running, stopped, completed or failed.")
+    ] = None,
     limit: Limit = None,
     cursor: Cursor = None,
     every: AllPages = False,
     as_json: JsonFlag = False,
 ) -> None:
     """List jobs."""
-    if status not in (None, "running", "stopped"):
-        raise typer.BadParameter("status is running or stopped", param_hint="--status")
+    if status not in (None, *JOB_STATUSES):
+        raise typer.BadParameter(
+            "status is running, stopped, completed or failed", param_hint="--status"
+        )
     labels = _labels(label)
     with _client(ctx) as client:
         page = _pages(
@@ -629,7 +634,7 @@ def jobs_resume(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> N
 @jobs_app.command("stop")
 @_reports_errors
 def jobs_stop(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> None:
-    """Stop a job for good: its next answer says stop."""
+    """Stop a job: its next answer says stop."""
     _patch(ctx, job, JobPatch(status="stopped"), as_json)
 
 
@@ -695,6 +700,23 @@ def tokens_revoke(ctx: typer.Context, name: TokenName, as_json: JsonFlag = False
         _echo_json({"revoked": name})
     else:
         Console().print(f"revoked {name}")
+
+
+@jobs_app.command("delete")
+@_reports_errors
+def jobs_delete(
+    ctx: typer.Context,
+    job: JobArg,
+    if_match: Annotated[str | None, typer.Option(help="Expected ETag.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete a job that is not running, with its history (its token stops working)."""
+    with _client(ctx) as client:
+        client.delete_job(job, if_match=if_match)
+    if as_json:
+        _echo_json({"deleted": job})
+    else:
+        Console().print(f"deleted {job}")
 
 
 def main() -> None:

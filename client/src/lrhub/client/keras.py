@@ -1,31 +1,31 @@
 """`RemoteLearningRate`: a Keras 3 callback that takes each epoch's learning rate from lrhub.
 
-Importing this module imports keras; `import lrhub.client` does not.
+Importing this module imports keras; `import lrhub.client` does not. The conversation with the
+service (outage buffer, `on_error`, circuit breaker, lifecycle) is `lrhub.client.training.JobRun`;
+this module maps Keras's hooks onto it.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from math import isfinite
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import keras
+import numpy as np
 from keras.src import backend
 from keras.src.utils import io_utils
 
-from lrhub.schedules import ScheduleError, is_metric_name
+from lrhub.schedules import is_metric_name
 
 from ._sync import Client
 from .errors import LrhubError
-from .local_decisions import JobSnapshot, LocalDecision, decide_locally
 from .models import EpochAnswer, JsonObject
-from .outage import DEFAULT_MAX_PENDING, PendingEpochs
+from .outage import DEFAULT_MAX_PENDING, is_outage
+from .training import CircuitBreaker, JobRun, OnConflict, OnError
 
 ResultT = TypeVar("ResultT")
-
-# The service's metric-name rule (docs/http-api.md); other log entries are not sent.
 
 
 class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
@@ -43,23 +43,35 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
             `"hold"` keeps the current rate; `"local"` computes the rate on the client with the
             shared engine from the job's last spec and state the service sent, as the service
             would (a PATCH made during the outage is not seen; before any answer it holds);
-            `"raise"` stops training with the error. With hold and local the metrics of every
-            epoch the service could not decide (unreachable, 5xx, 429) are buffered and, once
-            it answers again, replayed in order before the current epoch, so the job's plateau
-            state and history end as if nothing had happened. The rates applied during the
-            outage stay applied: with hold they were the held rate, not what the service decides
-            on replay. At most `max_pending` epochs are buffered; beyond, the oldest are dropped
-            and the service sees a gap (decided from its state as it is).
+            `"raise"` stops training with the error. With hold and local the reports the
+            service missed (unreachable, 5xx, 429) are buffered and, once it answers again,
+            replayed in order, so the job's plateau state and history end as if nothing had
+            happened. The rates applied during the outage stay applied. During an outage a
+            circuit breaker makes epochs fail fast: the service is asked again only once a
+            one-second probe of `/readyz` succeeds (probes spaced 1 s, 2 s, ... up to 60 s).
+            At most `max_pending` reports are buffered; beyond, the oldest are dropped and the
+            service sees a gap (decided from its state as it is).
+        on_conflict: the job exists with another schedule or spec than `schedule`/`spec`:
+            `"warn"` (it keeps its own) or `"raise"` (`lrhub.client.training.JobConflict`).
         verbose: 1 prints the rate and the service's reason every epoch.
-        max_pending: the bound of that buffer, in epochs.
+        max_pending: the bound of that buffer, in reports.
+        breaker: the circuit breaker's probe timeout and spacing
+            (`lrhub.client.training.CircuitBreaker`); a copy is used, never shared.
         client: the `Client` to use; defaults to one configured from `LRHUB_*` variables. Its
             retries come before `on_error`: `Client(max_retries=0)` holds at once in an outage.
 
-    The job is registered idempotently (a restarted process gets its existing job back). Each epoch
-    sends the previous epoch's logs as metrics: `{}` for epoch 0, `null` (not known) for the first
-    epoch of a fit resumed with `initial_epoch`. `logs["learning_rate"]` is written at epoch end so
-    History, CSVLogger and TensorBoard record it, and `model.stop_training` is set when the service
-    answers `stop`.
+    When each epoch ends the callback sends its logs as metrics and gets the next epoch's rate
+    in the same request (the last epoch of a fit sends its logs alone), so a process killed at
+    any point after an epoch's end loses nothing: a fit resumed by `BackupAndRestore` or with
+    `initial_epoch` gets exactly the rates of an uninterrupted run. List `RemoteLearningRate`
+    before `BackupAndRestore` or `ModelCheckpoint`, so an epoch is reported before it is saved.
+    A second `fit()` with the same callback continues the job's epochs (job epoch = the epochs
+    trained so far + Keras's epoch), unless it starts at an `initial_epoch` of its own, which is
+    then the job's epoch. When training ends the job is reported `completed` (`failed` when the
+    last loss is not finite). `logs["learning_rate"]` is written at epoch end so History,
+    CSVLogger and TensorBoard record it, and `model.stop_training` is set when the service
+    answers `stop`. The callback can be deep-copied and pickled (KerasTuner copies its
+    callbacks): the copy makes its own `Client` with the same URL, token, timeout and retries.
     """
 
     def __init__(
@@ -70,41 +82,56 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         labels: Mapping[str, str] | None = None,
         scale: float = 1.0,
         per_step: bool = False,
-        on_error: Literal["hold", "local", "raise"] = "hold",
+        on_error: OnError = "hold",
         verbose: int = 1,
         client: Client | None = None,
         max_pending: int = DEFAULT_MAX_PENDING,
+        on_conflict: OnConflict = "warn",
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         super().__init__()
-        if on_error not in ("hold", "local", "raise"):
-            raise ValueError(f'on_error must be "hold", "local" or "raise", not {on_error!r}')
         if schedule is not None and spec is not None:
             raise ValueError("give RemoteLearningRate a schedule or a spec, not both")
-        self.client = client or Client()
-        job_id = job or self.client.job_id
+        client = client or Client()
+        job_id = job or client.job_id
         if not job_id:
             raise ValueError("RemoteLearningRate needs a job id: pass job=... or set LRHUB_JOB_ID")
-        self.job = job_id
-        self.schedule = schedule
-        self.spec = spec
-        self.labels = dict(labels or {})
-        self.scale = scale
+        self.run = JobRun(
+            job_id, schedule=schedule, spec=spec, labels=labels, scale=scale,
+            on_error=on_error, on_conflict=on_conflict, client=client, max_pending=max_pending,
+            breaker=breaker,
+        )  # fmt: skip
         self.per_step = per_step
-        self.on_error = on_error
         self.verbose = verbose
-        self._registered = False
-        self._failing = False
-        self._pending = PendingEpochs(max_pending)
-        # The job as the service last described it (local mode): what local decisions start from.
-        self._snapshot: JobSnapshot | None = None
         self._steps_per_epoch: int | None = None
         self._step_rates: list[float] | None = None
-        # (epoch, metrics) of the last finished epoch, sent with the next epoch's request.
-        self._last_logs: tuple[int, dict[str, float]] | None = None
+        # Job epoch = Keras epoch + offset: a second fit continues the job.
+        self._offset = 0
+        self._next_job_epoch = 0  # the job epoch after the last one this callback trained
+        self._fit_began = False
+        self._fitted_model: int | None = None  # id() of the model of the previous fit
+        # The answer asked at the end of the epoch before, for `_asked` (None: held).
+        self._asked: int | None = None
+        self._next: EpochAnswer | None = None
+        # The rate this callback last wrote (float32, as the optimizer holds it).
+        self._applied: float | None = None
+        self._warned_other_setter = False
+        self._last_loss: float | None = None
+
+    @property
+    def job(self) -> str:
+        """The job id."""
+        return self.run.job
+
+    @property
+    def client(self) -> Client:
+        """The client the callback talks to lrhub with."""
+        return self.run.client
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        # Every refusal comes before anything is registered.
         for optimizer in self._optimizers():
-            _refuse_schedule_object(optimizer)
+            _refuse_unsettable_rate(optimizer)
         if self.per_step:
             steps = self.params.get("steps")
             if not steps:
@@ -112,21 +139,41 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
                     "RemoteLearningRate(per_step=True) needs the number of steps per epoch; "
                     "pass steps_per_epoch to fit() or use a dataset of known length"
                 )
+            if int(getattr(self.model, "steps_per_execution", 1) or 1) > 1:
+                raise ValueError(
+                    "RemoteLearningRate(per_step=True) cannot set per-step rates with "
+                    f"steps_per_execution={self.model.steps_per_execution}: Keras calls the "
+                    "batch hook once per execution; compile with steps_per_execution=1 or use "
+                    "per_step=False"
+                )
             self._steps_per_epoch = int(steps)
-        self._guarded(self._register)
+        self._fit_began = False
+        self._applied = None
+        if not self.run.registered:
+            self.run.start()
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if not self._fit_began:
+            self._begin_fit(epoch)
+        self._check_other_setters()
+        job_epoch = epoch + self._offset
         self._step_rates = None
-        decision = self._rate_for(epoch)
+        if self._asked == job_epoch:
+            decision = self._next
+        else:
+            metrics: dict[str, float] | None = {} if job_epoch == 0 else None
+            decision = self._ask(lambda: self.run.decide(job_epoch, metrics, **self._steps()))
+        self._asked, self._next = None, None
         if decision is None:
             return
         self._set_rate(decision.learning_rate)
         if self.per_step:
             self._step_rates = decision.step_learning_rates
         if self.verbose > 0:
+            where = f" (job epoch {job_epoch})" if self._offset else ""
             io_utils.print_msg(
                 f"\nEpoch {epoch + 1}: RemoteLearningRate setting learning rate to "
-                f"{decision.learning_rate} ({decision.reason})."
+                f"{decision.learning_rate}{where} ({decision.reason})."
             )
         if decision.stop:
             self.model.stop_training = True
@@ -143,147 +190,75 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
             return
-        self._last_logs = (epoch, _metrics(logs))
-        logs["learning_rate"] = float(backend.convert_to_numpy(self._optimizers()[0].learning_rate))
+        self._check_other_setters()
+        job_epoch = epoch + self._offset
+        metrics = _metrics(logs)
+        self._last_loss = _loss(logs)
+        logs["learning_rate"] = self._current_rate()
+        self._next_job_epoch = job_epoch + 1
+        total = self.params.get("epochs") if self.params else None
+        if self.model.stop_training or (total is not None and epoch + 1 >= total):
+            self._ask(lambda: self.run.end_epoch(job_epoch, metrics))
+            return
+        # The next epoch's rate, from this epoch's metrics: they reach the service now.
+        self._asked = job_epoch + 1
+        self._next = self._ask(lambda: self.run.decide(job_epoch + 1, metrics, **self._steps()))
+        if self._next is not None and self._next.stop:
+            self.model.stop_training = True  # stop now, before an epoch the service refused
 
-    def _register(self) -> None:
-        if self.schedule is None and self.spec is None:
-            job = self.client.get_job(self.job)  # created by an orchestrator or operator
-        else:
-            job = self.client.put_job(
-                self.job,
-                schedule=self.schedule,
-                spec=self.spec,
-                scale=self.scale,
-                labels=self.labels,
-            )
-        self._snapshot = JobSnapshot.of(job)
-        self._registered = True
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        failed = self._last_loss is not None and not isfinite(self._last_loss)
+        self.run.finish("failed" if failed else "completed")
 
-    def _rate_for(self, epoch: int) -> EpochAnswer | None:
-        """The service's decision for `epoch` after any buffered ones, or the fallback's."""
-        metrics = self._metrics_before(epoch)
-        if self.on_error != "raise":
-            self._buffer(epoch, metrics)
-        try:
-            if not self._registered:
-                self._register()
-            if self.on_error == "raise":
-                decision = self.client.decide(
-                    self.job, epoch, metrics=metrics, steps_per_epoch=self._steps_per_epoch
-                )
-            else:
-                decision = self._flush_pending()
-        except LrhubError as error:
-            if self.on_error == "raise":
-                raise
-            self._warn_once(error)
-            if self.on_error == "local":
-                return self._decide_locally(epoch, metrics)
-            return None
-        self._failing = False
-        if self.on_error == "local":
-            self._follow(decision, metrics)
-        return decision
+    # -- internals -------------------------------------------------------------------------------
 
-    def _buffer(self, epoch: int, metrics: Mapping[str, float] | None) -> None:
-        dropped_oldest = self._pending.add(epoch, metrics, self._steps_per_epoch)
-        if dropped_oldest and self._pending.dropped == 1:
+    def _begin_fit(self, epoch: int) -> None:
+        """Map this fit's epochs onto the job's: a fit from epoch 0 after an earlier one
+        continues the job; one with its own initial_epoch (or BackupAndRestore's) uses it."""
+        self._fit_began = True
+        continued = epoch == 0 and self._next_job_epoch > 0
+        self._offset = self._next_job_epoch if continued else 0
+        model = id(self.model)
+        if continued and self._fitted_model not in (None, model):
             warnings.warn(
-                f"lrhub job {self.job!r}: more than {self._pending.capacity} epochs missed; "
-                "dropping the oldest, so the service will see a gap and its plateau state "
-                "will not end as without the outage",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-
-    def _flush_pending(self) -> EpochAnswer:
-        replayed = len(self._pending) - 1
-        decision = self._pending.flush(self.client, self.job)
-        if replayed and self.verbose > 0:
-            io_utils.print_msg(
-                f"\nRemoteLearningRate: lrhub answers again; replayed the metrics of {replayed} "
-                "epochs it missed"
-            )
-        return decision
-
-    def _decide_locally(
-        self, epoch: int, metrics: Mapping[str, float] | None
-    ) -> EpochAnswer | None:
-        if self._snapshot is None:
-            return None  # the service never described the job: nothing to compute from
-        try:
-            local = decide_locally(self._snapshot, epoch, metrics, self._steps_per_epoch)
-        except ScheduleError as error:
-            warnings.warn(
-                f"lrhub job {self.job!r}: no local rate for epoch {epoch} ({error}); holding",
+                f"lrhub job {self.job!r}: another model continues this job at epoch "
+                f"{self._offset}; give each model its own job id (or RemoteLearningRate) to "
+                "start a new job",
                 RuntimeWarning,
                 stacklevel=3,
             )
-            return None
-        self._snapshot = local.snapshot
-        return local.answer
+        self._fitted_model = model
 
-    def _follow(self, decision: EpochAnswer, metrics: Mapping[str, float] | None) -> None:
-        """Keep the snapshot in step with the service's answers: the service wins."""
-        assert self._snapshot is not None
-        local: LocalDecision | None
+    def _ask(self, request: Callable[[], ResultT]) -> ResultT:
+        """Call the run; in raise mode a refusal also reports the job failed before raising."""
         try:
-            local = decide_locally(self._snapshot, decision.epoch, metrics, self._steps_per_epoch)
-        except ScheduleError:
-            local = None
-        if local is not None and (
-            local.answer.learning_rate,
-            local.answer.step_learning_rates,
-            local.answer.state,
-        ) == (decision.learning_rate, decision.step_learning_rates, decision.state):
-            self._snapshot = local.snapshot
-            return
-        # The job changed (PATCH, newer schedule version, rewind): read it again.
-        try:
-            self._snapshot = JobSnapshot.of(self.client.get_job(self.job))
-        except LrhubError:
-            self._snapshot = replace(self._snapshot, state=decision.state)
-
-    def _metrics_before(self, epoch: int) -> dict[str, float] | None:
-        if self._last_logs is not None and self._last_logs[0] == epoch - 1:
-            return self._last_logs[1]
-        # Epoch 0 observed nothing; a fit resumed at a later epoch does not know the logs before.
-        return {} if epoch == 0 else None
-
-    def _guarded(self, action: Callable[[], ResultT]) -> ResultT | None:
-        """Run a service call; on failure warn and go on, or raise, as configured."""
-        try:
-            result = action()
+            return request()
         except LrhubError as error:
-            if self.on_error == "raise":
-                raise
-            self._warn_once(error)
-            return None
-        self._failing = False
-        return result
+            if not is_outage(error):
+                self.run.finish("failed")
+            raise
 
-    def _warn_once(self, error: LrhubError) -> None:
-        if self._failing:
+    def _steps(self) -> dict[str, int | None]:
+        return {"steps_per_epoch": self._steps_per_epoch}
+
+    def _check_other_setters(self) -> None:
+        """Warn once when the rate is not the one this callback set: another callback
+        (ReduceLROnPlateau, LearningRateScheduler) sets it too, and the two fight."""
+        if self._applied is None or self._warned_other_setter:
             return
-        self._failing = True
-        if self.on_error == "local":
-            fallback = (
-                "computing the rate locally from the job's last spec and state (holding the "
-                "current rate until the service has described the job)"
+        if self._current_rate() != self._applied:
+            self._warned_other_setter = True
+            warnings.warn(
+                f"lrhub job {self.job!r}: another callback changed the learning rate "
+                f"RemoteLearningRate set ({self._applied} became {self._current_rate()}); "
+                "remove ReduceLROnPlateau or LearningRateScheduler from this fit, lrhub's "
+                "schedule decides the rate",
+                RuntimeWarning,
+                stacklevel=3,
             )
-        else:
-            fallback = (
-                "holding the current learning rate; the rates of the epochs until the service "
-                "answers stay the held rate"
-            )
-        warnings.warn(
-            f"lrhub job {self.job!r}: {error}; {fallback}. The metrics of the epochs it misses "
-            f"are buffered (up to {self._pending.capacity}) and replayed in order when it "
-            "answers again",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+
+    def _current_rate(self) -> float:
+        return float(backend.convert_to_numpy(_rate_owner(self._optimizers()[0]).learning_rate))
 
     def _optimizers(self) -> list[Any]:
         optimizer = self.model.optimizer
@@ -293,20 +268,42 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         # The optimizer's rate variable itself: its `assign` skips the setter's checks, which
         # cost a quarter of each per-batch write (88 against 64 us measured).
         for optimizer in self._optimizers():
-            optimizer.learning_rate.assign(rate)
+            _rate_owner(optimizer).learning_rate.assign(rate)
+        self._applied = float(np.float32(rate))
 
 
-def _refuse_schedule_object(optimizer: Any) -> None:
-    # Keras keeps a schedule object in `_learning_rate` and then refuses to set the rate.
-    if isinstance(
-        getattr(optimizer, "_learning_rate", None),
-        keras.optimizers.schedules.LearningRateSchedule,
-    ):
+def _rate_owner(optimizer: Any) -> Any:
+    """The optimizer that holds the rate: a LossScaleOptimizer's (mixed precision) inner one."""
+    while isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer = optimizer.inner_optimizer
+    return optimizer
+
+
+def _refuse_unsettable_rate(optimizer: Any) -> None:
+    """Refuse optimizers whose rate this callback cannot set: built with a schedule object or
+    a callable (also inside a LossScaleOptimizer)."""
+    owner = _rate_owner(optimizer)
+    rate = getattr(owner, "_learning_rate", None)
+    wrapped = f" (inside LossScaleOptimizer {optimizer.name!r})" if owner is not optimizer else ""
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
         raise ValueError(
-            f"RemoteLearningRate sets the learning rate itself, but optimizer {optimizer.name!r} "
-            "was built with a LearningRateSchedule object; build it with a float learning_rate "
-            "and put the schedule in lrhub (per_step=True gives per-step rates)"
+            f"RemoteLearningRate sets the learning rate itself, but optimizer {owner.name!r}"
+            f"{wrapped} was built with a LearningRateSchedule object; build it with a float "
+            "learning_rate and put the schedule in lrhub (per_step=True gives per-step rates)"
         )
+    if not isinstance(rate, keras.Variable):
+        raise ValueError(
+            f"RemoteLearningRate sets the learning rate itself, but optimizer {owner.name!r}"
+            f"{wrapped} was built with a callable learning_rate; build it with a float "
+            "learning_rate and put the schedule in lrhub"
+        )
+
+
+def _loss(logs: Mapping[str, Any]) -> float | None:
+    try:
+        return float(logs["loss"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _metrics(logs: Mapping[str, Any]) -> dict[str, float]:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 ItemT = TypeVar("ItemT")
 
 JsonObject = dict[str, Any]
+JobStatus = Literal["running", "stopped", "completed", "failed"]
 
 
 class _Model(BaseModel):
@@ -60,7 +61,7 @@ class Job(_Model):
     """A training job's stored state."""
 
     job_id: str
-    status: Literal["running", "stopped"]
+    status: JobStatus
     schedule: JobSchedule
     spec: JsonObject
     scale: float = 1.0
@@ -73,12 +74,18 @@ class Job(_Model):
     state: JsonObject | None = Field(default=None, description="Engine state; null before epoch 0.")
     created_at: datetime
     updated_at: datetime
+    last_seen_at: datetime | None = Field(
+        default=None, description="When the job last reported an epoch or its status."
+    )
+    stale: bool = Field(default=False, description="Running, but silent for too long.")
     token: str | None = Field(default=None, description="The job token, only when just created.")
     etag: str | None = Field(default=None, description="The answer's ETag, for If-Match.")
 
 
 class JobPatch(BaseModel):
-    """Changes to a running job; only the fields that are set are sent.
+    """Changes to a job; only the fields that are set are sent. `status` stops (`stopped`),
+    resumes (`running`) or reports how training ended (`completed`, `failed`: a job token may
+    send these two for its own job).
 
     `JobPatch(override=None)` sends `"override": null` (clears the override), while `JobPatch()`
     leaves it alone.
@@ -93,7 +100,7 @@ class JobPatch(BaseModel):
     scale: float | None = None
     override: float | None = None
     paused: bool | None = None
-    status: Literal["stopped"] | None = None
+    status: JobStatus | None = None
     labels: dict[str, str] | None = None
 
 
@@ -129,7 +136,12 @@ class HistoryEntry(_Model):
     step_learning_rates: list[float] | None = None
     reason: str
     stop: bool = False
-    metrics: dict[str, float] | None = None
+    metrics: dict[str, float] | None = Field(
+        default=None, description="Observed at the end of this epoch; None until reported."
+    )
+    input_metrics: dict[str, float] | None = Field(
+        default=None, description="What the decision was made from: the epoch before's metrics."
+    )
     schedule: ScheduleVersionRef = Field(default_factory=ScheduleVersionRef)
     superseded: bool = False
     decided_at: datetime

@@ -26,11 +26,22 @@ def is_outage(error: LrhubError) -> bool:
 
 @dataclass(frozen=True)
 class PendingEpoch:
-    """One decision request not answered yet: what the job observed before `epoch`."""
+    """One report not answered yet: the decision of `epoch` from what the job observed before
+    it, or (`end_only`) the metrics observed at the end of `epoch`, the last of a fit."""
 
     epoch: int
     metrics: dict[str, float] | None
     steps_per_epoch: int | None
+    end_only: bool = False
+
+    def send(self, client: Client, job_id: str) -> EpochAnswer | None:
+        """Report it; the decision's answer (None for an end report)."""
+        if self.end_only:
+            client.report_epoch_end(job_id, self.epoch, metrics=self.metrics or {})
+            return None
+        return client.decide(
+            job_id, self.epoch, metrics=self.metrics, steps_per_epoch=self.steps_per_epoch
+        )
 
 
 class PendingEpochs:
@@ -56,18 +67,25 @@ class PendingEpochs:
         return [pending.epoch for pending in self._epochs]
 
     def add(
-        self, epoch: int, metrics: Mapping[str, float] | None, steps_per_epoch: int | None
+        self,
+        epoch: int,
+        metrics: Mapping[str, float] | None,
+        steps_per_epoch: int | None,
+        *,
+        end_only: bool = False,
     ) -> bool:
-        """Queue the request of `epoch`; True when that dropped the oldest one (buffer full)."""
+        """Queue the request of `epoch` (or, `end_only`, the report of its end); True when that
+        dropped the oldest one (buffer full)."""
         full = len(self._epochs) == self._epochs.maxlen
         if full:
             self.dropped += 1
         metrics_copy = None if metrics is None else dict(metrics)
-        self._epochs.append(PendingEpoch(epoch, metrics_copy, steps_per_epoch))
+        self._epochs.append(PendingEpoch(epoch, metrics_copy, steps_per_epoch, end_only))
         return full
 
-    def flush(self, client: Client, job_id: str) -> EpochAnswer:
-        """POST every pending epoch in order; the answer of the last (the newest) one.
+    def flush(self, client: Client, job_id: str) -> EpochAnswer | None:
+        """Send every pending report in order; the answer of the last one (None when it is an
+        end report).
 
         An outage error stops the flush and keeps this epoch and the later ones for the next
         flush. Any other error (the service refused the epoch) drops that epoch, since sending it
@@ -77,18 +95,11 @@ class PendingEpochs:
             raise ValueError("no pending epoch to flush")
         decision: EpochAnswer | None = None
         while self._epochs:
-            pending = self._epochs[0]
             try:
-                decision = client.decide(
-                    job_id,
-                    pending.epoch,
-                    metrics=pending.metrics,
-                    steps_per_epoch=pending.steps_per_epoch,
-                )
+                decision = self._epochs[0].send(client, job_id)
             except LrhubError as error:
                 if not is_outage(error):
                     self._epochs.popleft()
                 raise
             self._epochs.popleft()
-        assert decision is not None
         return decision

@@ -73,6 +73,11 @@ def print_schedule(console: Console, schedule: Schedule) -> None:
     console.print_json(data=schedule.spec)
 
 
+def job_status(job: Job) -> str:
+    """The job's status, marked when it is running but has stopped reporting."""
+    return f"{job.status} (stale)" if job.stale else job.status
+
+
 def jobs_table(jobs: Sequence[Job]) -> Table:
     """One row per job."""
     table = Table(title="jobs")
@@ -82,7 +87,7 @@ def jobs_table(jobs: Sequence[Job]) -> Table:
     for job in jobs:
         table.add_row(
             job.job_id,
-            job.status,
+            job_status(job),
             job_schedule(job.schedule),
             _rate(job.learning_rate),
             "-" if job.last_epoch is None else str(job.last_epoch),
@@ -97,7 +102,7 @@ def print_job(console: Console, job: Job) -> None:
     table.add_column("field", style="bold")
     table.add_column("value")
     rows = {
-        "status": job.status,
+        "status": job_status(job),
         "schedule": job_schedule(job.schedule),
         "type": str(job.spec.get("type", "?")),
         "learning rate": _rate(job.learning_rate),
@@ -109,6 +114,7 @@ def print_job(console: Console, job: Job) -> None:
         "labels": _compact(job.labels),
         "state": _compact(job.state),
         "updated": _when(job.updated_at),
+        "last seen": "never" if job.last_seen_at is None else _when(job.last_seen_at),
     }
     for field, value in rows.items():
         table.add_row(field, value)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
 from fastapi import FastAPI
 from sqlalchemy.pool import NullPool
+from starlette.concurrency import run_in_threadpool
 
 from lrhub.service.auth.middleware import AuthenticationMiddleware
 from lrhub.service.auth.tokens import Authenticator
@@ -15,6 +21,8 @@ from lrhub.service.http.dependencies import AppContext
 from lrhub.service.http.openapi import install_openapi, operation_id
 from lrhub.service.http.problems import install_problem_handlers
 from lrhub.service.jobs import routes as job_routes
+from lrhub.service.jobs.retention import purge_periodically
+from lrhub.service.jobs.service import purge_finished_jobs
 from lrhub.service.operations import routes as operation_routes
 from lrhub.service.operations.metrics import RequestMetricsMiddleware, ServiceMetrics
 from lrhub.service.previews import routes as preview_routes
@@ -34,6 +42,23 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     engine = make_engine(settings.database_url, lock_timeout=settings.lock_timeout)
     metrics = ServiceMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.retention_days is None:
+            yield
+            return
+        retention = timedelta(days=settings.retention_days)
+        # The first purge runs before the first request is served.
+        await run_in_threadpool(purge_finished_jobs, engine, older_than=retention)
+        purging = asyncio.create_task(purge_periodically(engine, retention))
+        try:
+            yield
+        finally:
+            purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purging
+
     app = FastAPI(
         title="lrhub",
         version=API_VERSION,
@@ -42,6 +67,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         # Relative: the interactive docs and generated clients talk to the server they read it from.
         servers=[{"url": "/", "description": "the server that serves this document"}],
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        lifespan=lifespan,
     )
     context = AppContext(
         settings=settings,

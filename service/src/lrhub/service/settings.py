@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,6 +71,12 @@ class ServerSettings(BaseSettings):
             max_preview_steps=self.max_preview_steps,
             max_evaluation_cost=self.max_evaluation_cost,
         )
+
+    # Completed, failed and stopped jobs idle for longer are deleted with their history; None
+    # keeps them forever.
+    retention_days: float | None = Field(default=None, gt=0)
+    # A running job silent for longer (or 5x its median epoch interval, if longer) is stale.
+    stale_after: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0))
 
     def admin_tokens(self) -> list[AdminToken]:
         """The configured admin tokens; unnamed ones are named `admin-<sha256 prefix>`."""

@@ -12,7 +12,12 @@ from fastapi import Body, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from lrhub.service.decisions import service as decision_service
-from lrhub.service.decisions.schemas import DecisionRequest, EpochAnswer, HistoryEntry
+from lrhub.service.decisions.schemas import (
+    DecisionRequest,
+    EpochAnswer,
+    EpochEnd,
+    HistoryEntry,
+)
 from lrhub.service.decisions.service import Outcome
 from lrhub.service.decisions.store import StoredDecision
 from lrhub.service.errors import InvalidRequest
@@ -34,7 +39,7 @@ router = v1_router("/v1/jobs", "decisions")
 
 CSV_COLUMNS = (
     "epoch", "learning_rate", "reason", "stop", "schedule", "version", "superseded",
-    "decided_at", "metrics",
+    "decided_at", "metrics", "input_metrics",
 )  # fmt: skip
 
 
@@ -67,6 +72,22 @@ async def decide_epoch(
     return model_response(EpochAnswer.of(decided.record, replayed=replayed))
 
 
+@router.put("/{job_id}/epochs/{epoch}/metrics", response_model=HistoryEntry)
+def report_epoch_end(
+    job_id: JobId,
+    epoch: Annotated[int, Path(ge=0, le=MAX_EPOCH)],
+    body: EpochEnd,
+    context: Context,
+    caller: Caller,
+) -> Response:
+    """Record the metrics observed at the end of `epoch`, as the last epoch of a fit does (the
+    other epochs' reach the service with the next epoch's decision)."""
+    decision = decision_service.record_epoch_end(
+        context.engine, caller, job_id, epoch, body.metrics
+    )
+    return model_response(HistoryEntry.of(decision))
+
+
 def _history_csv(decisions: Sequence[StoredDecision]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -84,6 +105,7 @@ def _history_csv(decisions: Sequence[StoredDecision]) -> str:
                 str(entry.superseded).lower(),
                 entry.decided_at.isoformat().replace("+00:00", "Z"),
                 json.dumps(entry.metrics, sort_keys=True),
+                json.dumps(entry.input_metrics, sort_keys=True),
             ]
         )
     return out.getvalue()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from lrhub.service.clock import as_utc
 from lrhub.service.decisions.store import DecisionRecord, StoredDecision
@@ -16,6 +16,12 @@ class DecisionRequest(RequestBody):
 
     metrics: Metrics | None = None
     steps_per_epoch: StepsPerEpoch | None = None
+
+
+class EpochEnd(RequestBody):
+    """`PUT /v1/jobs/{job_id}/epochs/{epoch}/metrics`: the metrics observed at the end of epoch."""
+
+    metrics: Metrics
 
 
 class ScheduleVersionRef(BaseModel):
@@ -61,14 +67,20 @@ class EpochAnswer(BaseModel):
 
 
 class HistoryEntry(BaseModel):
-    """One stored decision of a job."""
+    """One stored decision of a job: the rate of its epoch and what that epoch observed."""
 
     epoch: int
-    learning_rate: float
+    learning_rate: float = Field(description="The rate used during this epoch (its first step's).")
     step_learning_rates: list[float] | None
     reason: str
     stop: bool
-    metrics: dict[str, float] | None
+    metrics: dict[str, float] | None = Field(
+        description="Observed at the end of this epoch; null until the job reports them."
+    )
+    input_metrics: dict[str, float] | None = Field(
+        description="What the decision was made from: the metrics observed at the end of the "
+        "epoch before (`{}` for epoch 0, null when the caller did not know them)."
+    )
     schedule: ScheduleVersionRef
     superseded: bool
     decided_at: datetime
@@ -82,7 +94,8 @@ class HistoryEntry(BaseModel):
             step_learning_rates=decision.step_learning_rates,
             reason=decision.reason,
             stop=decision.stop,
-            metrics=decision.metrics,
+            metrics=decision.end_metrics,
+            input_metrics=decision.metrics,
             schedule=ScheduleVersionRef(
                 name=decision.schedule_name, version=decision.schedule_version
             ),

@@ -17,7 +17,8 @@ again, and a state saved for another spec or clock starts fresh instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -31,12 +32,13 @@ from lrhub.schedules import (
 )
 from lrhub.service.auth.principal import Principal
 from lrhub.service.catalog import store as catalog_store
-from lrhub.service.clock import utc_now
+from lrhub.service.clock import as_utc, utc_now
 from lrhub.service.decisions import store as decision_store
 from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.decisions.store import DecisionRecord, StoredDecision
-from lrhub.service.errors import EvaluationFailed, NotFound, Unavailable
+from lrhub.service.errors import Conflict, EvaluationFailed, NotFound, Unavailable
 from lrhub.service.jobs import store as job_store
+from lrhub.service.jobs.staleness import with_interval
 from lrhub.service.jobs.store import AuditAction, Follow, JobStatus, StoredJob
 from lrhub.service.limits import Limits
 from lrhub.service.storage.database import (
@@ -82,16 +84,19 @@ class _Read:
     stored: StoredDecision | None = None  # the decision in force at or after the epoch
     previous_epoch: int | None = None  # for a rewind: the last epoch in force before it
     latest_spec: str | None = None  # a newer version's spec, for a job following latest
+    # The end metrics the job reported for the epoch before (when it sent none with this one).
+    previous_end_metrics: dict[str, float] | None = None
 
 
-def _read(engine: Engine, job_id: str, epoch: int) -> _Read:
+def _read(engine: Engine, job_id: str, epoch: int, *, metrics_known: bool = True) -> _Read:
     with single_statement_read(engine) as connection:
         found = decision_store.read_job_for_decision(connection, job_id)
     if found is None:
         raise NotFound(f"there is no job {job_id!r}")
     job, latest = found
     rewinding = job.last_epoch is not None and epoch <= job.last_epoch
-    if not rewinding and not _switches(job, latest):
+    looks_back = not metrics_known and epoch > 0
+    if not rewinding and not looks_back and not _switches(job, latest):
         return _Read(job, latest)
     # Rarely needed, and consistent with the job read above as long as the compare-and-set
     # succeeds: every write of a decision or a schedule switch changes the job row's version.
@@ -105,7 +110,11 @@ def _read(engine: Engine, job_id: str, epoch: int) -> _Read:
             assert job.schedule_name is not None
             version = catalog_store.get_version(connection, job.schedule_name, latest)
             latest_spec = version.spec if version is not None else None
-    return _Read(job, latest, stored, previous, latest_spec)
+        previous_end = None
+        if looks_back:
+            before = decision_store.active_decision(connection, job_id, epoch - 1)
+            previous_end = before.end_metrics if before is not None else None
+    return _Read(job, latest, stored, previous, latest_spec, previous_end)
 
 
 def _switches(job: StoredJob, latest: int) -> bool:
@@ -123,14 +132,23 @@ def decide_epoch(
     metrics: Mapping[str, float] | None,
     steps_per_epoch: int | None,
 ) -> DecidedEpoch:
-    """Answer the rate of `epoch` for the job: replay, rewind or a new decision."""
+    """Answer the rate of `epoch` for the job: replay, rewind or a new decision.
+
+    Unknown metrics (`None`) for an epoch not decided yet are the end metrics the job reported
+    for the epoch before, if it did (a process that resumed after that report, or a new fit
+    continuing a finished one).
+    """
     principal.require_job(job_id, change=True)
     for _attempt in range(MAX_ATTEMPTS):
         cached = cache.get(job_id)
-        if cached is not None and (cached[0].last_epoch is None or epoch > cached[0].last_epoch):
+        if (
+            metrics is not None
+            and cached is not None
+            and (cached[0].last_epoch is None or epoch > cached[0].last_epoch)
+        ):
             read = _Read(*cached)
         else:
-            read = _read(engine, job_id, epoch)
+            read = _read(engine, job_id, epoch, metrics_known=metrics is not None)
         principal.require_owner(read.job.created_by)
         rewound_from: StoredDecision | None = None
         epoch_metrics = metrics
@@ -139,11 +157,15 @@ def decide_epoch(
             if stored is not None and stored.epoch == epoch:
                 known = stored.metrics if metrics is None else dict(metrics)
                 if known == stored.metrics and steps_per_epoch in (None, stored.steps_per_epoch):
-                    cache.put(read.job, read.latest_version)
+                    _mark_seen(engine, job_id)
                     return DecidedEpoch(record=stored, outcome=Outcome.REPLAYED, reductions=0)
                 epoch_metrics = known
             rewound_from = stored
-        decided = _decide(read, limits, epoch, epoch_metrics, steps_per_epoch, rewound_from)
+        if epoch_metrics is None and epoch > 0:
+            epoch_metrics = read.previous_end_metrics
+        decided = _decide(
+            read, limits, principal, epoch, epoch_metrics, steps_per_epoch, rewound_from
+        )
         if _store(engine, read, decided):
             cache.put(decided.job, read.latest_version)
             return decided.result
@@ -158,11 +180,35 @@ class _Decided:
     job: StoredJob
     result: DecidedEpoch
     switched: StoredJob | None  # the job moved to a newer version of its schedule: as it was then
+    reopened: StoredJob | None  # a finished job reported again: running once more, as then
+    ended_epoch: int | None  # the epoch whose end metrics this decision's metrics are
+    actor: str
+
+
+def _mark_seen(engine: Engine, job_id: str) -> None:
+    """A replayed decision still counts as the job reporting."""
+    with write_transaction(engine) as connection:
+        decision_store.mark_seen(connection, job_id, utc_now())
+
+
+def _reported(job: StoredJob, epoch: int, now: datetime) -> tuple[StoredJob, StoredJob | None]:
+    """The job once it reported `epoch`: seen now, an epoch interval more when it follows the
+    last one, and running again if it had ended (a continued fit); and, for that last case, the
+    job as it was reopened."""
+    intervals = job.epoch_intervals
+    if job.last_epoch is not None and epoch == job.last_epoch + 1:
+        intervals = with_interval(intervals, (now - as_utc(job.updated_at)).total_seconds())
+    reported = replace(job, last_seen_at=now, epoch_intervals=intervals)
+    if job.status not in (JobStatus.COMPLETED, JobStatus.FAILED):
+        return reported, None
+    reopened = replace(reported, status=JobStatus.RUNNING, revision=job.revision + 1)
+    return reopened, reopened
 
 
 def _decide(
     read: _Read,
     limits: Limits,
+    principal: Principal,
     epoch: int,
     metrics: Mapping[str, float] | None,
     steps_per_epoch: int | None,
@@ -174,6 +220,8 @@ def _decide(
         job = switched = job_store.changed(
             job, schedule_version=read.latest_version, spec=read.latest_spec, state=None
         )
+    now = utc_now()
+    job, reopened = _reported(job, epoch, now)
     key = spec_key(job.spec)
     state_before: dict[str, Any] | None = job.state
     previous_epoch = job.last_epoch
@@ -203,7 +251,6 @@ def _decide(
     except EvaluationError as error:
         raise EvaluationFailed(f"epoch {epoch}: {error}") from error
     answer = answered.answer
-    now = utc_now()
     rewound = rewound_from is not None
     record = DecisionRecord(
         job_id=job.job_id,
@@ -224,6 +271,7 @@ def _decide(
         rewound=rewound,
         superseded=False,
         decided_at=now,
+        end_metrics=None,
     )
     after = job_store.changed(
         job,
@@ -235,16 +283,25 @@ def _decide(
     )
     outcome = Outcome.REWOUND if rewound else Outcome.NEW
     result = DecidedEpoch(record=record, outcome=outcome, reductions=answered.decision.reductions)
-    return _Decided(job=after, result=result, switched=switched)
+    ended = epoch - 1 if metrics is not None and previous_epoch == epoch - 1 else None
+    return _Decided(
+        job=after,
+        result=result,
+        switched=switched,
+        reopened=reopened,
+        ended_epoch=ended,
+        actor=principal.actor,
+    )
 
 
 def _store(engine: Engine, read: _Read, decided: _Decided) -> bool:
     """Write the decision if the job is still as read; False (nothing written) otherwise."""
     record = decided.result.record
-    if not is_sqlite(engine) and not record.rewound and decided.switched is None:
+    simple = not record.rewound and decided.switched is None and decided.reopened is None
+    if not is_sqlite(engine) and simple:
         with autocommit_statement(engine) as connection:
             return decision_store.decide_in_one_statement(
-                connection, read.job, read.latest_version, decided.job, record
+                connection, read.job, read.latest_version, decided.job, record, decided.ended_epoch
             )
     with write_transaction(engine) as connection:
         if not decision_store.compare_and_set_job(
@@ -253,12 +310,51 @@ def _store(engine: Engine, read: _Read, decided: _Decided) -> bool:
             return False
         if record.rewound:
             decision_store.supersede_from(connection, record.job_id, record.epoch)
-        decision_store.insert_decision(connection, record)
+        decision_store.insert_decision(connection, record, decided.ended_epoch)
         if decided.switched is not None:
             job_store.record_event(
                 connection, FOLLOW_ACTOR, AuditAction.UPDATE, read.job, decided.switched
             )
+        if decided.reopened is not None:
+            job_store.record_event(
+                connection, decided.actor, AuditAction.STATUS, read.job, decided.reopened
+            )
     return True
+
+
+def record_epoch_end(
+    engine: Engine,
+    principal: Principal,
+    job_id: str,
+    epoch: int,
+    metrics: Mapping[str, float],
+) -> StoredDecision:
+    """Record the metrics observed at the end of `epoch` (the last epoch of a fit: the others'
+    reach the service with the next epoch's decision); the epoch's decision as it is now.
+
+    Reporting the same metrics again changes nothing. Once the next epoch is decided, its
+    decision was made from this epoch's end metrics, so other metrics are a conflict.
+    """
+    principal.require_job(job_id, change=True)
+    with write_transaction(engine) as connection:
+        job = job_store.get_job(connection, job_id, lock=True)
+        if job is None:
+            raise NotFound(f"there is no job {job_id!r}")
+        principal.require_owner(job.created_by)
+        decision = decision_store.active_decision(connection, job_id, epoch)
+        if decision is None:
+            raise Conflict(f"epoch {epoch} of job {job_id!r} has no decision to report the end of")
+        observed = dict(metrics)
+        following = decision_store.active_decision(connection, job_id, epoch + 1)
+        if following is not None and following.metrics != observed:
+            raise Conflict(
+                f"epoch {epoch + 1} of job {job_id!r} was already decided from other metrics "
+                f"of epoch {epoch}; send them with the decision of epoch {epoch + 1} instead"
+            )
+        decision_store.record_end_metrics(connection, job_id, epoch, observed)
+        # A new row version: a decision computed before this report decides again after it.
+        job_store.update_job(connection, job_store.changed(job, last_seen_at=utc_now()))
+    return replace(decision, end_metrics=observed)
 
 
 def job_history(

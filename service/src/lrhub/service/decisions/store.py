@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, cast, func, insert, select, update
+from sqlalchemy import Connection, bindparam, cast, exists, false, func, insert, select, update
 
 from lrhub.service.jobs.store import StoredJob, job_of
 from lrhub.service.storage.tables import decisions, jobs, schedules
@@ -19,6 +19,7 @@ class DecisionRecord:
     job_id: str
     epoch: int
     metrics: dict[str, float] | None
+    """The decision's input: the metrics observed at the end of the epoch before."""
     steps_per_epoch: int | None
     learning_rate: float
     step_learning_rates: list[float] | None
@@ -35,6 +36,8 @@ class DecisionRecord:
     rewound: bool
     superseded: bool
     decided_at: datetime
+    end_metrics: dict[str, float] | None
+    """Observed at the end of this epoch; None until the job reports them."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ _JOB_FOR_DECISION = (
 # The columns a decision writes on its job (a follow-latest switch writes the schedule too).
 _DECIDED_COLUMNS = (
     "last_epoch", "learning_rate", "state", "held_rate", "updated_at", "schedule_version", "spec",
-    "row_version",
+    "row_version", "last_seen_at", "epoch_intervals", "status", "revision",
 )  # fmt: skip
 _LATEST_VERSION_NOW = (
     select(schedules.c.latest_version)
@@ -72,6 +75,24 @@ _DECIDE_ON_JOB = (
     )
     .values({name: bindparam("new_" + name, type_=jobs.c[name].type) for name in _DECIDED_COLUMNS})
 )
+# The metrics a decision is made from were observed at the end of the epoch before: they are
+# that epoch's end metrics (no row matches when that epoch has no decision in force).
+_ENDED = (
+    decisions.c.job_id == bindparam("ended_job_id"),
+    decisions.c.epoch == bindparam("ended_epoch"),
+    # A literal, not a bound False: a bound value in a CTE loses its value on PostgreSQL.
+    decisions.c.superseded.is_(false()),
+)
+_RECORD_END_METRICS = (
+    update(decisions)
+    .where(*_ENDED)
+    .values(end_metrics=bindparam("end_metrics", type_=decisions.c.end_metrics.type))
+)
+_SEEN = (
+    update(jobs)
+    .where(jobs.c.job_id == bindparam("seen_job_id"))
+    .values(last_seen_at=bindparam("last_seen_at"))
+)
 _DECISION_PARAM = "decision_"
 _DECISION_COLUMNS = [column for column in decisions.c if column.name != "id"]
 _INSERT_DECISION = insert(decisions).values(
@@ -80,9 +101,16 @@ _INSERT_DECISION = insert(decisions).values(
         for column in _DECISION_COLUMNS
     }
 )
-# PostgreSQL does both writes in one autocommit statement, the insert taking place only if the
-# compare-and-set updated the job: one round trip for the whole decision.
+# PostgreSQL does every write in one autocommit statement, the insert and the previous epoch's
+# end metrics taking place only if the compare-and-set updated the job: one round trip for the
+# whole decision.
 _CAS_ON_JOB = _DECIDE_ON_JOB.returning(jobs.c.job_id).cte("decided_job")
+_END_METRICS_IF_DECIDED = (
+    update(decisions)
+    .where(*_ENDED, exists(select(_CAS_ON_JOB.c.job_id)))
+    .values(end_metrics=bindparam("end_metrics", type_=decisions.c.end_metrics.type))
+    .cte("ended_epoch")
+)
 _DECIDE_IN_ONE_STATEMENT = (
     insert(decisions)
     .from_select(
@@ -94,7 +122,7 @@ _DECIDE_IN_ONE_STATEMENT = (
             )
         ).select_from(_CAS_ON_JOB),
     )
-    .add_cte(_CAS_ON_JOB)
+    .add_cte(_CAS_ON_JOB, _END_METRICS_IF_DECIDED)
     # The inserted id tells whether the compare-and-set held (the driver's rowcount is -1 here).
     .returning(decisions.c.id)
 )
@@ -116,6 +144,14 @@ def _record_parameters(record: DecisionRecord) -> dict[str, Any]:
     return {_DECISION_PARAM + name: value for name, value in asdict(record).items()}
 
 
+def _ended_parameters(record: DecisionRecord, ended_epoch: int | None) -> dict[str, Any]:
+    return {
+        "ended_job_id": record.job_id,
+        "ended_epoch": -1 if ended_epoch is None else ended_epoch,
+        "end_metrics": record.metrics,
+    }
+
+
 def _job_parameters(read: StoredJob, read_latest: int, decided: StoredJob) -> dict[str, Any]:
     decided_columns = asdict(decided)
     return {"new_" + name: decided_columns[name] for name in _DECIDED_COLUMNS} | {
@@ -131,10 +167,16 @@ def decide_in_one_statement(
     read_latest: int,
     decided: StoredJob,
     record: DecisionRecord,
+    ended_epoch: int | None,
 ) -> bool:
-    """PostgreSQL, autocommit: update the job from `read` to `decided` and insert `record`, both
-    or neither in one statement; False when the job changed since it was read."""
-    parameters = _record_parameters(record) | _job_parameters(read, read_latest, decided)
+    """PostgreSQL, autocommit: update the job from `read` to `decided`, insert `record` and
+    record its metrics as `ended_epoch`'s end metrics, all or nothing in one statement; False
+    when the job changed since it was read."""
+    parameters = (
+        _record_parameters(record)
+        | _job_parameters(read, read_latest, decided)
+        | _ended_parameters(record, ended_epoch)
+    )
     return connection.execute(_DECIDE_IN_ONE_STATEMENT, parameters).first() is not None
 
 
@@ -147,9 +189,38 @@ def compare_and_set_job(
     return connection.execute(_DECIDE_ON_JOB, parameters).rowcount == 1
 
 
-def insert_decision(connection: Connection, record: DecisionRecord) -> None:
-    """Store one decision."""
+def insert_decision(
+    connection: Connection, record: DecisionRecord, ended_epoch: int | None
+) -> None:
+    """Store one decision and, when `ended_epoch` is given, record its metrics as that epoch's
+    end metrics."""
     connection.execute(_INSERT_DECISION, _record_parameters(record))
+    if ended_epoch is not None:
+        connection.execute(_RECORD_END_METRICS, _ended_parameters(record, ended_epoch))
+
+
+def mark_seen(connection: Connection, job_id: str, at: datetime) -> None:
+    """Record that the job reported at `at` (a replayed decision, an epoch's end)."""
+    connection.execute(_SEEN, {"seen_job_id": job_id, "last_seen_at": at})
+
+
+def record_end_metrics(
+    connection: Connection, job_id: str, epoch: int, metrics: dict[str, float]
+) -> None:
+    """Record the metrics observed at the end of `epoch` (its decision must be in force)."""
+    connection.execute(
+        _RECORD_END_METRICS,
+        {"ended_job_id": job_id, "ended_epoch": epoch, "end_metrics": metrics},
+    )
+
+
+def active_decision(connection: Connection, job_id: str, epoch: int) -> StoredDecision | None:
+    """The decision of `epoch` in force, if any."""
+    query = select(decisions).where(
+        decisions.c.job_id == job_id, _IN_FORCE, decisions.c.epoch == epoch
+    )
+    row = connection.execute(query).mappings().first()
+    return StoredDecision(**row) if row else None
 
 
 def first_active_decision_from(

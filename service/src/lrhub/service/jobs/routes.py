@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Annotated
 
 from fastapi import Path, Query, Response
 
 from lrhub.service.errors import InvalidRequest
-from lrhub.service.http.dependencies import Caller, Context, IfMatch
+from lrhub.service.http.dependencies import AppContext, Caller, Context, IfMatch
 from lrhub.service.http.etags import job_etag
 from lrhub.service.http.openapi import with_etag
 from lrhub.service.http.paging import (
@@ -40,8 +41,11 @@ JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=253)]
 _LABEL_KEY = re.compile(LABEL_KEY_PATTERN.removeprefix("^").removesuffix("$"))
 
 
-def _answer(job: StoredJob, status_code: int = 200, token: str | None = None) -> Response:
-    body = Job.of(job) if token is None else JobCreated(**Job.of(job).model_dump(), token=token)
+def _answer(
+    context: AppContext, job: StoredJob, status_code: int = 200, token: str | None = None
+) -> Response:
+    read = Job.of(job, stale_after=context.settings.stale_after)
+    body = read if token is None else JobCreated(**read.model_dump(), token=token)
     return model_response(body, status_code=status_code, etag=job_etag(job.job_id, job.revision))
 
 
@@ -66,7 +70,7 @@ def put_job(job_id: JobId, body: JobCreate, context: Context, caller: Caller) ->
     """Create the job (201, with its token, shown once) or answer the existing one unchanged."""
     result = job_service.create_job(context.engine, caller, job_id, body)
     created = result.token is not None
-    return _answer(result.job, status_code=201 if created else 200, token=result.token)
+    return _answer(context, result.job, status_code=201 if created else 200, token=result.token)
 
 
 @router.get("", response_model=Page[Job])
@@ -84,21 +88,37 @@ def list_jobs(
     labels = parse_label_filters(label)
     after = decode_cursor(cursor, JOB_ID_PATTERN)
     jobs = job_service.list_jobs(context.engine, caller, labels, status, after, limit)
-    return model_response(page_of(jobs, limit, lambda job: job.job_id, Job.of))
+    stale_after = context.settings.stale_after
+    return model_response(
+        page_of(jobs, limit, lambda job: job.job_id, partial(Job.of, stale_after=stale_after))
+    )
 
 
 @router.get("/{job_id}", response_model=Job, responses=with_etag(200))
 def get_job(job_id: JobId, context: Context, caller: Caller) -> Response:
     """The job: configuration, current rate, last epoch, engine state."""
-    return _answer(job_service.get_job(context.engine, caller, job_id))
+    return _answer(context, job_service.get_job(context.engine, caller, job_id))
 
 
 @router.patch("/{job_id}", response_model=Job, responses=with_etag(200))
 def patch_job(
     job_id: JobId, body: JobPatch, context: Context, caller: Caller, if_match: IfMatch = None
 ) -> Response:
-    """Change the job from its next decided epoch on; one audit event."""
-    return _answer(job_service.patch_job(context.engine, caller, job_id, body, if_match))
+    """Change the job from its next decided epoch on; one audit event.
+
+    A job token may only report its own job's end: `{"status": "completed"}` or `"failed"`.
+    """
+    return _answer(context, job_service.patch_job(context.engine, caller, job_id, body, if_match))
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response)
+def delete_job(
+    job_id: JobId, context: Context, caller: Caller, if_match: IfMatch = None
+) -> Response:
+    """Delete a job that is not running, with its history and audit log; its token stops
+    working."""
+    job_service.delete_job(context.engine, caller, job_id, if_match)
+    return Response(status_code=204)
 
 
 @router.post("/{job_id}/token", response_model=JobToken)

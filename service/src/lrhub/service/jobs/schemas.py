@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool
 
 from lrhub.schedules import Spec
-from lrhub.service.clock import as_utc
+from lrhub.service.clock import as_utc, utc_now
 from lrhub.service.http.schemas import (
     EngineState,
     Labels,
@@ -17,6 +17,7 @@ from lrhub.service.http.schemas import (
     Scale,
     ScheduleRef,
 )
+from lrhub.service.jobs.staleness import is_stale
 from lrhub.service.jobs.store import AuditAction, Follow, JobStatus, StoredEvent, StoredJob
 from lrhub.service.storage.specs import load_spec
 
@@ -41,7 +42,11 @@ class JobPatch(RequestBody):
     scale: Scale | None = None
     override: Rate | None = None
     paused: StrictBool | None = None
-    status: Literal["stopped"] | None = None
+    status: JobStatus | None = Field(
+        default=None,
+        description="`stopped` (the next answer says stop), `running` (resume), or the end of "
+        "training: `completed`, `failed` (a job token may report these two for its own job).",
+    )
     labels: Labels | None = None
 
 
@@ -70,10 +75,17 @@ class Job(BaseModel):
     state: EngineState | None
     created_at: datetime
     updated_at: datetime
+    last_seen_at: datetime | None = Field(
+        description="When the job last reported an epoch or its status; null before that."
+    )
+    stale: bool = Field(
+        description="Running, and silent for longer than LRHUB_STALE_AFTER (or 5x its median "
+        "epoch interval when that is longer)."
+    )
 
     @classmethod
-    def of(cls, job: StoredJob) -> Job:
-        """The answer for a stored job."""
+    def of(cls, job: StoredJob, *, stale_after: timedelta) -> Job:
+        """The answer for a stored job, `stale` as of now."""
         return cls(
             job_id=job.job_id,
             status=job.status,
@@ -91,6 +103,8 @@ class Job(BaseModel):
             state=job.state,
             created_at=as_utc(job.created_at),
             updated_at=as_utc(job.updated_at),
+            last_seen_at=as_utc(job.last_seen_at) if job.last_seen_at else None,
+            stale=is_stale(job, now=utc_now(), stale_after=stale_after),
         )
 
 

@@ -3,7 +3,9 @@ and returns stored records."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -26,6 +28,8 @@ from lrhub.service.jobs.store import (
 )
 from lrhub.service.storage.database import read_transaction, write_transaction
 from lrhub.service.storage.specs import canonical_text
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ def create_job(engine: Engine, principal: Principal, job_id: str, body: JobCreat
                 updated_at=now,
                 row_version=0,
                 created_by=principal.actor,
+                last_seen_at=None,
+                epoch_intervals=None,
             )
             job_store.insert_job(connection, job)
             job_store.record_event(connection, principal.actor, AuditAction.CREATE, None, job)
@@ -143,11 +149,33 @@ def list_jobs(
         )
 
 
+# What a job token may report about its own job: how its training ended.
+REPORTED_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+
+
+def _is_status_report(body: JobPatch) -> bool:
+    return body.model_fields_set == {"status"} and body.status in REPORTED_STATUSES
+
+
+def _status_change(job: StoredJob, body: JobPatch) -> JobStatus | None:
+    """The status a PATCH sets, if any. A reported end never overrides an operator's stop: the
+    stop is why the training ended."""
+    if body.status is None or body.status == job.status:
+        return None
+    if job.status == JobStatus.STOPPED and _is_status_report(body):
+        return None
+    return body.status
+
+
 def _patched(connection: Connection, job: StoredJob, body: JobPatch) -> dict[str, Any]:
     """The columns a PATCH changes (see docs/http-api.md "Jobs")."""
     given = body.model_fields_set
-    if job.status == JobStatus.STOPPED and given - {"labels"}:
-        raise Conflict(f"job {job.job_id!r} is stopped; only its labels can change")
+    resumed = body.status == JobStatus.RUNNING
+    if job.status == JobStatus.STOPPED and not resumed and given - {"labels", "status"}:
+        raise Conflict(
+            f"job {job.job_id!r} is stopped; only its labels can change until it is resumed "
+            "(status: running)"
+        )
     _exactly_one_schedule(body.schedule, body.spec is not None, required=False)
     changes: dict[str, Any] = {}
     if body.schedule is not None or body.spec is not None:
@@ -176,8 +204,9 @@ def _patched(connection: Connection, job: StoredJob, body: JobPatch) -> dict[str
     if body.paused is not None:
         changes["paused"] = body.paused
         changes["held_rate"] = job.learning_rate if body.paused else None
-    if body.status is not None:
-        changes["status"] = JobStatus.STOPPED
+    status = _status_change(job, body)
+    if status is not None:
+        changes["status"] = status
     if body.labels is not None:
         changes["labels"] = dict(body.labels)
     return changes
@@ -186,22 +215,74 @@ def _patched(connection: Connection, job: StoredJob, body: JobPatch) -> dict[str
 def patch_job(
     engine: Engine, principal: Principal, job_id: str, body: JobPatch, if_match: str | None
 ) -> StoredJob:
-    """Change a job from its next decided epoch on, with one audit event; the changed job."""
+    """Change a job from its next decided epoch on, with one audit event; the changed job.
+
+    A job's own token may report how its training ended (`completed`, `failed`); that counts as
+    the job having reported. Everything else is for admins.
+    """
+    reported = _is_status_report(body)
+    if reported:
+        principal.require_job(job_id, change=True)
+    else:
+        principal.require_operator()
+    with write_transaction(engine) as connection:
+        job = job_store.get_job(connection, job_id, lock=True)
+        if job is None:
+            raise NotFound(f"there is no job {job_id!r}")
+        if reported:
+            principal.require_owner(job.created_by)
+        check_if_match(if_match, job_etag(job_id, job.revision))
+        changes = _patched(connection, job, body)
+        now = utc_now()
+        last_seen_at = now if reported else job.last_seen_at
+        if not changes:
+            if reported:
+                job = job_store.changed(job, last_seen_at=last_seen_at)
+                job_store.update_job(connection, job)
+            return job
+        updated = job_store.changed(
+            job, **changes, last_seen_at=last_seen_at, revision=job.revision + 1, updated_at=now
+        )
+        job_store.update_job(connection, updated)
+        job_store.record_event(connection, principal.actor, _action(changes), job, updated)
+    return updated
+
+
+def _action(changes: dict[str, Any]) -> AuditAction:
+    status = changes.get("status")
+    if status == JobStatus.STOPPED:
+        return AuditAction.STOP
+    return AuditAction.UPDATE if status is None else AuditAction.STATUS
+
+
+def delete_job(engine: Engine, principal: Principal, job_id: str, if_match: str | None) -> None:
+    """Delete a job that is not running, with its decisions and audit events."""
     principal.require_operator()
     with write_transaction(engine) as connection:
         job = job_store.get_job(connection, job_id, lock=True)
         if job is None:
             raise NotFound(f"there is no job {job_id!r}")
         check_if_match(if_match, job_etag(job_id, job.revision))
-        changes = _patched(connection, job, body)
-        if not body.model_fields_set:
-            return job
-        updated = job_store.changed(job, **changes, revision=job.revision + 1, updated_at=utc_now())
-        job_store.update_job(connection, updated)
-        stopped = changes.get("status") == JobStatus.STOPPED
-        action = AuditAction.STOP if stopped else AuditAction.UPDATE
-        job_store.record_event(connection, principal.actor, action, job, updated)
-    return updated
+        if job.status == JobStatus.RUNNING:
+            raise Conflict(
+                f"job {job_id!r} is running; stop it (status: stopped) before deleting it"
+            )
+        job_store.delete_job(connection, job_id)
+    logger.info("job %s deleted by %s", job_id, principal.actor)
+
+
+def purge_finished_jobs(engine: Engine, *, older_than: timedelta) -> list[str]:
+    """Delete the completed, failed and stopped jobs idle for longer than `older_than`; their ids.
+
+    Several replicas may purge at once: a job another one deleted first is simply gone.
+    """
+    with write_transaction(engine) as connection:
+        expired = job_store.finished_job_ids_idle_since(connection, utc_now() - older_than)
+        for job_id in expired:
+            job_store.delete_job(connection, job_id)
+    if expired:
+        logger.info("retention: deleted %d finished jobs: %s", len(expired), ", ".join(expired))
+    return expired
 
 
 def list_events(

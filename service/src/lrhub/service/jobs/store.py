@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from lrhub.service.clock import utc_now
 from lrhub.service.storage.specs import spec_document
@@ -16,10 +16,17 @@ from lrhub.service.storage.tables import events, jobs
 
 
 class JobStatus(StrEnum):
-    """Whether a job is answered normally or told to stop."""
+    """Where a job is in its life: training, stopped by an operator, or ended (as it reported)."""
 
     RUNNING = "running"
     STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+# Jobs whose training is over: they can be deleted, purged after the retention, and their
+# schedules deleted.
+FINISHED = frozenset({JobStatus.STOPPED, JobStatus.COMPLETED, JobStatus.FAILED})
 
 
 class Follow(StrEnum):
@@ -36,6 +43,7 @@ class AuditAction(StrEnum):
     UPDATE = "update"
     STOP = "stop"
     ROTATE_TOKEN = "rotate_token"
+    STATUS = "status"
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ class StoredJob:
     """Counts every write of the row; a decision lands only on the version it was computed from."""
     created_by: str | None
     """The actor that created the job (None for jobs created before lrhub recorded it)."""
+    last_seen_at: datetime | None
+    epoch_intervals: list[float] | None
 
 
 @dataclass(frozen=True)
@@ -148,11 +158,26 @@ def list_jobs(
 
 
 def count_active_jobs_using(connection: Connection, schedule_name: str) -> int:
-    """How many jobs that are not stopped use the schedule."""
+    """How many running jobs use the schedule (stopped, completed and failed ones do not count)."""
     query = select(func.count()).where(
-        jobs.c.schedule_name == schedule_name, jobs.c.status != JobStatus.STOPPED.value
+        jobs.c.schedule_name == schedule_name, jobs.c.status == JobStatus.RUNNING.value
     )
     return int(connection.execute(query).scalar_one())
+
+
+def delete_job(connection: Connection, job_id: str) -> None:
+    """Delete a job; its decisions and audit events go with it (foreign keys cascade)."""
+    connection.execute(delete(jobs).where(jobs.c.job_id == job_id))
+
+
+def finished_job_ids_idle_since(connection: Connection, cutoff: datetime) -> list[str]:
+    """Finished jobs with no change and no report since `cutoff`."""
+    query = select(jobs.c.job_id).where(
+        jobs.c.status.in_([status.value for status in FINISHED]),
+        jobs.c.updated_at < cutoff,
+        or_(jobs.c.last_seen_at.is_(None), jobs.c.last_seen_at < cutoff),
+    )
+    return list(connection.execute(query).scalars())
 
 
 def audit_snapshot(job: StoredJob) -> dict[str, Any]:

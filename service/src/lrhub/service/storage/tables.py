@@ -68,6 +68,10 @@ jobs = Table(
     Column("row_version", Integer, nullable=False, server_default="0"),
     # The actor that created the job: a creator token reaches the jobs it created.
     Column("created_by", String(300), nullable=True),
+    # When the job last reported (a decision, an epoch's end, its status); null before that.
+    Column("last_seen_at", DateTime(timezone=True), nullable=True),
+    # Seconds between its last few consecutive epochs: what "stale" is measured against.
+    Column("epoch_intervals", JsonValue, nullable=True),
 )
 Index("ix_jobs_status", jobs.c.status)
 
@@ -78,6 +82,8 @@ decisions = Table(
     Column("job_id", String(253), ForeignKey("jobs.job_id", ondelete="CASCADE"), nullable=False),
     Column("epoch", Integer, nullable=False),
     Column("metrics", JsonValue, nullable=True),  # None: the caller did not know them
+    # Observed at the end of this epoch: the next epoch's input, or the last epoch's report.
+    Column("end_metrics", JsonValue, nullable=True),
     Column("steps_per_epoch", Integer, nullable=True),
     Column("learning_rate", Double, nullable=False),
     Column("step_learning_rates", JsonValue, nullable=True),

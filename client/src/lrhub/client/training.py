@@ -1,0 +1,400 @@
+"""`JobRun`: one training job's conversation with lrhub, free of any framework.
+
+The Keras callback (and any other framework adapter) drives it with the job's own epoch numbers:
+
+    run = JobRun("train-42", spec={...})
+    run.start()                                    # register (idempotent), check for a conflict
+    answer = run.decide(0, {})                     # epoch 0's rate
+    for epoch in range(epochs):
+        ...train epoch with answer.learning_rate...
+        if epoch + 1 < epochs:
+            answer = run.decide(epoch + 1, logs)   # epoch `epoch`'s end: its metrics, the next rate
+        else:
+            run.end_epoch(epoch, logs)             # the last epoch's metrics
+    run.finish("completed")
+
+What it adds to a `Client`: the `on_error` modes (hold, compute locally, raise), the outage
+buffer replayed in order once the service answers again, a circuit breaker that makes epochs fail
+fast during an outage, and the job's lifecycle reports. A `JobRun` can be deep-copied and pickled
+(a hyperparameter tuner copies its callbacks): the copy gets a new `Client` with the same
+configuration and starts without the original's buffer or breaker state.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from lrhub.schedules import ScheduleError, parse_spec
+
+from ._sync import Client
+from .errors import LrhubError
+from .local_decisions import JobSnapshot, LocalDecision, decide_locally
+from .models import EpochAnswer, Job, JobPatch, JsonObject
+from .outage import DEFAULT_MAX_PENDING, PendingEpochs, is_outage
+
+OnError = Literal["hold", "local", "raise"]
+OnConflict = Literal["warn", "raise"]
+
+
+class JobConflict(ValueError):
+    """The job id exists with another schedule or spec than the one this run was given."""
+
+
+@dataclass
+class CircuitBreaker:
+    """Open after an outage: calls fail fast until a cheap probe finds the service ready again.
+
+    While open, a probe (one `GET /readyz` attempt of `probe_timeout` seconds) is tried at most
+    once per wait, the wait doubling from `first_wait` to `max_wait` seconds; so a service that
+    accepts connections and never answers costs one short probe now and then, not the client's
+    whole retry ladder at every epoch.
+    """
+
+    probe_timeout: float = 1.0
+    first_wait: float = 1.0
+    max_wait: float = 60.0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    is_open: bool = False
+    _wait: float = 0.0
+    _next_probe: float = 0.0
+
+    def trip(self) -> None:
+        """An outage error: open (or stay open) and wait before the next probe."""
+        self._wait = self.first_wait if not self.is_open else min(self._wait * 2, self.max_wait)
+        self.is_open = True
+        self._next_probe = self.clock() + self._wait
+
+    def allows(self, probe: Callable[[float], bool]) -> bool:
+        """True when a call may go out: closed, or open and a probe due now succeeds."""
+        if not self.is_open:
+            return True
+        if self.clock() < self._next_probe:
+            return False
+        if probe(self.probe_timeout):
+            self.is_open = False
+            return True
+        self.trip()
+        return False
+
+
+class ServiceDown(LrhubError):
+    """The circuit breaker is open: lrhub was not asked (it failed recently and is not back)."""
+
+
+@dataclass(frozen=True)
+class _ClientConfig:
+    url: str
+    token: str | None
+    timeout: float
+    max_retries: int
+
+    @classmethod
+    def of(cls, client: Client) -> _ClientConfig:
+        return cls(client.url, client.token, client.timeout, client.retry.max_retries)
+
+    def client(self) -> Client:
+        return Client(
+            self.url, token=self.token, timeout=self.timeout, max_retries=self.max_retries
+        )
+
+
+class JobRun:
+    """A training job as lrhub sees it, driven by a framework adapter; see the module docstring.
+
+    Args:
+        job: the job id.
+        schedule, spec, labels, scale: what the job is registered with (`schedule` "name" or
+            "name@3", or an inline `spec`; with neither the job must exist).
+        on_error: `"hold"` (None is answered: keep the current rate), `"local"` (the rate the
+            shared engine computes from the job's last spec and state) or `"raise"`. With hold
+            and local, the reports the service missed are replayed in order once it is back.
+        on_conflict: `"warn"` or `"raise"` (`JobConflict`) when the job exists with another
+            schedule or spec than the one given; either way the existing job keeps its own.
+        client: the `Client`; default one from `LRHUB_*`.
+        max_pending: the bound of the outage buffer, in reports.
+    """
+
+    def __init__(
+        self,
+        job: str,
+        *,
+        schedule: str | None = None,
+        spec: JsonObject | None = None,
+        labels: Mapping[str, str] | None = None,
+        scale: float = 1.0,
+        on_error: OnError = "hold",
+        on_conflict: OnConflict = "warn",
+        client: Client | None = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        if on_error not in ("hold", "local", "raise"):
+            raise ValueError(f'on_error must be "hold", "local" or "raise", not {on_error!r}')
+        if on_conflict not in ("warn", "raise"):
+            raise ValueError(f'on_conflict must be "warn" or "raise", not {on_conflict!r}')
+        if schedule is not None and spec is not None:
+            raise ValueError("give a schedule or a spec, not both")
+        self.job = job
+        self.schedule = schedule
+        self.spec = spec
+        self.labels = dict(labels or {})
+        self.scale = scale
+        self.on_error = on_error
+        self.on_conflict = on_conflict
+        self.client = client or Client()
+        self.max_pending = max_pending
+        # Its own copy: the breaker holds this run's outage state.
+        self.breaker = replace(breaker, is_open=False) if breaker else CircuitBreaker()
+        self.registered = False
+        self._failing = False
+        self._pending = PendingEpochs(max_pending)
+        # The job as the service last described it (local mode): what local decisions start from.
+        self._snapshot: JobSnapshot | None = None
+
+    # -- copies: a tuner deep-copies its callbacks, a launcher may pickle them ----------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["client"] = _ClientConfig.of(self.client)
+        state["breaker"] = replace(self.breaker, is_open=False)
+        state["_pending"] = PendingEpochs(self.max_pending)
+        state["_failing"] = False
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        config: _ClientConfig = state["client"]
+        self.__dict__.update(state, client=config.client())
+
+    # -- the lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Job | None:
+        """Register the job (idempotent: a restarted process gets its own job back); the job,
+        or None when the service could not be reached and `on_error` is not "raise"."""
+        return self._guarded(self._register)
+
+    def decide(
+        self,
+        epoch: int,
+        metrics: Mapping[str, float] | None,
+        *,
+        steps_per_epoch: int | None = None,
+    ) -> EpochAnswer | None:
+        """The rate of `epoch`, from the metrics observed at the end of the epoch before (`{}`
+        for epoch 0, None when not known): the service's, after any buffered reports; during
+        an outage the local engine's (on_error="local") or None (hold)."""
+        if self.on_error == "raise":
+            self._ensure_registered()
+            return self.client.decide(
+                self.job, epoch, metrics=metrics, steps_per_epoch=steps_per_epoch
+            )
+        self._buffer(epoch, metrics, steps_per_epoch, end_only=False)
+        try:
+            decision = self._flush()
+        except LrhubError as error:
+            self._warn_once(error)
+            if self.on_error == "local":
+                return self._decide_locally(epoch, metrics, steps_per_epoch)
+            return None
+        assert decision is not None
+        if self.on_error == "local":
+            self._follow(decision, metrics, steps_per_epoch)
+        return decision
+
+    def end_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Report the metrics observed at the end of `epoch` when no decision follows it (the
+        last epoch of a fit); buffered like a decision during an outage."""
+        if self.on_error == "raise":
+            self._ensure_registered()
+            self.client.report_epoch_end(self.job, epoch, metrics=metrics)
+            return
+        self._buffer(epoch, metrics, None, end_only=True)
+        try:
+            self._flush()
+        except LrhubError as error:
+            self._warn_once(error)
+
+    def finish(self, status: Literal["completed", "failed"]) -> None:
+        """Report how the training ended, after any buffered reports. Never raises: the
+        training is over either way (a failure is warned about)."""
+        try:
+            if self._pending:
+                self._flush()
+            if not self.breaker.allows(self._probe):
+                raise ServiceDown("lrhub is still unreachable")
+            self._ensure_registered()
+            self.client.patch_job(self.job, JobPatch(status=status))
+        except LrhubError as error:
+            warnings.warn(
+                f"lrhub job {self.job!r}: could not report it {status} ({error})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _register(self) -> Job:
+        if self.schedule is None and self.spec is None:
+            job = self.client.get_job(self.job)  # created by an orchestrator or operator
+        else:
+            job = self.client.put_job(
+                self.job, schedule=self.schedule, spec=self.spec, scale=self.scale,
+                labels=self.labels,
+            )  # fmt: skip
+            if job.token is None:
+                self._check_conflict(job)
+        self._snapshot = JobSnapshot.of(job)
+        self.registered = True
+        return job
+
+    def _check_conflict(self, job: Job) -> None:
+        """Warn (or raise) when an existing job runs another schedule than the one given."""
+        problem = self._conflict(job)
+        if problem is None:
+            return
+        message = (
+            f"lrhub job {self.job!r} already exists with {problem}; it keeps its own schedule "
+            "(use another job id for a new job, or PATCH the job to switch it)"
+        )
+        if self.on_conflict == "raise":
+            raise JobConflict(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+    def _conflict(self, job: Job) -> str | None:
+        if self.spec is not None:
+            if job.schedule.name is not None:
+                return f"schedule {job.schedule.name!r}, not the spec given"
+            try:
+                same = parse_spec(self.spec) == parse_spec(job.spec)
+            except ScheduleError:
+                same = False
+            return None if same else "another spec than the one given"
+        assert self.schedule is not None
+        name, _, version = self.schedule.partition("@")
+        if job.schedule.name != name:
+            return f"schedule {job.schedule.name or 'an inline spec'!r}, not {name!r}"
+        if version and str(job.schedule.version) != version:
+            return f"version {job.schedule.version} of {name!r}, not version {version}"
+        return None
+
+    def _ensure_registered(self) -> None:
+        if not self.registered:
+            self._register()
+
+    def _buffer(
+        self,
+        epoch: int,
+        metrics: Mapping[str, float] | None,
+        steps_per_epoch: int | None,
+        *,
+        end_only: bool,
+    ) -> None:
+        dropped_oldest = self._pending.add(epoch, metrics, steps_per_epoch, end_only=end_only)
+        if dropped_oldest and self._pending.dropped == 1:
+            warnings.warn(
+                f"lrhub job {self.job!r}: more than {self._pending.capacity} reports missed; "
+                "dropping the oldest, so the service will see a gap and its plateau state "
+                "will not end as without the outage",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def _probe(self, timeout: float) -> bool:
+        return self.client.probe(timeout=timeout)
+
+    def _flush(self) -> EpochAnswer | None:
+        """Send the buffered reports in order, unless the breaker holds them back."""
+        if not self.breaker.allows(self._probe):
+            raise ServiceDown("lrhub failed recently and does not answer its probe yet")
+        try:
+            self._ensure_registered()
+            decision = self._pending.flush(self.client, self.job)
+        except LrhubError as error:
+            if is_outage(error):
+                self.breaker.trip()
+            raise
+        self._failing = False
+        return decision
+
+    def _decide_locally(
+        self, epoch: int, metrics: Mapping[str, float] | None, steps_per_epoch: int | None
+    ) -> EpochAnswer | None:
+        if self._snapshot is None:
+            return None  # the service never described the job: nothing to compute from
+        try:
+            local = decide_locally(self._snapshot, epoch, metrics, steps_per_epoch)
+        except ScheduleError as error:
+            warnings.warn(
+                f"lrhub job {self.job!r}: no local rate for epoch {epoch} ({error}); holding",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
+        self._snapshot = local.snapshot
+        return local.answer
+
+    def _follow(
+        self,
+        decision: EpochAnswer,
+        metrics: Mapping[str, float] | None,
+        steps_per_epoch: int | None,
+    ) -> None:
+        """Keep the snapshot in step with the service's answers: the service wins."""
+        if self._snapshot is None:
+            return
+        local: LocalDecision | None
+        try:
+            local = decide_locally(self._snapshot, decision.epoch, metrics, steps_per_epoch)
+        except ScheduleError:
+            local = None
+        if local is not None and (
+            local.answer.learning_rate,
+            local.answer.step_learning_rates,
+            local.answer.state,
+        ) == (decision.learning_rate, decision.step_learning_rates, decision.state):
+            self._snapshot = local.snapshot
+            return
+        # The job changed (PATCH, newer schedule version, rewind): read it again.
+        try:
+            self._snapshot = JobSnapshot.of(self.client.get_job(self.job))
+        except LrhubError:
+            self._snapshot = replace(self._snapshot, state=decision.state)
+
+    def _guarded(self, action: Callable[[], Job]) -> Job | None:
+        """Run a service call; on failure warn and go on, or raise, as configured."""
+        try:
+            result = action()
+        except LrhubError as error:
+            if self.on_error == "raise":
+                raise
+            if is_outage(error):
+                self.breaker.trip()
+            self._warn_once(error)
+            return None
+        self._failing = False
+        return result
+
+    def _warn_once(self, error: LrhubError) -> None:
+        if self._failing:
+            return
+        self._failing = True
+        if self.on_error == "local":
+            fallback = (
+                "computing the rate locally from the job's last spec and state (holding the "
+                "current rate until the service has described the job)"
+            )
+        else:
+            fallback = (
+                "holding the current learning rate; the rates of the epochs until the service "
+                "answers stay the held rate"
+            )
+        warnings.warn(
+            f"lrhub job {self.job!r}: {error}; {fallback}. The metrics of the epochs it misses "
+            f"are buffered (up to {self._pending.capacity}) and replayed in order when it "
+            "answers again",
+            RuntimeWarning,
+            stacklevel=4,
+        )
