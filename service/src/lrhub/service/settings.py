@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,15 @@ class ServerSettings(BaseSettings):
     insecure: bool = False
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     log_level: str = "info"
+    # A running job silent for longer (or 5x its median epoch interval, if longer) is stale.
+    # Seconds, or an ISO 8601 duration such as PT15M.
+    stale_after: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0))
+    # The most jobs one bulk PATCH may change; more need `limit=` (at most this many a request).
+    bulk_max: int = Field(default=1000, ge=1, le=100_000)
+    # How often an open event stream looks for new events, in seconds.
+    stream_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # Open event streams per server process; more are answered 503 (each one polls the database).
+    stream_max_connections: int = Field(default=100, ge=1, le=10_000)
 
     def admin_tokens(self) -> list[AdminToken]:
         """The configured admin tokens; unnamed ones are named `admin-<sha256 prefix>`."""

@@ -39,9 +39,11 @@ class DecisionRecord:
 
 @dataclass(frozen=True)
 class StoredDecision(DecisionRecord):
-    """A row of `decisions`: a DecisionRecord with its id, which orders the history."""
+    """A row of `decisions`: a DecisionRecord with its id, which orders the history, and its
+    stream position (None until the stream's sequencer numbers it)."""
 
     id: int
+    seq: int | None
 
 
 # The decision path's statements are built once: SQLAlchemy then reuses their compiled form
@@ -61,6 +63,7 @@ _RECORD_DECISION_ON_JOB = (
         state=bindparam("state"),
         held_rate=bindparam("held_rate"),
         updated_at=bindparam("updated_at"),
+        last_seen_at=bindparam("updated_at"),
     )
 )
 _DECISION_PARAM = "decision_"
@@ -68,7 +71,7 @@ _INSERT_DECISION = insert(decisions).values(
     {
         column.name: bindparam(_DECISION_PARAM + column.name, type_=column.type)
         for column in decisions.c
-        if column.name != "id"
+        if column.name not in ("id", "seq")
     }
 )
 # PostgreSQL runs both writes as one statement (a data-modifying CTE): one round trip fewer.
@@ -95,7 +98,8 @@ def store_decision(
 ) -> None:
     """Insert a decision and record it on its job row.
 
-    The job row gets the decision's epoch, rate, state and time, and `held_rate`.
+    The job row gets the decision's epoch, rate, state and time (`updated_at` and
+    `last_seen_at`), and `held_rate`.
     """
     on_job = {
         "decided_job_id": record.job_id,

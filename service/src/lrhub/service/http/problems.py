@@ -27,6 +27,7 @@ from lrhub.service.errors import (
     PayloadTooLarge,
     PreconditionFailed,
     ServiceError,
+    TooManyMatches,
     Unauthorized,
     Unavailable,
 )
@@ -61,6 +62,7 @@ PROBLEM_TYPES: dict[type[ServiceError], ProblemType] = {
     InvalidRequest: ProblemType(422, "validation-error", "Request validation failed"),
     InvalidChange: ProblemType(422, "validation-error", "Request validation failed"),
     EvaluationFailed: ProblemType(422, "evaluation-error", "The schedule could not be evaluated"),
+    TooManyMatches: ProblemType(422, "validation-error", "Request validation failed"),
     Unavailable: ProblemType(503, "unavailable", "Service unavailable"),
 }
 

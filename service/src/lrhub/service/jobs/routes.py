@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import Path, Query, Response
+from fastapi import Depends, Path, Query, Response
 
 from lrhub.service.errors import InvalidRequest
 from lrhub.service.http.dependencies import Caller, Context, IfMatch
@@ -17,14 +17,24 @@ from lrhub.service.http.paging import (
     Page,
     decode_cursor,
     decode_int_cursor,
+    encode_cursor,
     page_of,
 )
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
 from lrhub.service.http.schemas import JOB_ID_PATTERN, LABEL_KEY_PATTERN
 from lrhub.service.jobs import service as job_service
-from lrhub.service.jobs.schemas import AuditEvent, Job, JobCreate, JobCreated, JobPatch
-from lrhub.service.jobs.store import JobStatus, StoredJob
+from lrhub.service.jobs.schemas import (
+    AuditEvent,
+    BulkChange,
+    Job,
+    JobCreate,
+    JobCreated,
+    JobPatch,
+)
+from lrhub.service.jobs.selectors import Selector, SelectorError, parse_selector
+from lrhub.service.jobs.stale import JobRead
+from lrhub.service.jobs.store import JobStatus
 
 router = v1_router("/v1/jobs", "jobs")
 
@@ -32,9 +42,30 @@ JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=253)]
 _LABEL_KEY = re.compile(LABEL_KEY_PATTERN.removeprefix("^").removesuffix("$"))
 
 
-def _answer(job: StoredJob, status_code: int = 200, token: str | None = None) -> Response:
-    body = Job.of(job) if token is None else JobCreated(**Job.of(job).model_dump(), token=token)
-    return model_response(body, status_code=status_code, etag=job_etag(job.job_id, job.revision))
+def _answer(read: JobRead, status_code: int = 200, token: str | None = None) -> Response:
+    body = Job.of(read) if token is None else JobCreated(**Job.of(read).model_dump(), token=token)
+    etag = job_etag(read.job.job_id, read.job.revision)
+    return model_response(body, status_code=status_code, etag=etag)
+
+
+def selector_query(
+    selector: Annotated[
+        str | None,
+        Query(
+            description="A Kubernetes label selector: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, "
+            "`k notin (a,b)`, `k`, `!k`, comma-separated (all must hold); `status` is the "
+            "job's status (`status=running`)."
+        ),
+    ] = None,
+) -> Selector:
+    """The `selector` query parameter, parsed; 422 on `query.selector` naming the bad part."""
+    try:
+        return parse_selector(selector or "")
+    except SelectorError as error:
+        raise InvalidRequest.at("query.selector", str(error)) from error
+
+
+SelectorQuery = Annotated[Selector, Depends(selector_query)]
 
 
 def parse_label_filters(filters: list[str]) -> dict[str, str]:
@@ -51,7 +82,8 @@ def parse_label_filters(filters: list[str]) -> dict[str, str]:
 @router.put("/{job_id}", response_model=Job, responses={201: {"model": JobCreated}})
 def put_job(job_id: JobId, body: JobCreate, context: Context, caller: Caller) -> Response:
     """Create the job (201, with its token, shown once) or answer the existing one unchanged."""
-    result = job_service.create_job(context.engine, caller, job_id, body)
+    stale_after = context.settings.stale_after
+    result = job_service.create_job(context.engine, caller, job_id, body, stale_after)
     created = result.token is not None
     return _answer(result.job, status_code=201 if created else 200, token=result.token)
 
@@ -60,6 +92,7 @@ def put_job(job_id: JobId, body: JobCreate, context: Context, caller: Caller) ->
 def list_jobs(
     context: Context,
     caller: Caller,
+    selector: SelectorQuery,
     label: Annotated[
         list[str], Query(max_length=32, description="`key=value`, repeatable; all must match.")
     ] = [],  # noqa: B006 - FastAPI copies query defaults
@@ -67,17 +100,62 @@ def list_jobs(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
-    """Jobs by id, filtered by labels and status."""
-    labels = parse_label_filters(label)
+    """Jobs by id that match the selector, every `label` and the status."""
+    everything = (
+        selector & Selector.of_labels(parse_label_filters(label)) & Selector.of_status(status)
+    )
     after = decode_cursor(cursor)
-    jobs = job_service.list_jobs(context.engine, caller, labels, status, after, limit)
-    return model_response(page_of(jobs, limit, lambda job: job.job_id, Job.of))
+    stale_after = context.settings.stale_after
+    jobs = job_service.list_jobs(context.engine, caller, everything, after, limit, stale_after)
+    return model_response(page_of(jobs, limit, lambda read: read.job.job_id, Job.of))
+
+
+@router.patch("", response_model=BulkChange)
+def bulk_patch(
+    body: JobPatch,
+    context: Context,
+    caller: Caller,
+    selector: SelectorQuery,
+    dry_run: Annotated[
+        bool, Query(description="Answer what would change and change nothing.")
+    ] = False,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            description="Change at most this many matching jobs (in id order), even when the "
+            "selector matches more than LRHUB_BULK_MAX; at most LRHUB_BULK_MAX.",
+        ),
+    ] = None,
+    cursor: Cursor = None,
+) -> Response:
+    """Apply one PATCH body to every job the selector matches, each job atomically."""
+    if not selector:
+        raise InvalidRequest.at("query.selector", "a bulk change needs a non-empty selector")
+    bulk_max = context.settings.bulk_max
+    if limit is not None and limit > bulk_max:
+        raise InvalidRequest.at(
+            "query.limit", f"at most {bulk_max} jobs per request (raise LRHUB_BULK_MAX)"
+        )
+    result = job_service.bulk_patch(
+        context.engine,
+        caller,
+        selector,
+        body,
+        dry_run=dry_run,
+        limit=limit,
+        after=decode_cursor(cursor),
+        bulk_max=bulk_max,
+    )
+    next_cursor = encode_cursor(result.next_after) if result.next_after is not None else None
+    return model_response(BulkChange.of(result, dry_run=dry_run, next_cursor=next_cursor))
 
 
 @router.get("/{job_id}", response_model=Job)
 def get_job(job_id: JobId, context: Context, caller: Caller) -> Response:
     """The job: configuration, current rate, last epoch, engine state."""
-    return _answer(job_service.get_job(context.engine, caller, job_id))
+    stale_after = context.settings.stale_after
+    return _answer(job_service.get_job(context.engine, caller, job_id, stale_after))
 
 
 @router.patch("/{job_id}", response_model=Job)
@@ -85,7 +163,10 @@ def patch_job(
     job_id: JobId, body: JobPatch, context: Context, caller: Caller, if_match: IfMatch = None
 ) -> Response:
     """Change the job from its next decided epoch on; one audit event."""
-    return _answer(job_service.patch_job(context.engine, caller, job_id, body, if_match))
+    stale_after = context.settings.stale_after
+    return _answer(
+        job_service.patch_job(context.engine, caller, job_id, body, if_match, stale_after)
+    )
 
 
 @router.get("/{job_id}/events", response_model=Page[AuditEvent])

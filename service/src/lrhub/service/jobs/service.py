@@ -3,7 +3,9 @@ and returns stored records."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -13,12 +15,17 @@ from lrhub.service.auth.principal import Principal
 from lrhub.service.auth.tokens import hash_token, new_job_token
 from lrhub.service.catalog import store as catalog_store
 from lrhub.service.clock import utc_now
-from lrhub.service.errors import Conflict, InvalidChange, NotFound
+from lrhub.service.errors import Conflict, InvalidChange, NotFound, TooManyMatches
 from lrhub.service.http.etags import check_if_match, job_etag
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.schemas import JobCreate, JobPatch
+from lrhub.service.jobs.selectors import Selector, selector_condition
+from lrhub.service.jobs.stale import JobRead, read_job, read_jobs
 from lrhub.service.jobs.store import (
     AuditAction,
+    BulkJobResult,
+    BulkOutcome,
+    BulkResult,
     Follow,
     JobStatus,
     StoredEvent,
@@ -32,7 +39,7 @@ from lrhub.service.storage.specs import canonical_text
 class PutJobResult:
     """The job a PUT answers, and its token when this PUT created it (shown once)."""
 
-    job: StoredJob
+    job: JobRead
     token: str | None
 
 
@@ -64,15 +71,18 @@ def _exactly_one_schedule(schedule: str | None, spec_given: bool, *, required: b
         raise InvalidChange("schedule", "give a schedule reference or an inline spec")
 
 
-def _read_job(engine: Engine, job_id: str) -> StoredJob | None:
+def _read_job(engine: Engine, job_id: str, stale_after: timedelta) -> JobRead | None:
     with read_transaction(engine) as connection:
-        return job_store.get_job(connection, job_id)
+        job = job_store.get_job(connection, job_id)
+        return read_job(connection, job, stale_after) if job is not None else None
 
 
-def create_job(engine: Engine, principal: Principal, job_id: str, body: JobCreate) -> PutJobResult:
+def create_job(
+    engine: Engine, principal: Principal, job_id: str, body: JobCreate, stale_after: timedelta
+) -> PutJobResult:
     """Create the job, or answer the existing one unchanged (a restarted pod PUTs again)."""
     principal.require_job(job_id)
-    existing = _read_job(engine, job_id)
+    existing = _read_job(engine, job_id, stale_after)
     if existing is not None:
         return PutJobResult(job=existing, token=None)
     principal.require_admin()
@@ -101,22 +111,23 @@ def create_job(engine: Engine, principal: Principal, job_id: str, body: JobCreat
                 revision=0,
                 created_at=now,
                 updated_at=now,
+                last_seen_at=None,
             )
             job_store.insert_job(connection, job)
             job_store.record_event(connection, principal.actor, AuditAction.CREATE, None, job)
     except IntegrityError:
         # A concurrent PUT (another pod, another server) created it first: answer that one.
-        existing = _read_job(engine, job_id)
+        existing = _read_job(engine, job_id, stale_after)
         if existing is None:
             raise
         return PutJobResult(job=existing, token=None)
-    return PutJobResult(job=job, token=token)
+    return PutJobResult(job=JobRead(job=job, stale=False), token=token)
 
 
-def get_job(engine: Engine, principal: Principal, job_id: str) -> StoredJob:
-    """The job."""
+def get_job(engine: Engine, principal: Principal, job_id: str, stale_after: timedelta) -> JobRead:
+    """The job, and whether it is stale."""
     principal.require_job(job_id)
-    job = _read_job(engine, job_id)
+    job = _read_job(engine, job_id, stale_after)
     if job is None:
         raise NotFound(f"there is no job {job_id!r}")
     return job
@@ -125,17 +136,17 @@ def get_job(engine: Engine, principal: Principal, job_id: str) -> StoredJob:
 def list_jobs(
     engine: Engine,
     principal: Principal,
-    labels: dict[str, str],
-    status: JobStatus | None,
+    selector: Selector,
     after: str | None,
     limit: int,
-) -> list[StoredJob]:
-    """Jobs by id after the id `after`, filtered by labels and status."""
+    stale_after: timedelta,
+) -> list[JobRead]:
+    """Jobs by id after the id `after` that `selector` matches, and whether each is stale."""
     principal.require_admin()
     with read_transaction(engine) as connection:
-        return job_store.list_jobs(
-            connection, labels=labels, status=status, after=after, limit=limit
-        )
+        condition = selector_condition(selector)
+        stored = job_store.list_jobs(connection, where=condition, after=after, limit=limit)
+        return read_jobs(connection, stored, stale_after)
 
 
 def _patched(connection: Connection, job: StoredJob, body: JobPatch) -> dict[str, Any]:
@@ -178,9 +189,38 @@ def _patched(connection: Connection, job: StoredJob, body: JobPatch) -> dict[str
     return changes
 
 
-def patch_job(
-    engine: Engine, principal: Principal, job_id: str, body: JobPatch, if_match: str | None
+def _apply_patch(
+    connection: Connection,
+    actor: str,
+    job: StoredJob,
+    body: JobPatch,
+    *,
+    change_id: str | None = None,
+    dry_run: bool = False,
 ) -> StoredJob:
+    """The row-locked `job` after `body` (the PATCH rule of `_patched`), stored with its audit
+    event unless `dry_run`."""
+    changes = _patched(connection, job, body)
+    if not body.model_fields_set:
+        return job
+    updated = replace(job, **changes, revision=job.revision + 1, updated_at=utc_now())
+    if dry_run:
+        return updated
+    job_store.update_job(connection, updated)
+    stopped = changes.get("status") == JobStatus.STOPPED
+    action = AuditAction.STOP if stopped else AuditAction.UPDATE
+    job_store.record_event(connection, actor, action, job, updated, change_id=change_id)
+    return updated
+
+
+def patch_job(
+    engine: Engine,
+    principal: Principal,
+    job_id: str,
+    body: JobPatch,
+    if_match: str | None,
+    stale_after: timedelta,
+) -> JobRead:
     """Change a job from its next decided epoch on, with one audit event; the changed job."""
     principal.require_admin()
     with write_transaction(engine) as connection:
@@ -188,15 +228,83 @@ def patch_job(
         if job is None:
             raise NotFound(f"there is no job {job_id!r}")
         check_if_match(if_match, job_etag(job_id, job.revision))
-        changes = _patched(connection, job, body)
-        if not body.model_fields_set:
-            return job
-        updated = replace(job, **changes, revision=job.revision + 1, updated_at=utc_now())
-        job_store.update_job(connection, updated)
-        stopped = changes.get("status") == JobStatus.STOPPED
-        action = AuditAction.STOP if stopped else AuditAction.UPDATE
-        job_store.record_event(connection, principal.actor, action, job, updated)
-    return updated
+        updated = _apply_patch(connection, principal.actor, job, body)
+        return read_job(connection, updated, stale_after)
+
+
+def _bulk_job(
+    connection: Connection,
+    actor: str,
+    job_id: str,
+    selector: Selector,
+    body: JobPatch,
+    change_id: str,
+    dry_run: bool,
+) -> BulkJobResult:
+    """One job of a bulk change, in its own transaction: locked, matched again, changed."""
+    condition = selector_condition(selector)
+    job = job_store.get_job(connection, job_id, lock=not dry_run, where=condition)
+    if job is None:
+        return BulkJobResult(
+            job_id, None, None, BulkOutcome.NO_LONGER_MATCHES, "changed or deleted meanwhile"
+        )
+    before = job_store.audit_snapshot(job)
+    try:
+        updated = _apply_patch(connection, actor, job, body, change_id=change_id, dry_run=dry_run)
+    except (Conflict, InvalidChange, NotFound) as error:
+        return BulkJobResult(job_id, before, before, BulkOutcome.REFUSED, error.detail)
+    after = job_store.audit_snapshot(updated)
+    outcome = BulkOutcome.CHANGED if after != before else BulkOutcome.UNCHANGED
+    return BulkJobResult(job_id, before, after, outcome)
+
+
+def bulk_patch(
+    engine: Engine,
+    principal: Principal,
+    selector: Selector,
+    body: JobPatch,
+    *,
+    dry_run: bool,
+    limit: int | None,
+    after: str | None,
+    bulk_max: int,
+) -> BulkResult:
+    """Apply one PATCH body to every job `selector` matches (after the id `after`), each job in
+    its own transaction with the single-job rule; `dry_run` answers the same and stores nothing.
+
+    More matches than `bulk_max` are refused unless `limit` says how many of them, in id
+    order, may change; the answer then says where to continue. The selector must not be empty
+    and `limit` must not exceed `bulk_max` (the route checks both).
+    """
+    principal.require_admin()
+    condition = selector_condition(selector)
+    with read_transaction(engine) as connection:
+        if body.schedule is not None:
+            catalog_store.resolve_reference(connection, body.schedule)  # unknown: 404 at once
+        matched = job_store.count_jobs(connection, where=condition, after=after)
+        if limit is None and matched > bulk_max:
+            raise TooManyMatches(
+                f"the selector matches {matched} jobs, more than LRHUB_BULK_MAX={bulk_max}; "
+                "narrow it, or pass limit= to change that many (in id order) and continue "
+                "with the answer's next_cursor"
+            )
+        page = limit if limit is not None else bulk_max
+        ids = job_store.list_job_ids(connection, where=condition, after=after, limit=page)
+    change_id = str(uuid.uuid4())
+    transaction = read_transaction if dry_run else write_transaction
+    results = []
+    for job_id in ids:
+        with transaction(engine) as connection:
+            results.append(
+                _bulk_job(connection, principal.actor, job_id, selector, body, change_id, dry_run)
+            )
+    next_after = ids[-1] if ids and matched > len(ids) else None
+    return BulkResult(
+        matched=matched,
+        change_id=None if dry_run else change_id,
+        jobs=results,
+        next_after=next_after,
+    )
 
 
 def list_events(
