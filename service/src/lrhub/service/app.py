@@ -18,6 +18,8 @@ from lrhub.service.operations.metrics import RequestMetricsMiddleware, ServiceMe
 from lrhub.service.previews import routes as preview_routes
 from lrhub.service.settings import ServerSettings
 from lrhub.service.storage.database import make_engine
+from lrhub.service.stream import routes as stream_routes
+from lrhub.service.stream.slots import StreamSlots
 
 API_VERSION = "1"
 
@@ -41,6 +43,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         engine=engine,
         authenticator=Authenticator(settings.admin_tokens(), engine),
         metrics=metrics,
+        stream_slots=StreamSlots(settings.stream_max_connections),
     )
     app.state.context = context
     install_problem_handlers(app)
@@ -50,6 +53,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         preview_routes.router,
         job_routes.router,
         decision_routes.router,
+        stream_routes.router,
         operation_routes.router,
     ):
         app.include_router(router)

@@ -41,6 +41,8 @@ class ServerSettings(BaseSettings):
     bulk_max: int = Field(default=1000, ge=1, le=100_000)
     # How often an open event stream looks for new events, in seconds.
     stream_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # Seconds of quiet after which a stream sends a keep-alive comment.
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)
     # Open event streams per server process; more are answered 503 (each one polls the database).
     stream_max_connections: int = Field(default=100, ge=1, le=10_000)
 

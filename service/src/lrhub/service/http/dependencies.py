@@ -13,16 +13,18 @@ from lrhub.service.auth.principal import Principal
 from lrhub.service.auth.tokens import Authenticator
 from lrhub.service.operations.metrics import ServiceMetrics
 from lrhub.service.settings import ServerSettings
+from lrhub.service.stream.slots import StreamSlots
 
 
 @dataclass(frozen=True)
 class AppContext:
-    """The app's long-lived parts: settings, database engine, auth, metrics."""
+    """The app's long-lived parts: settings, database engine, auth, metrics, open streams."""
 
     settings: ServerSettings
     engine: Engine
     authenticator: Authenticator
     metrics: ServiceMetrics
+    stream_slots: StreamSlots
 
 
 async def get_context(request: Request) -> AppContext:
