@@ -38,6 +38,8 @@ from .errors import (
 )
 from .models import (
     AuditEvent,
+    BulkChange,
+    BulkJob,
     EpochAnswer,
     Health,
     HistoryEntry,
@@ -49,6 +51,7 @@ from .models import (
     Readiness,
     Schedule,
     ScheduleVersionRef,
+    StreamEvent,
 )
 from .settings import ClientSettings
 
@@ -56,6 +59,8 @@ __all__ = [
     "AsyncClient",
     "AuditEvent",
     "BadRequest",
+    "BulkChange",
+    "BulkJob",
     "Client",
     "ClientSettings",
     "Conflict",
@@ -83,6 +88,7 @@ __all__ = [
     "ScheduleVersionRef",
     "ServerError",
     "ServiceUnavailable",
+    "StreamEvent",
     "Timeout",
     "TransportError",
     "Unauthorized",

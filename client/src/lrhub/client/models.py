@@ -73,6 +73,8 @@ class Job(_Model):
     state: JsonObject | None = Field(default=None, description="Engine state; null before epoch 0.")
     created_at: datetime
     updated_at: datetime
+    last_seen_at: datetime | None = Field(default=None, description="Its last decision's time.")
+    stale: bool = Field(default=False, description="Running but silent for too long.")
     token: str | None = Field(default=None, description="The job token, only when just created.")
     etag: str | None = Field(default=None, description="The answer's ETag, for If-Match.")
 
@@ -144,6 +146,38 @@ class AuditEvent(_Model):
     action: str
     before: JsonObject | None = None
     after: JsonObject | None = None
+    change_id: str | None = Field(default=None, description="The bulk change it is part of.")
+
+
+class BulkJob(_Model):
+    """One matching job of a bulk change: configuration before and after, and its outcome
+    (`changed`, `unchanged`, `refused`, `no_longer_matches`)."""
+
+    job_id: str
+    before: JsonObject | None = None
+    after: JsonObject | None = None
+    outcome: str
+    detail: str | None = None
+
+
+class BulkChange(_Model):
+    """The answer of a bulk change (`Client.patch_jobs`)."""
+
+    matched: int
+    change_id: str | None = None
+    dry_run: bool = False
+    jobs: list[BulkJob] = Field(default_factory=list)
+    next_cursor: str | None = None
+
+
+class StreamEvent(_Model):
+    """One Server-Sent Event of `GET /v1/stream`: its id (pass it back as `after` to resume),
+    kind (`decision`, `change` or `status`) and data (a history item or an audit event, with
+    `job_id`)."""
+
+    id: int
+    event: str
+    data: JsonObject
 
 
 class Health(_Model):

@@ -20,7 +20,7 @@ from lrhub.service.http.etags import check_if_match, job_etag
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.schemas import JobCreate, JobPatch
 from lrhub.service.jobs.selectors import Selector, selector_condition
-from lrhub.service.jobs.stale import JobRead, read_job, read_jobs
+from lrhub.service.jobs.stale import JobRead, count_stale, read_job, read_jobs
 from lrhub.service.jobs.store import (
     AuditAction,
     BulkJobResult,
@@ -230,6 +230,23 @@ def patch_job(
         check_if_match(if_match, job_etag(job_id, job.revision))
         updated = _apply_patch(connection, principal.actor, job, body)
         return read_job(connection, updated, stale_after)
+
+
+@dataclass(frozen=True)
+class FleetCounts:
+    """Jobs by status across the whole database, and how many running ones are stale."""
+
+    by_status: dict[str, int]
+    stale: int
+
+
+def fleet_counts(engine: Engine, stale_after: timedelta) -> FleetCounts:
+    """The fleet's job counts now (what `/metrics` reports, the same from every process)."""
+    with read_transaction(engine) as connection:
+        by_status = {status.value: 0 for status in JobStatus} | job_store.count_by_status(
+            connection
+        )
+        return FleetCounts(by_status=by_status, stale=count_stale(connection, stale_after))
 
 
 def _bulk_job(

@@ -189,6 +189,12 @@ def count_jobs(connection: Connection, *, where: ColumnElement[bool], after: str
     return int(connection.execute(query).scalar_one())
 
 
+def count_by_status(connection: Connection) -> dict[str, int]:
+    """How many jobs have each status (statuses no job has are absent)."""
+    query = select(jobs.c.status, func.count()).group_by(jobs.c.status)
+    return {status: int(count) for status, count in connection.execute(query)}
+
+
 def count_active_jobs_using(connection: Connection, schedule_name: str) -> int:
     """How many jobs that are not stopped use the schedule."""
     query = select(func.count()).where(
