@@ -14,6 +14,10 @@ from lrhub.service.settings import ServerSettings
 from lrhub.service.storage.database import make_engine
 from lrhub.service.storage.migrate import upgrade_schema
 
+# Open event streams never end by themselves: on SIGTERM uvicorn waits this long for requests in
+# flight, then cancels what is left (the streams), whose clients resume on another replica.
+SHUTDOWN_GRACE_SECONDS = 5
+
 cli = typer.Typer(
     help="The lrhub server.",
     no_args_is_help=True,
@@ -85,4 +89,5 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
-from fastapi import Header, Query, Request
+from fastapi import Header, Query
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -59,7 +59,6 @@ class EventStreamResponse(StreamingResponse):
 
 
 async def _events(
-    request: Request,
     context: AppContext,
     position: int,
     selector: Selector,
@@ -68,7 +67,10 @@ async def _events(
     settings = context.settings
     quiet_since = time.monotonic()
     yield ": lrhub event stream\n\n"  # headers and a first byte at once
-    while not await request.is_disconnected():
+    # No disconnect polling here: StreamingResponse itself ends this generator when the client
+    # goes (by listening for the disconnect, or by a failing send on ASGI 2.4 servers); a
+    # second reader of `receive` would take messages from it.
+    while True:
         items = await run_blocking(
             context.engine,
             stream_service.next_events,
@@ -96,7 +98,6 @@ async def _events(
     responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream."}},
 )
 async def stream(
-    request: Request,
     context: Context,
     caller: Caller,
     selector: SelectorQuery,
@@ -120,5 +121,5 @@ async def stream(
         context.engine, stream_service.open_stream, context.engine, caller, job, start
     )
     context.stream_slots.acquire()
-    body = _events(request, context, position, selector, job)
+    body = _events(context, position, selector, job)
     return EventStreamResponse(body, on_close=context.stream_slots.release)
