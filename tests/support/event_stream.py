@@ -40,7 +40,7 @@ class StreamFollower:
 
     def take(self, count: int, deadline: float = DEADLINE_SECONDS) -> list[StreamEvent]:
         """The next `count` events; fails if the stream ends or is silent past the deadline."""
-        taken = []
+        taken: list[StreamEvent] = []
         while len(taken) < count:
             item = self.events.get(timeout=deadline)
             if not isinstance(item, StreamEvent):
@@ -50,7 +50,7 @@ class StreamFollower:
 
     def take_until_closed(self, deadline: float = DEADLINE_SECONDS) -> list[StreamEvent]:
         """Every event until the connection ends (e.g. its server was killed)."""
-        taken = []
+        taken: list[StreamEvent] = []
         while True:
             item = self.events.get(timeout=deadline)
             if not isinstance(item, StreamEvent):

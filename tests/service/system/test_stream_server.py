@@ -81,32 +81,38 @@ def test_every_decision_change_and_status_transition_is_streamed(server: ServerP
 
 def test_quiet_streams_send_keep_alive_comments(tmp_path: Path) -> None:
     env = FAST_POLL | {"LRHUB_STREAM_KEEPALIVE_SECONDS": "0.2"}
-    with running_server(tmp_path, env=env) as server:
-        with httpx.Client(timeout=DEADLINE_SECONDS) as raw:
-            with raw.stream("GET", f"{server.url}/v1/stream") as response:
-                lines = response.iter_lines()
-                assert next(lines) == ": lrhub event stream"
-                assert next(lines) == ""
-                assert next(lines) == ": keep-alive"
+    with (
+        running_server(tmp_path, env=env) as server,
+        httpx.Client(timeout=DEADLINE_SECONDS) as raw,
+        raw.stream("GET", f"{server.url}/v1/stream") as response,
+    ):
+        lines = response.iter_lines()
+        assert next(lines) == ": lrhub event stream"
+        assert next(lines) == ""
+        assert next(lines) == ": keep-alive"
 
 
 def test_open_streams_are_bounded_per_process(tmp_path: Path) -> None:
     env = FAST_POLL | {"LRHUB_STREAM_MAX_CONNECTIONS": "1"}
     with running_server(tmp_path, env=env) as server:
-        with httpx.Client(timeout=DEADLINE_SECONDS) as first:
-            with first.stream("GET", f"{server.url}/v1/stream") as response:
-                lines = response.iter_lines()  # kept: closing the iterator closes the connection
-                assert next(lines) == ": lrhub event stream"
-                refused = httpx.get(f"{server.url}/v1/stream", timeout=DEADLINE_SECONDS)
-                assert refused.status_code == 503
-                assert "LRHUB_STREAM_MAX_CONNECTIONS" in refused.json()["detail"]
+        with (
+            httpx.Client(timeout=DEADLINE_SECONDS) as first,
+            first.stream("GET", f"{server.url}/v1/stream") as response,
+        ):
+            lines = response.iter_lines()  # kept: closing the iterator closes the connection
+            assert next(lines) == ": lrhub event stream"
+            refused = httpx.get(f"{server.url}/v1/stream", timeout=DEADLINE_SECONDS)
+            assert refused.status_code == 503
+            assert "LRHUB_STREAM_MAX_CONNECTIONS" in refused.json()["detail"]
         # The closed stream's slot comes back once the server notices the disconnect.
         deadline = time.monotonic() + DEADLINE_SECONDS
         while True:
-            with httpx.Client(timeout=DEADLINE_SECONDS) as again:
-                with again.stream("GET", f"{server.url}/v1/stream") as response:
-                    if response.status_code == 200:
-                        break
+            with (
+                httpx.Client(timeout=DEADLINE_SECONDS) as again,
+                again.stream("GET", f"{server.url}/v1/stream") as response,
+            ):
+                if response.status_code == 200:
+                    break
             assert time.monotonic() < deadline, "the slot of a closed stream never came back"
             time.sleep(0.05)  # polling for the server to notice, not a race guard
 
