@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from tests.support.db_faults import DatabaseFaults
 from tests.support.postgres import scratch_database
 
 ADMIN = Principal(actor="test")
+STALE_AFTER = timedelta(minutes=15)
 
 
 @pytest.fixture
@@ -70,7 +72,9 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(sqlite_url: 
 
 
 def test_concurrent_retries_of_one_job_decide_each_epoch_once(engine: Engine) -> None:
-    job_service.create_job(engine, ADMIN, "contended", JobCreate(spec=parse_spec(PLATEAU)))
+    job_service.create_job(
+        engine, ADMIN, "contended", JobCreate(spec=parse_spec(PLATEAU)), STALE_AFTER
+    )
 
     def client_run(_: int) -> list[float]:
         # Every client sends every epoch in order, like duplicated retries from several pods.
@@ -102,9 +106,15 @@ def test_pooled_postgresql_connections_cut_by_the_server_are_replaced_at_checkou
         engine = make_engine(migrated(url))
         faults = DatabaseFaults(url)
         try:
-            job_service.create_job(engine, ADMIN, "cut", JobCreate(spec=parse_spec(PLATEAU)))
+            job_service.create_job(
+                engine, ADMIN, "cut", JobCreate(spec=parse_spec(PLATEAU)), STALE_AFTER
+            )
             with ThreadPoolExecutor(max_workers=3) as pool:  # several idle pooled connections
-                list(pool.map(lambda _: job_service.get_job(engine, ADMIN, "cut"), range(9)))
+                list(
+                    pool.map(
+                        lambda _: job_service.get_job(engine, ADMIN, "cut", STALE_AFTER), range(9)
+                    )
+                )
             for epoch in range(3):
                 assert faults.cut_connections() >= 1
                 decided = decision_service.decide_epoch(
@@ -117,7 +127,7 @@ def test_pooled_postgresql_connections_cut_by_the_server_are_replaced_at_checkou
 
 
 def test_deleting_a_job_row_cascades_to_its_history(engine: Engine) -> None:
-    job_service.create_job(engine, ADMIN, "gone", JobCreate(spec=parse_spec(PLATEAU)))
+    job_service.create_job(engine, ADMIN, "gone", JobCreate(spec=parse_spec(PLATEAU)), STALE_AFTER)
     decision_service.decide_epoch(engine, ADMIN, "gone", 0, {}, None)
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM jobs WHERE job_id = 'gone'"))
