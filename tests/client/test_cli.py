@@ -214,6 +214,8 @@ def test_fleet_commands_patch_by_selector_and_watch(live_server: ServerProcess) 
         client.put_job("v2", spec=DROP, labels={"team": "vision", "stage": "prod"})
         client.put_job("n1", spec=DROP, labels={"team": "nlp"})
     selector = "team=vision,stage!=prod"
+    listed = lrhub_json(live_server, "jobs", "list", "-l", "team=vision")
+    assert [job["job_id"] for job in listed["items"]] == ["v1", "v2"]
     dry = lrhub_json(live_server, "jobs", "patch", "-l", selector, "--scale", "0.5", "--dry-run")
     assert (dry["matched"], dry["dry_run"], dry["change_id"]) == (1, True, None)
     assert (dry["jobs"][0]["job_id"], dry["jobs"][0]["after"]["scale"]) == ("v1", 0.5)

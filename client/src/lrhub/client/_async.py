@@ -166,9 +166,11 @@ class AsyncClient(BaseClient):
         status: Literal["running", "stopped"] | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        selector: str | None = None,
     ) -> Page[Job]:
-        """One page of jobs having all `labels` (and `status`)."""
-        return await self._send(self._list_jobs(labels, status, limit, cursor))
+        """One page of jobs having all `labels` (and `status`) that `selector` (Kubernetes
+        label-selector syntax, e.g. `team=vision,stage!=prod`) matches."""
+        return await self._send(self._list_jobs(labels, status, limit, cursor, selector))
 
     async def patch_job(
         self, job_id: str, changes: JobPatch, *, if_match: str | None = None

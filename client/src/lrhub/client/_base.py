@@ -348,13 +348,19 @@ class BaseClient:
 
     @staticmethod
     def _list_jobs(
-        labels: Mapping[str, str] | None, status: str | None, limit: int | None, cursor: str | None
+        labels: Mapping[str, str] | None,
+        status: str | None,
+        limit: int | None,
+        cursor: str | None,
+        selector: str | None = None,
     ) -> Call[Page[Job]]:
         params: list[tuple[str, str | int]] = [
             ("label", f"{key}={value}") for key, value in (labels or {}).items()
         ]
         if status is not None:
             params.append(("status", status))
+        if selector:
+            params.append(("selector", selector))
         return Call("GET", "/v1/jobs", _model(_JOB_PAGE), params=params + _paging(limit, cursor))
 
     @staticmethod

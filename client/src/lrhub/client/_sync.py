@@ -164,9 +164,11 @@ class Client(BaseClient):
         status: Literal["running", "stopped"] | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        selector: str | None = None,
     ) -> Page[Job]:
-        """One page of jobs having all `labels` (and `status`)."""
-        return self._send(self._list_jobs(labels, status, limit, cursor))
+        """One page of jobs having all `labels` (and `status`) that `selector` (Kubernetes
+        label-selector syntax, e.g. `team=vision,stage!=prod`) matches."""
+        return self._send(self._list_jobs(labels, status, limit, cursor, selector))
 
     def patch_job(self, job_id: str, changes: JobPatch, *, if_match: str | None = None) -> Job:
         """Change a job; effective at its next decided epoch. Not retried once sent."""

@@ -326,11 +326,14 @@ def jobs_list(
     ctx: typer.Context,
     label: Annotated[list[str] | None, typer.Option(help="Filter: key=value (repeatable).")] = None,
     status: Annotated[str | None, typer.Option(help="running or stopped.")] = None,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="Kubernetes label selector.")
+    ] = None,
     limit: Limit = None,
     cursor: Cursor = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List jobs."""
+    """List jobs (`-l 'team=vision,stage!=prod'` selects like kubectl)."""
     if status not in (None, "running", "stopped"):
         raise typer.BadParameter("status is running or stopped", param_hint="--status")
     with _client(ctx) as client:
@@ -339,6 +342,7 @@ def jobs_list(
             status=status,  # type: ignore[arg-type]  # checked above
             limit=limit,
             cursor=cursor,
+            selector=selector,
         )
     if as_json:
         _echo_json(page)
