@@ -2,7 +2,7 @@
 
 A running job is stale when its last report (its last decision, or its creation before the
 first) is older than the larger of `LRHUB_STALE_AFTER` and `STALE_INTERVAL_FACTOR` times its
-median epoch interval (over its last `INTERVALS_FOR_MEDIAN` intervals): a job whose epochs take
+median epoch interval (over its last `INTERVALS_FOR_MEDIAN` epochs): a job whose epochs take
 an hour is not stale after 15 minutes. Jobs that are not running are never stale.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from lrhub.service.clock import as_utc, utc_now
 from lrhub.service.jobs.store import JobStatus, StoredJob, job_of
@@ -39,24 +39,24 @@ def last_report(job: StoredJob) -> datetime:
     return as_utc(job.last_seen_at or job.created_at)
 
 
-def _median_intervals(connection: Connection, job_ids: Sequence[str]) -> dict[str, timedelta]:
-    """Each job's median interval between its last decisions (jobs with fewer than two have
-    none)."""
-    recent = (
-        select(
-            decisions.c.job_id,
-            decisions.c.decided_at,
-            func.row_number()
-            .over(partition_by=decisions.c.job_id, order_by=decisions.c.id.desc())
-            .label("n"),
-        )
-        .where(decisions.c.job_id.in_(job_ids), decisions.c.superseded.is_(False))
-        .subquery()
-    )
+def _median_intervals(connection: Connection, stored: Sequence[StoredJob]) -> dict[str, timedelta]:
+    """Each job's median interval between its last decisions in force (jobs with fewer than
+    two have none)."""
+    # One decision is in force per epoch, so the epochs from last_epoch - INTERVALS_FOR_MEDIAN
+    # hold the last ones: an index range per job (job_id, superseded, epoch), whatever the
+    # length of its history.
+    windows = [
+        (decisions.c.job_id == job.job_id)
+        & (decisions.c.epoch >= job.last_epoch - INTERVALS_FOR_MEDIAN)
+        for job in stored
+        if job.last_epoch is not None
+    ]
+    if not windows:
+        return {}
     query = (
-        select(recent.c.job_id, recent.c.decided_at)
-        .where(recent.c.n <= INTERVALS_FOR_MEDIAN + 1)
-        .order_by(recent.c.job_id, recent.c.decided_at)
+        select(decisions.c.job_id, decisions.c.decided_at)
+        .where(decisions.c.superseded.is_(False), or_(*windows))
+        .order_by(decisions.c.job_id, decisions.c.epoch)
     )
     times: defaultdict[str, list[float]] = defaultdict(list)
     for job_id, decided_at in connection.execute(query):
@@ -79,12 +79,12 @@ def read_jobs(
     # Only a running job silent for longer than `stale_after` can be stale: only those need
     # their epoch intervals read.
     candidates = [
-        job.job_id
+        job
         for job in stored
         if job.status == JobStatus.RUNNING and now - last_report(job) > stale_after
     ]
-    medians = _median_intervals(connection, candidates) if candidates else {}
-    candidate_ids = set(candidates)
+    medians = _median_intervals(connection, candidates)
+    candidate_ids = {job.job_id for job in candidates}
     return [
         JobRead(
             job=job,
