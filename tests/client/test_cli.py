@@ -264,3 +264,39 @@ def test_serve_without_the_server_says_how_to_install_it(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "pip install lrhub-server" in result.stderr
     assert "lrhub.service" in result.stderr
+
+
+def test_fleet_commands_patch_by_selector_and_watch(live_server: ServerProcess) -> None:
+    with Client(live_server.url) as client:
+        client.put_job("v1", spec=DROP, labels={"team": "vision", "stage": "dev"})
+        client.put_job("v2", spec=DROP, labels={"team": "vision", "stage": "prod"})
+        client.put_job("n1", spec=DROP, labels={"team": "nlp"})
+    selector = "team=vision,stage!=prod"
+    listed = lrhub_json(live_server, "jobs", "list", "-l", "team=vision")
+    assert [job["job_id"] for job in listed["items"]] == ["v1", "v2"]
+    dry = lrhub_json(live_server, "jobs", "patch", "-l", selector, "--scale", "0.5", "--dry-run")
+    assert (dry["matched"], dry["dry_run"], dry["change_id"]) == (1, True, None)
+    assert (dry["jobs"][0]["job_id"], dry["jobs"][0]["after"]["scale"]) == ("v1", 0.5)
+    assert lrhub_json(live_server, "jobs", "show", "v1")["scale"] == 1.0
+    human = lrhub(live_server, "jobs", "patch", "-l", selector, "--scale", "0.5")
+    assert "1 matched, 1 changed" in human and "scale" in human
+    assert lrhub_json(live_server, "jobs", "show", "v1")["scale"] == 0.5
+    lrhub(live_server, "jobs", "patch", "-l", "team=vision", code=2)  # nothing to change
+    typo = runner.invoke(app, ["--url", live_server.url, "jobs", "patch", "-l", "team=", "--stop"])
+    assert typo.exit_code == 0, typo.output  # `team=` is a valid selector: the empty value
+    refused = runner.invoke(
+        app, ["--url", live_server.url, "jobs", "patch", "-l", "team in (a", "--stop"]
+    )
+    assert refused.exit_code == 1 and "query.selector" in refused.output
+
+    lines = lrhub(live_server, "watch", "--after", "0", "--count", "4", "--json").splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [(event["event"], event["data"]["job_id"]) for event in events] == [
+        ("change", "v1"),
+        ("change", "v2"),
+        ("change", "n1"),
+        ("change", "v1"),
+    ]
+    assert events[-1]["data"]["after"]["scale"] == 0.5
+    human = lrhub(live_server, "watch", "-l", "team=nlp", "--after", "0", "--count", "1")
+    assert human.split()[1:4] == ["change", "n1", "create"]

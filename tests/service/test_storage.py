@@ -28,6 +28,7 @@ from lrhub.service.decisions.service import Outcome
 from lrhub.service.jobs import service as job_service
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.schemas import JobCreate
+from lrhub.service.jobs.selectors import Selector, selector_condition
 from lrhub.service.limits import Limits
 from lrhub.service.storage.database import make_engine
 from lrhub.service.storage.migrate import alembic_config, upgrade_schema
@@ -187,9 +188,8 @@ def test_labels_stored_before_0002_with_nul_no_longer_break_label_filters(
             )
         upgrade_schema(engine)
         with engine.connect() as connection:
-            found = job_store.list_jobs(
-                connection, labels={"team": "vision"}, status=None, after=None, limit=10
-            )
+            condition = selector_condition(Selector.of_labels({"team": "vision"}))
+            found = job_store.list_jobs(connection, where=condition, after=None, limit=10)
             repaired = job_store.get_job(connection, "bad")
         assert [job.job_id for job in found] == ["good"]
         assert repaired is not None and repaired.labels == {"team": "vi\ufffdsion"}

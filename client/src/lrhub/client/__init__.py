@@ -39,6 +39,8 @@ from .errors import (
 )
 from .models import (
     AuditEvent,
+    BulkChange,
+    BulkJob,
     EpochAnswer,
     Health,
     HistoryEntry,
@@ -51,6 +53,7 @@ from .models import (
     Readiness,
     Schedule,
     ScheduleVersionRef,
+    StreamEvent,
     Token,
     TokenCreated,
 )
@@ -60,6 +63,8 @@ __all__ = [
     "AsyncClient",
     "AuditEvent",
     "BadRequest",
+    "BulkChange",
+    "BulkJob",
     "Client",
     "ClientSettings",
     "Conflict",
@@ -89,6 +94,7 @@ __all__ = [
     "ScheduleVersionRef",
     "ServerError",
     "ServiceUnavailable",
+    "StreamEvent",
     "Timeout",
     "Token",
     "TokenCreated",

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from asyncio import sleep
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Literal, Self
 
 import httpx
 
-from ._base import BaseClient, Call, ResultT, RetryPolicy, transport_error
+from ._base import (
+    STREAM_PATH,
+    BaseClient,
+    Call,
+    EventStreamParser,
+    ResultT,
+    RetryPolicy,
+    problem_from_response,
+    transport_error,
+)
 from .models import (
     AuditEvent,
+    BulkChange,
     EpochAnswer,
     Health,
     HistoryEntry,
@@ -24,6 +34,7 @@ from .models import (
     PreviewResult,
     Readiness,
     Schedule,
+    StreamEvent,
     Token,
     TokenCreated,
     TokenRole,
@@ -160,15 +171,53 @@ class AsyncClient(BaseClient):
         status: JobStatus | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        selector: str | None = None,
     ) -> Page[Job]:
-        """One page of jobs having all `labels` (and `status`)."""
-        return await self._send(self._list_jobs(labels, status, limit, cursor))
+        """One page of jobs having all `labels` (and `status`) that `selector` (Kubernetes
+        label-selector syntax, e.g. `team=vision,stage!=prod`) matches."""
+        return await self._send(self._list_jobs(labels, status, limit, cursor, selector))
 
     async def patch_job(
         self, job_id: str, changes: JobPatch, *, if_match: str | None = None
     ) -> Job:
         """Change a job; effective at its next decided epoch. Not retried once sent."""
         return await self._send(self._patch_job(job_id, changes, if_match))
+
+    async def patch_jobs(
+        self,
+        selector: str,
+        changes: JobPatch,
+        *,
+        dry_run: bool = False,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> BulkChange:
+        """Apply `changes` to every job `selector` matches (Kubernetes label-selector syntax);
+        `dry_run` answers each job's before and after and changes nothing. Not retried once
+        sent, unless a dry run."""
+        return await self._send(self._patch_jobs(selector, changes, dry_run, limit, cursor))
+
+    async def stream(
+        self, *, selector: str | None = None, job: str | None = None, after: int | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """Follow `GET /v1/stream`: each decision, change and status transition as it happens
+        (after the event id `after`, to resume; else from now). Ends when the connection does;
+        resume with the last event's id. Raises a `ProblemError` for an error answer."""
+        params = self._stream_params(selector, job, after)
+        parser = EventStreamParser()
+        try:
+            async with self._http.stream(
+                "GET", STREAM_PATH, params=tuple(params), timeout=self._stream_timeout()
+            ) as response:
+                if response.is_error:
+                    await response.aread()
+                    raise problem_from_response(response)
+                async for line in response.aiter_lines():
+                    event = parser.feed(line)
+                    if event is not None:
+                        yield event
+        except httpx.TransportError as error:
+            raise transport_error(error, self.url) from error
 
     async def decide(
         self,

@@ -6,6 +6,7 @@ I/O loop, the way httpx's own `BaseClient` is split.
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pydantic import TypeAdapter
 from .errors import ConnectError, ProblemError, Timeout, TransportError, problem_class
 from .models import (
     AuditEvent,
+    BulkChange,
     EpochAnswer,
     Health,
     HistoryEntry,
@@ -30,6 +32,7 @@ from .models import (
     PreviewResult,
     Readiness,
     Schedule,
+    StreamEvent,
     Token,
     TokenCreated,
     TokenRole,
@@ -39,6 +42,10 @@ from .settings import ClientSettings
 ResultT = TypeVar("ResultT")
 
 RETRYABLE_STATUSES = frozenset({429, 503})
+# The stream sends a keep-alive comment every 15 s of quiet: a read silent for this long means
+# the connection is dead.
+STREAM_READ_TIMEOUT_SECONDS = 60.0
+STREAM_PATH = "/v1/stream"
 # A Retry-After beyond this is a misconfigured proxy, not a reason to freeze a training job.
 MAX_RETRY_AFTER_SECONDS = 60.0
 
@@ -154,6 +161,31 @@ def _text(response: httpx.Response) -> str:
     return response.text
 
 
+class EventStreamParser:
+    """Server-Sent Events lines in, `StreamEvent`s out (the WHATWG event-stream format: `id:`,
+    `event:` and `data:` fields, comments starting with `:`, a blank line ends an event)."""
+
+    def __init__(self) -> None:
+        self._fields: dict[str, list[str]] = {}
+
+    def feed(self, line: str) -> StreamEvent | None:
+        """Take one line (without its line break); the event it completes, if any."""
+        if line == "":
+            fields, self._fields = self._fields, {}
+            if "data" not in fields or "id" not in fields:
+                return None
+            return StreamEvent(
+                id=int(fields["id"][-1]),
+                event=fields.get("event", ["message"])[-1],
+                data=json.loads("\n".join(fields["data"])),
+            )
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        self._fields.setdefault(name, []).append(value.removeprefix(" "))
+        return None
+
+
 _SCHEDULE_PAGE = TypeAdapter(Page[Schedule])
 _JOB_PAGE = TypeAdapter(Page[Job])
 _HISTORY_PAGE = TypeAdapter(Page[HistoryEntry])
@@ -164,6 +196,7 @@ _DECISION = TypeAdapter(EpochAnswer)
 _TOKEN_PAGE = TypeAdapter(Page[Token])
 _TOKEN_CREATED = TypeAdapter(TokenCreated)
 _JOB_TOKEN = TypeAdapter(JobToken)
+_BULK = TypeAdapter(BulkChange)
 _HEALTH = TypeAdapter(Health)
 _READINESS = TypeAdapter(Readiness)
 
@@ -338,12 +371,15 @@ class BaseClient:
         status: str | None,
         limit: int | None,
         cursor: str | None,
+        selector: str | None = None,
     ) -> Call[Page[Job]]:
         params: list[tuple[str, str | int]] = [
             ("label", f"{key}={value}") for key, value in (labels or {}).items()
         ]
         if status is not None:
             params.append(("status", status))
+        if selector:
+            params.append(("selector", selector))
         return Call("GET", "/v1/jobs", _model(_JOB_PAGE), params=params + _paging(limit, cursor))
 
     @staticmethod
@@ -357,6 +393,40 @@ class BaseClient:
             headers=_if_match(if_match),
             idempotent=False,
         )
+
+    @staticmethod
+    def _patch_jobs(
+        selector: str, changes: JobPatch, dry_run: bool, limit: int | None, cursor: str | None
+    ) -> Call[BulkChange]:
+        params: list[tuple[str, str | int]] = [
+            ("selector", selector),
+            ("dry_run", str(dry_run).lower()),
+        ]
+        return Call(
+            "PATCH",
+            "/v1/jobs",
+            _model(_BULK),
+            params=params + _paging(limit, cursor),
+            body=changes.model_dump(mode="json", exclude_unset=True),
+            has_body=True,
+            idempotent=dry_run,
+        )
+
+    @staticmethod
+    def _stream_params(
+        selector: str | None, job: str | None, after: int | None
+    ) -> list[tuple[str, str | int]]:
+        params: list[tuple[str, str | int]] = []
+        if selector:
+            params.append(("selector", selector))
+        if job is not None:
+            params.append(("job", job))
+        if after is not None:
+            params.append(("after", after))
+        return params
+
+    def _stream_timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.timeout, read=max(self.timeout, STREAM_READ_TIMEOUT_SECONDS))
 
     @staticmethod
     def _decide(

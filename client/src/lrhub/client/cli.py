@@ -24,7 +24,7 @@ from rich.console import Console
 
 from . import render
 from ._sync import Client
-from .errors import LrhubError, NotFound, ProblemError
+from .errors import LrhubError, NotFound, ProblemError, TransportError
 from .models import Job, JobPatch, JobStatus, JsonObject, Page, PreviewResult, TokenRole
 from .plot import render_curve
 
@@ -425,12 +425,15 @@ def jobs_list(
     status: Annotated[
         str | None, typer.Option(help="running, stopped, completed or failed.")
     ] = None,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="Kubernetes label selector.")
+    ] = None,
     limit: Limit = None,
     cursor: Cursor = None,
     every: AllPages = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """List jobs."""
+    """List jobs (`-l 'team=vision,stage!=prod'` selects like kubectl)."""
     if status not in (None, *JOB_STATUSES):
         raise typer.BadParameter(
             "status is running, stopped, completed or failed", param_hint="--status"
@@ -443,6 +446,7 @@ def jobs_list(
                 status=status,  # type: ignore[arg-type]  # checked above
                 limit=limit,
                 cursor=at,
+                selector=selector,
             ),
             cursor,
             every,
@@ -717,6 +721,123 @@ def jobs_delete(
         _echo_json({"deleted": job})
     else:
         Console().print(f"deleted {job}")
+
+
+SelectorOption = Annotated[
+    str,
+    typer.Option(
+        "--selector",
+        "-l",
+        help="Kubernetes label selector, e.g. 'team=vision,stage!=prod' or 'status=running'.",
+    ),
+]
+
+
+@jobs_app.command("patch")
+@_reports_errors
+def jobs_patch(
+    ctx: typer.Context,
+    selector: SelectorOption,
+    scale: Annotated[float | None, typer.Option(help="Factor on the schedule's rate.")] = None,
+    override: Annotated[float | None, typer.Option(help="A fixed learning rate.")] = None,
+    clear_override: Annotated[
+        bool, typer.Option("--clear-override", help="Remove the override.")
+    ] = False,
+    pause: Annotated[
+        bool | None,
+        typer.Option("--pause/--resume", help="Hold the current rate, or stop holding."),
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the jobs for good.")] = False,
+    schedule: Annotated[
+        str | None, typer.Option(help="Switch to a schedule: name or name@3.")
+    ] = None,
+    clock: Annotated[
+        str | None, typer.Option(help="continue or restart (with --schedule).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show each job's before and after; change nothing.")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option(help="Change at most this many matching jobs (in id order).")
+    ] = None,
+    cursor: Cursor = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change every job the selector matches, in one request (each job atomically)."""
+    if override is not None and clear_override:
+        raise typer.BadParameter("give --override RATE or --clear-override, not both")
+    if clock not in (None, "continue", "restart"):
+        raise typer.BadParameter("clock is continue or restart", param_hint="--clock")
+    fields: dict[str, Any] = {
+        "scale": scale,
+        "override": override,
+        "paused": pause,
+        "schedule": schedule,
+        "clock": clock,
+        "status": "stopped" if stop else None,
+    }
+    body = {key: value for key, value in fields.items() if value is not None}
+    if clear_override:
+        body["override"] = None
+    if not body:
+        raise typer.BadParameter(
+            "say what to change: --scale, --override, --clear-override, --pause, --resume, "
+            "--stop or --schedule"
+        )
+    with _client(ctx) as client:
+        change = client.patch_jobs(
+            selector, JobPatch.model_validate(body), dry_run=dry_run, limit=limit, cursor=cursor
+        )
+    if as_json:
+        _echo_json(change)
+        return
+    console = Console()
+    console.print(render.bulk_table(change))
+    if change.next_cursor:
+        console.print(f"more: --cursor {change.next_cursor}")
+
+
+@app.command("watch")
+@_reports_errors
+def watch(
+    ctx: typer.Context,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="Only jobs this selector matches.")
+    ] = None,
+    job: Annotated[str | None, typer.Option("--job", help="Only this job.")] = None,
+    after: Annotated[
+        int | None, typer.Option(help="Start after this event id (0: from the beginning).")
+    ] = None,
+    count: Annotated[int | None, typer.Option(help="Exit after this many events.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print every decision, change and status transition as it happens.
+
+    Reconnects after a lost connection, resuming after the last event it printed, so nothing
+    is missed or printed twice.
+    """
+    seen = 0
+    position = after
+    failures = 0
+    with _client(ctx) as client:
+        while True:
+            try:
+                for event in client.stream(selector=selector, job=job, after=position):
+                    position = event.id
+                    failures = 0
+                    if as_json:
+                        typer.echo(json.dumps(event.model_dump(mode="json")))
+                    else:
+                        typer.echo(render.stream_line(event))
+                    seen += 1
+                    if count is not None and seen >= count:
+                        return
+            except TransportError as error:
+                if failures >= client.retry.max_retries:
+                    raise
+                typer.echo(f"connection lost ({error}); reconnecting", err=True)
+            time.sleep(client.retry.backoff_delay(failures))
+            failures += 1
 
 
 def main() -> None:

@@ -156,6 +156,38 @@ class AuditEvent(_Model):
     action: str
     before: JsonObject | None = None
     after: JsonObject | None = None
+    change_id: str | None = Field(default=None, description="The bulk change it is part of.")
+
+
+class BulkJob(_Model):
+    """One matching job of a bulk change: configuration before and after, and its outcome
+    (`changed`, `unchanged`, `refused`, `no_longer_matches`)."""
+
+    job_id: str
+    before: JsonObject | None = None
+    after: JsonObject | None = None
+    outcome: str
+    detail: str | None = None
+
+
+class BulkChange(_Model):
+    """The answer of a bulk change (`Client.patch_jobs`)."""
+
+    matched: int
+    change_id: str | None = None
+    dry_run: bool = False
+    jobs: list[BulkJob] = Field(default_factory=list)
+    next_cursor: str | None = None
+
+
+class StreamEvent(_Model):
+    """One Server-Sent Event of `GET /v1/stream`: its id (pass it back as `after` to resume),
+    kind (`decision`, `change` or `status`) and data (a history item or an audit event, with
+    `job_id`)."""
+
+    id: int
+    event: str
+    data: JsonObject
 
 
 TokenRole = Literal["admin", "operator", "viewer", "creator"]

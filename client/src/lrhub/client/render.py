@@ -12,11 +12,13 @@ from rich.table import Table
 
 from .models import (
     AuditEvent,
+    BulkChange,
     HistoryEntry,
     Job,
     JobSchedule,
     PreviewResult,
     Schedule,
+    StreamEvent,
     Token,
 )
 
@@ -102,7 +104,9 @@ def print_job(console: Console, job: Job) -> None:
     table.add_column("field", style="bold")
     table.add_column("value")
     rows = {
-        "status": job_status(job),
+        "status": f"{job.status} (stale: silent since {_when(job.last_seen_at or job.created_at)})"
+        if job.stale
+        else job.status,
         "schedule": job_schedule(job.schedule),
         "type": str(job.spec.get("type", "?")),
         "learning rate": _rate(job.learning_rate),
@@ -141,15 +145,19 @@ def history_table(job_id: str, entries: Sequence[HistoryEntry]) -> Table:
     return table
 
 
+def _changed(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """The top-level fields of an audit snapshot that differ."""
+    before, after = before or {}, after or {}
+    return sorted(key for key in after if before.get(key) != after[key])
+
+
 def events_table(job_id: str, events: Sequence[AuditEvent]) -> Table:
     """One row per audit event, showing the fields that changed."""
     table = Table(title=f"events of {job_id}")
     for column in ("id", "at", "actor", "action", "changed"):
         table.add_column(column)
     for event in events:
-        before = event.before or {}
-        after = event.after or {}
-        changed = sorted(key for key in after if before.get(key) != after[key])
+        changed = _changed(event.before, event.after)
         table.add_row(
             str(event.id),
             _when(event.at),
@@ -176,6 +184,39 @@ def tokens_table(tokens: Sequence[Token]) -> Table:
             _when(token.last_used_at) if token.last_used_at else "-",
         )
     return table
+
+
+def bulk_table(change: BulkChange) -> Table:
+    """One row per job a bulk change matched: what happened and which fields changed."""
+    verb = "would change" if change.dry_run else "changed"
+    changed = sum(job.outcome == "changed" for job in change.jobs)
+    title = f"{change.matched} matched, {changed} {verb}"
+    if change.change_id:
+        title += f" (change {change.change_id})"
+    table = Table(title=title)
+    table.add_column("job", no_wrap=True, min_width=_widest(job.job_id for job in change.jobs))
+    for column in ("outcome", "fields", "detail"):
+        table.add_column(column)
+    for job in change.jobs:
+        fields = ", ".join(_changed(job.before, job.after))
+        table.add_row(job.job_id, job.outcome, fields, job.detail or "")
+    return table
+
+
+def stream_line(event: StreamEvent) -> str:
+    """One line per stream event: id, kind, job and what happened."""
+    data = event.data
+    job = data.get("job_id", "?")
+    if event.event == "decision":
+        what = f"epoch {data.get('epoch')} rate {_rate(data.get('learning_rate'))}: "
+        what += str(data.get("reason", ""))
+    else:
+        fields = ", ".join(_changed(data.get("before"), data.get("after")))
+        what = f"{data.get('action')} by {data.get('actor')}" + (f": {fields}" if fields else "")
+        if event.event == "status":
+            before, after = data.get("before") or {}, data.get("after") or {}
+            what = f"status {before.get('status')} -> {after.get('status')} by {data.get('actor')}"
+    return f"{event.id} {event.event} {job} {what}"
 
 
 def preview_summary(preview: PreviewResult) -> str:

@@ -28,6 +28,8 @@ from lrhub.service.operations.metrics import RequestMetricsMiddleware, ServiceMe
 from lrhub.service.previews import routes as preview_routes
 from lrhub.service.settings import ServerSettings
 from lrhub.service.storage.database import make_engine
+from lrhub.service.stream import routes as stream_routes
+from lrhub.service.stream.slots import StreamSlots
 from lrhub.service.tokens import routes as token_routes
 
 API_VERSION = "1"
@@ -79,6 +81,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         metrics=metrics,
         job_rows=JobRowCache(),
         limits=settings.limits(),
+        stream_slots=StreamSlots(settings.stream_max_connections),
     )
     app.state.context = context
     install_problem_handlers(app)
@@ -89,6 +92,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         job_routes.router,
         decision_routes.router,
         token_routes.router,
+        stream_routes.router,
         operation_routes.router,
     ):
         app.include_router(router)

@@ -16,6 +16,9 @@ from lrhub.service.storage.database import make_engine
 from lrhub.service.storage.migrate import upgrade_schema
 
 MIGRATION_LOCK_TIMEOUT_SECONDS = 120.0
+# Open event streams never end by themselves: on SIGTERM uvicorn waits this long for requests in
+# flight, then cancels what is left (the streams), whose clients resume on another replica.
+SHUTDOWN_GRACE_SECONDS = 5
 
 cli = typer.Typer(
     help="The lrhub server.",
@@ -100,4 +103,5 @@ def serve(
         log_level=settings.log_level.lower(),
         http="lrhub.service.http.connections:HeaderDeadlineProtocol",
         timeout_keep_alive=settings.keep_alive_timeout,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )

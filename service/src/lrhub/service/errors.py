@@ -9,6 +9,7 @@ status and problem type, in one table; nothing else in the service knows about H
     ├── PreconditionFailed  the caller's `If-Match` names a version that is no longer current
     ├── InvalidChange       a value breaks a domain rule; `field` names it (e.g. "follow")
     ├── EvaluationFailed    the schedule could not give a rate for this epoch
+    ├── TooManyMatches      a selection is larger than one request may change (LRHUB_BULK_MAX)
     ├── Unavailable         the database cannot be reached; callers retry
     └── RequestError        the request itself is unusable, found by the HTTP layer
         ├── MalformedRequest    the body is not JSON or has the wrong content type
@@ -63,6 +64,10 @@ class InvalidChange(ServiceError):
 
 class EvaluationFailed(ServiceError):
     """The schedule could not give a rate for this epoch."""
+
+
+class TooManyMatches(ServiceError):
+    """A bulk change's selector matches more jobs than one request may change."""
 
 
 class Unavailable(ServiceError):

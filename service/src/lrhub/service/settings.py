@@ -57,6 +57,20 @@ class ServerSettings(BaseSettings):
     header_timeout: float = Field(default=10.0, gt=0, le=3600)
     body_timeout: float = Field(default=30.0, gt=0, le=3600)
     keep_alive_timeout: int = Field(default=5, ge=1, le=3600)
+    # Completed, failed and stopped jobs idle for longer are deleted with their history; None
+    # keeps them forever.
+    retention_days: float | None = Field(default=None, gt=0)
+    # A running job silent for longer (or 5x its median epoch interval, if longer) is stale.
+    # Seconds, or an ISO 8601 duration such as PT15M.
+    stale_after: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0))
+    # The most jobs one bulk PATCH may change; more need `limit=` (at most this many a request).
+    bulk_max: int = Field(default=1000, ge=1, le=100_000)
+    # How often an open event stream looks for new events, in seconds.
+    stream_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # Seconds of quiet after which a stream sends a keep-alive comment.
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)
+    # Open event streams per server process; more are answered 503 (each one polls the database).
+    stream_max_connections: int = Field(default=100, ge=1, le=10_000)
 
     @field_validator("admin_token")
     @classmethod
@@ -71,12 +85,6 @@ class ServerSettings(BaseSettings):
             max_preview_steps=self.max_preview_steps,
             max_evaluation_cost=self.max_evaluation_cost,
         )
-
-    # Completed, failed and stopped jobs idle for longer are deleted with their history; None
-    # keeps them forever.
-    retention_days: float | None = Field(default=None, gt=0)
-    # A running job silent for longer (or 5x its median epoch interval, if longer) is stale.
-    stale_after: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0))
 
     def admin_tokens(self) -> list[AdminToken]:
         """The configured admin tokens; unnamed ones are named `admin-<sha256 prefix>`."""

@@ -33,6 +33,7 @@ from lrhub.service.http.paging import (
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
 from lrhub.service.http.schemas import MAX_EPOCH
+from lrhub.service.http.strict_json import accepts_undeclared_query
 from lrhub.service.jobs.routes import JobId
 
 router = v1_router("/v1/jobs", "decisions")
@@ -112,6 +113,7 @@ def _history_csv(decisions: Sequence[StoredDecision]) -> str:
 
 
 @router.get("/{job_id}/epochs", response_model=Page[HistoryEntry])
+@accepts_undeclared_query("format")
 def job_history(
     request: Request,
     job_id: JobId,

@@ -42,9 +42,11 @@ class DecisionRecord:
 
 @dataclass(frozen=True)
 class StoredDecision(DecisionRecord):
-    """A row of `decisions`: a DecisionRecord with its id, which orders the history."""
+    """A row of `decisions`: a DecisionRecord with its id, which orders the history, and its
+    stream position (None until the stream's sequencer numbers it)."""
 
     id: int
+    seq: int | None
 
 
 # The decision path's statements are built once: SQLAlchemy then reuses their compiled form
@@ -94,7 +96,7 @@ _SEEN = (
     .values(last_seen_at=bindparam("last_seen_at"))
 )
 _DECISION_PARAM = "decision_"
-_DECISION_COLUMNS = [column for column in decisions.c if column.name != "id"]
+_DECISION_COLUMNS = [column for column in decisions.c if column.name not in ("id", "seq")]
 _INSERT_DECISION = insert(decisions).values(
     {
         column.name: bindparam(_DECISION_PARAM + column.name, type_=column.type)

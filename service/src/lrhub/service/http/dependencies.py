@@ -15,6 +15,7 @@ from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.limits import Limits
 from lrhub.service.operations.metrics import ServiceMetrics
 from lrhub.service.settings import ServerSettings
+from lrhub.service.stream.slots import StreamSlots
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class AppContext:
     metrics: ServiceMetrics
     job_rows: JobRowCache
     limits: Limits
+    stream_slots: StreamSlots
 
 
 async def get_context(request: Request) -> AppContext:

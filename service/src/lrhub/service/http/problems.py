@@ -28,6 +28,7 @@ from lrhub.service.errors import (
     PreconditionFailed,
     RequestTimeout,
     ServiceError,
+    TooManyMatches,
     Unauthorized,
     Unavailable,
 )
@@ -63,6 +64,7 @@ PROBLEM_TYPES: dict[type[ServiceError], ProblemType] = {
     InvalidRequest: ProblemType(422, "validation-error", "Request validation failed"),
     InvalidChange: ProblemType(422, "validation-error", "Request validation failed"),
     EvaluationFailed: ProblemType(422, "evaluation-error", "The schedule could not be evaluated"),
+    TooManyMatches: ProblemType(422, "validation-error", "Request validation failed"),
     Unavailable: ProblemType(503, "unavailable", "Service unavailable"),
 }
 

@@ -1,9 +1,11 @@
-"""JSON request bodies without numbers the service cannot compute with: NaN/Infinity, which
-Python's json module would otherwise accept, and integers too large for a float (which any rate
-computation would turn into an OverflowError).
+"""Strict requests: JSON bodies without numbers the service cannot compute with, and no unknown
+query parameters.
 
-Each such literal parses to a `RefusedNumber` that no model field accepts, so the request fails
-validation (422) at the exact field, and the message says why.
+Python's json module accepts NaN and Infinity; integers too large for a float would turn any rate
+computation into an OverflowError. Each such literal parses to a `RefusedNumber` that no model
+field accepts, so the request fails validation (422) at the exact field, and the message says why.
+A query parameter the operation does not declare is a 422 too: a typo (`labels=` for `label=`)
+must never be ignored and silently widen a selection.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+
+from lrhub.service.errors import InvalidRequest
 
 # More digits than the largest float has (1.8e308): such an integer cannot become a rate.
 _MAX_INTEGER_DIGITS = len(str(int(sys.float_info.max)))
@@ -61,13 +66,54 @@ class StrictJsonRequest(Request):
         return self._json
 
 
+def declared_query_parameters(dependant: Dependant) -> frozenset[str]:
+    """The query parameter names an operation and its dependencies declare."""
+    names = {field.alias for field in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= declared_query_parameters(dependency)
+    return frozenset(names)
+
+
+def unknown_query_parameters(request: Request, known: frozenset[str]) -> InvalidRequest | None:
+    """The 422 for the query parameters of `request` that are not in `known`, if any."""
+    unknown = sorted(set(request.query_params) - known)
+    if not unknown:
+        return None
+    takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
+    return InvalidRequest(
+        [{"loc": f"query.{name}", "msg": f"unknown query parameter; {takes}"} for name in unknown]
+    )
+
+
+_UNDECLARED_QUERY = "_lrhub_undeclared_query"
+EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
+
+
+def accepts_undeclared_query(*names: str) -> Callable[[EndpointT], EndpointT]:
+    """Let an operation take query parameters that its OpenAPI document does not declare
+    (kept for old clients, such as 0.1.0's `?format=csv`); the operation reads them itself."""
+
+    def mark(endpoint: EndpointT) -> EndpointT:
+        setattr(endpoint, _UNDECLARED_QUERY, frozenset(names))
+        return endpoint
+
+    return mark
+
+
 class StrictJsonRoute(APIRoute):
-    """An APIRoute that parses bodies with `StrictJsonRequest`."""
+    """An APIRoute that parses bodies with `StrictJsonRequest` and refuses query parameters
+    its operation does not declare (in its signature or its dependencies)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        known = declared_query_parameters(self.dependant) | getattr(
+            self.endpoint, _UNDECLARED_QUERY, frozenset()
+        )
 
         async def strict_handler(request: Request) -> Response:
+            error = unknown_query_parameters(request, known)
+            if error is not None:
+                raise error
             return await handler(StrictJsonRequest(request.scope, request.receive))
 
         return strict_handler

@@ -6,7 +6,7 @@ import re
 from functools import partial
 from typing import Annotated
 
-from fastapi import Path, Query, Response
+from fastapi import Depends, Path, Query, Response
 
 from lrhub.service.errors import InvalidRequest
 from lrhub.service.http.dependencies import AppContext, Caller, Context, IfMatch
@@ -19,6 +19,7 @@ from lrhub.service.http.paging import (
     Page,
     decode_cursor,
     decode_int_cursor,
+    encode_cursor,
     page_of,
 )
 from lrhub.service.http.responses import model_response
@@ -27,12 +28,14 @@ from lrhub.service.http.schemas import JOB_ID_PATTERN, LABEL_KEY_PATTERN, storab
 from lrhub.service.jobs import service as job_service
 from lrhub.service.jobs.schemas import (
     AuditEvent,
+    BulkChange,
     Job,
     JobCreate,
     JobCreated,
     JobPatch,
     JobToken,
 )
+from lrhub.service.jobs.selectors import Selector, SelectorError, parse_selector
 from lrhub.service.jobs.store import JobStatus, StoredJob
 
 router = v1_router("/v1/jobs", "jobs")
@@ -47,6 +50,26 @@ def _answer(
     read = Job.of(job, stale_after=context.settings.stale_after)
     body = read if token is None else JobCreated(**read.model_dump(), token=token)
     return model_response(body, status_code=status_code, etag=job_etag(job.job_id, job.revision))
+
+
+def selector_query(
+    selector: Annotated[
+        str | None,
+        Query(
+            description="A Kubernetes label selector: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, "
+            "`k notin (a,b)`, `k`, `!k`, comma-separated (all must hold); `status` is the "
+            "job's status (`status=running`)."
+        ),
+    ] = None,
+) -> Selector:
+    """The `selector` query parameter, parsed; 422 on `query.selector` naming the bad part."""
+    try:
+        return parse_selector(selector or "")
+    except SelectorError as error:
+        raise InvalidRequest.at("query.selector", str(error)) from error
+
+
+SelectorQuery = Annotated[Selector, Depends(selector_query)]
 
 
 def parse_label_filters(filters: list[str]) -> dict[str, str]:
@@ -77,6 +100,7 @@ def put_job(job_id: JobId, body: JobCreate, context: Context, caller: Caller) ->
 def list_jobs(
     context: Context,
     caller: Caller,
+    selector: SelectorQuery,
     label: Annotated[
         list[str], Query(max_length=32, description="`key=value`, repeatable; all must match.")
     ] = [],  # noqa: B006 - FastAPI copies query defaults
@@ -84,14 +108,57 @@ def list_jobs(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
-    """Jobs by id, filtered by labels and status."""
-    labels = parse_label_filters(label)
+    """Jobs by id that match the selector, every `label` and the status."""
+    everything = (
+        selector & Selector.of_labels(parse_label_filters(label)) & Selector.of_status(status)
+    )
     after = decode_cursor(cursor, JOB_ID_PATTERN)
-    jobs = job_service.list_jobs(context.engine, caller, labels, status, after, limit)
+    jobs = job_service.list_jobs(context.engine, caller, everything, after, limit)
     stale_after = context.settings.stale_after
     return model_response(
         page_of(jobs, limit, lambda job: job.job_id, partial(Job.of, stale_after=stale_after))
     )
+
+
+@router.patch("", response_model=BulkChange)
+def bulk_patch(
+    body: JobPatch,
+    context: Context,
+    caller: Caller,
+    selector: SelectorQuery,
+    dry_run: Annotated[
+        bool, Query(description="Answer what would change and change nothing.")
+    ] = False,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            description="Change at most this many matching jobs (in id order), even when the "
+            "selector matches more than LRHUB_BULK_MAX; at most LRHUB_BULK_MAX.",
+        ),
+    ] = None,
+    cursor: Cursor = None,
+) -> Response:
+    """Apply one PATCH body to every job the selector matches, each job atomically."""
+    if not selector:
+        raise InvalidRequest.at("query.selector", "a bulk change needs a non-empty selector")
+    bulk_max = context.settings.bulk_max
+    if limit is not None and limit > bulk_max:
+        raise InvalidRequest.at(
+            "query.limit", f"at most {bulk_max} jobs per request (raise LRHUB_BULK_MAX)"
+        )
+    result = job_service.bulk_patch(
+        context.engine,
+        caller,
+        selector,
+        body,
+        dry_run=dry_run,
+        limit=limit,
+        after=decode_cursor(cursor, JOB_ID_PATTERN),
+        bulk_max=bulk_max,
+    )
+    next_cursor = encode_cursor(result.next_after) if result.next_after is not None else None
+    return model_response(BulkChange.of(result, dry_run=dry_run, next_cursor=next_cursor))
 
 
 @router.get("/{job_id}", response_model=Job, responses=with_etag(200))

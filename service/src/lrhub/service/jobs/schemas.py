@@ -18,7 +18,15 @@ from lrhub.service.http.schemas import (
     ScheduleRef,
 )
 from lrhub.service.jobs.staleness import is_stale
-from lrhub.service.jobs.store import AuditAction, Follow, JobStatus, StoredEvent, StoredJob
+from lrhub.service.jobs.store import (
+    AuditAction,
+    BulkOutcome,
+    BulkResult,
+    Follow,
+    JobStatus,
+    StoredEvent,
+    StoredJob,
+)
 from lrhub.service.storage.specs import load_spec
 
 
@@ -76,7 +84,8 @@ class Job(BaseModel):
     created_at: datetime
     updated_at: datetime
     last_seen_at: datetime | None = Field(
-        description="When the job last reported an epoch or its status; null before that."
+        description="When the job last reported (a decision, an epoch's end or its status); null "
+        "before that."
     )
     stale: bool = Field(
         description="Running, and silent for longer than LRHUB_STALE_AFTER (or 5x its median "
@@ -103,7 +112,7 @@ class Job(BaseModel):
             state=job.state,
             created_at=as_utc(job.created_at),
             updated_at=as_utc(job.updated_at),
-            last_seen_at=as_utc(job.last_seen_at) if job.last_seen_at else None,
+            last_seen_at=as_utc(job.last_seen_at) if job.last_seen_at is not None else None,
             stale=is_stale(job, now=utc_now(), stale_after=stale_after),
         )
 
@@ -130,6 +139,7 @@ class AuditEvent(BaseModel):
     action: AuditAction
     before: dict[str, Any] | None
     after: dict[str, Any]
+    change_id: str | None = Field(description="The bulk change this event is part of.")
 
     @classmethod
     def of(cls, event: StoredEvent) -> AuditEvent:
@@ -141,4 +151,48 @@ class AuditEvent(BaseModel):
             action=event.action,
             before=event.before,
             after=event.after,
+            change_id=event.change_id,
+        )
+
+
+class BulkJob(BaseModel):
+    """One matching job of a bulk change: its configuration (as audit events record it) before
+    and after, and what happened to it (`changed` in a dry run: would change)."""
+
+    job_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    outcome: BulkOutcome
+    detail: str | None
+
+
+class BulkChange(BaseModel):
+    """The answer of `PATCH /v1/jobs?selector=`: how many jobs matched, the `change_id` on each
+    audit event it wrote (null for a dry run), each job, and `next_cursor` when `limit` left
+    matching jobs for another request."""
+
+    matched: int
+    change_id: str | None
+    dry_run: bool
+    jobs: list[BulkJob]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, result: BulkResult, *, dry_run: bool, next_cursor: str | None) -> BulkChange:
+        """The answer for a bulk change's result."""
+        return cls(
+            matched=result.matched,
+            change_id=result.change_id,
+            dry_run=dry_run,
+            jobs=[
+                BulkJob(
+                    job_id=job.job_id,
+                    before=job.before,
+                    after=job.after,
+                    outcome=job.outcome,
+                    detail=job.detail,
+                )
+                for job in result.jobs
+            ],
+            next_cursor=next_cursor,
         )

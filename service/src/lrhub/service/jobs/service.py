@@ -4,6 +4,7 @@ and returns stored records."""
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -15,12 +16,17 @@ from lrhub.service.auth.principal import Principal
 from lrhub.service.auth.tokens import hash_token, new_job_token
 from lrhub.service.catalog import store as catalog_store
 from lrhub.service.clock import utc_now
-from lrhub.service.errors import Conflict, InvalidChange, NotFound
+from lrhub.service.errors import Conflict, InvalidChange, NotFound, TooManyMatches
 from lrhub.service.http.etags import check_if_match, job_etag
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.schemas import JobCreate, JobPatch
+from lrhub.service.jobs.selectors import Selector, selector_condition
+from lrhub.service.jobs.staleness import is_stale
 from lrhub.service.jobs.store import (
     AuditAction,
+    BulkJobResult,
+    BulkOutcome,
+    BulkResult,
     Follow,
     JobStatus,
     StoredEvent,
@@ -136,17 +142,15 @@ def get_job(engine: Engine, principal: Principal, job_id: str) -> StoredJob:
 def list_jobs(
     engine: Engine,
     principal: Principal,
-    labels: dict[str, str],
-    status: JobStatus | None,
+    selector: Selector,
     after: str | None,
     limit: int,
 ) -> list[StoredJob]:
-    """Jobs by id after the id `after`, filtered by labels and status."""
+    """Jobs by id after the id `after` that `selector` matches."""
     principal.require_viewer()
     with read_transaction(engine) as connection:
-        return job_store.list_jobs(
-            connection, labels=labels, status=status, after=after, limit=limit
-        )
+        condition = selector_condition(selector)
+        return job_store.list_jobs(connection, where=condition, after=after, limit=limit)
 
 
 # What a job token may report about its own job: how its training ended.
@@ -212,13 +216,50 @@ def _patched(connection: Connection, job: StoredJob, body: JobPatch) -> dict[str
     return changes
 
 
+def _apply_patch(
+    connection: Connection,
+    actor: str,
+    job: StoredJob,
+    body: JobPatch,
+    *,
+    reported: bool = False,
+    change_id: str | None = None,
+    dry_run: bool = False,
+) -> StoredJob:
+    """The row-locked `job` after `body` (the PATCH rule of `_patched`), stored with its audit
+    event unless `dry_run`. A status report (`reported`) counts as the job having reported."""
+    changes = _patched(connection, job, body)
+    now = utc_now()
+    last_seen_at = now if reported else job.last_seen_at
+    if not changes:
+        if reported and not dry_run:
+            job = job_store.changed(job, last_seen_at=last_seen_at)
+            job_store.update_job(connection, job)
+        return job
+    updated = job_store.changed(
+        job, **changes, last_seen_at=last_seen_at, revision=job.revision + 1, updated_at=now
+    )
+    if dry_run:
+        return updated
+    job_store.update_job(connection, updated)
+    job_store.record_event(connection, actor, _action(changes), job, updated, change_id=change_id)
+    return updated
+
+
+def _action(changes: dict[str, Any]) -> AuditAction:
+    status = changes.get("status")
+    if status == JobStatus.STOPPED:
+        return AuditAction.STOP
+    return AuditAction.UPDATE if status is None else AuditAction.STATUS
+
+
 def patch_job(
     engine: Engine, principal: Principal, job_id: str, body: JobPatch, if_match: str | None
 ) -> StoredJob:
     """Change a job from its next decided epoch on, with one audit event; the changed job.
 
     A job's own token may report how its training ended (`completed`, `failed`); that counts as
-    the job having reported. Everything else is for admins.
+    the job having reported. Everything else is for operators.
     """
     reported = _is_status_report(body)
     if reported:
@@ -232,27 +273,7 @@ def patch_job(
         if reported:
             principal.require_owner(job.created_by)
         check_if_match(if_match, job_etag(job_id, job.revision))
-        changes = _patched(connection, job, body)
-        now = utc_now()
-        last_seen_at = now if reported else job.last_seen_at
-        if not changes:
-            if reported:
-                job = job_store.changed(job, last_seen_at=last_seen_at)
-                job_store.update_job(connection, job)
-            return job
-        updated = job_store.changed(
-            job, **changes, last_seen_at=last_seen_at, revision=job.revision + 1, updated_at=now
-        )
-        job_store.update_job(connection, updated)
-        job_store.record_event(connection, principal.actor, _action(changes), job, updated)
-    return updated
-
-
-def _action(changes: dict[str, Any]) -> AuditAction:
-    status = changes.get("status")
-    if status == JobStatus.STOPPED:
-        return AuditAction.STOP
-    return AuditAction.UPDATE if status is None else AuditAction.STATUS
+        return _apply_patch(connection, principal.actor, job, body, reported=reported)
 
 
 def delete_job(engine: Engine, principal: Principal, job_id: str, if_match: str | None) -> None:
@@ -283,6 +304,120 @@ def purge_finished_jobs(engine: Engine, *, older_than: timedelta) -> list[str]:
     if expired:
         logger.info("retention: deleted %d finished jobs: %s", len(expired), ", ".join(expired))
     return expired
+
+
+@dataclass(frozen=True)
+class FleetCounts:
+    """Jobs by status across the whole database, and how many running ones are stale."""
+
+    by_status: dict[str, int]
+    stale: int
+
+
+def fleet_counts(engine: Engine, stale_after: timedelta) -> FleetCounts:
+    """The fleet's job counts now (what `/metrics` reports, the same from every process)."""
+    with read_transaction(engine) as connection:
+        by_status = {status.value: 0 for status in JobStatus} | job_store.count_by_status(
+            connection
+        )
+        return FleetCounts(by_status=by_status, stale=_count_stale(connection, stale_after))
+
+
+_STALE_CANDIDATE_BATCH = 500
+
+
+def _count_stale(connection: Connection, stale_after: timedelta) -> int:
+    """How many jobs are stale now (`is_stale`), across the whole database.
+
+    A job's threshold is never shorter than `stale_after`, so only the running jobs silent for
+    longer can be stale: only those are read, in batches, and judged by the one rule.
+    """
+    now = utc_now()
+    count = 0
+    after: str | None = None
+    while True:
+        batch = job_store.list_running_jobs_silent_since(
+            connection, now - stale_after, after=after, limit=_STALE_CANDIDATE_BATCH
+        )
+        count += sum(is_stale(job, now=now, stale_after=stale_after) for job in batch)
+        if len(batch) < _STALE_CANDIDATE_BATCH:
+            return count
+        after = batch[-1].job_id
+
+
+def _bulk_job(
+    connection: Connection,
+    actor: str,
+    job_id: str,
+    selector: Selector,
+    body: JobPatch,
+    change_id: str,
+    dry_run: bool,
+) -> BulkJobResult:
+    """One job of a bulk change, in its own transaction: locked, matched again, changed."""
+    condition = selector_condition(selector)
+    job = job_store.get_job(connection, job_id, lock=not dry_run, where=condition)
+    if job is None:
+        return BulkJobResult(
+            job_id, None, None, BulkOutcome.NO_LONGER_MATCHES, "changed or deleted meanwhile"
+        )
+    before = job_store.audit_snapshot(job)
+    try:
+        updated = _apply_patch(connection, actor, job, body, change_id=change_id, dry_run=dry_run)
+    except (Conflict, InvalidChange, NotFound) as error:
+        return BulkJobResult(job_id, before, before, BulkOutcome.REFUSED, error.detail)
+    after = job_store.audit_snapshot(updated)
+    outcome = BulkOutcome.CHANGED if after != before else BulkOutcome.UNCHANGED
+    return BulkJobResult(job_id, before, after, outcome)
+
+
+def bulk_patch(
+    engine: Engine,
+    principal: Principal,
+    selector: Selector,
+    body: JobPatch,
+    *,
+    dry_run: bool,
+    limit: int | None,
+    after: str | None,
+    bulk_max: int,
+) -> BulkResult:
+    """Apply one PATCH body to every job `selector` matches (after the id `after`), each job in
+    its own transaction with the single-job rule; `dry_run` answers the same and stores nothing.
+
+    More matches than `bulk_max` are refused unless `limit` says how many of them, in id
+    order, may change; the answer then says where to continue. The selector must not be empty
+    and `limit` must not exceed `bulk_max` (the route checks both).
+    """
+    principal.require_operator()
+    condition = selector_condition(selector)
+    with read_transaction(engine) as connection:
+        if body.schedule is not None:
+            catalog_store.resolve_reference(connection, body.schedule)  # unknown: 404 at once
+        matched = job_store.count_jobs(connection, where=condition, after=after)
+        if limit is None and matched > bulk_max:
+            raise TooManyMatches(
+                f"the selector matches {matched} jobs, more than LRHUB_BULK_MAX={bulk_max}; "
+                "narrow it, or pass limit= to change that many (in id order) and continue "
+                "with the answer's next_cursor"
+            )
+        page = limit if limit is not None else bulk_max
+        ids = job_store.list_job_ids(connection, where=condition, after=after, limit=page)
+    change_id = str(uuid.uuid4())
+    transaction = read_transaction if dry_run else write_transaction
+    results = []
+    for job_id in ids:
+        with transaction(engine) as connection:
+            results.append(
+                _bulk_job(connection, principal.actor, job_id, selector, body, change_id, dry_run)
+            )
+    next_after = ids[-1] if ids and matched > len(ids) else None
+    return BulkResult(
+        matched=matched,
+        change_id=None if dry_run else change_id,
+        jobs=results,
+        next_after=next_after,
+    )
 
 
 def list_events(

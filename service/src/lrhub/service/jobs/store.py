@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select, true, update
 
 from lrhub.service.clock import utc_now
 from lrhub.service.storage.specs import spec_document
@@ -74,6 +74,7 @@ class StoredJob:
     created_by: str | None
     """The actor that created the job (None for jobs created before lrhub recorded it)."""
     last_seen_at: datetime | None
+    """When the job last reported (a decision, an epoch's end, its status); None before that."""
     epoch_intervals: list[float] | None
 
 
@@ -88,6 +89,47 @@ class StoredEvent:
     action: AuditAction
     before: dict[str, Any] | None
     after: dict[str, Any]
+    seq: int | None
+    """Stream position (None until the stream's sequencer numbers the event)."""
+    change_id: str | None
+    """The bulk change this event belongs to, if any."""
+
+
+class BulkOutcome(StrEnum):
+    """What a bulk change did (or, in a dry run, would do) to one matching job."""
+
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"  # the change leaves its configuration as it was
+    REFUSED = "refused"  # the single-job PATCH rule refuses it (e.g. a stopped job)
+    NO_LONGER_MATCHES = "no_longer_matches"  # changed concurrently so the selector misses it
+
+
+@dataclass(frozen=True)
+class BulkJobResult:
+    """One job of a bulk change: its configuration before and after, what happened, and why
+    when it was not changed."""
+
+    job_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    outcome: BulkOutcome
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """A bulk change: how many jobs the selector matched, the id on every audit event it wrote
+    (None for a dry run), each job's result, and where to continue when `limit` cut it short."""
+
+    matched: int
+    change_id: str | None
+    jobs: list[BulkJobResult]
+    next_after: str | None
+
+
+def event_of(row: Mapping[Any, Any]) -> StoredEvent:
+    """The audit event in a row of `events`."""
+    return StoredEvent(**{**row, "action": AuditAction(row["action"])})
 
 
 def job_of(row: Mapping[Any, Any]) -> StoredJob:
@@ -111,9 +153,16 @@ def set_token_hash(connection: Connection, job_id: str, token_hash: str) -> None
     connection.execute(update(jobs).where(jobs.c.job_id == job_id).values(token_hash=token_hash))
 
 
-def get_job(connection: Connection, job_id: str, *, lock: bool = False) -> StoredJob | None:
-    """The job, optionally row-locked (PostgreSQL FOR UPDATE) for the rest of the transaction."""
-    query = select(jobs).where(jobs.c.job_id == job_id)
+def get_job(
+    connection: Connection,
+    job_id: str,
+    *,
+    lock: bool = False,
+    where: ColumnElement[bool] | None = None,
+) -> StoredJob | None:
+    """The job (if it also meets `where`), optionally row-locked (PostgreSQL FOR UPDATE) for the
+    rest of the transaction."""
+    query = select(jobs).where(jobs.c.job_id == job_id, where if where is not None else true())
     if lock:
         query = query.with_for_update()
     row = connection.execute(query).mappings().first()
@@ -139,22 +188,46 @@ def update_job(connection: Connection, job: StoredJob) -> None:
     connection.execute(update(jobs).where(jobs.c.job_id == job.job_id).values(**values))
 
 
+def _after(where: ColumnElement[bool], after: str | None) -> ColumnElement[bool]:
+    return where if after is None else where & (jobs.c.job_id > after)
+
+
 def list_jobs(
-    connection: Connection,
-    *,
-    labels: Mapping[str, str],
-    status: JobStatus | None,
-    after: str | None,
-    limit: int,
+    connection: Connection, *, where: ColumnElement[bool], after: str | None, limit: int
 ) -> list[StoredJob]:
-    """Jobs ordered by id, after the id `after`, matching every label and the status."""
-    conditions = [jobs.c.labels[key].as_string() == value for key, value in labels.items()]
-    if status is not None:
-        conditions.append(jobs.c.status == status.value)
-    if after is not None:
-        conditions.append(jobs.c.job_id > after)
-    query = select(jobs).where(and_(True, *conditions)).order_by(jobs.c.job_id).limit(limit)
+    """Jobs meeting `where` (see `jobs.selectors`) ordered by id, after the id `after`."""
+    query = select(jobs).where(_after(where, after)).order_by(jobs.c.job_id).limit(limit)
     return [job_of(row) for row in connection.execute(query).mappings()]
+
+
+def list_job_ids(
+    connection: Connection, *, where: ColumnElement[bool], after: str | None, limit: int
+) -> list[str]:
+    """The ids of the jobs `list_jobs` answers."""
+    query = select(jobs.c.job_id).where(_after(where, after)).order_by(jobs.c.job_id).limit(limit)
+    return list(connection.execute(query).scalars())
+
+
+def count_jobs(connection: Connection, *, where: ColumnElement[bool], after: str | None) -> int:
+    """How many jobs after the id `after` meet `where`."""
+    query = select(func.count()).select_from(jobs).where(_after(where, after))
+    return int(connection.execute(query).scalar_one())
+
+
+def list_running_jobs_silent_since(
+    connection: Connection, since: datetime, *, after: str | None, limit: int
+) -> list[StoredJob]:
+    """Running jobs with no report (nor creation, if they never reported) since `since`, by id
+    after the id `after`."""
+    silent_since = func.coalesce(jobs.c.last_seen_at, jobs.c.created_at)
+    where = (jobs.c.status == JobStatus.RUNNING.value) & (silent_since < since)
+    return list_jobs(connection, where=where, after=after, limit=limit)
+
+
+def count_by_status(connection: Connection) -> dict[str, int]:
+    """How many jobs have each status (statuses no job has are absent)."""
+    query = select(jobs.c.status, func.count()).group_by(jobs.c.status)
+    return {status: int(count) for status, count in connection.execute(query)}
 
 
 def count_active_jobs_using(connection: Connection, schedule_name: str) -> int:
@@ -204,8 +277,11 @@ def record_event(
     action: AuditAction,
     before: StoredJob | None,
     after: StoredJob,
+    *,
+    change_id: str | None = None,
 ) -> None:
-    """Append one audit event for a change of `after.job_id` from `before` to `after`."""
+    """Append one audit event for a change of `after.job_id` from `before` to `after`
+    (`change_id`: the bulk change it is part of)."""
     connection.execute(
         insert(events).values(
             job_id=after.job_id,
@@ -214,6 +290,7 @@ def record_event(
             action=action.value,
             before=audit_snapshot(before) if before is not None else None,
             after=audit_snapshot(after),
+            change_id=change_id,
         )
     )
 
@@ -226,4 +303,4 @@ def list_events(
     if after_id is not None:
         query = query.where(events.c.id > after_id)
     rows = connection.execute(query.order_by(events.c.id).limit(limit)).mappings()
-    return [StoredEvent(**{**row, "action": AuditAction(row["action"])}) for row in rows]
+    return [event_of(row) for row in rows]

@@ -1,14 +1,18 @@
-"""Prometheus metrics of one server process.
+"""Prometheus metrics: the fleet's job gauges, and the request and decision metrics of one
+server process.
 
-Each process has its own registry (prometheus-client's multi-process mode is not used): with
-`--workers N` a scrape reaches one worker and shows that worker's counts. Scrape every replica /
-worker port, or run one worker per container, to see the whole picture.
+The fleet gauges (`lrhub_jobs{status}`, `lrhub_jobs_stale`) are counted in the database at each
+scrape, so every worker of every replica reports the same whole-fleet numbers. The request and
+decision metrics live in each process's own registry (prometheus-client's multi-process mode is
+not used): with `--workers N` a scrape reaches one worker and shows that worker's counts; sum
+them over replicas (and run one worker per container) for the whole picture.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,7 +47,24 @@ class ServiceMetrics:
             ["job_id"],
             registry=self.registry,
         )
+        self.jobs = Gauge(
+            "lrhub_jobs",
+            "Jobs by status, the whole fleet (counted in the database at each scrape).",
+            ["status"],
+            registry=self.registry,
+        )
+        self.stale_jobs = Gauge(
+            "lrhub_jobs_stale",
+            "Running jobs that stopped reporting (see LRHUB_STALE_AFTER), the whole fleet.",
+            registry=self.registry,
+        )
         self._jobs_seen: OrderedDict[str, None] = OrderedDict()
+
+    def set_fleet(self, by_status: Mapping[str, int], stale: int) -> None:
+        """Set the fleet gauges to counts just read from the database."""
+        for status, count in by_status.items():
+            self.jobs.labels(status=status).set(count)
+        self.stale_jobs.set(stale)
 
     def record_decision(self, job_id: str, outcome: str, rate: float, reductions: int) -> None:
         """Count one decision and remember the job's rate, keeping the job series bounded."""

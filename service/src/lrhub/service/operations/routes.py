@@ -12,6 +12,7 @@ from lrhub.service.errors import Unavailable
 from lrhub.service.http.dependencies import Context
 from lrhub.service.http.openapi import problem_responses
 from lrhub.service.http.strict_json import StrictJsonRoute
+from lrhub.service.jobs import service as job_service
 
 router = APIRouter(tags=["operations"], route_class=StrictJsonRoute)
 
@@ -48,5 +49,8 @@ async def readyz(context: Context) -> dict[str, str]:
 
 @router.get("/metrics", response_class=Response)
 def metrics(context: Context) -> Response:
-    """Prometheus text exposition of this process's metrics."""
+    """Prometheus text exposition: the fleet's job gauges (from the database) and this
+    process's request and decision metrics."""
+    fleet = job_service.fleet_counts(context.engine, context.settings.stale_after)
+    context.metrics.set_fleet(fleet.by_status, fleet.stale)
     return Response(context.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -100,8 +101,10 @@ decisions = Table(
     Column("rewound", Boolean, nullable=False),
     Column("superseded", Boolean, nullable=False, server_default=false()),
     Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("seq", BigInteger, nullable=True),  # stream position; see stream/store.py
 )
 Index("ix_decisions_job_epoch", decisions.c.job_id, decisions.c.superseded, decisions.c.epoch)
+Index("ix_decisions_seq", decisions.c.seq, decisions.c.id)
 
 events = Table(
     "events",
@@ -113,8 +116,11 @@ events = Table(
     Column("action", String(16), nullable=False),
     Column("before", JsonValue, nullable=True),
     Column("after", JsonValue, nullable=False),
+    Column("seq", BigInteger, nullable=True),  # stream position; see stream/store.py
+    Column("change_id", String(36), nullable=True),  # one bulk change's id on each of its events
 )
 Index("ix_events_job_id", events.c.job_id, events.c.id)
+Index("ix_events_seq", events.c.seq, events.c.id)
 
 # API tokens (`/v1/tokens`); job tokens live on their job row. A revoked token's row is deleted.
 tokens = Table(
@@ -127,4 +133,12 @@ tokens = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=True),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
+)
+
+# One row: the last stream position handed out. Its row lock serializes the sequencer.
+stream_sequence = Table(
+    "stream_sequence",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
 )

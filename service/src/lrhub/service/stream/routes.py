@@ -1,0 +1,124 @@
+"""`GET /v1/stream`: decisions, changes and status transitions as Server-Sent Events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated
+
+from fastapi import Header, Query
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
+
+from lrhub.service.errors import InvalidRequest
+from lrhub.service.http.dependencies import AppContext, Caller, Context
+from lrhub.service.http.routers import v1_router
+from lrhub.service.http.schemas import JOB_ID_PATTERN
+from lrhub.service.jobs.routes import SelectorQuery
+from lrhub.service.jobs.selectors import Selector
+from lrhub.service.stream import service as stream_service
+from lrhub.service.stream.schemas import server_sent_event
+
+router = v1_router("/v1/stream", "stream")
+
+# Events read and sent at a time: what one connection holds in memory. The next batch is read
+# only once the previous one was handed to the socket, which stops taking data when a slow
+# client stops reading, so a slow consumer holds one batch, never a growing queue.
+STREAM_BATCH = 200
+MAX_POSITION = 2**63 - 1
+
+
+def _start_position(after: int | None, last_event_id: str | None) -> int | None:
+    """`Last-Event-ID` (what a reconnecting EventSource sends) or else `after`."""
+    if last_event_id is None:
+        return after
+    text = last_event_id.strip()
+    if not text.isdigit() or int(text) > MAX_POSITION:
+        raise InvalidRequest.at("header.last-event-id", "must be an event id this stream sent")
+    return int(text)
+
+
+class EventStreamResponse(StreamingResponse):
+    """A StreamingResponse that calls `on_close` however it ends, even before its first byte."""
+
+    def __init__(self, body: AsyncIterator[str], on_close: Callable[[], None]) -> None:
+        super().__init__(
+            body,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.on_close()
+
+
+async def _events(
+    context: AppContext,
+    position: int,
+    selector: Selector,
+    job: str | None,
+) -> AsyncIterator[str]:
+    settings = context.settings
+    quiet_since = time.monotonic()
+    yield ": lrhub event stream\n\n"  # headers and a first byte at once
+    # No disconnect polling here: StreamingResponse itself ends this generator when the client
+    # goes (by listening for the disconnect, or by a failing send on ASGI 2.4 servers); a
+    # second reader of `receive` would take messages from it.
+    while True:
+        items = await run_in_threadpool(
+            stream_service.next_events,
+            context.engine,
+            position,
+            selector,
+            job,
+            STREAM_BATCH,
+        )
+        if items:
+            yield "".join(server_sent_event(item) for item in items)
+            position = items[-1].seq
+            quiet_since = time.monotonic()
+            if len(items) == STREAM_BATCH:
+                continue  # a backlog: read on without waiting
+        elif time.monotonic() - quiet_since >= settings.stream_keepalive_seconds:
+            yield ": keep-alive\n\n"
+            quiet_since = time.monotonic()
+        await asyncio.sleep(settings.stream_poll_seconds)
+
+
+@router.get(
+    "",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream."}},
+)
+async def stream(
+    context: Context,
+    caller: Caller,
+    selector: SelectorQuery,
+    job: Annotated[
+        str | None, Query(pattern=JOB_ID_PATTERN, max_length=253, description="One job only.")
+    ] = None,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_POSITION, description="Resume after this event id (0: from the start)."),
+    ] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(alias="Last-Event-ID", description="Resume after this event id (wins over after)."),
+    ] = None,
+) -> StreamingResponse:
+    """Every decision, change and status transition from now on (or after an event id), as
+    Server-Sent Events: `id:` the event id, `event:` decision, change or status, `data:` the
+    history item or audit event with its `job_id`; a keep-alive comment every 15 s of quiet."""
+    start = _start_position(after, last_event_id)
+    position = await run_in_threadpool(
+        stream_service.open_stream, context.engine, caller, job, start
+    )
+    context.stream_slots.acquire()
+    body = _events(context, position, selector, job)
+    return EventStreamResponse(body, on_close=context.stream_slots.release)

@@ -1,0 +1,74 @@
+"""A client that stops reading its stream does not make the server buffer the backlog."""
+
+from __future__ import annotations
+
+import socket
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import insert
+
+from lrhub.client import Client
+from lrhub.service.storage.database import make_engine, write_transaction
+from lrhub.service.storage.tables import events
+from tests.support.event_stream import StreamFollower
+from tests.support.process_memory import resident_bytes
+from tests.support.server import running_server
+
+pytestmark = pytest.mark.slow
+
+DROP = {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 2}
+EVENTS = 4000
+PAYLOAD = "x" * 8000  # 4,000 events of ~8 KB: a 32 MB backlog
+WATCH_SECONDS = 3.0
+ALLOWED_GROWTH = 16 * 2**20
+
+
+def test_a_client_that_stops_reading_does_not_grow_server_memory(tmp_path: Path) -> None:
+    with running_server(tmp_path, env={"LRHUB_STREAM_POLL_SECONDS": "0.05"}) as server:
+        with Client(server.url) as client:
+            client.put_job("busy", spec=DROP)
+        engine = make_engine(f"sqlite:///{tmp_path / 'lrhub.db'}")
+        try:
+            with write_transaction(engine) as connection:
+                connection.execute(
+                    insert(events),
+                    [
+                        {
+                            "job_id": "busy",
+                            "at": datetime.now(UTC),
+                            "actor": "test",
+                            "action": "update",
+                            "before": None,
+                            "after": {"labels": {"note": PAYLOAD}, "status": "running"},
+                        }
+                        for _ in range(EVENTS)
+                    ],
+                )
+        finally:
+            engine.dispose()
+        assert httpx.get(f"{server.url}/healthz", timeout=30).status_code == 200
+        baseline = resident_bytes(server.process.pid)
+
+        stalled = socket.create_connection(("127.0.0.1", server.port))
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        stalled.sendall(b"GET /v1/stream?after=0 HTTP/1.1\r\nHost: lrhub\r\n\r\n")
+        assert stalled.recv(12) == b"HTTP/1.1 200"
+        # The client reads nothing more. A server that read the backlog into memory would grow
+        # by far more than the 32 MB it holds within this window; a bounded one holds a batch.
+        peak = baseline
+        deadline = time.monotonic() + WATCH_SECONDS
+        while time.monotonic() < deadline:
+            peak = max(peak, resident_bytes(server.process.pid))
+            time.sleep(0.1)  # sampling interval of the memory watch
+        stalled.close()
+        assert peak - baseline < ALLOWED_GROWTH, (baseline, peak)
+
+        # The backlog was there to be sent: a reading client gets all of it.
+        reader = StreamFollower(server.url, after=0)
+        received = reader.take(EVENTS + 1, deadline=60)
+        assert sum(event.data.get("actor") == "test" for event in received) == EVENTS
+        reader.close()
