@@ -218,10 +218,10 @@ def test_two_servers_racing_on_one_epoch_land_one_decision_and_one_rewind(
 
         rows = fetch_history(client, urls, job_id, superseded="false")
     assert [row["epoch"] for row in rows] == list(range(13))
-    assert [row["metrics"] for row in rows[1:]] == survivors
+    assert [row["input_metrics"] for row in rows[1:]] == survivors
     state: dict[str, Any] | None = None
     parsed = parse_spec(spec)
     for epoch, row in enumerate(rows):
-        decision = decide(parsed, state, epoch=epoch, metrics=row["metrics"])
+        decision = decide(parsed, state, epoch=epoch, metrics=row["input_metrics"])
         state = decision.state
         assert row["learning_rate"] == decision.learning_rate, epoch
