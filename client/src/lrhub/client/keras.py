@@ -166,6 +166,14 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         self._asked, self._next = None, None
         if decision is None:
             return
+        if decision.rewound and job_epoch == 0:
+            warnings.warn(
+                f"lrhub job {self.job!r} starts over at epoch 0: its earlier epochs are "
+                "superseded. If another training (a tuner's trial, another model) used this "
+                "job id, give each its own job id",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self._set_rate(decision.learning_rate)
         if self.per_step:
             self._step_rates = decision.step_learning_rates
