@@ -299,6 +299,22 @@ def test_copies_and_pickles_train_with_their_own_client(live_server: ServerProce
     assert logs["val_loss"] == reference["val_loss"]
 
 
+def test_copies_sharing_a_job_id_warn_when_one_starts_the_job_over(
+    live_server: ServerProcess,
+) -> None:
+    # What a tuner does with a callback given to search(): a copy per trial, one job id.
+    shared = RemoteLearningRate(job="trials", spec=QUICK_PLATEAU, verbose=0,
+                                client=Client(live_server.url))  # fmt: skip
+    first, second = copy.deepcopy(shared), copy.deepcopy(shared)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(build_model(0.1), [first], epochs=2)
+        assert not [w for w in caught if "starts it over" in str(w.message)]
+        fit(build_model(0.1), [second], epochs=2)
+    (warning,) = [w for w in caught if "starts it over" in str(w.message)]
+    assert "'trials'" in str(warning.message) and "own job id" in str(warning.message)
+
+
 def test_tensorboard_records_the_rate_the_service_decided(
     live_server: ServerProcess, tmp_path: Path
 ) -> None:
