@@ -23,7 +23,7 @@ from lrhub.service.decisions.schemas import (
 from lrhub.service.decisions.service import Outcome
 from lrhub.service.decisions.store import StoredDecision
 from lrhub.service.errors import InvalidRequest
-from lrhub.service.http.dependencies import Caller, Context
+from lrhub.service.http.dependencies import AppContext, Caller, Context
 from lrhub.service.http.paging import (
     DEFAULT_LIMIT,
     Cursor,
@@ -55,10 +55,16 @@ async def decide_epoch(
     body: Annotated[DecisionRequest, Body(default_factory=DecisionRequest)],
 ) -> Response:
     """The learning rate of `epoch`, given the metrics observed at the end of epoch-1."""
-    # In the thread pool: the event loop keeps serving other requests (health checks
-    # included) while this one computes or waits for the database.
-    decided = await run_in_threadpool(
-        decision_service.decide_epoch,
+    # In the thread pool, the answer's serialization included (k step rates can make it
+    # megabytes): the event loop keeps serving other requests (health checks included) while
+    # this one computes, waits for the database or writes its JSON.
+    return await run_in_threadpool(_decide_and_answer, context, caller, job_id, epoch, body)
+
+
+def _decide_and_answer(
+    context: AppContext, caller: Principal, job_id: str, epoch: int, body: DecisionRequest
+) -> Response:
+    decided = decision_service.decide_epoch(
         context.engine,
         context.job_rows,
         context.limits,
