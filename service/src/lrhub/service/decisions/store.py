@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -169,8 +169,7 @@ def _ended_parameters(record: DecisionRecord, ended_epoch: int | None) -> dict[s
 
 
 def _job_parameters(read: StoredJob, read_latest: int, decided: StoredJob) -> dict[str, Any]:
-    decided_columns = asdict(decided)
-    return {"new_" + name: decided_columns[name] for name in _DECIDED_COLUMNS} | {
+    return {"new_" + name: getattr(decided, name) for name in _DECIDED_COLUMNS} | {
         "decided_job_id": read.job_id,
         "read_row_version": read.row_version,
         "read_latest_version": read_latest,
