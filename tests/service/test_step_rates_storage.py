@@ -193,3 +193,23 @@ def test_the_csv_history_streams_every_row_in_pages(
     missing = api_on.get("/v1/jobs/nobody/epochs.csv")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+
+
+def test_rows_stored_before_keep_their_step_rates(db_url: str, api_on: TestClient) -> None:
+    """A 0.1.0 row holds its list and no step rule: it is shown as stored."""
+    create_job(api_on, "legacy", spec=COSINE)
+    decide(api_on, "legacy", 0, {}, steps_per_epoch=3)
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                decisions.update()
+                .where(decisions.c.job_id == "legacy")
+                .values(step_learning_rates=[0.5, 0.25, 0.125], step_scale=None, step_fixed=None)
+            )
+    finally:
+        engine.dispose()
+    assert history(api_on, "legacy")[0]["step_learning_rates"] == [0.5, 0.25, 0.125]
+    replayed = decide(api_on, "legacy", 0, {}, steps_per_epoch=3)
+    assert replayed["replayed"]
+    assert replayed["step_learning_rates"] == [0.5, 0.25, 0.125]
