@@ -54,7 +54,9 @@ def interleaved_latencies(targets: list[Target], jobs: int) -> dict[str, list[fl
 def summarize_against_floor(samples: dict[str, list[float]]) -> dict[str, Any]:
     """Per target percentiles, p50/p99 as ratios over the floor's, and each database's p50
     over its own baseline (the durable floor for PostgreSQL) against its target."""
-    summaries = {name: latency_summary(values) for name, values in samples.items()}
+    summaries: dict[str, dict[str, Any]] = {
+        name: dict(latency_summary(values)) for name, values in samples.items()
+    }
     floor = summaries[FLOOR]
     for name, summary in summaries.items():
         if name != FLOOR:
@@ -62,12 +64,9 @@ def summarize_against_floor(samples: dict[str, list[float]]) -> dict[str, Any]:
             summary["p99_ratio"] = ratio(summary["p99_ms"], floor["p99_ms"])
         if name in P50_TARGETS and P50_TARGETS[name][0] in summaries:
             baseline, goal = P50_TARGETS[name]
-            summary["p50_target"] = {
-                "baseline": baseline,
-                "ratio": ratio(summary["p50_ms"], summaries[baseline]["p50_ms"]),
-                "goal": goal,
-            }
-            summary["p50_target_met"] = summary["p50_target"]["ratio"] <= goal
+            measured = ratio(summary["p50_ms"], summaries[baseline]["p50_ms"])
+            summary["p50_target"] = {"baseline": baseline, "ratio": measured, "goal": goal}
+            summary["p50_target_met"] = measured <= goal
     return summaries
 
 
