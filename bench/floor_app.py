@@ -8,6 +8,11 @@ decides nothing, so lrhub's latency over this floor is exactly lrhub's own work.
 The endpoint is `async def` (what a no-op FastAPI endpoint is: nothing to wait for), or, with
 `LRHUB_BENCH_FLOOR_THREADPOOL=1`, a plain `def` that FastAPI runs in its thread pool, as
 lrhub's blocking database code is: the difference between the two is the thread-pool hop.
+
+The durable floor (`LRHUB_BENCH_FLOOR_DATABASE_URL` set) is the thread-pool endpoint plus one
+committed INSERT of the request on that database, through the driver stack lrhub uses
+(SQLAlchemy Core, a pooled psycopg connection, an autocommit statement): the least a durable
+decision can cost there.
 """
 
 from __future__ import annotations
@@ -18,9 +23,22 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Path
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine, insert
+
+# What the durable floor writes per request: the request, as a decision row would hold it.
+_metadata = MetaData()
+floor_writes = Table(
+    "floor_writes",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(253), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("metrics", JSON, nullable=True),
+)
 
 RESPONSE_TEMPLATE_VARIABLE = "LRHUB_BENCH_FLOOR_RESPONSE"
 THREADPOOL_VARIABLE = "LRHUB_BENCH_FLOOR_THREADPOOL"
+DATABASE_VARIABLE = "LRHUB_BENCH_FLOOR_DATABASE_URL"
 DECISION_ROUTE = "/v1/jobs/{job_id}/epochs/{epoch}"
 Epoch = Annotated[int, Path(ge=0, le=10_000_000)]
 
@@ -50,8 +68,25 @@ def create_app() -> FastAPI:
         """`decide`, run on the event loop."""
         return decide(job_id, epoch, body)
 
-    threadpool = os.environ.get(THREADPOOL_VARIABLE) == "1"
-    app.post(DECISION_ROUTE)(decide if threadpool else decide_in_loop)
+    database_url = os.environ.get(DATABASE_VARIABLE)
+    if database_url:
+        engine = create_engine(database_url, pool_pre_ping=False)
+        _metadata.create_all(engine)
+        statement = insert(floor_writes)
+
+        def decide_durably(job_id: str, epoch: Epoch, body: DecisionRequest) -> dict[str, Any]:
+            """`decide`, after committing the request in one autocommit INSERT."""
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(
+                    statement, {"job_id": job_id, "epoch": epoch, "metrics": body.metrics}
+                )
+            return decide(job_id, epoch, body)
+
+        app.post(DECISION_ROUTE)(decide_durably)
+    elif os.environ.get(THREADPOOL_VARIABLE) == "1":
+        app.post(DECISION_ROUTE)(decide)
+    else:
+        app.post(DECISION_ROUTE)(decide_in_loop)
 
     @app.get("/readyz")
     def ready() -> dict[str, str]:

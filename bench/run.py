@@ -29,6 +29,7 @@ Benchmark = Callable[[BenchConfig], dict[str, Any]]
 # never pays for TensorFlow or Optuna.
 BENCHMARKS = {
     "import_time": "bench.import_time",
+    "isolation": "bench.isolation",
     "latency": "bench.latency",
     "optuna": "bench.optuna_peer",
     "throughput": "bench.throughput",

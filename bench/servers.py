@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.floor_app import RESPONSE_TEMPLATE_VARIABLE, THREADPOOL_VARIABLE
+from bench.floor_app import DATABASE_VARIABLE, RESPONSE_TEMPLATE_VARIABLE, THREADPOOL_VARIABLE
 from bench.machine import REPOSITORY
 from tests.support.server import ServerProcess, free_port, running_server
 
@@ -36,15 +36,21 @@ def lrhub_server(
 
 @contextmanager
 def floor_server(
-    workdir: Path, response_template: dict[str, Any], workers: int = 1, threadpool: bool = False
+    workdir: Path,
+    response_template: dict[str, Any],
+    workers: int = 1,
+    threadpool: bool = False,
+    database_url: str | None = None,
 ) -> Iterator[ServerProcess]:
     """The no-op FastAPI floor under uvicorn, answering `response_template`-sized JSON; its
-    endpoint runs on the event loop, or in the thread pool when `threadpool`."""
+    endpoint runs on the event loop, or in the thread pool when `threadpool`, and commits one
+    INSERT per request on `database_url` when given (the durable floor)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = dict(os.environ)
     env[RESPONSE_TEMPLATE_VARIABLE] = json.dumps(response_template)
     env[THREADPOOL_VARIABLE] = "1" if threadpool else "0"
+    env[DATABASE_VARIABLE] = database_url or ""
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPOSITORY), env.get("PYTHONPATH")]))
     log_path = workdir / f"floor-{port}.log"
     with log_path.open("wb") as log:

@@ -17,6 +17,8 @@ from tests.support.server import ServerProcess
 
 FLOOR = "floor"
 FLOOR_THREADPOOL = "floor-threadpool"
+# The floor plus one committed INSERT on the benchmark's PostgreSQL: PostgreSQL's baseline.
+FLOOR_DURABLE = "floor-durable-postgresql"
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 SAMPLE_JOB = "bench-sample"
@@ -31,7 +33,7 @@ class Target:
 
     @property
     def is_floor(self) -> bool:
-        return self.name in (FLOOR, FLOOR_THREADPOOL)
+        return self.name in (FLOOR, FLOOR_THREADPOOL, FLOOR_DURABLE)
 
     def prepare_job(self, client: httpx.Client, job_id: str) -> None:
         """Register `job_id` on lrhub; nothing to do on the floor."""
@@ -51,19 +53,28 @@ def sample_decision(url: str) -> dict[str, Any]:
 
 @contextmanager
 def decision_targets(config: BenchConfig, *, workers: int = 1) -> Iterator[list[Target]]:
-    """Start both floors, lrhub on SQLite and (if configured) on a scratch PostgreSQL database."""
+    """Start the floors, lrhub on SQLite and (if configured) on a scratch PostgreSQL database,
+    with the durable floor on a scratch database of the same PostgreSQL server."""
     tag = f"w{workers}"
     with ExitStack() as stack:
         sqlite = stack.enter_context(lrhub_server(config.workdir / f"sqlite-{tag}", None, workers))
         targets = [Target(SQLITE, sqlite)]
+        floor_kinds: list[tuple[str, bool, str | None]] = [
+            (FLOOR, False, None),
+            (FLOOR_THREADPOOL, True, None),
+        ]
         if config.postgres_url is not None:
             url = stack.enter_context(scratch_postgres(config.postgres_url))
             pg = stack.enter_context(lrhub_server(config.workdir / f"pg-{tag}", url, workers))
             targets.append(Target(POSTGRESQL, pg))
+            floor_url = stack.enter_context(scratch_postgres(config.postgres_url))
+            floor_kinds.append((FLOOR_DURABLE, True, floor_url))
         template = sample_decision(sqlite.url)
         floors = []
-        for name, threadpool in ((FLOOR, False), (FLOOR_THREADPOOL, True)):
+        for name, threadpool, database_url in floor_kinds:
             workdir = config.workdir / f"{name}-{tag}"
-            floor = stack.enter_context(floor_server(workdir, template, workers, threadpool))
+            floor = stack.enter_context(
+                floor_server(workdir, template, workers, threadpool, database_url)
+            )
             floors.append(Target(name, floor))
         yield [*floors, *targets]

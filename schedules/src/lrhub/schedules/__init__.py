@@ -11,9 +11,12 @@ from .operators import (
     Answer,
     AnsweredEpoch,
     OperatorSettings,
+    StepRule,
     answer_epoch,
     apply_operator_settings,
     effective_clock_origin,
+    fixed_rate,
+    step_rates,
 )
 from .previews import Preview, preview
 from .specs import (
@@ -40,16 +43,19 @@ __all__ = [
     "Spec",
     "SpecAdapter",
     "SpecError",
+    "StepRule",
     "answer_epoch",
     "apply_operator_settings",
     "decide",
     "effective_clock_origin",
     "error_location",
     "evaluation_cost",
+    "fixed_rate",
     "is_metric_name",
     "needs_steps_per_epoch",
     "parse_spec",
     "preview",
     "refuse_negative_zero",
     "spec_to_json",
+    "step_rates",
 ]

@@ -39,6 +39,16 @@ class Answer:
     stop: bool
 
 
+def fixed_rate(settings: OperatorSettings) -> float | None:
+    """The rate the settings fix every step to, if any: the override, else the held rate while
+    paused."""
+    if settings.override is not None:
+        return settings.override
+    if settings.paused and settings.held_rate is not None:
+        return settings.held_rate
+    return None
+
+
 def apply_operator_settings(decision: Decision, settings: OperatorSettings) -> Answer:
     """`override` if set, else the held rate while paused, else the schedule's rate x scale;
     a stopped job is told to stop. The reason keeps what the schedule said.
@@ -47,12 +57,10 @@ def apply_operator_settings(decision: Decision, settings: OperatorSettings) -> A
     finite-rate rule after the operator's transformations, so no caller answers or stores one.
     """
     steps = decision.step_learning_rates
-    fixed: float | None = None
+    fixed = fixed_rate(settings)
     if settings.override is not None:
-        fixed = settings.override
         reason = f"fixed rate {fixed:g} set by an operator (the schedule says: {decision.reason})"
-    elif settings.paused and settings.held_rate is not None:
-        fixed = settings.held_rate
+    elif fixed is not None:
         reason = f"paused: holding {fixed:g} (the schedule says: {decision.reason})"
     if fixed is not None:
         rate, step_rates = fixed, [fixed] * len(steps) if steps is not None else None
@@ -121,3 +129,49 @@ def answer_epoch(
     if settings.paused and held_rate is None:
         held_rate = answer.learning_rate
     return AnsweredEpoch(decision=decision, answer=answer, clock_origin=origin, held_rate=held_rate)
+
+
+@dataclass(frozen=True)
+class StepRule:
+    """What the operator's settings made of an epoch's per-step rates: every step `fixed`, or
+    the schedule's rates x `scale`. With the decision's inputs it gives the step rates again,
+    so they need not be stored or sent (`step_rates`)."""
+
+    scale: float = 1.0
+    fixed: float | None = None
+
+    @classmethod
+    def of(cls, settings: OperatorSettings) -> StepRule:
+        """The rule `apply_operator_settings` applies to the step rates under `settings`."""
+        return cls(scale=settings.scale, fixed=fixed_rate(settings))
+
+
+def step_rates(
+    spec: Spec,
+    state_before: Mapping[str, Any] | None,
+    *,
+    epoch: int,
+    metrics: Mapping[str, float] | None,
+    steps_per_epoch: int,
+    clock_origin: int,
+    rule: StepRule,
+) -> list[float]:
+    """The per-step rates of an epoch answered with `answer_epoch`, from what it was decided
+    with (the state before it, its metrics, the effective clock origin it answered) and the
+    step rule of the settings then: the same floats, bit for bit, since the engine is pure.
+
+    Raises the engine's `EvaluationError` when the spec gives no rate here.
+    """
+    decision = decide(
+        spec,
+        state_before,
+        epoch=epoch,
+        metrics=metrics,
+        steps_per_epoch=steps_per_epoch,
+        clock_origin=clock_origin,
+    )
+    answer = apply_operator_settings(
+        decision, OperatorSettings(scale=rule.scale, override=rule.fixed)
+    )
+    assert answer.step_learning_rates is not None
+    return answer.step_learning_rates

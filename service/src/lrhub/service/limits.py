@@ -17,6 +17,9 @@ DEFAULT_MAX_PREVIEW_STEPS = 1_000_000
 # engine's work on the benchmark machine, and what a preview of a million step rates of a
 # built-in schedule needs.
 DEFAULT_MAX_EVALUATION_COST = 25_000_000
+# One history page's JSON: room for an epoch of the most step rates LRHUB_MAX_STEPS_PER_EPOCH
+# allows by default (about 2.3 MB), so such an epoch still comes with some others.
+DEFAULT_MAX_PAGE_BYTES = 4_194_304
 
 
 class LimitExceeded(InvalidChange):
@@ -33,6 +36,8 @@ class Limits:
     max_steps_per_epoch: int = DEFAULT_MAX_STEPS_PER_EPOCH
     max_preview_steps: int = DEFAULT_MAX_PREVIEW_STEPS
     max_evaluation_cost: int = DEFAULT_MAX_EVALUATION_COST
+    max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
+    """A history page stops before the item that would take it past this many bytes."""
 
     def check_decision(self, spec: Spec, steps_per_epoch: int | None) -> None:
         """A decision of one epoch, with `steps_per_epoch` step rates when given."""

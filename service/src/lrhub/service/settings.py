@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lrhub.service.limits import (
     DEFAULT_MAX_EVALUATION_COST,
+    DEFAULT_MAX_PAGE_BYTES,
     DEFAULT_MAX_PREVIEW_STEPS,
     DEFAULT_MAX_STEPS_PER_EPOCH,
     Limits,
@@ -51,6 +52,7 @@ class ServerSettings(BaseSettings):
     max_steps_per_epoch: int = Field(default=DEFAULT_MAX_STEPS_PER_EPOCH, ge=1)
     max_preview_steps: int = Field(default=DEFAULT_MAX_PREVIEW_STEPS, ge=1)
     max_evaluation_cost: int = Field(default=DEFAULT_MAX_EVALUATION_COST, ge=1)
+    max_page_bytes: int = Field(default=DEFAULT_MAX_PAGE_BYTES, ge=1024)
     log_level: str = "info"
     # Slow or idle clients: seconds until a connection's request headers must have arrived, a
     # request's body must have arrived, and an idle keep-alive connection is closed.
@@ -88,6 +90,7 @@ class ServerSettings(BaseSettings):
             max_steps_per_epoch=self.max_steps_per_epoch,
             max_preview_steps=self.max_preview_steps,
             max_evaluation_cost=self.max_evaluation_cost,
+            max_page_bytes=self.max_page_bytes,
         )
 
     def admin_tokens(self) -> list[AdminToken]:

@@ -5,6 +5,9 @@ then. It is never trusted on its own: a decision computed from a cached row is w
 compare-and-set on the row's version (and on the schedule's latest version), so a row another
 process or request changed meanwhile makes the write fail, and the decision is made again from a
 fresh read. The common path, one process deciding a job's epochs in order, then needs no read.
+
+It also remembers which spec texts it has kept in `spec_texts` (rows there are immutable and
+never deleted), so a per-step decision writes its spec text once per process, not per epoch.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class JobRowCache:
     def __init__(self, size: int = DEFAULT_CACHED_JOBS) -> None:
         self._size = size
         self._rows: OrderedDict[str, tuple[StoredJob, int]] = OrderedDict()
+        self._kept_specs: set[str] = set()
         self._lock = threading.Lock()
 
     def get(self, job_id: str) -> tuple[StoredJob, int] | None:
@@ -45,3 +49,16 @@ class JobRowCache:
         """Forget `job_id` (its row changed elsewhere)."""
         with self._lock:
             self._rows.pop(job_id, None)
+
+    def spec_kept(self, spec_key: str) -> bool:
+        """Whether this process has kept the spec text of `spec_key` in the database."""
+        with self._lock:
+            return spec_key in self._kept_specs
+
+    def note_spec_kept(self, spec_key: str) -> None:
+        """Remember that the spec text of `spec_key` is kept (forgetting all past the bound:
+        keeping one again costs a statement that changes nothing)."""
+        with self._lock:
+            if len(self._kept_specs) >= self._size:
+                self._kept_specs.clear()
+            self._kept_specs.add(spec_key)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from typing import Annotated
 
 from fastapi import Body, Path, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from lrhub.service.auth.principal import Principal
 from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.schemas import (
     DecisionRequest,
@@ -21,14 +23,14 @@ from lrhub.service.decisions.schemas import (
 from lrhub.service.decisions.service import Outcome
 from lrhub.service.decisions.store import StoredDecision
 from lrhub.service.errors import InvalidRequest
-from lrhub.service.http.dependencies import Caller, Context
+from lrhub.service.http.dependencies import AppContext, Caller, Context
 from lrhub.service.http.paging import (
     DEFAULT_LIMIT,
     Cursor,
     Limit,
     Page,
+    byte_bounded_page_json,
     decode_int_cursor,
-    page_of,
 )
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
@@ -53,10 +55,16 @@ async def decide_epoch(
     body: Annotated[DecisionRequest, Body(default_factory=DecisionRequest)],
 ) -> Response:
     """The learning rate of `epoch`, given the metrics observed at the end of epoch-1."""
-    # In the thread pool: the event loop keeps serving other requests (health checks
-    # included) while this one computes or waits for the database.
-    decided = await run_in_threadpool(
-        decision_service.decide_epoch,
+    # In the thread pool, the answer's serialization included (k step rates can make it
+    # megabytes): the event loop keeps serving other requests (health checks included) while
+    # this one computes, waits for the database or writes its JSON.
+    return await run_in_threadpool(_decide_and_answer, context, caller, job_id, epoch, body)
+
+
+def _decide_and_answer(
+    context: AppContext, caller: Principal, job_id: str, epoch: int, body: DecisionRequest
+) -> Response:
+    decided = decision_service.decide_epoch(
         context.engine,
         context.job_rows,
         context.limits,
@@ -87,10 +95,13 @@ def report_epoch_end(
     return model_response(HistoryEntry.of(decision))
 
 
-def _history_csv(decisions: Sequence[StoredDecision]) -> str:
+# Rows read per database round trip while a CSV history streams out.
+CSV_PAGE_ROWS = 1000
+
+
+def _csv_rows(decisions: Iterable[StoredDecision]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
     for decision in decisions:
         entry = HistoryEntry.of(decision)
         writer.writerow(
@@ -110,6 +121,38 @@ def _history_csv(decisions: Sequence[StoredDecision]) -> str:
     return out.getvalue()
 
 
+def _history_csv(context: Context, caller: Principal, job_id: str, superseded: bool) -> Response:
+    """The whole history as CSV, streamed a page of rows at a time, each page its own read (the
+    server never holds the whole history; rows are in id order, so pages neither skip nor repeat
+    one). The first page is read before the answer starts: a missing job is still a 404."""
+
+    def page(after: int | None) -> list[StoredDecision]:
+        return list(
+            decision_service.job_history(
+                context.engine,
+                caller,
+                job_id,
+                include_superseded=superseded,
+                after=after,
+                limit=CSV_PAGE_ROWS,
+                with_step_rates=False,
+            )
+        )
+
+    first = page(None)
+
+    def chunks() -> Iterator[str]:
+        rows = first
+        yield ",".join(CSV_COLUMNS) + "\n"
+        while rows:
+            yield _csv_rows(rows)
+            if len(rows) < CSV_PAGE_ROWS:
+                return
+            rows = page(rows[-1].id)
+
+    return StreamingResponse(chunks(), media_type="text/csv")
+
+
 @router.get("/{job_id}/epochs", response_model=Page[HistoryEntry])
 @accepts_undeclared_query("format")
 def job_history(
@@ -126,7 +169,7 @@ def job_history(
     # operation has one answer type and generated clients can read it.
     answer_format = request.query_params.get("format", "json")
     if answer_format == "csv":
-        return job_history_csv(job_id, context, caller, superseded)
+        return _history_csv(context, caller, job_id, superseded)
     if answer_format != "json":
         raise InvalidRequest.at("query.format", "the history is JSON here; CSV is epochs.csv")
     decisions = decision_service.job_history(
@@ -137,7 +180,10 @@ def job_history(
         after=decode_int_cursor(cursor),
         limit=limit,
     )
-    return model_response(page_of(decisions, limit, lambda d: d.id, HistoryEntry.of))
+    body = byte_bounded_page_json(
+        decisions, limit, lambda d: d.id, HistoryEntry.of, context.limits.max_page_bytes
+    )
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -148,8 +194,6 @@ def job_history(
 def job_history_csv(
     job_id: JobId, context: Context, caller: Caller, superseded: bool = True
 ) -> Response:
-    """The job's whole history, oldest first, as one CSV (columns as in docs/http-api.md)."""
-    decisions = decision_service.job_history(
-        context.engine, caller, job_id, include_superseded=superseded, after=None, limit=None
-    )
-    return Response(_history_csv(decisions), media_type="text/csv")
+    """The job's whole history, oldest first, as one CSV (columns as in docs/http-api.md),
+    streamed."""
+    return _history_csv(context, caller, job_id, superseded)

@@ -16,19 +16,21 @@ again, and a state saved for another spec or clock starts fresh instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
 from lrhub.schedules import (
     EvaluationError,
     OperatorSettings,
+    StepRule,
     answer_epoch,
     effective_clock_origin,
+    step_rates,
 )
 from lrhub.service.auth.principal import Principal
 from lrhub.service.catalog import store as catalog_store
@@ -158,7 +160,8 @@ def decide_epoch(
                 known = stored.metrics if metrics is None else dict(metrics)
                 if known == stored.metrics and steps_per_epoch in (None, stored.steps_per_epoch):
                     _mark_seen(engine, job_id)
-                    return DecidedEpoch(record=stored, outcome=Outcome.REPLAYED, reductions=0)
+                    replayed = _replayed(engine, read.job, stored)
+                    return DecidedEpoch(record=replayed, outcome=Outcome.REPLAYED, reductions=0)
                 epoch_metrics = known
             rewound_from = stored
         if epoch_metrics is None and epoch > 0:
@@ -166,7 +169,7 @@ def decide_epoch(
         decided = _decide(
             read, limits, principal, epoch, epoch_metrics, steps_per_epoch, rewound_from
         )
-        if _store(engine, read, decided):
+        if _store(engine, cache, read, decided):
             cache.put(decided.job, read.latest_version)
             return decided.result
         cache.drop(job_id)
@@ -232,6 +235,14 @@ def _decide(
         previous_epoch = read.previous_epoch
     spec = load_spec(job.spec)
     limits.check_decision(spec, steps_per_epoch)
+    settings = OperatorSettings(
+        scale=job.scale,
+        override=job.override,
+        paused=job.paused,
+        held_rate=job.held_rate,
+        stopped=job.status == JobStatus.STOPPED,
+    )
+    step_rule = StepRule.of(settings) if steps_per_epoch is not None else None
     try:
         answered = answer_epoch(
             spec,
@@ -240,13 +251,7 @@ def _decide(
             metrics=metrics,
             steps_per_epoch=steps_per_epoch,
             clock_origin=job.clock_origin,
-            settings=OperatorSettings(
-                scale=job.scale,
-                override=job.override,
-                paused=job.paused,
-                held_rate=job.held_rate,
-                stopped=job.status == JobStatus.STOPPED,
-            ),
+            settings=settings,
         )
     except EvaluationError as error:
         raise EvaluationFailed(f"epoch {epoch}: {error}") from error
@@ -259,6 +264,8 @@ def _decide(
         steps_per_epoch=steps_per_epoch,
         learning_rate=answer.learning_rate,
         step_learning_rates=answer.step_learning_rates,
+        step_scale=step_rule.scale if step_rule is not None else None,
+        step_fixed=step_rule.fixed if step_rule is not None else None,
         reason=answer.reason,
         stop=answer.stop,
         schedule_name=job.schedule_name,
@@ -294,9 +301,15 @@ def _decide(
     )
 
 
-def _store(engine: Engine, read: _Read, decided: _Decided) -> bool:
+def _store(engine: Engine, cache: JobRowCache, read: _Read, decided: _Decided) -> bool:
     """Write the decision if the job is still as read; False (nothing written) otherwise."""
     record = decided.result.record
+    if record.steps_per_epoch is not None and not cache.spec_kept(record.spec_key):
+        # What its per-step rates are derived from on read; kept once, in its own statement
+        # (harmless when the decision then loses its compare-and-set).
+        with write_transaction(engine) as connection:
+            decision_store.store_spec_text(connection, record.spec_key, decided.job.spec)
+        cache.note_spec_kept(record.spec_key)
     simple = not record.rewound and decided.switched is None and decided.reopened is None
     if not is_sqlite(engine) and simple:
         with autocommit_statement(engine) as connection:
@@ -354,7 +367,12 @@ def record_epoch_end(
         decision_store.record_end_metrics(connection, job_id, epoch, observed)
         # A new row version: a decision computed before this report decides again after it.
         job_store.update_job(connection, job_store.changed(job, last_seen_at=utc_now()))
-    return replace(decision, end_metrics=observed)
+        text = job.spec
+        if _derives_step_rates(decision) and spec_key(text) != decision.spec_key:
+            text = decision_store.spec_texts_of(connection, [decision.spec_key]).get(
+                decision.spec_key, text
+            )
+    return _with_step_rates(replace(decision, end_metrics=observed), text)
 
 
 def job_history(
@@ -365,15 +383,60 @@ def job_history(
     include_superseded: bool,
     after: int | None,
     limit: int | None,
-) -> list[StoredDecision]:
+    with_step_rates: bool = True,
+) -> Iterator[StoredDecision]:
     """The job's decisions after the id `after`, in the order they were made (all of them when
-    no limit)."""
+    no limit). Their per-step rates are derived as the iterator reaches each (after the read
+    transaction), so a caller that stops early computes no more; without `with_step_rates`
+    they stay None."""
     principal.require_job(job_id, change=False)
     with read_transaction(engine) as connection:
         job = job_store.get_job(connection, job_id)
         if job is None:
             raise NotFound(f"there is no job {job_id!r}")
         principal.require_owner(job.created_by)
-        return decision_store.list_decisions(
+        found = decision_store.list_decisions(
             connection, job_id, include_superseded=include_superseded, after_id=after, limit=limit
         )
+        texts = {}
+        if with_step_rates:
+            keys = {decision.spec_key for decision in found if _derives_step_rates(decision)}
+            texts = decision_store.spec_texts_of(connection, keys)
+    return (_with_step_rates(decision, texts.get(decision.spec_key)) for decision in found)
+
+
+Record = TypeVar("Record", bound=DecisionRecord)
+
+
+def _derives_step_rates(decision: DecisionRecord) -> bool:
+    """A decision made with steps_per_epoch whose per-step rates are not at hand."""
+    return decision.step_learning_rates is None and decision.step_scale is not None
+
+
+def _with_step_rates(decision: Record, spec_text: str | None) -> Record:
+    """`decision` with its per-step rates derived again from what it was decided with."""
+    if not _derives_step_rates(decision) or spec_text is None:
+        return decision
+    assert decision.steps_per_epoch is not None and decision.step_scale is not None
+    try:
+        rates = step_rates(
+            load_spec(spec_text),
+            decision.state_before,
+            epoch=decision.epoch,
+            metrics=decision.metrics,
+            steps_per_epoch=decision.steps_per_epoch,
+            clock_origin=decision.clock_origin,
+            rule=StepRule(scale=decision.step_scale, fixed=decision.step_fixed),
+        )
+    except EvaluationError:
+        return decision  # it gave these rates once; a spec that no longer does has none to show
+    return replace(decision, step_learning_rates=rates)
+
+
+def _replayed(engine: Engine, job: StoredJob, stored: StoredDecision) -> StoredDecision:
+    """A stored decision answered again, with its per-step rates."""
+    if not _derives_step_rates(stored) or spec_key(job.spec) == stored.spec_key:
+        return _with_step_rates(stored, job.spec)
+    with single_statement_read(engine) as connection:
+        texts = decision_store.spec_texts_of(connection, [stored.spec_key])
+    return _with_step_rates(stored, texts.get(stored.spec_key))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, cast, exists, false, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from lrhub.service.jobs.store import StoredJob, job_of
-from lrhub.service.storage.tables import decisions, jobs, schedules
+from lrhub.service.storage.tables import decisions, jobs, schedules, spec_texts
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,12 @@ class DecisionRecord:
     steps_per_epoch: int | None
     learning_rate: float
     step_learning_rates: list[float] | None
+    """The epoch's per-step rates when known: as answered, or derived again on read. Never
+    written: they follow from the spec, `state_before`, `metrics`, `clock_origin` and the step
+    rule (only rows from before 0.2.0 hold a stored list)."""
+    step_scale: float | None
+    """With `step_fixed`, the operator's rule for the per-step rates (set with steps_per_epoch)."""
+    step_fixed: float | None
     reason: str
     stop: bool
     schedule_name: str | None
@@ -142,8 +150,14 @@ def read_job_for_decision(connection: Connection, job_id: str) -> tuple[StoredJo
     return job_of(values), latest or 0
 
 
+_RECORD_FIELDS = [field.name for field in fields(DecisionRecord)]
+
+
 def _record_parameters(record: DecisionRecord) -> dict[str, Any]:
-    return {_DECISION_PARAM + name: value for name, value in asdict(record).items()}
+    # Field by field, not asdict: that deep-copies every list, the step rates included.
+    parameters = {_DECISION_PARAM + name: getattr(record, name) for name in _RECORD_FIELDS}
+    parameters[_DECISION_PARAM + "step_learning_rates"] = None  # derived on read
+    return parameters
 
 
 def _ended_parameters(record: DecisionRecord, ended_epoch: int | None) -> dict[str, Any]:
@@ -155,8 +169,7 @@ def _ended_parameters(record: DecisionRecord, ended_epoch: int | None) -> dict[s
 
 
 def _job_parameters(read: StoredJob, read_latest: int, decided: StoredJob) -> dict[str, Any]:
-    decided_columns = asdict(decided)
-    return {"new_" + name: decided_columns[name] for name in _DECIDED_COLUMNS} | {
+    return {"new_" + name: getattr(decided, name) for name in _DECIDED_COLUMNS} | {
         "decided_job_id": read.job_id,
         "read_row_version": read.row_version,
         "read_latest_version": read_latest,
@@ -275,3 +288,20 @@ def list_decisions(
     if limit is not None:
         query = query.limit(limit)
     return [StoredDecision(**row) for row in connection.execute(query).mappings()]
+
+
+def store_spec_text(connection: Connection, key: str, text: str) -> None:
+    """Keep `text` under its spec key (nothing happens when it is already kept)."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(spec_texts).values(spec_key=key, spec=text)
+    connection.execute(statement.on_conflict_do_nothing(index_elements=["spec_key"]))
+
+
+def spec_texts_of(connection: Connection, keys: Collection[str]) -> dict[str, str]:
+    """The kept spec texts of `keys`, by key (a key never kept is absent)."""
+    if not keys:
+        return {}
+    query = select(spec_texts.c.spec_key, spec_texts.c.spec).where(
+        spec_texts.c.spec_key.in_(sorted(keys))
+    )
+    return {row.spec_key: row.spec for row in connection.execute(query)}

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
@@ -89,3 +90,42 @@ def page_of(
     full = limit is not None and len(records) == limit
     next_cursor = encode_cursor(position(records[-1])) if records and full else None
     return Page[T](items=[item(record) for record in records], next_cursor=next_cursor)
+
+
+# `{"items":[],"next_cursor":` + `}`, and room for the quoted cursor of an id.
+_PAGE_OVERHEAD_BYTES = len('{"items":[],"next_cursor":}') + 2 + len(encode_cursor(MAX_ID))
+
+
+def byte_bounded_page_json(
+    records: Iterable[R],
+    limit: int,
+    position: Callable[[R], str | int],
+    item: Callable[[R], BaseModel],
+    max_bytes: int,
+) -> bytes:
+    """The JSON body of the `Page` showing `records` (at most `limit` of them), stopping before
+    the item that would take the body past `max_bytes`; the first item is shown whatever its
+    size, so every page moves on. It has a next cursor when it is full or stopped early.
+
+    Items are serialized as they are taken, so records past the bound are never turned into
+    items (they may be computed lazily, like derived per-step rates).
+    """
+    parts: list[bytes] = []
+    size = _PAGE_OVERHEAD_BYTES
+    last: R | None = None
+    stopped = False
+    for record in records:
+        if len(parts) == limit:
+            break
+        part = item(record).model_dump_json().encode()
+        size += len(part) + (1 if parts else 0)
+        if parts and size > max_bytes:
+            stopped = True
+            break
+        parts.append(part)
+        last = record
+    more = stopped or len(parts) == limit
+    cursor = encode_cursor(position(last)) if last is not None and more else None
+    return b"".join(
+        (b'{"items":[', b",".join(parts), b'],"next_cursor":', json.dumps(cursor).encode(), b"}")
+    )

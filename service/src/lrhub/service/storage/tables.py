@@ -87,7 +87,12 @@ decisions = Table(
     Column("end_metrics", JsonValue, nullable=True),
     Column("steps_per_epoch", Integer, nullable=True),
     Column("learning_rate", Double, nullable=False),
+    # Written before 0.2.0 only: per-step rates are now derived on read from the spec text
+    # (`spec_texts`), `state_before`, `metrics`, `clock_origin` and this step rule, so a row's
+    # size does not grow with steps_per_epoch.
     Column("step_learning_rates", JsonValue, nullable=True),
+    Column("step_scale", Double, nullable=True),  # set when steps_per_epoch is
+    Column("step_fixed", Double, nullable=True),  # every step's rate, when the operator fixed it
     Column("reason", Text, nullable=False),
     Column("stop", Boolean, nullable=False),
     Column("schedule_name", String(128), nullable=True),
@@ -105,6 +110,15 @@ decisions = Table(
 )
 Index("ix_decisions_job_epoch", decisions.c.job_id, decisions.c.superseded, decisions.c.epoch)
 Index("ix_decisions_seq", decisions.c.seq, decisions.c.id)
+
+# Spec texts by `spec_key`, stored once each: what derived per-step rates are computed from
+# (a decision outlives its job's spec changes and its schedule's deletion).
+spec_texts = Table(
+    "spec_texts",
+    metadata,
+    Column("spec_key", String(64), primary_key=True),
+    Column("spec", Text, nullable=False),
+)
 
 events = Table(
     "events",

@@ -1,0 +1,122 @@
+"""One job's costliest request against another job's decisions, on one worker.
+
+A "heavy" job asks, back to back, for the costliest decision the default limits allow: a long
+step-unit formula with as many steps per epoch as `LRHUB_MAX_EVALUATION_COST` admits (about
+three seconds of the engine's work each, and a 1.7 MB answer). Meanwhile a "light" job decides
+its epochs one after the other over its own connection, as in the latency benchmark. The light
+job's latency while the heavy one runs is held against 50 ms (issue 11), and against the same
+light job's latency on the same server with nothing else running, measured just before.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+
+from bench.config import BenchConfig
+from bench.postgres import scratch_postgres
+from bench.servers import lrhub_server
+from bench.stats import latency_summary, ratio
+from bench.targets import POSTGRESQL, SQLITE
+from bench.workload import EPOCHS_PER_JOB, create_job, decision_body, decision_path
+from lrhub.schedules import evaluation_cost, parse_spec
+from lrhub.service.limits import DEFAULT_MAX_EVALUATION_COST, DEFAULT_MAX_STEPS_PER_EPOCH
+
+LIGHT_TARGET_MS = 50.0
+HEAVY_SPEC: dict[str, Any] = {
+    "type": "expression",
+    "initial_learning_rate": 0.1,
+    "unit": "step",
+    # As long a formula as the expression limits accept (400 parts).
+    "expression": "abs("
+    + " + ".join(f"sin(t * {i} + prev_lr) * exp(-0.001 * step)" for i in range(12))
+    + ") * 0.001",
+}
+
+
+def heavy_steps() -> int:
+    """The most steps per epoch the default limits allow for HEAVY_SPEC."""
+    per_rate = evaluation_cost(parse_spec(HEAVY_SPEC))
+    return min(DEFAULT_MAX_STEPS_PER_EPOCH, DEFAULT_MAX_EVALUATION_COST // per_rate)
+
+
+def light_latencies(url: str, job_prefix: str, jobs: int) -> list[float]:
+    """Seconds per decision of `jobs` light 100-epoch jobs, decided one after the other."""
+    durations = []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for job in range(jobs):
+            job_id = f"{job_prefix}-{job}"
+            create_job(client, job_id)
+            for epoch in range(EPOCHS_PER_JOB):
+                started = time.perf_counter()
+                response = client.post(decision_path(job_id, epoch), json=decision_body(epoch))
+                durations.append(time.perf_counter() - started)
+                response.raise_for_status()
+    return durations
+
+
+def heavy_loop(url: str, stop: threading.Event, seconds: list[float]) -> None:
+    """Decide new epochs of the heavy job until `stop`; each request's duration in `seconds`."""
+    steps = heavy_steps()
+    with httpx.Client(base_url=url, timeout=120) as client:
+        client.put("/v1/jobs/heavy", json={"spec": HEAVY_SPEC}).raise_for_status()
+        epoch = 0
+        while not stop.is_set():
+            started = time.perf_counter()
+            body = {"metrics": {}, "steps_per_epoch": steps}
+            client.post(decision_path("heavy", epoch), json=body).raise_for_status()
+            seconds.append(time.perf_counter() - started)
+            epoch += 1
+
+
+def measure(url: str, jobs: int) -> dict[str, Any]:
+    """The light job's latency alone, then while the heavy job runs."""
+    light_latencies(url, "warmup", 1)
+    alone = latency_summary(light_latencies(url, "alone", jobs))
+    stop = threading.Event()
+    heavy: list[float] = []
+    thread = threading.Thread(target=heavy_loop, args=(url, stop, heavy), daemon=True)
+    thread.start()
+    # Wait for the heavy job's first request to be under way (registered and sent).
+    deadline = time.monotonic() + 30
+    with httpx.Client(base_url=url, timeout=10) as client:
+        while client.get("/v1/jobs/heavy").status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the heavy job never registered")
+            time.sleep(0.05)  # polling interval, bounded by the deadline
+    try:
+        during_seconds = light_latencies(url, "during", jobs)
+        during = latency_summary(during_seconds) | {"max_ms": max(during_seconds) * 1e3}
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    return {
+        "light_alone": alone,
+        "light_during_heavy": during,
+        "p50_over_alone": ratio(during["p50_ms"], alone["p50_ms"]),
+        "heavy_requests": len(heavy),
+        "heavy_seconds_p50": sorted(heavy)[len(heavy) // 2] if heavy else None,
+        "target_met": during["p99_ms"] <= LIGHT_TARGET_MS,
+    }
+
+
+def run(config: BenchConfig) -> dict[str, Any]:
+    """Light-job latency under the costliest request, on SQLite and PostgreSQL."""
+    jobs = config.scaled(quick=1, full=5)
+    results: dict[str, Any] = {}
+    with lrhub_server(config.workdir / "isolation-sqlite") as server:
+        results[SQLITE] = measure(server.url, jobs)
+    if config.postgres_url is not None:
+        with (
+            scratch_postgres(config.postgres_url) as url,
+            lrhub_server(config.workdir / "isolation-pg", url) as server,
+        ):
+            results[POSTGRESQL] = measure(server.url, jobs)
+    return {
+        "heavy_steps_per_epoch": heavy_steps(),
+        "light_target_ms": LIGHT_TARGET_MS,
+        "databases": results,
+    }
