@@ -141,3 +141,37 @@ def test_a_module_that_configures_its_own_scheduler_is_refused(
     callback = RemoteLearningRate(job="refused", spec=HALVING, client=client)
     with pytest.raises(ValueError, match="return only the optimizer"):
         trainer(tmp_path, callback).fit(Regression(with_scheduler=True), *loaders())
+
+
+def test_a_fit_resumed_from_a_lightning_checkpoint_continues_the_job(
+    client: Client, tmp_path: Path
+) -> None:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    whole = trainer(
+        tmp_path / "whole", RemoteLearningRate(job="whole", spec=HALVING, client=client)
+    )
+    whole.fit(Regression(), *loaders())
+
+    saving = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
+    first = pl.Trainer(
+        max_epochs=1, val_check_interval=0.5, log_every_n_steps=1, callbacks=[
+            RemoteLearningRate(job="resumed", spec=HALVING, client=client), saving,
+        ], logger=False, accelerator="cpu", enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    first.fit(Regression(), *loaders())
+    # A new process: new module, trainer and callback, state from Lightning's checkpoint.
+    resumed = trainer(
+        tmp_path / "resumed", RemoteLearningRate(job="resumed", spec=HALVING, client=client)
+    )
+    resumed.fit(Regression(), *loaders(), ckpt_path=str(tmp_path / "checkpoints" / "last.ckpt"))
+
+    def decided(job: str) -> list[tuple[int, float, dict[str, float] | None]]:
+        return [(e.epoch, e.learning_rate, e.metrics) for e in client.history(job).items]
+
+    assert decided("resumed") == decided("whole")
+    assert [rate for _, rate in logged(resumed, "lr-SGD")] == [
+        rate for step, rate in logged(whole, "lr-SGD") if step >= BATCHES
+    ]
+    assert client.get_job("resumed").status == "completed"
