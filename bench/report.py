@@ -126,6 +126,31 @@ def training_section(result: dict[str, Any]) -> str:
     return f"{result['pairs']} pairs, {result['epochs']} epochs.\n\n" + table(header, rows)
 
 
+def torch_training_section(result: dict[str, Any]) -> str:
+    rows = [
+        [
+            mode,
+            result[key]["median_local_seconds"],
+            result[key]["median_remote_seconds"],
+            result[key]["median_ratio"],
+            f"{100 * result[key]['median_scheduler_share']:.1f}%",
+            result[key]["target"],
+            result[key]["target_met"],
+        ]
+        for mode, key in (
+            ("epoch (vs StepLR)", "epoch_mode"), ("per step (vs OneCycleLR)", "step_mode"),
+        )
+    ]  # fmt: skip
+    header = [
+        "mode", "local s (median)", "remote s (median)", "median pair ratio",
+        "scheduler's extra time / training", "target", "met",
+    ]  # fmt: skip
+    return (
+        f"{result['pairs']} pairs, {result['epochs']} epochs of {result['batches_per_epoch']} "
+        "batches.\n\n" + table(header, rows)
+    )
+
+
 def scale_section(result: dict[str, Any]) -> str:
     rows = [
         [
@@ -219,6 +244,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "throughput": ("Throughput", throughput_section),
     "optuna": ("Optuna, the closest peer", optuna_section),
     "training": ("Training overhead", training_section),
+    "torch_training": ("PyTorch training overhead", torch_training_section),
     "scale": ("Scale", scale_section),
     "import_time": ("Client import time", import_section),
 }
@@ -267,6 +293,15 @@ def training_targets(result: dict[str, Any]) -> list[Row]:
     ]  # fmt: skip
 
 
+def torch_training_targets(result: dict[str, Any]) -> list[Row]:
+    return [
+        [f"torch training time, {label}",
+         f"{mode['median_ratio']:.3f}x (scheduler: +{100 * mode['median_scheduler_share']:.1f}%)",
+         f"<= {mode['target']}x", mode["target_met"]]
+        for label, mode in (("epoch mode", result["epoch_mode"]), ("per step", result["step_mode"]))
+    ]  # fmt: skip
+
+
 def scale_targets(result: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for name in sorted({r["database"] for r in result["runs"]}):
@@ -299,6 +334,7 @@ TARGETS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "throughput": throughput_targets,
     "optuna": optuna_targets,
     "training": training_targets,
+    "torch_training": torch_training_targets,
     "scale": scale_targets,
     "import_time": import_targets,
 }

@@ -35,6 +35,7 @@ BENCHMARKS = {
     "throughput": "bench.throughput",
     "scale": "bench.scale",
     "training": "bench.training",
+    "torch_training": "bench.torch_training",
 }
 DEFAULT_RESULTS = REPOSITORY / "bench" / "results"
 

@@ -24,7 +24,8 @@ WORKSPACE_MEMBERS=(schedules client service)
 
 # Create .venv with python3 if missing and install the workspace into it:
 #   ensure_venv server   the three distributions (what `scripts/serve` needs)
-#   ensure_venv dev      the same with the client's keras extra, plus the `dev` dependency group
+#   ensure_venv dev      the same with the client's framework extras (keras, torch, lightning,
+#                        transformers), plus the `dev` dependency group (which pins torch)
 # Reinstalls only when a pyproject.toml changed since the last install. Explicit `|| return`:
 # callers run this under `phase ... ||`, where `set -e` does not apply.
 ensure_venv() {
@@ -42,7 +43,7 @@ ensure_venv() {
     "${VENV}/bin/python" -m pip install --quiet --upgrade "pip>=25.1" || return
     for member in "${WORKSPACE_MEMBERS[@]}"; do
         if [ "${mode}" = dev ] && [ "${member}" = client ]; then
-            requirements+=(-e "./${member}[keras]")
+            requirements+=(-e "./${member}[keras,torch,lightning,transformers]")
         else
             requirements+=(-e "./${member}")
         fi

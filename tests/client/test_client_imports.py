@@ -5,13 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY_MODULES = ("tensorflow", "keras", "fastapi", "sqlalchemy", "lrhub.service")
+HEAVY_MODULES = (
+    "tensorflow", "keras", "torch", "lightning", "transformers", "fastapi", "sqlalchemy",
+    "lrhub.service",
+)  # fmt: skip
 
 
-def test_importing_the_client_imports_no_tensorflow_fastapi_or_sqlalchemy() -> None:
+def test_importing_the_client_imports_no_framework_fastapi_or_sqlalchemy() -> None:
     probe = (
         "import sys, lrhub.client, lrhub.client.cli, lrhub.client.outage\n"
-        "import lrhub.client.local_decisions\n"
+        "import lrhub.client.local_decisions, lrhub.client.training\n"
         f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
     )
     result = subprocess.run(

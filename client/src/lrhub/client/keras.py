@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from math import isfinite
-from typing import Any, TypeVar
+from typing import Any
 
 import keras
 import numpy as np
 from keras.src import backend
 from keras.src.utils import io_utils
 
-from lrhub.schedules import is_metric_name
-
 from ._sync import Client
-from .errors import LrhubError
 from .models import EpochAnswer, JsonObject
-from .outage import DEFAULT_MAX_PENDING, is_outage
-from .training import CircuitBreaker, JobRun, OnConflict, OnError
-
-ResultT = TypeVar("ResultT")
+from .outage import DEFAULT_MAX_PENDING
+from .training import (
+    CircuitBreaker,
+    JobRun,
+    OnConflict,
+    OnError,
+    ResultT,
+    ending_status,
+    loss_of,
+    reported_metrics,
+)
 
 
 class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
@@ -195,8 +198,8 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
             return
         self._check_other_setters()
         job_epoch = epoch + self._offset
-        metrics = _metrics(logs)
-        self._last_loss = _loss(logs)
+        metrics = reported_metrics(logs)
+        self._last_loss = loss_of(logs)
         logs["learning_rate"] = self._current_rate()
         self._next_job_epoch = job_epoch + 1
         total = self.params.get("epochs") if self.params else None
@@ -210,8 +213,7 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
             self.model.stop_training = True  # stop now, before an epoch the service refused
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
-        failed = self._last_loss is not None and not isfinite(self._last_loss)
-        self.run.finish("failed" if failed else "completed")
+        self.run.finish(ending_status(self._last_loss))
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -243,13 +245,7 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
             )
 
     def _ask(self, request: Callable[[], ResultT]) -> ResultT:
-        """Call the run; in raise mode a refusal also reports the job failed before raising."""
-        try:
-            return request()
-        except LrhubError as error:
-            if not is_outage(error):
-                self.run.finish("failed")
-            raise
+        return self.run.ask(request)
 
     def _steps(self) -> dict[str, int | None]:
         return {"steps_per_epoch": self._steps_per_epoch}
@@ -310,25 +306,3 @@ def _refuse_unsettable_rate(optimizer: Any) -> None:
             f"{wrapped} was built with a callable learning_rate; build it with a float "
             "learning_rate and put the schedule in lrhub"
         )
-
-
-def _loss(logs: Mapping[str, Any]) -> float | None:
-    try:
-        return float(logs["loss"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _metrics(logs: Mapping[str, Any]) -> dict[str, float]:
-    """The epoch's logs the service accepts: finite numbers under valid names."""
-    metrics: dict[str, float] = {}
-    for name, value in logs.items():
-        if name == "learning_rate" or not is_metric_name(name):
-            continue
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            continue
-        if isfinite(number):
-            metrics[name] = number
-    return metrics

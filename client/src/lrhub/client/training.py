@@ -31,10 +31,11 @@ import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from math import isfinite
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from lrhub.schedules import ScheduleError, parse_spec
+from lrhub.schedules import ScheduleError, is_metric_name, parse_spec
 
 from ._sync import Client
 from .errors import LrhubError
@@ -44,6 +45,37 @@ from .outage import DEFAULT_MAX_PENDING, PendingEpochs, is_outage
 
 OnError = Literal["hold", "local", "raise"]
 OnConflict = Literal["warn", "raise"]
+ResultT = TypeVar("ResultT")
+
+
+def reported_metrics(logs: Mapping[str, Any]) -> dict[str, float]:
+    """What a framework logged at an epoch's (or evaluation's) end that the service accepts:
+    finite numbers (Python, NumPy or 0-d tensors) under valid metric names, without the rate
+    the adapter itself logs."""
+    metrics: dict[str, float] = {}
+    for name, value in logs.items():
+        if name == "learning_rate" or not is_metric_name(name):
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of many values
+            continue
+        if isfinite(number):
+            metrics[name] = number
+    return metrics
+
+
+def loss_of(logs: Mapping[str, Any]) -> float | None:
+    """The logged `loss` as a float (NaN and infinities kept: they mean the training failed)."""
+    try:
+        return float(logs["loss"])
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        return None
+
+
+def ending_status(last_loss: float | None) -> Literal["completed", "failed"]:
+    """How a training that ended normally is reported: failed when its last loss is not finite."""
+    return "failed" if last_loss is not None and not isfinite(last_loss) else "completed"
 
 
 class JobConflict(ValueError):
@@ -242,6 +274,20 @@ class JobRun:
                 RuntimeWarning,
                 stacklevel=2,
             )
+
+    def job_spec(self) -> dict[str, Any] | None:
+        """The spec the service runs the job with, as it last described it (None before)."""
+        return None if self._snapshot is None else self._snapshot.spec
+
+    def ask(self, request: Callable[[], ResultT]) -> ResultT:
+        """Run `request` (a call of this run); a refusal that is no outage (only raise mode lets
+        one through) reports the job failed before it propagates."""
+        try:
+            return request()
+        except LrhubError as error:
+            if not is_outage(error):
+                self.finish("failed")
+            raise
 
     # -- internals -------------------------------------------------------------------------------
 

@@ -1,0 +1,325 @@
+"""`RemoteScheduler`: a PyTorch learning-rate scheduler whose rates come from lrhub.
+
+Importing this module imports torch; `import lrhub.client` does not. The conversation with the
+service (outage buffer, `on_error`, circuit breaker, lifecycle) is `lrhub.client.training.JobRun`;
+this module maps torch's scheduler protocol onto it. The Lightning and Transformers callbacks
+drive a `RemoteScheduler` on the trainer's optimizer.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Literal
+
+import torch
+
+from ._sync import Client
+from .models import EpochAnswer, JsonObject
+from .outage import DEFAULT_MAX_PENDING
+from .training import (
+    CircuitBreaker,
+    JobRun,
+    OnConflict,
+    OnError,
+    ending_status,
+    loss_of,
+    reported_metrics,
+)
+
+#: What `step()` takes as the metrics of the epoch that just ended.
+Metrics = Mapping[str, Any] | float | torch.Tensor | None
+
+STATE_VERSION = 1
+
+
+class RemoteScheduler:
+    """A `torch.optim.lr_scheduler`-style scheduler that asks an lrhub job for every rate.
+
+    Use it as torch's own: build it after the optimizer (the optimizer then holds epoch 0's
+    rate) and call `step(...)` after each epoch's training and validation, or after each batch
+    with `per_step=True`. `step(metrics)` reports the metrics observed at the end of the epoch
+    that just ended and sets the next epoch's rate, as `ReduceLROnPlateau.step(val_loss)` does:
+    `metrics` is a mapping (`{"val_loss": 0.4, "loss": 0.5}`) or one number, reported under
+    `monitor`.
+
+    Args:
+        optimizer: the optimizer whose parameter groups get the rates. Every group keeps its
+            ratio to the first group's initial rate (`initial_lr`, as torch's schedulers record
+            it): the first group gets the service's rate, group i that rate times
+            `initial_lr_i / initial_lr_0`.
+        job: the job id; defaults to `LRHUB_JOB_ID`.
+        schedule: `"name"` or `"name@3"` to register the job with, or
+        spec: an inline schedule spec (a dict). With neither, the job must already exist.
+        labels, scale: the job's labels and rate factor when it is created.
+        per_step: `step()` is called after every batch: each epoch's per-step rates come in one
+            request (none per batch). Needs `steps_per_epoch`. The metrics given to the step
+            that ends an epoch (its last batch's) are that epoch's.
+        steps_per_epoch: the batches of one epoch (per_step=True).
+        epochs: the number of epochs the training runs, when known: the `step()` after the last
+            one reports its metrics alone and the job `completed` (`failed` when the reported
+            `loss` is not finite). Without it, call `finish()` (or use the scheduler as a
+            context manager) when training ends.
+        monitor: the name a bare number given to `step()` is reported under; defaults to the
+            `monitor` of the job's spec (a plateau), else `"loss"`.
+        on_error, on_conflict, max_pending, breaker, client: as `lrhub.client.keras.
+            RemoteLearningRate` (hold keeps the current rates during an outage; the missed
+            reports are replayed in order once the service answers again).
+
+    `should_stop` turns True when the service answers `stop` (an operator stopped the job, or a
+    plateau's `stop_patience` ran out): break out of the training loop. `state_dict()` holds
+    what is needed to continue the job's epoch numbering (the plateau state lives in the
+    service); `load_state_dict()` asks the service again for the epoch the checkpoint was taken
+    in (an idempotent request) and sets its rate.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        job: str | None = None,
+        schedule: str | None = None,
+        spec: JsonObject | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        scale: float = 1.0,
+        per_step: bool = False,
+        steps_per_epoch: int | None = None,
+        epochs: int | None = None,
+        monitor: str | None = None,
+        on_error: OnError = "hold",
+        on_conflict: OnConflict = "warn",
+        client: Client | None = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        if per_step and (steps_per_epoch is None or steps_per_epoch < 1):
+            raise ValueError(
+                "RemoteScheduler(per_step=True) needs steps_per_epoch, the batches of one epoch"
+            )
+        if epochs is not None and epochs < 1:
+            raise ValueError(f"epochs must be at least 1, not {epochs}")
+        client = client or Client()
+        job_id = job or client.job_id
+        if not job_id:
+            raise ValueError("RemoteScheduler needs a job id: pass job=... or set LRHUB_JOB_ID")
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        #: Each group's initial rate, as torch's schedulers name it.
+        self.base_lrs: list[float] = [float(g["initial_lr"]) for g in optimizer.param_groups]
+        if self.base_lrs[0] == 0:
+            raise ValueError(
+                "RemoteScheduler keeps every parameter group's ratio to the first group's "
+                "initial rate, which is 0; give the first group a nonzero lr"
+            )
+        self.run = JobRun(
+            job_id, schedule=schedule, spec=spec, labels=labels, scale=scale,
+            on_error=on_error, on_conflict=on_conflict, client=client, max_pending=max_pending,
+            breaker=breaker,
+        )  # fmt: skip
+        self.per_step = per_step
+        self.steps_per_epoch = steps_per_epoch if per_step else None
+        self.epochs = epochs
+        self._monitor = monitor
+        #: The job epoch whose rate the optimizer holds (torch's name).
+        self.last_epoch = 0
+        #: The batches of `last_epoch` already stepped (per_step).
+        self.step_in_epoch = 0
+        #: True once the service answered `stop`.
+        self.should_stop = False
+        #: True once the job's end was reported (`finish`, or the last of `epochs`).
+        self.finished = False
+        # The metrics the current epoch's rate was asked with (resume asks with them again).
+        self._asked_with: dict[str, float] | None = {}
+        self._step_rates: list[float] | None = None
+        self._last_loss: float | None = None
+        self.run.start()
+        self._apply(self.run.ask(lambda: self.run.decide(0, {}, **self._steps())))
+
+    @property
+    def job(self) -> str:
+        """The job id."""
+        return self.run.job
+
+    @property
+    def client(self) -> Client:
+        """The client the scheduler talks to lrhub with."""
+        return self.run.client
+
+    def get_last_lr(self) -> list[float]:
+        """The rate of every parameter group, as the scheduler last set (or held) it."""
+        return list(self._last_lr)
+
+    def step(self, metrics: Metrics = None) -> None:
+        """After an epoch (per_step: a batch): report the epoch's metrics when it ended and set
+        the rate of what comes next."""
+        if self.finished:
+            return
+        if self.per_step:
+            assert self.steps_per_epoch is not None
+            self.step_in_epoch += 1
+            if self.step_in_epoch < self.steps_per_epoch:
+                self._set_step_rate()
+                return
+            self.step_in_epoch = 0
+        reported = self._reported(metrics)
+        ended = self.last_epoch
+        if self.epochs is not None and ended + 1 >= self.epochs:
+            self.finish(reported)
+            self.last_epoch = ended + 1
+            return
+        answer = self.run.ask(
+            lambda: self.run.decide(ended + 1, reported, **self._steps())
+        )  # fmt: skip
+        self.last_epoch = ended + 1
+        self._asked_with = reported
+        self._apply(answer)
+
+    def finish(
+        self,
+        metrics: Metrics = None,
+        *,
+        status: Literal["completed", "failed"] | None = None,
+    ) -> None:
+        """The training ended: report the current epoch's metrics (when given) and the job
+        `completed` (`failed` when the last reported loss is not finite, or as `status` says).
+        Only the first call reports; it never raises for the service's sake."""
+        if self.finished:
+            return
+        self.finished = True
+        reported = self._reported(metrics)
+        if reported is not None:
+            epoch = self.last_epoch
+            self.run.ask(lambda: self.run.end_epoch(epoch, reported))
+        self.run.finish(status or ending_status(self._last_loss))
+
+    def state_dict(self) -> dict[str, Any]:
+        """What continues the job's epoch numbering after a restart (the service keeps the
+        plateau state and history)."""
+        return {
+            "version": STATE_VERSION,
+            "job": self.job,
+            "last_epoch": self.last_epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "steps_per_epoch": self.steps_per_epoch,
+            "asked_with": None if self._asked_with is None else dict(self._asked_with),
+            "base_lrs": list(self.base_lrs),
+            "_last_lr": list(self._last_lr),
+            "should_stop": self.should_stop,
+            "finished": self.finished,
+        }
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Continue from `state_dict()`: the same job's epoch numbering, and the rate the service
+        decided for the epoch the checkpoint was taken in (asked again: the answer is the stored
+        decision; during an outage the checkpoint's rates are kept)."""
+        if state_dict.get("job") != self.job:
+            raise ValueError(
+                f"this RemoteScheduler runs lrhub job {self.job!r}, the state is of job "
+                f"{state_dict.get('job')!r}; give the scheduler the checkpoint's job id"
+            )
+        if state_dict.get("steps_per_epoch") != self.steps_per_epoch:
+            raise ValueError(
+                f"the state was saved with steps_per_epoch={state_dict.get('steps_per_epoch')}, "
+                f"this scheduler has {self.steps_per_epoch}"
+            )
+        self.last_epoch = int(state_dict["last_epoch"])
+        self.step_in_epoch = int(state_dict["step_in_epoch"])
+        asked_with = state_dict["asked_with"]
+        self._asked_with = None if asked_with is None else dict(asked_with)
+        self.base_lrs = [float(rate) for rate in state_dict["base_lrs"]]
+        self.should_stop = bool(state_dict["should_stop"])
+        self.finished = bool(state_dict["finished"])
+        self._set_rates(float(state_dict["_last_lr"][0]))
+        if self.finished:
+            return
+        epoch, metrics = self.last_epoch, self._asked_with
+        answer = self.run.ask(lambda: self.run.decide(epoch, metrics, **self._steps()))
+        if answer is not None:
+            self._step_rates = answer.step_learning_rates
+            self.should_stop = answer.stop
+            if self._step_rates is None:
+                self._set_rates(answer.learning_rate)
+            else:
+                self._set_step_rate()
+
+    def __enter__(self) -> RemoteScheduler:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # An exception out of the training loop means the training failed; the error goes on.
+        self.finish(status="failed" if exc_type is not None else None)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _steps(self) -> dict[str, int | None]:
+        return {"steps_per_epoch": self.steps_per_epoch}
+
+    def _reported(self, metrics: Metrics) -> dict[str, float] | None:
+        """The metrics as the service takes them; None when none were given."""
+        if metrics is None:
+            return None
+        if isinstance(metrics, Mapping):
+            self._last_loss = loss_of(metrics)
+            return reported_metrics(metrics)
+        if isinstance(metrics, torch.Tensor | numbers.Real):
+            name = self._monitor_name()
+            logs = {name: float(metrics)}
+            self._last_loss = loss_of(logs)
+            return reported_metrics(logs)
+        raise TypeError(
+            "RemoteScheduler.step() takes the epoch's metrics as a mapping of names to numbers "
+            f"or one number, not {type(metrics).__name__}"
+        )
+
+    def _monitor_name(self) -> str:
+        if self._monitor is None:
+            spec = self.run.job_spec()
+            self._monitor = _monitor_of(spec) if spec is not None else None
+            self._monitor = self._monitor or "loss"
+        return self._monitor
+
+    def _apply(self, answer: EpochAnswer | None) -> None:
+        """Set the rates of an answer; None (held during an outage) keeps the current ones."""
+        if answer is None:
+            self._step_rates = None
+            self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
+            return
+        self.should_stop = self.should_stop or answer.stop
+        self._step_rates = answer.step_learning_rates
+        self._set_rates(
+            answer.learning_rate if self._step_rates is None else self._step_rates[0]
+        )  # fmt: skip
+
+    def _set_step_rate(self) -> None:
+        rates = self._step_rates
+        if rates is not None and self.step_in_epoch < len(rates):
+            self._set_rates(rates[self.step_in_epoch])
+
+    def _set_rates(self, rate: float) -> None:
+        """The first group gets `rate`, every other its ratio to the first's initial rate."""
+        first = self.base_lrs[0]
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = rate if base == first else rate * (base / first)
+        self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
+
+
+def _monitor_of(spec: Mapping[str, Any]) -> str | None:
+    """The metric a spec watches: its own `monitor`, or the first one a nested spec has."""
+    monitor = spec.get("monitor")
+    if isinstance(monitor, str):
+        return monitor
+    for value in spec.values():
+        nested = [value] if isinstance(value, Mapping) else value
+        if isinstance(nested, list):
+            for item in nested:
+                found = _monitor_of(item) if isinstance(item, Mapping) else None
+                if found:
+                    return found
+    return None

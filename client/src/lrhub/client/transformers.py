@@ -1,0 +1,152 @@
+"""`RemoteLearningRate`: a Hugging Face Transformers `TrainerCallback` that takes the learning
+rate from lrhub at every evaluation.
+
+Importing this module imports transformers and torch; `import lrhub.client` does not. The rates
+are set by a `lrhub.client.torch.RemoteScheduler` on the Trainer's optimizer, so parameter-group
+ratios, `on_error`, the outage buffer, the stop signal and the job's lifecycle are the same.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from ._sync import Client
+from .models import JsonObject
+from .outage import DEFAULT_MAX_PENDING
+from .torch import RemoteScheduler
+from .training import CircuitBreaker, OnConflict, OnError
+
+
+class RemoteLearningRate(TrainerCallback):
+    """Sets the optimizer's learning rate from an lrhub job, deciding at every evaluation.
+
+    Job epoch 0 is the rate training starts with; job epoch n + 1 is decided from the metrics
+    of the n-th evaluation (`eval_loss`, ...), so with `eval_strategy="steps"` the rate changes
+    every `eval_steps`. The decision is asked just before the next optimizer step, so the last
+    evaluation's metrics are reported alone when training ends, with the job `completed`.
+
+    Train with `lr_scheduler_type="constant"`: the Trainer still builds and steps its own
+    scheduler, and the callback sets lrhub's rate just before every optimizer step, so any
+    other type is overridden (and warned about). The rate written to the Trainer's logs
+    (`logs["learning_rate"]`, hence `trainer.state.log_history`, TensorBoard, W&B) is lrhub's.
+    When the service answers `stop`, `control.should_training_stop` is set.
+
+    Args:
+        job, schedule, spec, labels, scale, on_error, on_conflict, client, max_pending,
+        breaker, monitor: as `lrhub.client.torch.RemoteScheduler` (a number metric is named
+        after the spec's monitor; the Trainer reports a mapping, so `monitor` rarely matters).
+    """
+
+    def __init__(
+        self,
+        job: str | None = None,
+        schedule: str | None = None,
+        spec: JsonObject | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        scale: float = 1.0,
+        monitor: str | None = None,
+        on_error: OnError = "hold",
+        on_conflict: OnConflict = "warn",
+        client: Client | None = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        if schedule is not None and spec is not None:
+            raise ValueError("give RemoteLearningRate a schedule or a spec, not both")
+        self._scheduler_args: dict[str, Any] = {
+            "job": job, "schedule": schedule, "spec": spec, "labels": labels, "scale": scale,
+            "monitor": monitor, "on_error": on_error, "on_conflict": on_conflict,
+            "client": client, "max_pending": max_pending, "breaker": breaker,
+        }  # fmt: skip
+        self.scheduler: RemoteScheduler | None = None
+        # The last evaluation's metrics, reported before the next optimizer step (or at the end).
+        self._evaluated: dict[str, Any] | None = None
+
+    def on_train_begin(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        optimizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if optimizer is None:
+            raise ValueError("RemoteLearningRate needs the Trainer's optimizer; none was given")
+        if str(args.lr_scheduler_type) not in ("constant", "SchedulerType.CONSTANT"):
+            warnings.warn(
+                f"RemoteLearningRate sets the learning rate itself; the Trainer's "
+                f"lr_scheduler_type={args.lr_scheduler_type!s} is overridden around every step "
+                '(use lr_scheduler_type="constant")',
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        if self.scheduler is None or self.scheduler.optimizer is not optimizer:
+            self.scheduler = RemoteScheduler(optimizer, **self._scheduler_args)
+        self._evaluated = None
+
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if self.scheduler is not None and metrics is not None:
+            # `epoch` is the Trainer's progress counter, not a measurement.
+            self._evaluated = {name: v for name, v in metrics.items() if name != "epoch"}
+
+    def on_pre_optimizer_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        if self._evaluated is not None:
+            metrics, self._evaluated = self._evaluated, None
+            scheduler.step(metrics)
+        if scheduler.should_stop:
+            control.should_training_stop = True
+        self._restore_rates()
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self._restore_rates()
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if self.scheduler is None or logs is None or "learning_rate" not in logs:
+            return
+        # The Trainer reads the rate from its own scheduler: write lrhub's instead, in the logs
+        # the next callbacks get and in the history entry the Trainer just made of them.
+        rate = self.scheduler.get_last_lr()[0]
+        logs["learning_rate"] = rate
+        if state.log_history and state.log_history[-1].get("step") == state.global_step:
+            state.log_history[-1]["learning_rate"] = rate
+
+    def _restore_rates(self) -> None:
+        """Put lrhub's rates back: the Trainer's own scheduler rewrites them at every step."""
+        if self.scheduler is None:
+            return
+        groups = self.scheduler.optimizer.param_groups
+        for group, rate in zip(groups, self.scheduler.get_last_lr(), strict=True):
+            group["lr"] = rate
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        if self.scheduler is not None:
+            self.scheduler.finish(self._evaluated)
+            self._evaluated = None
