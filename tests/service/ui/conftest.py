@@ -20,7 +20,14 @@ from tests.support.server import ServerProcess, running_server
 
 pytest.importorskip("playwright", reason="the browser tests need playwright (test group)")
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright  # noqa: E402
+from playwright.sync_api import (  # noqa: E402
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Response,
+    sync_playwright,
+)
 
 CHROMIUM = Path(os.environ.get("LRHUB_TEST_CHROMIUM", "/usr/bin/chromium"))
 ADMIN_SECRET = "ui-admin-secret-0123456789"
@@ -58,6 +65,7 @@ class RecordedPage:
     page: Page
     requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    failed_responses: list[tuple[int, str]] = field(default_factory=list)  # status >= 400
 
     def csp_violations(self) -> list[str]:
         violations: list[str] = self.page.evaluate("window.__cspViolations || []")
@@ -111,6 +119,12 @@ def open_page(browser: Browser, viewport_width: int = 1360) -> Iterator[Recorded
     recorded = RecordedPage(page=page)
     page.on("request", lambda request: recorded.requests.append(request.url))
 
+    def on_response(response: Response) -> None:
+        if response.status >= 400:
+            recorded.failed_responses.append((response.status, response.url))
+
+    page.on("response", on_response)
+
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
             recorded.console_errors.append(message.text)
@@ -129,11 +143,11 @@ def recorded(browser: Browser) -> Iterator[RecordedPage]:
     yield from open_page(browser)
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Save the whole page under build/screenshots/ (kept by the test run, not committed)."""
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save the page under build/screenshots/ (kept by the test run, not committed)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -44,6 +44,17 @@ export function reduceToColumns(points, columns) {
   return out;
 }
 
+/** A step path: a rate holds for its whole epoch and changes where the next one starts. */
+function stepPathOf(points, toX, toY) {
+  let d = "";
+  for (let i = 0; i < points.length; i++) {
+    const x = toX(points[i][0]).toFixed(1);
+    const y = toY(points[i][1]).toFixed(1);
+    d += i ? `H${x}V${y}` : `M${x},${y}`;
+  }
+  return d;
+}
+
 function pathOf(points, toX, toY) {
   let d = "";
   for (let i = 0; i < points.length; i++) {
@@ -123,8 +134,11 @@ export function rateChart({ epochs, rates, metric = null, metricName = "", marks
   svg.append(grid);
   svg.append(s("text", { x: MARGIN.left, y: rateTop - 5, class: "axis-title" }, "learning rate (log)"));
 
-  const ratePoints = reduceToColumns(epochs.map((e, i) => [e, logOf(rates[i], floor)]), plotWidth);
-  svg.append(s("path", { d: pathOf(ratePoints, toX, toRateY), class: "line-rate" }));
+  const allRatePoints = epochs.map((e, i) => [e, logOf(rates[i], floor)]);
+  const ratePoints = reduceToColumns(allRatePoints, plotWidth);
+  // Reduced to pixel columns, the steps are narrower than a pixel: a plain line draws the same.
+  const ratePath = ratePoints === allRatePoints ? stepPathOf : pathOf;
+  svg.append(s("path", { d: ratePath(ratePoints, toX, toRateY), class: "line-rate" }));
 
   let metricTop = 0;
   if (hasMetric) {

@@ -165,31 +165,37 @@ export async function jobsPage(main, query) {
     tbody);
   const pager = h("div", { class: "pager" });
   const selection = selectionOf(selector, status);
-  replace(main, h("h1", {}, "Jobs"), filter, h("div", { class: "card" }, table, pager),
-    canOperate() ? bulkPanel(selection, () => window.dispatchEvent(new HashChangeEvent("hashchange"))) : null);
+  async function loadList() {
+    let page;
+    try {
+      page = await api("GET", "/v1/jobs", { query: { selector: selector || null, status: status || null, limit: PAGE_SIZE, cursor }, signal: controller.signal });
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status === 401) throw error;
+      filterError.textContent = error.errors.length ? error.errors.map((x) => `${x.loc}: ${x.msg}`).join("; ") : error.message;
+      return;
+    }
+    replace(tbody);
+    const sparkCells = [];
+    for (const job of page.items) {
+      const cell = h("td", { class: "spark-cell" });
+      sparkCells.push([job.job_id, cell]);
+      tbody.append(h("tr", { dataset: { job: job.job_id } },
+        h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(job.job_id)}`, class: "job-link" }, job.job_id)),
+        h("td", {}, statusMarks(job)),
+        h("td", { class: "num rate" }, num(job.learning_rate)),
+        cell,
+        h("td", {}, scheduleText(job)),
+        h("td", {}, labelsOf(job.labels)),
+        h("td", {}, ago(job.last_seen_at))));
+    }
+    if (page.items.length === 0) tbody.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No job matches.")));
+    replace(pager,
+      cursors.length ? h("a", { href: pageLink(cursors.slice(0, -1)), id: "prev-page" }, "← Previous") : null,
+      h("span", { class: "muted" }, `page ${cursors.length + 1}, ${page.items.length} jobs`),
+      page.next_cursor ? h("a", { href: pageLink([...cursors, page.next_cursor]), id: "next-page" }, "Next →") : null);
+    drawSparklines(sparkCells, controller.signal);
+  }
 
-  let page;
-  try {
-    page = await api("GET", "/v1/jobs", { query: { selector: selector || null, status: status || null, limit: PAGE_SIZE, cursor }, signal: controller.signal });
-  } catch (error) {
-    if (!(error instanceof ApiError) || error.status === 401) throw error;
-    filterError.textContent = error.errors.length ? error.errors.map((x) => `${x.loc}: ${x.msg}`).join("; ") : error.message;
-    return () => controller.abort();
-  }
-  const sparkCells = [];
-  for (const job of page.items) {
-    const cell = h("td", { class: "spark-cell" });
-    sparkCells.push([job.job_id, cell]);
-    tbody.append(h("tr", { dataset: { job: job.job_id } },
-      h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(job.job_id)}`, class: "job-link" }, job.job_id)),
-      h("td", {}, statusMarks(job)),
-      h("td", { class: "num rate" }, num(job.learning_rate)),
-      cell,
-      h("td", {}, scheduleText(job)),
-      h("td", {}, labelsOf(job.labels)),
-      h("td", {}, ago(job.last_seen_at))));
-  }
-  if (page.items.length === 0) tbody.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No job matches.")));
   const pageLink = (pages) => {
     const next = new URLSearchParams();
     if (selector) next.set("selector", selector);
@@ -197,10 +203,8 @@ export async function jobsPage(main, query) {
     if (pages.length) next.set("pages", pages.join(" "));
     return `#/jobs?${next}`;
   };
-  replace(pager,
-    cursors.length ? h("a", { href: pageLink(cursors.slice(0, -1)), id: "prev-page" }, "← Previous") : null,
-    h("span", { class: "muted" }, `page ${cursors.length + 1}, ${page.items.length} jobs`),
-    page.next_cursor ? h("a", { href: pageLink([...cursors, page.next_cursor]), id: "next-page" }, "Next →") : null);
-  drawSparklines(sparkCells, controller.signal);
+  replace(main, h("h1", {}, "Jobs"), filter, h("div", { class: "card" }, table, pager),
+    canOperate() ? bulkPanel(selection, loadList) : null);
+  await loadList();
   return () => controller.abort();
 }

@@ -105,7 +105,8 @@ function previewEditor() {
       const parsed = parseMetricValues(metricsInput.value);
       if (parsed.error) return { error: [{ loc: "metrics", msg: parsed.error }] };
       const metricName = metricNameInput.value.trim() || "val_loss";
-      body.metrics = parsed.values.map((value) => ({ [metricName]: value }));
+      // Values past the last epoch drive nothing; the preview refuses them, the editor drops them.
+      body.metrics = parsed.values.slice(0, body.epochs).map((value) => ({ [metricName]: value }));
     }
     return { body };
   }
