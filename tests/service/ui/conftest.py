@@ -20,7 +20,7 @@ from tests.support.server import ServerProcess, running_server
 
 pytest.importorskip("playwright", reason="the browser tests need playwright (test group)")
 
-from playwright.sync_api import (  # noqa: E402
+from playwright.sync_api import (
     Browser,
     ConsoleMessage,
     Page,

@@ -39,7 +39,11 @@ def report_epochs(client: httpx.Client, job_id: str, epochs: range) -> list[floa
     """Ask for the rate of each epoch with the previous epoch's metrics; answers the rates."""
     rates = []
     for epoch in epochs:
-        metrics = {} if epoch == 0 else {"val_loss": val_loss(epoch - 1), "loss": val_loss(epoch - 1) * 0.9}
+        metrics = (
+            {}
+            if epoch == 0
+            else {"val_loss": val_loss(epoch - 1), "loss": val_loss(epoch - 1) * 0.9}
+        )
         answer = client.post(f"/v1/jobs/{job_id}/epochs/{epoch}", json={"metrics": metrics})
         assert answer.status_code == 200, answer.text
         rates.append(answer.json()["learning_rate"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from itertools import pairwise
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -76,7 +78,7 @@ def test_operator_signs_in_sees_the_fleet_and_each_page(
     expect(page.locator("#chart svg")).to_have_attribute("data-epochs", str(len(history)))
     expect(page.locator("#history-table tbody tr")).to_have_count(len(history))
     rates = [item["learning_rate"] for item in history]
-    drops = sum(1 for before, after in zip(rates, rates[1:], strict=False) if after < before)
+    drops = sum(1 for before, after in pairwise(rates) if after < before)
     assert drops > 0, "the seeded plateau job should have been reduced"
     expect(page.locator("#chart .mark-reduction")).to_have_count(drops)
     expect(page.locator("#metric")).to_have_value("val_loss")  # the metric the spec monitors
@@ -140,7 +142,11 @@ def test_override_from_the_page_reaches_the_api_and_the_audit_log(
     eventually(lambda: fleet.admin.get("/v1/jobs/steer-1").json()["scale"] == 0.5, "scale 0.5")
     page.click("#pause-toggle")
     eventually(lambda: fleet.admin.get("/v1/jobs/steer-1").json()["paused"], "paused")
-    put_schedule(fleet.admin, "cosine", {"type": "cosine_decay", "initial_learning_rate": 0.2, "decay_steps": 9})
+    put_schedule(
+        fleet.admin,
+        "cosine",
+        {"type": "cosine_decay", "initial_learning_rate": 0.2, "decay_steps": 9},
+    )
     page.fill("#switch-schedule", "cosine")
     page.select_option("#switch-clock", "restart")
     page.click("#switch-apply")
@@ -266,7 +272,7 @@ def test_preview_editor_draws_as_typed_and_shows_errors_at_the_field(
     page.fill("#spec", httpx.Response(200, json=body["spec"]).text)
     expected = fleet.admin.post("/v1/preview", json=body).json()
     rates = expected["learning_rates"]
-    drops = sum(1 for before, after in zip(rates, rates[1:], strict=False) if after < before)
+    drops = sum(1 for before, after in pairwise(rates) if after < before)
     assert drops > 0
     expect(page.locator("#preview-chart .mark-reduction")).to_have_count(drops)
 
@@ -280,7 +286,9 @@ def test_preview_editor_draws_as_typed_and_shows_errors_at_the_field(
     screenshot(page, "preview-errors")
 
     page.fill("#epochs", "20")
-    page.fill("#spec", '{"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 5}')
+    page.fill(
+        "#spec", '{"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 5}'
+    )
     expect(chart).to_have_attribute("data-epochs", "20")
     page.fill("#save-name", "stepped")
     page.click("#save-form button[type=submit]")
@@ -309,18 +317,18 @@ def test_pages_carry_the_policy_and_docs_work_offline_with_authorize(
     operation.locator(".opblock-summary").click()
     operation.locator("button.try-out__btn").click()
     operation.locator("button.execute").click()
-    expect(operation.locator(".responses-wrapper .live-responses-table")).to_contain_text('"viewer"')
+    expect(operation.locator(".responses-wrapper .live-responses-table")).to_contain_text(
+        '"viewer"'
+    )
     operation.scroll_into_view_if_needed()
     screenshot(page, "docs", full_page=False)
     assert_stayed_on(recorded, fleet.server.url)
 
 
 def test_loopback_server_without_tokens_needs_no_sign_in(
-    tmp_path: object, recorded: RecordedPage
+    tmp_path: Path, recorded: RecordedPage
 ) -> None:
-    from pathlib import Path
-
-    with running_server(Path(str(tmp_path))) as server:
+    with running_server(tmp_path) as server:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             seed_fleet(client, epochs=4)
         page = recorded.page
@@ -330,3 +338,45 @@ def test_loopback_server_without_tokens_needs_no_sign_in(
         expect(page.locator("#who")).to_contain_text("anonymous")
         expect(page.locator("#bulk")).to_be_visible()
         assert_stayed_on(recorded, server.url)
+
+
+def test_the_list_pages_through_the_api_without_loading_the_fleet(
+    fleet: Fleet, recorded: RecordedPage
+) -> None:
+    put_schedule(fleet.admin, "plateau", PLATEAU)
+    ids = sorted(f"fleet-{index:03d}" for index in range(120))
+    for job_id in ids:
+        create_job(
+            fleet.admin, job_id, "plateau", {"team": "vision" if job_id[-1] in "05" else "nlp"}
+        )
+    page = recorded.page
+    sign_in(page, fleet.server.url, fleet.tokens["viewer"])
+    rows = page.locator("#jobs-table tbody tr")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_have_attribute("data-job", ids[0])
+    page.click("#next-page")
+    expect(rows.first).to_have_attribute("data-job", ids[50])
+    page.click("#next-page")
+    expect(rows).to_have_count(20)
+    expect(rows.last).to_have_attribute("data-job", ids[-1])
+    expect(page.locator("#next-page")).to_have_count(0)
+    page.click("#prev-page")
+    expect(rows.first).to_have_attribute("data-job", ids[50])
+    # Filtering asks the server: the selector goes to /v1/jobs, one page at a time.
+    page.fill("#selector", "team=vision")
+    page.click("#filters button[type=submit]")
+    vision = [job_id for job_id in ids if job_id[-1] in "05"]
+    expect(rows).to_have_count(len(vision))
+    listed = [url for url in recorded.requests if urlsplit(url).path == "/v1/jobs"]
+    assert listed and all("limit=50" in url for url in listed)
+    assert any("selector=team%3Dvision" in url for url in listed)
+    assert_stayed_on(recorded, fleet.server.url)
+
+
+def test_a_bad_selector_is_shown_at_the_filter(fleet: Fleet, recorded: RecordedPage) -> None:
+    page = recorded.page
+    sign_in(page, fleet.server.url, fleet.tokens["viewer"])
+    page.fill("#selector", "team in (a,b")
+    page.click("#filters button[type=submit]")
+    expect(page.locator("#filter-error")).to_contain_text("query.selector")
+    assert_stayed_on(recorded, fleet.server.url)

@@ -70,13 +70,15 @@ export async function api(method, path, { query = {}, body, signal } = {}) {
   return data;
 }
 
-/** Every item of a paged list (`{items, next_cursor}`), page by page. */
-export async function allItems(path, query = {}, { signal } = {}) {
+/** Every item of a paged list (`{items, next_cursor}`), page by page; `onPage(items)` sees
+ * each page as it arrives (a long history is drawn while the rest loads). */
+export async function allItems(path, query = {}, { signal, onPage } = {}) {
   const items = [];
   let cursor = null;
   do {
     const page = await api("GET", path, { query: { ...query, limit: 1000, cursor }, signal });
     items.push(...page.items);
+    if (onPage) onPage(page.items);
     cursor = page.next_cursor;
   } while (cursor);
   return items;

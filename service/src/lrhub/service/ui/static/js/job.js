@@ -120,6 +120,7 @@ export async function jobPage(main, jobId) {
     drawPending = true;
     requestAnimationFrame(() => {
       drawPending = false;
+      performance.mark("lrhub:chart-draw-start"); // what bench/dashboard.py measures
       const items = sortedItems();
       const names = metricNames(items, job.spec && job.spec.monitor);
       if (metricName === null || !names.includes(metricName)) metricName = names[0] || null;
@@ -232,15 +233,19 @@ export async function jobPage(main, jobId) {
     if (state === "live") resolveLive();
   });
   await Promise.race([live, new Promise((resolve) => setTimeout(resolve, 3000))]);
-  const [items, auditEvents] = await Promise.all([
-    allItems(`${jobPath(jobId)}/epochs`),
+  drawHeader();
+  if (controls) drawControls();
+  const addHistory = (items) => {
+    for (const item of items) if (!history.has(item.epoch)) history.set(item.epoch, item);
+    drawChart();
+  };
+  const [, auditEvents] = await Promise.all([
+    // Only the decisions in force: a rewound epoch's first answer is not the rate it ran with.
+    allItems(`${jobPath(jobId)}/epochs`, { superseded: false }, { onPage: addHistory }),
     allItems(`${jobPath(jobId)}/events`),
   ]);
-  for (const item of items) if (!history.has(item.epoch)) history.set(item.epoch, item);
   events = auditEvents;
-  drawHeader();
   drawEvents();
-  if (controls) drawControls();
   drawChart();
   return close;
 }

@@ -40,7 +40,7 @@ async function drawSparklines(cells, signal) {
     while (queue.length && !signal.aborted) {
       const [jobId, cell] = queue.shift();
       try {
-        const page = await api("GET", `${jobPath(jobId)}/epochs`, { query: { limit: 1000 }, signal });
+        const page = await api("GET", `${jobPath(jobId)}/epochs`, { query: { limit: 1000, superseded: false }, signal });
         replace(cell, sparkline(page.items.map((item) => item.learning_rate)));
       } catch {
         // the row shows no curve; the job page says why
@@ -189,11 +189,12 @@ export async function jobsPage(main, query) {
         h("td", {}, ago(job.last_seen_at))));
     }
     if (page.items.length === 0) tbody.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No job matches.")));
+    performance.mark("lrhub:jobs-listed"); // what bench/dashboard.py measures
     replace(pager,
       cursors.length ? h("a", { href: pageLink(cursors.slice(0, -1)), id: "prev-page" }, "← Previous") : null,
       h("span", { class: "muted" }, `page ${cursors.length + 1}, ${page.items.length} jobs`),
       page.next_cursor ? h("a", { href: pageLink([...cursors, page.next_cursor]), id: "next-page" }, "Next →") : null);
-    drawSparklines(sparkCells, controller.signal);
+    drawSparklines(sparkCells, controller.signal).then(() => performance.mark("lrhub:sparklines-drawn"));
   }
 
   const pageLink = (pages) => {
