@@ -4,7 +4,7 @@
 
 import { s, num } from "./dom.js";
 
-const WIDTH = 900;
+const DEFAULT_WIDTH = 900;
 const MARGIN = { left: 64, right: 16, top: 18, bottom: 26 };
 const RATE_HEIGHT = 220;
 const METRIC_HEIGHT = 150;
@@ -15,7 +15,8 @@ function logOf(value, floor) {
   return Math.log10(value > 0 ? value : floor);
 }
 
-/** Points [x, y] reduced to at most two per pixel column (its lowest and highest). */
+/** Points [x, y] reduced to at most two per pixel column (its lowest and highest), plus the
+ * first and the last point. */
 export function reduceToColumns(points, columns) {
   if (points.length <= columns * 2) return points;
   const [x0, x1] = [points[0][0], points[points.length - 1][0]];
@@ -41,6 +42,9 @@ export function reduceToColumns(points, columns) {
     }
   }
   flush();
+  // The ends stay exact, so the reduced line spans the same epochs as the data.
+  if (out[0] !== points[0]) out.unshift(points[0]);
+  if (out[out.length - 1] !== points[points.length - 1]) out.push(points[points.length - 1]);
   return out;
 }
 
@@ -95,18 +99,19 @@ function epochTicks(first, last) {
  * Draw the rate (log axis) and, beneath it, `metric` on the same epochs.
  * series: {epochs: number[], rates: number[], metric: (number|null)[] | null, metricName,
  *          marks: [{epoch, kind: "reduction"|"override"|"switch"|"pause"|"scale"|"stop", label}]}
- * Returns the <svg>.
+ * `width`: the drawing's width in SVG units (a narrow column draws a narrower chart, so its text
+ * stays legible). Returns the <svg>.
  */
-export function rateChart({ epochs, rates, metric = null, metricName = "", marks = [] }) {
+export function rateChart({ epochs, rates, metric = null, metricName = "", marks = [], width = DEFAULT_WIDTH }) {
   const hasMetric = metric !== null && metric.some((v) => v !== null);
   const height = MARGIN.top + RATE_HEIGHT + (hasMetric ? GAP + METRIC_HEIGHT : 0) + MARGIN.bottom;
   const svg = s("svg", {
-    viewBox: `0 0 ${WIDTH} ${height}`, class: "chart", role: "img",
+    viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img",
     "aria-label": `learning rate${hasMetric ? ` and ${metricName}` : ""} per epoch`,
   });
-  const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
+  const plotWidth = width - MARGIN.left - MARGIN.right;
   if (epochs.length === 0) {
-    svg.append(s("text", { x: WIDTH / 2, y: height / 2, class: "chart-empty", "text-anchor": "middle" },
+    svg.append(s("text", { x: width / 2, y: height / 2, class: "chart-empty", "text-anchor": "middle" },
       "no epochs decided yet"));
     svg.dataset.epochs = "0";
     return svg;
@@ -128,7 +133,7 @@ export function rateChart({ epochs, rates, metric = null, metricName = "", marks
   const grid = s("g", { class: "grid" });
   for (const tick of logTicks(lo, hi)) {
     const y = toRateY(Math.log10(tick));
-    grid.append(s("line", { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: y, y2: y }));
+    grid.append(s("line", { x1: MARGIN.left, x2: width - MARGIN.right, y1: y, y2: y }));
     grid.append(s("text", { x: MARGIN.left - 6, y: y + 4, "text-anchor": "end" }, num(tick)));
   }
   svg.append(grid);
@@ -151,7 +156,7 @@ export function rateChart({ epochs, rates, metric = null, metricName = "", marks
     const metricGrid = s("g", { class: "grid" });
     for (const tick of linearTicks(mlo, mhi)) {
       const y = toMetricY(tick);
-      metricGrid.append(s("line", { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: y, y2: y }));
+      metricGrid.append(s("line", { x1: MARGIN.left, x2: width - MARGIN.right, y1: y, y2: y }));
       metricGrid.append(s("text", { x: MARGIN.left - 6, y: y + 4, "text-anchor": "end" }, num(tick)));
     }
     svg.append(metricGrid);
@@ -167,7 +172,7 @@ export function rateChart({ epochs, rates, metric = null, metricName = "", marks
   for (const tick of epochTicks(first, last)) {
     axis.append(s("text", { x: toX(tick), y: bottom + 16, "text-anchor": "middle" }, String(tick)));
   }
-  axis.append(s("line", { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: bottom, y2: bottom, class: "axis" }));
+  axis.append(s("line", { x1: MARGIN.left, x2: width - MARGIN.right, y1: bottom, y2: bottom, class: "axis" }));
   svg.append(axis);
 
   // Marks where a change took effect: a line through both panels and a letter on top.
