@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,25 @@ def draw_times(browser: Browser, url: str, ready: str, runs: int) -> list[float]
     return times
 
 
+def history_read_times(client: httpx.Client, job_id: str, runs: int) -> list[float]:
+    """ms to read the job's whole history over HTTP as the page does (pages of 1,000), without
+    a browser: what the server's part of the chart's time is."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        cursor: str | None = None
+        while True:
+            params: dict[str, str | int] = {"limit": 1000, "superseded": "false"}
+            if cursor:
+                params["cursor"] = cursor
+            page = client.get(f"/v1/jobs/{job_id}/epochs", params=params).json()
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
 def summary(times: list[float]) -> dict[str, float]:
     return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times)}
 
@@ -150,6 +170,9 @@ def run(runs: int) -> dict[str, Any]:
                 "ratio": statistics.median(big) / statistics.median(small),
                 f"drawing alone, {BIG_EPOCHS} epochs": summary(
                     draw_times(browser, page("big"), big_ready, runs)
+                ),
+                f"reading the {BIG_EPOCHS}-epoch history over HTTP, no browser": summary(
+                    history_read_times(client, "big", runs)
                 ),
             }
             small_list, _ = time_to_mark(

@@ -13,8 +13,16 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
+from lrhub.client import Client
 from lrhub.service.ui.routes import CONTENT_SECURITY_POLICY
-from tests.service.ui.conftest import Fleet, RecordedPage, open_page, screenshot, sign_in
+from tests.service.ui.conftest import (
+    ADMIN_SECRET,
+    Fleet,
+    RecordedPage,
+    open_page,
+    screenshot,
+    sign_in,
+)
 from tests.service.ui.seeding import (
     PLATEAU,
     create_job,
@@ -23,7 +31,7 @@ from tests.service.ui.seeding import (
     seed_fleet,
     val_loss,
 )
-from tests.support.server import running_server
+from tests.support.server import running_server, start_server
 
 pytestmark = pytest.mark.browser
 MARKUP = '<img src=x onerror="window.__xss=1">'
@@ -379,4 +387,53 @@ def test_a_bad_selector_is_shown_at_the_filter(fleet: Fleet, recorded: RecordedP
     page.fill("#selector", "team in (a,b")
     page.click("#filters button[type=submit]")
     expect(page.locator("#filter-error")).to_contain_text("query.selector")
+    assert_stayed_on(recorded, fleet.server.url)
+
+
+def last_decision_event_id(url: str, job_id: str, epoch: int) -> int:
+    """The stream id of `job_id`'s decision of `epoch` (read from the start of the stream)."""
+    with Client(url, token=ADMIN_SECRET, max_retries=0) as client:
+        for event in client.stream(job=job_id, after=0):
+            if event.event == "decision" and event.data["epoch"] == epoch:
+                return event.id
+    raise AssertionError(f"no decision of epoch {epoch} in the stream")
+
+
+def test_the_live_page_resumes_with_last_event_id_after_a_server_restart(
+    fleet: Fleet, recorded: RecordedPage, tmp_path: Path
+) -> None:
+    put_schedule(fleet.admin, "plateau", PLATEAU)
+    create_job(fleet.admin, "resume-1", "plateau", {})
+    report_epochs(fleet.admin, "resume-1", range(2))
+    page = recorded.page
+    resumed_from: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            resumed_from.append(request.headers.get("last-event-id", ""))
+            if "/v1/stream" in request.url
+            else None
+        ),
+    )
+    sign_in(page, fleet.server.url, fleet.tokens["viewer"])
+    page.goto(f"{fleet.server.url}/ui#/jobs/resume-1")
+    chart = page.locator("#chart svg")
+    expect(page.locator("#live")).to_have_text("live")
+    report_epochs(fleet.admin, "resume-1", range(2, 4))
+    expect(chart).to_have_attribute("data-last-epoch", "3")
+    seen = last_decision_event_id(fleet.server.url, "resume-1", 3)
+
+    fleet.server.stop()
+    expect(page.locator("#live")).to_have_text("reconnecting")
+    env = {"LRHUB_ADMIN_TOKEN": f"root:{ADMIN_SECRET}"}
+    restarted = start_server(tmp_path, env=env, port=fleet.server.port)
+    try:
+        # The page reconnects by itself, asking for what came after the last event it saw.
+        expect(page.locator("#live")).to_have_text("live", timeout=20_000)
+        assert resumed_from[-1] == str(seen)
+        report_epochs(fleet.admin, "resume-1", range(4, 6))
+        expect(chart).to_have_attribute("data-last-epoch", "5")
+        expect(page.locator('#history-table tr[data-epoch="5"]')).to_be_attached()
+    finally:
+        restarted.stop()
     assert_stayed_on(recorded, fleet.server.url)
