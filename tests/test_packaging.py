@@ -265,3 +265,18 @@ def test_client_works_where_the_server_is_not_installed(
     )
     assert help_text.returncode == 0, help_text.stderr
     assert "schedules" in help_text.stdout
+
+
+@pytest.mark.slow
+def test_server_wheel_ships_the_dashboard_and_docs_assets(wheels: dict[str, Path]) -> None:
+    """Every file /ui and /docs serve is inside the wheel (an installed server works offline)."""
+    static = REPO_ROOT / "service" / "src" / "lrhub" / "service" / "ui" / "static"
+    expected = sorted(
+        f"lrhub/service/ui/static/{path.relative_to(static).as_posix()}"
+        for path in static.rglob("*")
+        if path.is_file()
+    )
+    assert "lrhub/service/ui/static/index.html" in expected
+    assert "lrhub/service/ui/static/vendor/swagger-ui-dist/swagger-ui-bundle.js" in expected
+    names = wheel_files(wheels["service"])
+    assert [path for path in expected if path not in names] == []

@@ -32,6 +32,7 @@ from lrhub.service.storage.database import make_engine
 from lrhub.service.stream import routes as stream_routes
 from lrhub.service.stream.slots import StreamSlots
 from lrhub.service.tokens import routes as token_routes
+from lrhub.service.ui.routes import install_pages
 
 API_VERSION = "1"
 # How long a thread holding the GIL runs before another waiting one gets it (CPython's default
@@ -77,6 +78,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         servers=[{"url": "/", "description": "the server that serves this document"}],
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         lifespan=lifespan,
+        # /docs is served by lrhub.service.ui with Swagger UI from the package (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     context = AppContext(
         settings=settings,
@@ -99,10 +103,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         job_routes.router,
         decision_routes.router,
         token_routes.router,
+        token_routes.me_router,
         stream_routes.router,
         operation_routes.router,
     ):
         app.include_router(router)
+    install_pages(app)
     # Starlette wraps middleware added later around earlier ones: requests pass metrics, then
     # authentication (nothing is read from an unknown caller), then the body limit.
     app.add_middleware(

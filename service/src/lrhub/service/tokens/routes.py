@@ -12,9 +12,16 @@ from lrhub.service.http.paging import DEFAULT_LIMIT, Cursor, Limit, Page, decode
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
 from lrhub.service.tokens import service as token_service
-from lrhub.service.tokens.schemas import TOKEN_NAME_PATTERN, Token, TokenCreate, TokenCreated
+from lrhub.service.tokens.schemas import (
+    TOKEN_NAME_PATTERN,
+    Me,
+    Token,
+    TokenCreate,
+    TokenCreated,
+)
 
 router = v1_router("/v1/tokens", "tokens")
+me_router = v1_router("/v1/me", "tokens")
 
 TokenNamePath = Annotated[str, Path(pattern=TOKEN_NAME_PATTERN, max_length=128)]
 
@@ -44,3 +51,16 @@ def revoke_token(name: TokenNamePath, context: Context, caller: Caller) -> Respo
     """Revoke the token: every server refuses it from the next request on."""
     token_service.revoke_token(context.engine, caller, name)
     return Response(status_code=204)
+
+
+@me_router.get("", response_model=Me)
+def who_am_i(context: Context, caller: Caller) -> Response:
+    """The caller's name and role, for any valid token (the dashboard shows only the controls
+    that role may use); without tokens configured the caller is an anonymous admin."""
+    answer = Me(
+        name=caller.actor,
+        role=caller.role,
+        job_id=caller.job_id,
+        auth=context.authenticator.enabled,
+    )
+    return model_response(answer)

@@ -59,3 +59,12 @@ class TokenCreated(Token):
     """The 201 answer that created a token: its secret, shown this once."""
 
     token: str
+
+
+class Me(BaseModel):
+    """`GET /v1/me`: who the bearer token says the caller is."""
+
+    name: str = Field(description="The name audit events record for this caller.")
+    role: Role
+    job_id: str | None = Field(default=None, description="For a job token: its job.")
+    auth: bool = Field(description="Whether this server requires tokens at all.")

@@ -1,0 +1,1 @@
+"""The web dashboard at /ui and the offline interactive API docs at /docs."""

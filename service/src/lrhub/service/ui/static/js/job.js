@@ -1,0 +1,255 @@
+// One job: its rate curve (log axis) with a reported metric beneath, marks where changes took
+// effect, the history and the audit log, live from /v1/stream; controls for operators.
+
+import { ApiError, allItems, api, canOperate, isAdmin, jobPath } from "./api.js";
+import { ago, badge, h, num, replace } from "./dom.js";
+import { MARK_LETTERS, rateChart, reductionMarks } from "./charts.js";
+import { follow } from "./stream.js";
+
+const HISTORY_ROWS = 200;
+
+/** The kinds of change an audit event made, for the chart's marks. */
+export function changeKinds(event) {
+  const before = event.before || {};
+  const after = event.after || {};
+  const differs = (key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]);
+  if (!event.before) return [];
+  const kinds = [];
+  if (differs("schedule") || differs("spec") || differs("clock_origin")) kinds.push("switch");
+  if (differs("override")) kinds.push("override");
+  if (differs("paused")) kinds.push("pause");
+  if (differs("scale")) kinds.push("scale");
+  if (differs("status") && after.status === "stopped") kinds.push("stop");
+  return kinds;
+}
+
+function describe(kind, event) {
+  const after = event.after || {};
+  switch (kind) {
+    case "switch": return `schedule ${after.schedule && after.schedule.name ? `${after.schedule.name}@${after.schedule.version}` : "inline"} by ${event.actor}`;
+    case "override": return `override ${after.override === null ? "cleared" : num(after.override)} by ${event.actor}`;
+    case "pause": return `${after.paused ? "paused" : "resumed"} by ${event.actor}`;
+    case "scale": return `scale ${num(after.scale)} by ${event.actor}`;
+    case "stop": return `stopped by ${event.actor}`;
+    default: return kind;
+  }
+}
+
+/** Marks: each change at the first epoch decided after it, and plateau reductions. */
+export function marksOf(items, events) {
+  const marks = [];
+  const decided = items.map((item) => Date.parse(item.decided_at));
+  for (const event of events) {
+    const at = Date.parse(event.at);
+    const index = decided.findIndex((time) => time > at);
+    if (index < 0) continue;
+    for (const kind of changeKinds(event)) marks.push({ epoch: items[index].epoch, kind, label: describe(kind, event) });
+  }
+  const changed = new Set(marks.map((m) => m.epoch));
+  const reductions = reductionMarks(items.map((i) => i.epoch), items.map((i) => i.learning_rate), items.map((i) => i.reason));
+  return [...marks, ...reductions.filter((mark) => !changed.has(mark.epoch))];
+}
+
+/** The metric names the job reported, the one its schedule monitors first. */
+function metricNames(items, monitored) {
+  const names = new Set();
+  for (const item of items) for (const name of Object.keys(item.metrics || {})) names.add(name);
+  const sorted = [...names].sort();
+  return monitored && names.has(monitored) ? [monitored, ...sorted.filter((n) => n !== monitored)] : sorted;
+}
+
+function problemText(error) {
+  if (error instanceof ApiError && error.errors.length) return error.errors.map((x) => `${x.loc}: ${x.msg}`).join("; ");
+  return error.message;
+}
+
+/** Render the job page; answers a function that leaves it (closes the stream). */
+export async function jobPage(main, jobId) {
+  const history = new Map(); // epoch -> the history item in force
+  let events = [];
+  let job = await api("GET", jobPath(jobId));
+  let metricName = null;
+
+  const header = h("div", { class: "card job-head", id: "job-head" });
+  const chartBox = h("div", { class: "card chart-box", id: "chart" });
+  const metricSelect = h("select", { id: "metric", onchange: () => { metricName = metricSelect.value || null; drawChart(); } });
+  const liveState = h("span", { id: "live", class: "badge badge-muted" }, "connecting");
+  const controls = canOperate() ? h("div", { class: "card controls", id: "controls" }) : null;
+  const historyBody = h("tbody", {});
+  const eventsBody = h("tbody", {});
+  const message = h("p", { class: "error", id: "control-error", role: "alert" });
+
+  replace(main,
+    h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")),
+    h("h1", {}, "Job ", h("span", { id: "job-id" }, jobId)),
+    header,
+    h("div", { class: "row chart-tools" }, h("label", { for: "metric" }, "metric beside the rate "), metricSelect, liveState,
+      h("span", { class: "legend" }, Object.entries(MARK_LETTERS).map(([kind, letter]) => h("span", { class: `mark-key mark-${kind}` }, `${letter} ${kind}`)))),
+    chartBox, controls, message,
+    h("div", { class: "columns" },
+      h("div", { class: "card" }, h("h2", {}, "History"), h("p", { class: "muted", id: "history-note" }),
+        h("table", { class: "table", id: "history-table" },
+          h("thead", {}, h("tr", {}, h("th", { class: "num" }, "epoch"), h("th", { class: "num" }, "rate"), h("th", {}, "metrics at its end"), h("th", {}, "reason"))),
+          historyBody)),
+      h("div", { class: "card" }, h("h2", {}, "Audit log"),
+        h("table", { class: "table", id: "events-table" },
+          h("thead", {}, h("tr", {}, h("th", {}, "when"), h("th", {}, "who"), h("th", {}, "what"))),
+          eventsBody))));
+
+  function drawHeader() {
+    replace(header,
+      h("div", { class: "facts" },
+        fact("status", [badge(job.status, job.status), job.stale ? badge("stale", "stale") : null, job.paused ? badge("paused", "paused") : null]),
+        fact("current rate", h("span", { id: "current-rate" }, num(job.learning_rate))),
+        fact("last epoch", job.last_epoch === null ? "—" : String(job.last_epoch)),
+        fact("schedule", job.schedule.name ? `${job.schedule.name}@${job.schedule.version} (${job.schedule.follow})` : `inline ${job.spec.type}`),
+        fact("scale", num(job.scale)),
+        fact("override", h("span", { id: "current-override" }, job.override === null ? "none" : num(job.override))),
+        fact("labels", Object.entries(job.labels).map(([k, v]) => h("span", { class: "label" }, `${k}=${v}`))),
+        fact("last seen", ago(job.last_seen_at))));
+  }
+
+  function sortedItems() {
+    return [...history.values()].sort((a, b) => a.epoch - b.epoch);
+  }
+
+  let drawPending = false;
+  function drawChart() {
+    // One redraw per frame however many decisions arrive.
+    if (drawPending) return;
+    drawPending = true;
+    requestAnimationFrame(() => {
+      drawPending = false;
+      performance.mark("lrhub:chart-draw-start"); // what bench/dashboard.py measures
+      const items = sortedItems();
+      const names = metricNames(items, job.spec && job.spec.monitor);
+      if (metricName === null || !names.includes(metricName)) metricName = names[0] || null;
+      if (metricSelect.options.length !== names.length) {
+        replace(metricSelect, names.map((name) => h("option", { value: name }, name)));
+      }
+      metricSelect.value = metricName || "";
+      const chart = rateChart({
+        epochs: items.map((item) => item.epoch),
+        rates: items.map((item) => item.learning_rate),
+        metric: metricName ? items.map((item) => (item.metrics && metricName in item.metrics ? item.metrics[metricName] : null)) : null,
+        metricName: metricName || "",
+        marks: marksOf(items, events),
+      });
+      replace(chartBox, chart);
+      performance.mark("lrhub:chart-drawn");
+      drawHistoryTable(items);
+    });
+  }
+
+  function drawHistoryTable(items) {
+    const shown = items.slice(-HISTORY_ROWS).reverse();
+    document.getElementById("history-note").textContent = items.length > HISTORY_ROWS
+      ? `the last ${HISTORY_ROWS} of ${items.length} epochs (all of them: epochs.csv)` : `${items.length} epochs`;
+    replace(historyBody, shown.map((item) => h("tr", { dataset: { epoch: item.epoch } },
+      h("td", { class: "num" }, String(item.epoch)),
+      h("td", { class: "num" }, num(item.learning_rate)),
+      h("td", {}, Object.entries(item.metrics || {}).map(([k, v]) => h("span", { class: "metric" }, `${k} ${num(v)}`))),
+      h("td", { class: "reason" }, item.reason))));
+  }
+
+  function drawEvents() {
+    replace(eventsBody, [...events].reverse().map((event) => h("tr", { dataset: { action: event.action } },
+      h("td", {}, ago(event.at)),
+      h("td", { class: "actor" }, event.actor),
+      h("td", {}, event.action, event.change_id ? h("span", { class: "muted" }, ` (bulk ${event.change_id.slice(0, 8)})`) : null, " ",
+        changeKinds(event).map((kind) => h("span", { class: "label" }, describe(kind, event)))))));
+  }
+
+  async function reloadJobAndEvents() {
+    [job, events] = await Promise.all([api("GET", jobPath(jobId)), allItems(`${jobPath(jobId)}/events`)]);
+    drawHeader();
+    drawEvents();
+    drawChart();
+    if (controls) drawControls();
+  }
+
+  async function change(body) {
+    message.textContent = "";
+    try {
+      job = await api("PATCH", jobPath(jobId), { body });
+      await reloadJobAndEvents();
+    } catch (error) {
+      message.textContent = problemText(error);
+    }
+  }
+
+  function drawControls() {
+    const running = job.status === "running";
+    const overrideInput = h("input", { id: "override-value", type: "number", step: "any", min: "0", placeholder: num(job.learning_rate) });
+    const scaleInput = h("input", { id: "scale-value", type: "number", step: "any", min: "0", value: String(job.scale) });
+    const scheduleInput = h("input", { id: "switch-schedule", placeholder: "name or name@3", value: job.schedule.name || "" });
+    const clockSelect = h("select", { id: "switch-clock" }, h("option", { value: "continue" }, "continue the clock"), h("option", { value: "restart" }, "restart the clock"));
+    replace(controls,
+      h("h2", {}, "Controls"),
+      h("form", { class: "row", id: "override-form", onsubmit: (e) => { e.preventDefault(); change({ override: Number(overrideInput.value) }); } },
+        h("label", { for: "override-value" }, "Override the rate"), overrideInput,
+        h("button", { type: "submit", id: "override-apply" }, "Override"),
+        job.override !== null ? h("button", { type: "button", id: "override-clear", onclick: () => change({ override: null }) }, "Clear override") : null),
+      h("form", { class: "row", id: "scale-form", onsubmit: (e) => { e.preventDefault(); change({ scale: Number(scaleInput.value) }); } },
+        h("label", { for: "scale-value" }, "Scale the schedule"), scaleInput, h("button", { type: "submit", id: "scale-apply" }, "Scale")),
+      h("form", { class: "row", id: "switch-form", onsubmit: (e) => { e.preventDefault(); change({ schedule: scheduleInput.value.trim(), clock: clockSelect.value }); } },
+        h("label", { for: "switch-schedule" }, "Switch schedule"), scheduleInput, clockSelect, h("button", { type: "submit", id: "switch-apply" }, "Switch")),
+      h("div", { class: "row" },
+        h("button", { type: "button", id: "pause-toggle", disabled: !running, onclick: () => change({ paused: !job.paused }) }, job.paused ? "Resume (unpause)" : "Pause"),
+        running
+          ? h("button", { type: "button", id: "stop", class: "danger", onclick: () => change({ status: "stopped" }) }, "Stop")
+          : h("button", { type: "button", id: "resume", onclick: () => change({ status: "running" }) }, "Resume (running)"),
+        isAdmin() ? h("button", { type: "button", id: "delete", class: "danger", disabled: running, title: running ? "stop the job first" : null, onclick: deleteJob }, "Delete") : null));
+  }
+
+  async function deleteJob() {
+    if (!window.confirm(`Delete job ${jobId} with its history? This cannot be undone.`)) return;
+    try {
+      await api("DELETE", jobPath(jobId));
+      window.location.hash = "#/jobs";
+    } catch (error) {
+      message.textContent = problemText(error);
+    }
+  }
+
+  // Follow the stream before reading the history, so nothing decided in between is missed
+  // (the history map makes an epoch seen twice count once).
+  let resolveLive;
+  const live = new Promise((resolve) => { resolveLive = resolve; });
+  const close = follow({ job: jobId }, (kind, data) => {
+    if (kind === "decision") {
+      history.set(data.epoch, data);
+      job.learning_rate = data.learning_rate;
+      job.last_epoch = Math.max(job.last_epoch ?? -1, data.epoch);
+      job.last_seen_at = data.decided_at;
+      drawHeader();
+      drawChart();
+    } else {
+      reloadJobAndEvents().catch((error) => { message.textContent = problemText(error); });
+    }
+  }, (state) => {
+    liveState.textContent = state;
+    liveState.className = `badge badge-${state === "live" ? "running" : "muted"}`;
+    if (state === "live") resolveLive();
+  });
+  await Promise.race([live, new Promise((resolve) => setTimeout(resolve, 3000))]);
+  drawHeader();
+  if (controls) drawControls();
+  const addHistory = (items) => {
+    for (const item of items) if (!history.has(item.epoch)) history.set(item.epoch, item);
+    drawChart();
+  };
+  const [, auditEvents] = await Promise.all([
+    // Only the decisions in force: a rewound epoch's first answer is not the rate it ran with.
+    allItems(`${jobPath(jobId)}/epochs`, { superseded: false }, { onPage: addHistory }),
+    allItems(`${jobPath(jobId)}/events`),
+  ]);
+  events = auditEvents;
+  drawEvents();
+  drawChart();
+  return close;
+}
+
+function fact(name, value) {
+  return h("div", { class: "fact" }, h("div", { class: "fact-name" }, name), h("div", { class: "fact-value" }, value));
+}

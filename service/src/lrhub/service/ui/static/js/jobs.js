@@ -1,0 +1,211 @@
+// The jobs page: the fleet filtered by selector and status, paged from the API, with bulk changes
+// (dry run first, every before/after shown, then apply) on the filtered selection.
+
+import { ApiError, api, canOperate, jobPath } from "./api.js";
+import { ago, badge, h, num, replace } from "./dom.js";
+import { sparkline } from "./charts.js";
+
+const PAGE_SIZE = 50;
+const STATUSES = ["", "running", "stopped", "completed", "failed"];
+const SPARK_CONCURRENCY = 4;
+
+/** The selector the bulk change and the list use: the typed selector plus the status filter. */
+export function selectionOf(selector, status) {
+  return [selector.trim(), status ? `status=${status}` : ""].filter(Boolean).join(",");
+}
+
+function statusMarks(job) {
+  return [
+    badge(job.status, job.status),
+    job.stale ? badge("stale", "stale") : null,
+    job.paused ? badge("paused", "paused") : null,
+    job.override !== null ? badge(`override ${num(job.override)}`, "override") : null,
+  ];
+}
+
+function scheduleText(job) {
+  const schedule = job.schedule;
+  if (!schedule.name) return `inline ${job.spec.type}`;
+  return `${schedule.name}@${schedule.version}${schedule.follow === "latest" ? " (latest)" : ""}`;
+}
+
+function labelsOf(labels) {
+  return Object.entries(labels).map(([k, v]) => h("span", { class: "label" }, `${k}=${v}`));
+}
+
+/** Fill each row's sparkline cell from the job's history, a few requests at a time. */
+async function drawSparklines(cells, signal) {
+  const queue = [...cells];
+  async function worker() {
+    while (queue.length && !signal.aborted) {
+      const [jobId, cell] = queue.shift();
+      try {
+        const page = await api("GET", `${jobPath(jobId)}/epochs`, { query: { limit: 1000, superseded: false }, signal });
+        replace(cell, sparkline(page.items.map((item) => item.learning_rate)));
+      } catch {
+        // the row shows no curve; the job page says why
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: SPARK_CONCURRENCY }, worker));
+}
+
+function diffRows(before, after) {
+  const keys = new Set([...Object.keys(before || {}), ...Object.keys(after || {})]);
+  const rows = [];
+  for (const key of keys) {
+    const b = JSON.stringify(before ? before[key] : null);
+    const a = JSON.stringify(after ? after[key] : null);
+    if (b !== a) rows.push(h("div", { class: "diff" }, h("code", {}, key), ": ", h("del", {}, b), " → ", h("ins", {}, a)));
+  }
+  return rows.length ? rows : [h("span", { class: "muted" }, "no change")];
+}
+
+function bulkBody(form) {
+  const body = {};
+  const scale = form.querySelector("#bulk-scale").value.trim();
+  const override = form.querySelector("#bulk-override").value.trim();
+  const paused = form.querySelector("#bulk-paused").value;
+  const status = form.querySelector("#bulk-status").value;
+  const schedule = form.querySelector("#bulk-schedule").value.trim();
+  if (scale) body.scale = Number(scale);
+  if (override === "none") body.override = null;
+  else if (override) body.override = Number(override);
+  if (paused) body.paused = paused === "true";
+  if (status) body.status = status;
+  if (schedule) {
+    body.schedule = schedule;
+    body.clock = form.querySelector("#bulk-clock").value;
+  }
+  return body;
+}
+
+function bulkPanel(selection, refresh) {
+  const result = h("div", { id: "bulk-result" });
+  const error = h("p", { class: "error", id: "bulk-error", role: "alert" });
+  const form = h("form", { class: "card bulk", id: "bulk", onsubmit: (e) => e.preventDefault() },
+    h("h2", {}, "Bulk change"),
+    h("p", { class: "muted" }, selection
+      ? ["Applies to every job matching ", h("code", { id: "bulk-selection" }, selection), "."]
+      : "Filter by a selector (or a status) first: a bulk change applies to the filtered selection."),
+    h("div", { class: "row" },
+      h("label", {}, "scale ", h("input", { id: "bulk-scale", type: "number", step: "any", min: "0", placeholder: "0.5" })),
+      h("label", {}, "override ", h("input", { id: "bulk-override", placeholder: "0.001 or none" })),
+      h("label", {}, "paused ", h("select", { id: "bulk-paused" }, h("option", { value: "" }, "—"), h("option", { value: "true" }, "pause"), h("option", { value: "false" }, "resume"))),
+      h("label", {}, "status ", h("select", { id: "bulk-status" }, h("option", { value: "" }, "—"), h("option", { value: "stopped" }, "stop"), h("option", { value: "running" }, "resume (running)"))),
+      h("label", {}, "schedule ", h("input", { id: "bulk-schedule", placeholder: "name or name@3" })),
+      h("label", {}, "clock ", h("select", { id: "bulk-clock" }, h("option", { value: "continue" }, "continue"), h("option", { value: "restart" }, "restart")))),
+    h("button", { type: "button", id: "bulk-dry-run", disabled: !selection, onclick: () => run(true) }, "Dry run"),
+    error, result);
+
+  async function run(dryRun) {
+    error.textContent = "";
+    const body = bulkBody(form);
+    if (Object.keys(body).length === 0) {
+      error.textContent = "Choose at least one change.";
+      return;
+    }
+    try {
+      const answer = await api("PATCH", "/v1/jobs", { query: { selector: selection, dry_run: dryRun }, body });
+      showAnswer(answer, dryRun);
+      if (!dryRun) refresh();
+    } catch (e) {
+      error.textContent = e instanceof ApiError && e.errors.length
+        ? e.errors.map((x) => `${x.loc}: ${x.msg}`).join("; ") : e.message;
+    }
+  }
+
+  function showAnswer(answer, dryRun) {
+    const rows = answer.jobs.map((job) => h("tr", { dataset: { job: job.job_id, outcome: job.outcome } },
+      h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(job.job_id)}` }, job.job_id)),
+      h("td", {}, badge(job.outcome, job.outcome)),
+      h("td", {}, job.detail ? h("span", { class: "muted" }, job.detail) : diffRows(job.before, job.after))));
+    replace(result,
+      h("h3", {}, dryRun ? `Dry run: ${answer.matched} matched, nothing changed yet` : `Applied: change ${answer.change_id}`),
+      h("table", { class: "table", id: dryRun ? "dry-run-table" : "applied-table" },
+        h("thead", {}, h("tr", {}, h("th", {}, "job"), h("th", {}, "outcome"), h("th", {}, "before → after"))),
+        h("tbody", {}, rows)),
+      answer.next_cursor ? h("p", { class: "muted" }, "More jobs match than one change may touch; apply again for the rest.") : null,
+      dryRun ? h("div", { class: "row" },
+        h("button", { type: "button", id: "bulk-apply", class: "danger", onclick: () => run(false) }, `Apply to ${answer.jobs.length} jobs`),
+        h("button", { type: "button", class: "link", onclick: () => replace(result) }, "Cancel")) : null);
+  }
+  return form;
+}
+
+/** Render the jobs page into `main`; answers a function that leaves it. */
+export async function jobsPage(main, query) {
+  const selector = query.get("selector") || "";
+  const status = query.get("status") || "";
+  const cursors = (query.get("pages") || "").split(" ").filter(Boolean);
+  const cursor = cursors.length ? cursors[cursors.length - 1] : null;
+  const controller = new AbortController();
+
+  const selectorInput = h("input", { id: "selector", name: "selector", value: selector, placeholder: "team=vision,stage!=prod", size: 36 });
+  const statusSelect = h("select", { id: "status", name: "status" },
+    STATUSES.map((value) => h("option", { value, selected: value === status ? true : null }, value || "any status")));
+  statusSelect.value = status;
+  const filterError = h("p", { class: "error", id: "filter-error", role: "alert" });
+  const filter = h("form", { class: "filters", id: "filters", onsubmit: (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    if (selectorInput.value.trim()) next.set("selector", selectorInput.value.trim());
+    if (statusSelect.value) next.set("status", statusSelect.value);
+    window.location.hash = `#/jobs?${next}`;
+  } },
+  h("label", { for: "selector" }, "Selector"), selectorInput,
+  h("label", { for: "status" }, "Status"), statusSelect,
+  h("button", { type: "submit" }, "Filter"), filterError);
+
+  const tbody = h("tbody", {});
+  const table = h("table", { class: "table", id: "jobs-table" },
+    h("thead", {}, h("tr", {},
+      h("th", {}, "job"), h("th", {}, "status"), h("th", { class: "num" }, "rate"), h("th", {}, "curve"),
+      h("th", {}, "schedule"), h("th", {}, "labels"), h("th", {}, "last seen"))),
+    tbody);
+  const pager = h("div", { class: "pager" });
+  const selection = selectionOf(selector, status);
+  async function loadList() {
+    let page;
+    try {
+      page = await api("GET", "/v1/jobs", { query: { selector: selector || null, status: status || null, limit: PAGE_SIZE, cursor }, signal: controller.signal });
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status === 401) throw error;
+      filterError.textContent = error.errors.length ? error.errors.map((x) => `${x.loc}: ${x.msg}`).join("; ") : error.message;
+      return;
+    }
+    replace(tbody);
+    const sparkCells = [];
+    for (const job of page.items) {
+      const cell = h("td", { class: "spark-cell" });
+      sparkCells.push([job.job_id, cell]);
+      tbody.append(h("tr", { dataset: { job: job.job_id } },
+        h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(job.job_id)}`, class: "job-link" }, job.job_id)),
+        h("td", {}, statusMarks(job)),
+        h("td", { class: "num rate" }, num(job.learning_rate)),
+        cell,
+        h("td", {}, scheduleText(job)),
+        h("td", {}, labelsOf(job.labels)),
+        h("td", {}, ago(job.last_seen_at))));
+    }
+    if (page.items.length === 0) tbody.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No job matches.")));
+    performance.mark("lrhub:jobs-listed"); // what bench/dashboard.py measures
+    replace(pager,
+      cursors.length ? h("a", { href: pageLink(cursors.slice(0, -1)), id: "prev-page" }, "← Previous") : null,
+      h("span", { class: "muted" }, `page ${cursors.length + 1}, ${page.items.length} jobs`),
+      page.next_cursor ? h("a", { href: pageLink([...cursors, page.next_cursor]), id: "next-page" }, "Next →") : null);
+    drawSparklines(sparkCells, controller.signal).then(() => performance.mark("lrhub:sparklines-drawn"));
+  }
+
+  const pageLink = (pages) => {
+    const next = new URLSearchParams();
+    if (selector) next.set("selector", selector);
+    if (status) next.set("status", status);
+    if (pages.length) next.set("pages", pages.join(" "));
+    return `#/jobs?${next}`;
+  };
+  replace(main, h("h1", {}, "Jobs"), filter, h("div", { class: "card" }, table, pager),
+    canOperate() ? bulkPanel(selection, loadList) : null);
+  await loadList();
+  return () => controller.abort();
+}

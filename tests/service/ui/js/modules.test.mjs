@@ -1,0 +1,66 @@
+// The dashboard's pure functions under node's test runner (run by test_modules.py).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+// api.js reads the token at import: a tab's empty sessionStorage, for the modules that import it.
+globalThis.sessionStorage = { getItem: () => null, setItem() {}, removeItem() {} };
+const STATIC = "../../../../service/src/lrhub/service/ui/static/js";
+const { reduceToColumns, reductionMarks } = await import(`${STATIC}/charts.js`);
+const { sseParser } = await import(`${STATIC}/stream.js`);
+const { parseMetricValues } = await import(`${STATIC}/schedules.js`);
+const { selectionOf } = await import(`${STATIC}/jobs.js`);
+
+test("SSE text split anywhere parses to the same events, comments skipped", () => {
+  const text = ": lrhub event stream\n\nid: 7\nevent: decision\ndata: {\"epoch\": 1}\n\n: keep-alive\n\r\nid: 8\r\nevent: status\r\ndata: {\"a\":\r\ndata: 2}\r\n\r\n";
+  for (let cut = 0; cut <= text.length; cut++) {
+    const events = [];
+    const feed = sseParser((event) => events.push(event));
+    feed(text.slice(0, cut));
+    feed(text.slice(cut));
+    assert.deepEqual(events, [
+      { id: "7", event: "decision", data: "{\"epoch\": 1}" },
+      { id: "8", event: "status", data: "{\"a\":\n2}" },
+    ]);
+  }
+});
+
+test("an event without its blank line is not delivered yet", () => {
+  const events = [];
+  const feed = sseParser((event) => events.push(event));
+  feed("id: 1\nevent: change\ndata: {}\n");
+  assert.equal(events.length, 0);
+  feed("\n");
+  assert.equal(events.length, 1);
+});
+
+test("reducing to pixel columns keeps each column's lowest and highest point", () => {
+  const points = Array.from({ length: 10000 }, (_, i) => [i, i === 4321 ? 100 : i === 8765 ? -100 : Math.sin(i)]);
+  const reduced = reduceToColumns(points, 800);
+  assert.ok(reduced.length <= 1602);
+  assert.ok(reduced.some(([x, y]) => x === 4321 && y === 100));
+  assert.ok(reduced.some(([x, y]) => x === 8765 && y === -100));
+  assert.deepEqual(reduced[0], points[0]);
+  assert.deepEqual(reduced.at(-1), points.at(-1));
+  const xs = reduced.map(([x]) => x);
+  assert.deepEqual(xs, [...xs].sort((a, b) => a - b));
+  const short = points.slice(0, 100);
+  assert.equal(reduceToColumns(short, 800), short);
+});
+
+test("a reduction is marked where the rate fell because the metric did not improve", () => {
+  const marks = reductionMarks([0, 1, 2, 3], [0.1, 0.1, 0.05, 0.04], [
+    "no metrics reported yet; rate 0.1",
+    "val_loss did not improve (1/2); rate 0.1",
+    "val_loss did not improve for 2 epochs: 0.1 -> 0.05",
+    "cosine decay",
+  ]);
+  assert.deepEqual(marks.map((m) => m.epoch), [2]);
+});
+
+test("what-if values and selections", () => {
+  assert.deepEqual(parseMetricValues("1.0, 0.8 0.7,,"), { values: [1, 0.8, 0.7] });
+  assert.deepEqual(parseMetricValues("1, x"), { error: "'x' is not a number" });
+  assert.equal(selectionOf(" team=vision ", "running"), "team=vision,status=running");
+  assert.equal(selectionOf("", ""), "");
+  assert.equal(selectionOf("", "stopped"), "status=stopped");
+});

@@ -1,0 +1,24 @@
+"""The dashboard's pure JavaScript functions (SSE parsing, column reduction, marks) under
+node's own test runner; the browser tests cover the pages."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent / "js" / "modules.test.mjs"
+
+
+def test_dashboard_modules_pass_their_node_tests() -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    result = subprocess.run(
+        [node, "--test", str(TESTS)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "# fail 0" in result.stdout
+    assert "# pass 5" in result.stdout
