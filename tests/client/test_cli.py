@@ -165,6 +165,10 @@ def test_job_commands(live_server: ServerProcess) -> None:
     assert "last seen" in lrhub(live_server, "jobs", "show", "train-1")
     finished = lrhub_json(live_server, "jobs", "list", "--status", "stopped")
     assert [job["job_id"] for job in finished["items"]] == ["train-1"]
+    resumed = lrhub_json(live_server, "jobs", "resume", "train-1")
+    assert (resumed["status"], resumed["paused"]) == ("running", False)
+    assert lrhub_json(live_server, "jobs", "scale", "train-1", "2")["scale"] == 2
+    assert "stopped" in lrhub(live_server, "jobs", "stop", "train-1")
     running = runner.invoke(app, ["--url", live_server.url, "jobs", "delete", "train-2"])
     assert running.exit_code == 1 and "409" in running.stderr and "running" in running.stderr
     assert lrhub_json(live_server, "jobs", "delete", "train-1") == {"deleted": "train-1"}

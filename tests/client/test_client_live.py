@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,11 +17,13 @@ from lrhub.client import (
     JobPatch,
     NotFound,
     PreconditionFailed,
+    StreamEvent,
     Unauthorized,
     ValidationError,
 )
 from tests.support.server import ServerProcess, running_server
 
+DROP = {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 2}
 # semantics "keras" reduces the float32 rate Keras holds, as ReduceLROnPlateau does.
 HALVED = float(np.float32(0.1)) * 0.5
 PLATEAU = {
@@ -144,3 +147,41 @@ def test_async_client_manages_tokens_and_rotates_job_tokens(tmp_path: Path) -> N
 
     with running_server(tmp_path, env=env) as server:
         asyncio.run(scenario(server.url))
+
+
+def test_async_client_follows_the_stream_and_resumes_after_an_id(
+    live_server: ServerProcess,
+) -> None:
+    async def take(client: AsyncClient, count: int, **filters: Any) -> list[StreamEvent]:
+        taken: list[StreamEvent] = []
+        async for event in client.stream(**filters):
+            taken.append(event)
+            if len(taken) == count:
+                break
+        return taken
+
+    async def scenario() -> None:
+        async with AsyncClient(live_server.url) as client:
+            await client.put_job("streamed", spec=DROP)
+            await client.put_job("other", spec=DROP)
+            # From the start (after=0): the creations, then decisions made while we listen.
+            following = asyncio.create_task(take(client, 4, job="streamed", after=0))
+            for epoch in range(3):
+                await client.decide("streamed", epoch, metrics={})
+                await client.decide("other", epoch, metrics={})
+            events = await asyncio.wait_for(following, timeout=30)
+            assert [event.event for event in events] == ["change", "decision", "decision",
+                                                         "decision"]  # fmt: skip
+            assert all(event.data["job_id"] == "streamed" for event in events)
+            assert [event.data["epoch"] for event in events[1:]] == [0, 1, 2]
+            ids = [event.id for event in events]
+            assert ids == sorted(ids) and len(set(ids)) == 4
+            # Resuming after the second event gives the third and fourth again, nothing else.
+            resumed = await asyncio.wait_for(
+                take(client, 2, job="streamed", after=ids[1]), timeout=30
+            )
+            assert [event.id for event in resumed] == ids[2:]
+            with pytest.raises(ValidationError, match="selector"):
+                await take(client, 1, selector="team in (a")
+
+    asyncio.run(scenario())

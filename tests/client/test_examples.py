@@ -52,3 +52,31 @@ def test_plateau_example_reduces_and_stops(live_server: ServerProcess) -> None:
     assert job.learning_rate is not None and job.learning_rate < 0.1
     assert job.labels == {"example": "plateau"}
     assert "did not improve" in output
+
+
+def test_tuner_example_gives_every_trial_its_own_job(live_server: ServerProcess) -> None:
+    output = run_example("ionosphere_tuner.py", live_server, "--job", "search")
+    client = Client(live_server.url)
+    jobs = client.list_jobs(limit=100).items
+    assert sorted(job.job_id for job in jobs) == ["search-trial-0", "search-trial-1"]
+    for job in jobs:
+        assert (job.status, job.last_epoch) == ("completed", 3)
+        history = client.history(job.job_id, limit=100).items
+        assert [entry.epoch for entry in history] == [0, 1, 2, 3]
+        assert [entry.learning_rate for entry in history] == [0.1, 0.1, 0.05, 0.05]
+    assert "search-trial-0: momentum" in output
+
+
+def test_the_readme_shows_the_tuner_example_s_own_code() -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    start = readme.index("class RemoteRateSearch(keras_tuner.RandomSearch):")
+    snippet = readme[start : readme.index("```", start)].splitlines()
+    # Without trailing comments (type checkers' notes the README leaves out).
+    example = [
+        line.split("  # ")[0]
+        for line in (EXAMPLES / "ionosphere_tuner.py").read_text().splitlines()
+    ]
+    # Each line of the snippet, at the README's indent, is in the example (the docstring and
+    # __init__ the README leaves out sit between).
+    lines = [line.removeprefix("  ") for line in snippet if line.strip()]
+    assert all(line in example for line in lines), [line for line in lines if line not in example]

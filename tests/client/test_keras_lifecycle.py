@@ -37,15 +37,25 @@ def float32(values: list[float]) -> list[float]:
 
 
 def preemptible_fit(
-    server: ServerProcess, job: str, backup: Path, weights: Path, kill: str | None = None
+    server: ServerProcess,
+    job: str,
+    backup: Path,
+    weights: Path,
+    kill: str | None = None,
+    crash: str | None = None,
 ) -> int:
     """Run tests/client/preemptible_fit.py in a fresh interpreter; its exit code."""
     command = [sys.executable, "-m", "tests.client.preemptible_fit", server.url, job,
                str(backup), str(weights)]  # fmt: skip
     if kill is not None:
         command += ["--kill", kill]
+    if crash is not None:
+        command += ["--crash", crash]
     done = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True, timeout=300)
-    assert done.returncode in (0, -9), done.stderr[-3000:]
+    if crash is not None:
+        assert done.returncode == 1 and "Crash: crashed at" in done.stderr, done.stderr[-3000:]
+    else:
+        assert done.returncode in (0, -9), done.stderr[-3000:]
     return done.returncode
 
 
@@ -97,6 +107,25 @@ def test_a_fit_killed_around_an_epoch_end_resumes_to_the_weights_of_an_uninterru
     ]
     assert len({entry.learning_rate for entry in whole}) > 1, "the plateau must reduce"
     assert state == whole_state and status == "completed"
+
+
+def test_an_exception_that_ends_the_process_reports_the_job_failed_and_a_resume_goes_on(
+    shared_server: ServerProcess, uninterrupted: list[np.ndarray], tmp_path: Path
+) -> None:
+    job, weights, backup = "crashed", tmp_path / "weights.npz", tmp_path / "backup"
+    preemptible_fit(shared_server, job, backup, weights, crash="end-after-backup:2")
+    with Client(shared_server.url) as client:
+        assert client.get_job(job).status == "failed"
+        reported = [entry.epoch for entry in client.history(job, limit=100).items]
+    assert reported == [0, 1, 2, 3], "every epoch's end reached the service before the crash"
+
+    assert preemptible_fit(shared_server, job, backup, weights) == 0
+    with np.load(weights) as saved:
+        resumed = [saved[name] for name in saved.files]
+    for got, want in zip(resumed, uninterrupted, strict=True):
+        np.testing.assert_array_equal(got, want)
+    with Client(shared_server.url) as client:
+        assert client.get_job(job).status == "completed"
 
 
 def test_a_second_fit_continues_the_job_where_the_first_ended(live_server: ServerProcess) -> None:
@@ -268,6 +297,22 @@ def test_copies_and_pickles_train_with_their_own_client(live_server: ServerProce
     )  # fmt: skip
     assert logs["learning_rate"] == reference["learning_rate"]
     assert logs["val_loss"] == reference["val_loss"]
+
+
+def test_copies_sharing_a_job_id_warn_when_one_starts_the_job_over(
+    live_server: ServerProcess,
+) -> None:
+    # What a tuner does with a callback given to search(): a copy per trial, one job id.
+    shared = RemoteLearningRate(job="trials", spec=QUICK_PLATEAU, verbose=0,
+                                client=Client(live_server.url))  # fmt: skip
+    first, second = copy.deepcopy(shared), copy.deepcopy(shared)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(build_model(0.1), [first], epochs=2)
+        assert not [w for w in caught if "starts it over" in str(w.message)]
+        fit(build_model(0.1), [second], epochs=2)
+    (warning,) = [w for w in caught if "starts it over" in str(w.message)]
+    assert "'trials'" in str(warning.message) and "own job id" in str(warning.message)
 
 
 def test_tensorboard_records_the_rate_the_service_decided(

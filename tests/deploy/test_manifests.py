@@ -137,6 +137,23 @@ def test_every_lrhub_variable_is_a_settings_field() -> None:
     assert unknown == [], f"variables no settings class reads: {unknown}"
 
 
+def test_the_server_settings_the_manifests_give_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    literal = {
+        item["name"]: item["value"]
+        for workload, container in workload_containers()
+        if container["name"] == "lrhub"
+        for item in container.get("env", [])
+        if item["name"].startswith("LRHUB_") and "value" in item
+    }
+    # The lifecycle settings are set explicitly, so an operator sees them to change.
+    assert {"LRHUB_RETENTION_DAYS", "LRHUB_STALE_AFTER"} <= set(literal)
+    for name, value in literal.items():
+        monkeypatch.setenv(name, value)
+    settings = ServerSettings()
+    assert settings.retention_days == float(literal["LRHUB_RETENTION_DAYS"])
+    assert settings.stale_after.total_seconds() > 0
+
+
 def test_server_probes_succeed_against_a_real_server_on_the_image_port(
     live_server: ServerProcess,
 ) -> None:

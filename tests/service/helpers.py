@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
-from httpx import Response
+
+# starlette's TestClient answers httpx2 responses when httpx2 is installed (the test group has it).
+from httpx2 import Response
 
 from tests.support.problems import assert_problem
 

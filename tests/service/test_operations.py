@@ -6,7 +6,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from lrhub.service.operations.metrics import MAX_JOB_RATE_SERIES, ServiceMetrics
+from lrhub.service.jobs import store as job_store
+from lrhub.service.storage.database import make_engine, read_transaction
 from tests.service.conftest import app_client
 from tests.service.helpers import DROP, PLATEAU, create_job, decide, observed, problem
 
@@ -60,14 +61,16 @@ def test_metrics_count_requests_decisions_reductions_and_rates(api: TestClient) 
     ) in text
 
 
-def test_the_per_job_rate_series_stay_bounded() -> None:
-    metrics = ServiceMetrics()
-    for number in range(MAX_JOB_RATE_SERIES):
-        metrics.record_decision(f"job-{number}", "new", 0.1, 0)
-    metrics.record_decision("job-0", "new", 0.2, 0)  # used again: now the most recent
-    metrics.record_decision("newcomer", "new", 0.3, 0)  # evicts the least recent, job-1
-    text = metrics.render().decode()
-    assert text.count("lrhub_job_learning_rate{") == MAX_JOB_RATE_SERIES
-    assert 'job_id="job-1"' not in text
-    assert 'lrhub_job_learning_rate{job_id="job-0"} 0.2' in text
-    assert 'lrhub_job_learning_rate{job_id="newcomer"} 0.3' in text
+def test_the_job_rate_series_are_the_most_recently_seen_running_jobs(db_url: str) -> None:
+    with app_client(db_url) as client:
+        for job_id in ("first", "second", "third"):
+            create_job(client, job_id, spec=DROP)
+            decide(client, job_id, 0, {})
+        decide(client, "first", 1, {})  # seen again: now the most recent
+    engine = make_engine(db_url)
+    try:
+        with read_transaction(engine) as connection:
+            rates = job_store.running_job_rates(connection, limit=2)
+    finally:
+        engine.dispose()
+    assert list(rates) == ["first", "third"]

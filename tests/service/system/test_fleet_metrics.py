@@ -39,3 +39,59 @@ def test_every_worker_reports_the_same_fleet(tmp_path: Path) -> None:
                 scrapes.append(_fleet_gauges(scraper.get(f"{server.url}/metrics").text))
     expected = {"running": 4.0, "stopped": 1.0, "completed": 0.0, "failed": 0.0, "stale": 0.0}
     assert all(scrape == expected for scrape in scrapes), scrapes
+
+
+def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def _decide_on_fresh_connections(url: str, jobs: int) -> None:
+    # One connection per request, so the workers share the decisions.
+    for index in range(jobs):
+        with Client(url) as client:
+            client.decide(f"job-{index}", 0, metrics={})
+
+
+@pytest.mark.parametrize("operator_directory", [False, True], ids=["serve-made", "operator-set"])
+def test_every_worker_reports_the_sum_of_all_workers_counters(
+    tmp_path: Path, operator_directory: bool
+) -> None:
+    jobs = 12
+    directory = tmp_path / "worker-metrics"
+    env = {}
+    if operator_directory:
+        directory.mkdir()
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    with running_server(tmp_path, workers=2, env=env) as server:
+        with Client(server.url) as client:
+            for index in range(jobs):
+                client.put_job(f"job-{index}", spec=DROP)
+        _decide_on_fresh_connections(server.url, jobs)
+        scrapes = []
+        for _ in range(SCRAPES):
+            with httpx.Client(timeout=30) as scraper:
+                scrapes.append(scraper.get(f"{server.url}/metrics").text)
+        if operator_directory:
+            # Both workers answered requests: each wrote its own counter file.
+            assert len(list(directory.glob("counter_*.db"))) == 2
+    # Counted before each answer is sent, so every decision is in every scrape: the sum of both
+    # workers' counters, whichever worker answers the scrape.
+    for text in scrapes:
+        assert _samples(text, "lrhub_decisions_total") == {(("outcome", "new"),): jobs}
+
+
+def test_the_job_rate_series_are_the_running_jobs_in_the_database(tmp_path: Path) -> None:
+    with running_server(tmp_path, workers=2) as server, Client(server.url) as client:
+        for index in range(3):
+            client.put_job(f"job-{index}", spec=DROP)
+        _decide_on_fresh_connections(server.url, 3)
+        client.patch_job("job-1", JobPatch(status="stopped"))
+        client.delete_job("job-1")
+        client.patch_job("job-2", JobPatch(status="stopped"))
+        text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    assert _samples(text, "lrhub_job_learning_rate") == {(("job_id", "job-0"),): 0.1}

@@ -45,6 +45,18 @@ CHECKS = [
     content_type_conformance,
 ]
 
+# An event stream never ends by itself: schemathesis reads it until the request timeout passes
+# (10 s by default, for each of the stream's cases); one second shows the headers and the first
+# events, which is what the checks look at.
+STREAM_PATH = "/v1/stream"
+STREAM_READ_SECONDS = 1.0
+
+
+def transport(case: Case[Any]) -> dict[str, Any]:
+    """The request options of `case`: a short read for the event stream."""
+    return {"timeout": STREAM_READ_SECONDS} if case.path == STREAM_PATH else {}
+
+
 schema = schemathesis.openapi.from_path(OPENAPI_PATH)
 # Attached to the Hypothesis tests, the coverage phase would enumerate every case up front, for
 # each test: about 7,800 per operation whose body holds a spec (the recursive spec union), minutes
@@ -89,20 +101,22 @@ def secured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
 @schema.parametrize()
 @HYPOTHESIS
 def test_open_server_conforms(case: Case[Any], open_server: ServerProcess) -> None:
-    case.call_and_validate(base_url=open_server.url, checks=CHECKS)
+    case.call_and_validate(base_url=open_server.url, checks=CHECKS, **transport(case))
 
 
 @schema.parametrize()
 @HYPOTHESIS
 def test_admin_token_conforms(case: Case[Any], secured_server: ServerProcess) -> None:
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    case.call_and_validate(base_url=secured_server.url, headers=headers, checks=CHECKS)
+    case.call_and_validate(
+        base_url=secured_server.url, headers=headers, checks=CHECKS, **transport(case)
+    )
 
 
 @schema.parametrize()
 @HYPOTHESIS
 def test_no_token_gets_only_401(case: Case[Any], secured_server: ServerProcess) -> None:
-    response = case.call(base_url=secured_server.url)
+    response = case.call(base_url=secured_server.url, **transport(case))
     if case.path in OPEN_PATHS:
         assert response.status_code < 500, response.text
         return
@@ -158,7 +172,9 @@ def test_coverage_phase_conforms(coverage_server: ServerProcess) -> None:
             if time.monotonic() > deadline:
                 break
             try:
-                case.call_and_validate(base_url=coverage_server.url, checks=CHECKS)
+                case.call_and_validate(
+                    base_url=coverage_server.url, checks=CHECKS, **transport(case)
+                )
             except AssertionError as failure:  # schemathesis's failures are AssertionErrors
                 failures.append(f"{operation.label}: {str(failure)[:2000]}")
             sent[operation.label] += 1

@@ -631,8 +631,9 @@ def jobs_pause(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> No
 @jobs_app.command("resume")
 @_reports_errors
 def jobs_resume(ctx: typer.Context, job: JobArg, as_json: JsonFlag = False) -> None:
-    """Let a paused job follow its schedule again."""
-    _patch(ctx, job, JobPatch(paused=False), as_json)
+    """Let a job follow its schedule again: un-pause it, and run it again if it was stopped
+    (or had ended)."""
+    _patch(ctx, job, JobPatch(paused=False, status="running"), as_json)
 
 
 @jobs_app.command("stop")

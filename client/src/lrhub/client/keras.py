@@ -116,6 +116,8 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         # The rate this callback last wrote (float32, as the optimizer holds it).
         self._applied: float | None = None
         self._warned_other_setter = False
+        # The job's last epoch when this callback registered it: another training's, if any.
+        self._job_epochs_before: int | None = None
         self._last_loss: float | None = None
 
     @property
@@ -150,7 +152,8 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         self._fit_began = False
         self._applied = None
         if not self.run.registered:
-            self.run.start()
+            job = self.run.start()
+            self._job_epochs_before = None if job is None else job.last_epoch
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         if not self._fit_began:
@@ -228,6 +231,16 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
                 stacklevel=3,
             )
         self._fitted_model = model
+        before = self._job_epochs_before
+        if epoch == 0 and not continued and before is not None and before > 0:
+            warnings.warn(
+                f"lrhub job {self.job!r} has epochs up to {before} already, and this fit starts "
+                "it over at epoch 0 (its later epochs are superseded as they are decided "
+                "again). If another training (a tuner's trial, another run) used this job id, "
+                "give each its own job id",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _ask(self, request: Callable[[], ResultT]) -> ResultT:
         """Call the run; in raise mode a refusal also reports the job failed before raising."""

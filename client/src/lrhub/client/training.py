@@ -15,17 +15,23 @@ The Keras callback (and any other framework adapter) drives it with the job's ow
 
 What it adds to a `Client`: the `on_error` modes (hold, compute locally, raise), the outage
 buffer replayed in order once the service answers again, a circuit breaker that makes epochs fail
-fast during an outage, and the job's lifecycle reports. A `JobRun` can be deep-copied and pickled
+fast during an outage, and the job's lifecycle reports: `failed` too when an exception nobody
+catches ends the process between a run's first report and its `finish` (a crash in the middle of
+training; a SIGTERM or SIGKILL, such as a preemption, reports nothing: the job goes on when a
+successor resumes it). A `JobRun` can be deep-copied and pickled
 (a hyperparameter tuner copies its callbacks): the copy gets a new `Client` with the same
 configuration and starts without the original's buffer or breaker state.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from types import TracebackType
 from typing import Any, Literal
 
 from lrhub.schedules import ScheduleError, parse_spec
@@ -186,6 +192,7 @@ class JobRun:
         """The rate of `epoch`, from the metrics observed at the end of the epoch before (`{}`
         for epoch 0, None when not known): the service's, after any buffered reports; during
         an outage the local engine's (on_error="local") or None (hold)."""
+        _track(self)
         if self.on_error == "raise":
             self._ensure_registered()
             return self.client.decide(
@@ -207,6 +214,7 @@ class JobRun:
     def end_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
         """Report the metrics observed at the end of `epoch` when no decision follows it (the
         last epoch of a fit); buffered like a decision during an outage."""
+        _track(self)
         if self.on_error == "raise":
             self._ensure_registered()
             self.client.report_epoch_end(self.job, epoch, metrics=metrics)
@@ -220,6 +228,7 @@ class JobRun:
     def finish(self, status: Literal["completed", "failed"]) -> None:
         """Report how the training ended, after any buffered reports. Never raises: the
         training is over either way (a failure is warned about)."""
+        _training.discard(self)
         try:
             if self._pending:
                 self._flush()
@@ -398,3 +407,32 @@ class JobRun:
             RuntimeWarning,
             stacklevel=4,
         )
+
+
+# The runs that reported an epoch and have not finished: what a crash leaves unfinished.
+_training: weakref.WeakSet[JobRun] = weakref.WeakSet()
+
+
+def _track(run: JobRun) -> None:
+    """Count `run` as training; the first time, put `_report_crash` in front of sys.excepthook
+    (chained: a hook installed before, such as an error reporter's, still runs)."""
+    global _previous_excepthook
+    if _previous_excepthook is None:
+        _previous_excepthook = sys.excepthook
+        sys.excepthook = _report_crash
+    _training.add(run)
+
+
+def _report_crash(
+    kind: type[BaseException], error: BaseException, traceback: TracebackType | None
+) -> None:
+    """`sys.excepthook`: an uncaught exception ends the process; report its runs failed first."""
+    for run in list(_training):
+        run.finish("failed")
+    assert _previous_excepthook is not None
+    _previous_excepthook(kind, error, traceback)
+
+
+_previous_excepthook: (
+    Callable[[type[BaseException], BaseException, TracebackType | None], Any] | None
+) = None

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
+import shutil
 import signal
+import tempfile
+from collections.abc import Iterator
 from types import FrameType
 from typing import Annotated
 
@@ -11,6 +16,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
+from lrhub.service.operations.metrics import MULTIPROCESS_DIRECTORY_VARIABLE
 from lrhub.service.settings import ServerSettings
 from lrhub.service.storage.database import make_engine
 from lrhub.service.storage.migrate import upgrade_schema
@@ -94,14 +100,33 @@ def serve(
     finally:
         engine.dispose()
     signal.signal(signal.SIGTERM, exit_cleanly)
-    uvicorn.run(
-        "lrhub.service.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        http="lrhub.service.http.connections:HeaderDeadlineProtocol",
-        timeout_keep_alive=settings.keep_alive_timeout,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-    )
+    with _shared_worker_metrics(workers):
+        uvicorn.run(
+            "lrhub.service.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            http="lrhub.service.http.connections:HeaderDeadlineProtocol",
+            timeout_keep_alive=settings.keep_alive_timeout,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        )
+
+
+@contextlib.contextmanager
+def _shared_worker_metrics(workers: int) -> Iterator[None]:
+    """With several workers, give them one fresh multi-process metrics directory, so a scrape
+    reaching any worker counts all of them (removed when the server stops). A directory the
+    operator set already is used as it is."""
+    if workers == 1 or os.environ.get(MULTIPROCESS_DIRECTORY_VARIABLE):
+        yield
+        return
+    # Set before uvicorn spawns the workers: prometheus-client reads it when they import it.
+    directory = tempfile.mkdtemp(prefix="lrhub-metrics-")
+    os.environ[MULTIPROCESS_DIRECTORY_VARIABLE] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_DIRECTORY_VARIABLE]
+        shutil.rmtree(directory, ignore_errors=True)

@@ -71,6 +71,10 @@ class ServerSettings(BaseSettings):
     stream_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     # Seconds of quiet after which a stream sends a keep-alive comment.
     stream_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)
+    # Events an open stream reads and sends at a time: what one connection holds in memory. The
+    # next batch is read only once the previous one was handed to the socket, which stops taking
+    # data when a slow client stops reading: a slow consumer holds one batch, never a queue.
+    stream_batch: int = Field(default=200, ge=1, le=10_000)
     # Open event streams per server process; more are answered 503 (each one polls the database).
     stream_max_connections: int = Field(default=100, ge=1, le=10_000)
 

@@ -74,9 +74,7 @@ def _decide_and_answer(
         body.metrics,
         body.steps_per_epoch,
     )
-    context.metrics.record_decision(
-        job_id, decided.outcome, decided.record.learning_rate, decided.reductions
-    )
+    context.metrics.record_decision(decided.outcome, decided.reductions)
     replayed = decided.outcome is Outcome.REPLAYED
     return model_response(EpochAnswer.of(decided.record, replayed=replayed))
 

@@ -306,12 +306,18 @@ def purge_finished_jobs(engine: Engine, *, older_than: timedelta) -> list[str]:
     return expired
 
 
+# The most recently seen running jobs whose rate `/metrics` reports (a bound on its series).
+MAX_JOB_RATE_SERIES = 10_000
+
+
 @dataclass(frozen=True)
 class FleetCounts:
-    """Jobs by status across the whole database, and how many running ones are stale."""
+    """Jobs by status across the whole database, how many running ones are stale, and the
+    rate of the most recently seen running jobs."""
 
     by_status: dict[str, int]
     stale: int
+    rates: dict[str, float]
 
 
 def fleet_counts(engine: Engine, stale_after: timedelta) -> FleetCounts:
@@ -320,7 +326,11 @@ def fleet_counts(engine: Engine, stale_after: timedelta) -> FleetCounts:
         by_status = {status.value: 0 for status in JobStatus} | job_store.count_by_status(
             connection
         )
-        return FleetCounts(by_status=by_status, stale=_count_stale(connection, stale_after))
+        return FleetCounts(
+            by_status=by_status,
+            stale=_count_stale(connection, stale_after),
+            rates=job_store.running_job_rates(connection, limit=MAX_JOB_RATE_SERIES),
+        )
 
 
 _STALE_CANDIDATE_BATCH = 500

@@ -230,6 +230,17 @@ def count_by_status(connection: Connection) -> dict[str, int]:
     return {status: int(count) for status, count in connection.execute(query)}
 
 
+def running_job_rates(connection: Connection, *, limit: int) -> dict[str, float]:
+    """The current rate of the `limit` most recently seen running jobs that have one."""
+    query = (
+        select(jobs.c.job_id, jobs.c.learning_rate)
+        .where(jobs.c.status == JobStatus.RUNNING.value, jobs.c.learning_rate.is_not(None))
+        .order_by(func.coalesce(jobs.c.last_seen_at, jobs.c.created_at).desc(), jobs.c.job_id)
+        .limit(limit)
+    )
+    return {job_id: float(rate) for job_id, rate in connection.execute(query)}
+
+
 def count_active_jobs_using(connection: Connection, schedule_name: str) -> int:
     """How many running jobs use the schedule (stopped, completed and failed ones do not count)."""
     query = select(func.count()).where(

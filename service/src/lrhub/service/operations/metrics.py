@@ -1,28 +1,68 @@
-"""Prometheus metrics: the fleet's job gauges, and the request and decision metrics of one
-server process.
+"""Prometheus metrics: request and decision counters summed over the server's worker processes,
+and fleet gauges read from the database.
 
-The fleet gauges (`lrhub_jobs{status}`, `lrhub_jobs_stale`) are counted in the database at each
-scrape, so every worker of every replica reports the same whole-fleet numbers. The request and
-decision metrics live in each process's own registry (prometheus-client's multi-process mode is
-not used): with `--workers N` a scrape reaches one worker and shows that worker's counts; sum
-them over replicas (and run one worker per container) for the whole picture.
+The counters and the latency histogram are kept per process; with `lrhub serve --workers N`
+(N > 1) they live in prometheus-client's multi-process files (`PROMETHEUS_MULTIPROC_DIR`, a
+fresh directory `serve` makes), so a scrape, whichever worker answers it, reports the sum over
+all workers. Replicas are scraped one by one and summed by Prometheus as usual.
+
+The gauges (`lrhub_jobs{status}`, `lrhub_jobs_stale`, `lrhub_job_learning_rate{job_id}`) are
+counted in the database at each scrape: the same whole-fleet numbers from every worker of every
+replica, and a deleted or finished job's rate series disappears with it.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MAX_JOB_RATE_SERIES = 10_000
+from lrhub.service.jobs.service import MAX_JOB_RATE_SERIES, FleetCounts
+
 UNMATCHED_ROUTE = "<unmatched>"
+MULTIPROCESS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class _FleetCollector(Collector):
+    """Yields the gauges of one scrape's `FleetCounts` (plain families, never multi-process
+    values: they are read fresh, not accumulated)."""
+
+    def __init__(self, fleet: FleetCounts) -> None:
+        self.fleet = fleet
+
+    def collect(self) -> Iterator[Metric]:
+        jobs = GaugeMetricFamily(
+            "lrhub_jobs",
+            "Jobs by status, the whole fleet (counted in the database at each scrape).",
+            labels=["status"],
+        )
+        for status, count in self.fleet.by_status.items():
+            jobs.add_metric([status], count)
+        yield jobs
+        yield GaugeMetricFamily(
+            "lrhub_jobs_stale",
+            "Running jobs that stopped reporting (see LRHUB_STALE_AFTER), the whole fleet.",
+            value=self.fleet.stale,
+        )
+        rates = GaugeMetricFamily(
+            "lrhub_job_learning_rate",
+            "The learning rate last answered for each running job (the most recently seen "
+            f"{MAX_JOB_RATE_SERIES:,}).",
+            labels=["job_id"],
+        )
+        for job_id, rate in self.fleet.rates.items():
+            rates.add_metric([job_id], rate)
+        yield rates
 
 
 class ServiceMetrics:
-    """The metrics `/metrics` exposes, in a registry of their own."""
+    """The request and decision metrics of this server, and their exposition."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -41,46 +81,27 @@ class ServiceMetrics:
         self.reductions = Counter(
             "lrhub_reductions", "Plateau reductions made by decisions.", registry=self.registry
         )
-        self.job_rate = Gauge(
-            "lrhub_job_learning_rate",
-            "The learning rate last answered for a job (most recent jobs of this process).",
-            ["job_id"],
-            registry=self.registry,
-        )
-        self.jobs = Gauge(
-            "lrhub_jobs",
-            "Jobs by status, the whole fleet (counted in the database at each scrape).",
-            ["status"],
-            registry=self.registry,
-        )
-        self.stale_jobs = Gauge(
-            "lrhub_jobs_stale",
-            "Running jobs that stopped reporting (see LRHUB_STALE_AFTER), the whole fleet.",
-            registry=self.registry,
-        )
-        self._jobs_seen: OrderedDict[str, None] = OrderedDict()
 
-    def set_fleet(self, by_status: Mapping[str, int], stale: int) -> None:
-        """Set the fleet gauges to counts just read from the database."""
-        for status, count in by_status.items():
-            self.jobs.labels(status=status).set(count)
-        self.stale_jobs.set(stale)
-
-    def record_decision(self, job_id: str, outcome: str, rate: float, reductions: int) -> None:
-        """Count one decision and remember the job's rate, keeping the job series bounded."""
+    def record_decision(self, outcome: str, reductions: int) -> None:
+        """Count one decision and the plateau reductions it made."""
         self.decisions.labels(outcome=outcome).inc()
         if reductions:
             self.reductions.inc(reductions)
-        self.job_rate.labels(job_id=job_id).set(rate)
-        self._jobs_seen[job_id] = None
-        self._jobs_seen.move_to_end(job_id)
-        if len(self._jobs_seen) > MAX_JOB_RATE_SERIES:
-            oldest, _ = self._jobs_seen.popitem(last=False)
-            self.job_rate.remove(oldest)
 
-    def render(self) -> bytes:
-        """The Prometheus text exposition of this registry."""
-        return generate_latest(self.registry)
+    def render(self, fleet: FleetCounts) -> bytes:
+        """The Prometheus text exposition: every worker's counters, then the fleet gauges."""
+        fleet_registry = CollectorRegistry()
+        fleet_registry.register(_FleetCollector(fleet))
+        return generate_latest(self._counters()) + generate_latest(fleet_registry)
+
+    def _counters(self) -> CollectorRegistry:
+        directory = os.environ.get(MULTIPROCESS_DIRECTORY_VARIABLE)
+        if not directory:
+            return self.registry
+        # Multi-process mode: this process's values are in its files too; read them all.
+        summed = CollectorRegistry()
+        MultiProcessCollector(summed, path=directory)  # type: ignore[no-untyped-call]
+        return summed
 
 
 class RequestMetricsMiddleware:

@@ -49,8 +49,7 @@ async def readyz(context: Context) -> dict[str, str]:
 
 @router.get("/metrics", response_class=Response)
 def metrics(context: Context) -> Response:
-    """Prometheus text exposition: the fleet's job gauges (from the database) and this
-    process's request and decision metrics."""
+    """Prometheus text exposition: the request and decision metrics of every worker process,
+    and the fleet's job gauges (from the database)."""
     fleet = job_service.fleet_counts(context.engine, context.settings.stale_after)
-    context.metrics.set_fleet(fleet.by_status, fleet.stale)
-    return Response(context.metrics.render(), media_type="text/plain; version=0.0.4")
+    return Response(context.metrics.render(fleet), media_type="text/plain; version=0.0.4")

@@ -23,10 +23,6 @@ from lrhub.service.stream.schemas import server_sent_event
 
 router = v1_router("/v1/stream", "stream")
 
-# Events read and sent at a time: what one connection holds in memory. The next batch is read
-# only once the previous one was handed to the socket, which stops taking data when a slow
-# client stops reading, so a slow consumer holds one batch, never a growing queue.
-STREAM_BATCH = 200
 MAX_POSITION = 2**63 - 1
 
 
@@ -77,13 +73,13 @@ async def _events(
             position,
             selector,
             job,
-            STREAM_BATCH,
+            settings.stream_batch,
         )
         if items:
             yield "".join(server_sent_event(item) for item in items)
             position = items[-1].seq
             quiet_since = time.monotonic()
-            if len(items) == STREAM_BATCH:
+            if len(items) == settings.stream_batch:
                 continue  # a backlog: read on without waiting
         elif time.monotonic() - quiet_since >= settings.stream_keepalive_seconds:
             yield ": keep-alive\n\n"
