@@ -321,7 +321,7 @@ def test_pages_carry_the_policy_and_docs_work_offline_with_authorize(
     page.fill(".auth-container input", fleet.tokens["viewer"])
     page.click('.auth-btn-wrapper button:text-is("Authorize")')
     page.click('button.btn-done, button:text-is("Close")')
-    operation = page.locator("#operations-tokens-whoAmI")
+    operation = page.locator("#operations-tokens-getMe")
     operation.locator(".opblock-summary").click()
     operation.locator("button.try-out__btn").click()
     operation.locator("button.execute").click()
