@@ -33,7 +33,8 @@ from tests.service.ui.seeding import (
 )
 from tests.support.server import running_server, start_server
 
-pytestmark = pytest.mark.browser
+# Each test starts a server and a browser page: seconds, so `slow` too (`--fast` skips them).
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MARKUP = '<img src=x onerror="window.__xss=1">'
 DEADLINE_SECONDS = 20.0
 
