@@ -438,3 +438,32 @@ def test_the_live_page_resumes_with_last_event_id_after_a_server_restart(
     finally:
         restarted.stop()
     assert_stayed_on(recorded, fleet.server.url)
+
+
+def test_stale_stopped_and_paused_jobs_are_marked_in_the_list(
+    tmp_path: Path, recorded: RecordedPage
+) -> None:
+    # A job silent for a second is stale on this server (the default is 15 minutes).
+    with running_server(tmp_path, env={"LRHUB_STALE_AFTER": "PT1S"}) as server:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            put_schedule(client, "plateau", PLATEAU)
+            for job_id in ("quiet", "halted", "held"):
+                create_job(client, job_id, "plateau", {})
+                report_epochs(client, job_id, range(2))
+            client.patch("/v1/jobs/halted", json={"status": "stopped"})
+            client.patch("/v1/jobs/held", json={"paused": True})
+            eventually(
+                lambda: client.get("/v1/jobs/quiet").json()["stale"],
+                "the silent job turns stale in the API",
+            )
+            expected = {job["job_id"]: job for job in client.get("/v1/jobs").json()["items"]}
+        page = recorded.page
+        page.goto(f"{server.url}/ui")
+        for job_id, job in expected.items():
+            row = page.locator(f'#jobs-table tr[data-job="{job_id}"]')
+            expect(row.locator(f".badge-{job['status']}")).to_have_text(job["status"])
+            expect(row.locator(".badge-stale")).to_have_count(1 if job["stale"] else 0)
+            expect(row.locator(".badge-paused")).to_have_count(1 if job["paused"] else 0)
+        assert expected["halted"]["status"] == "stopped"
+        assert expected["quiet"]["stale"] and not expected["halted"]["stale"]
+        assert_stayed_on(recorded, server.url)
