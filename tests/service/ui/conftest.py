@@ -26,9 +26,14 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Response,
+    expect,
     sync_playwright,
 )
 
+# Generous deadlines for a condition to appear (they end as soon as it does): CI shares two cores
+# between the server, Chromium and the other test worker.
+EXPECT_TIMEOUT_MS = 20_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 CHROMIUM = Path(os.environ.get("LRHUB_TEST_CHROMIUM", "/usr/bin/chromium"))
 ADMIN_SECRET = "ui-admin-secret-0123456789"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "screenshots"
@@ -114,6 +119,7 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
 def open_page(browser: Browser, viewport_width: int = 1360) -> Iterator[RecordedPage]:
     """A fresh browser context and page that records what it does."""
     context = browser.new_context(viewport={"width": viewport_width, "height": 900})
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
     context.add_init_script(CSP_RECORDER)
     page = context.new_page()
     recorded = RecordedPage(page=page)

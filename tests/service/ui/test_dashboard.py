@@ -33,7 +33,8 @@ from tests.service.ui.seeding import (
 )
 from tests.support.server import running_server, start_server
 
-pytestmark = pytest.mark.browser
+# Each test starts a server and a browser page: seconds, so `slow` too (`--fast` skips them).
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MARKUP = '<img src=x onerror="window.__xss=1">'
 DEADLINE_SECONDS = 20.0
 
@@ -321,7 +322,7 @@ def test_pages_carry_the_policy_and_docs_work_offline_with_authorize(
     page.fill(".auth-container input", fleet.tokens["viewer"])
     page.click('.auth-btn-wrapper button:text-is("Authorize")')
     page.click('button.btn-done, button:text-is("Close")')
-    operation = page.locator("#operations-tokens-whoAmI")
+    operation = page.locator("#operations-tokens-getMe")
     operation.locator(".opblock-summary").click()
     operation.locator("button.try-out__btn").click()
     operation.locator("button.execute").click()
@@ -437,3 +438,38 @@ def test_the_live_page_resumes_with_last_event_id_after_a_server_restart(
     finally:
         restarted.stop()
     assert_stayed_on(recorded, fleet.server.url)
+
+
+def test_stale_stopped_and_paused_jobs_are_marked_in_the_list(
+    tmp_path: Path, recorded: RecordedPage
+) -> None:
+    # A job silent for a second is stale on this server (the default is 15 minutes).
+    with running_server(tmp_path, env={"LRHUB_STALE_AFTER": "PT1S"}) as server:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            put_schedule(client, "plateau", PLATEAU)
+            for job_id in ("quiet", "halted", "held"):
+                create_job(client, job_id, "plateau", {})
+                report_epochs(client, job_id, range(2))
+            client.patch("/v1/jobs/halted", json={"status": "stopped"})
+            client.patch("/v1/jobs/held", json={"paused": True})
+            # Once every running job is stale the marks stay put (nothing reports any more).
+            eventually(
+                lambda: all(
+                    job["stale"]
+                    for job in client.get("/v1/jobs").json()["items"]
+                    if job["status"] == "running"
+                ),
+                "the silent running jobs turn stale in the API",
+            )
+            expected = {job["job_id"]: job for job in client.get("/v1/jobs").json()["items"]}
+        page = recorded.page
+        page.goto(f"{server.url}/ui")
+        for job_id, job in expected.items():
+            row = page.locator(f'#jobs-table tr[data-job="{job_id}"]')
+            expect(row.locator(f".badge-{job['status']}")).to_have_text(job["status"])
+            expect(row.locator(".badge-stale")).to_have_count(1 if job["stale"] else 0)
+            expect(row.locator(".badge-paused")).to_have_count(1 if job["paused"] else 0)
+        assert expected["halted"]["status"] == "stopped"
+        assert expected["quiet"]["stale"] and expected["held"]["stale"]
+        assert not expected["halted"]["stale"]  # a stopped job is never stale
+        assert_stayed_on(recorded, server.url)

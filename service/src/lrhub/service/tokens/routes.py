@@ -54,7 +54,7 @@ def revoke_token(name: TokenNamePath, context: Context, caller: Caller) -> Respo
 
 
 @me_router.get("", response_model=Me)
-def who_am_i(context: Context, caller: Caller) -> Response:
+def get_me(context: Context, caller: Caller) -> Response:
     """The caller's name and role, for any valid token (the dashboard shows only the controls
     that role may use); without tokens configured the caller is an anonymous admin."""
     answer = Me(

@@ -170,6 +170,7 @@ export async function jobPage(main, jobId) {
 
   async function change(body) {
     message.textContent = "";
+    for (const input of controls.querySelectorAll("[data-typed]")) delete input.dataset.typed;
     try {
       job = await api("PATCH", jobPath(jobId), { body });
       await reloadJobAndEvents();
@@ -184,7 +185,7 @@ export async function jobPage(main, jobId) {
     const scaleInput = h("input", { id: "scale-value", type: "number", step: "any", min: "0", value: String(job.scale) });
     const scheduleInput = h("input", { id: "switch-schedule", placeholder: "name or name@3", value: job.schedule.name || "" });
     const clockSelect = h("select", { id: "switch-clock" }, h("option", { value: "continue" }, "continue the clock"), h("option", { value: "restart" }, "restart the clock"));
-    replace(controls,
+    keepTyped(controls, [overrideInput, scaleInput, scheduleInput, clockSelect], () => replace(controls,
       h("h2", {}, "Controls"),
       h("form", { class: "row", id: "override-form", onsubmit: (e) => { e.preventDefault(); change({ override: Number(overrideInput.value) }); } },
         h("label", { for: "override-value" }, "Override the rate"), overrideInput,
@@ -199,7 +200,7 @@ export async function jobPage(main, jobId) {
         running
           ? h("button", { type: "button", id: "stop", class: "danger", onclick: () => change({ status: "stopped" }) }, "Stop")
           : h("button", { type: "button", id: "resume", onclick: () => change({ status: "running" }) }, "Resume (running)"),
-        isAdmin() ? h("button", { type: "button", id: "delete", class: "danger", disabled: running, title: running ? "stop the job first" : null, onclick: deleteJob }, "Delete") : null));
+        isAdmin() ? h("button", { type: "button", id: "delete", class: "danger", disabled: running, title: running ? "stop the job first" : null, onclick: deleteJob }, "Delete") : null)));
   }
 
   async function deleteJob() {
@@ -248,6 +249,29 @@ export async function jobPage(main, jobId) {
   drawEvents();
   drawChart();
   return close;
+}
+
+/**
+ * Redraw `container` with `draw()` (the job changed, perhaps by someone else) without losing what
+ * the user is typing: a control in `fresh` whose old copy was edited keeps the edited value, and
+ * the focus stays where it was.
+ */
+function keepTyped(container, fresh, draw) {
+  const focused = document.activeElement && container.contains(document.activeElement) ? document.activeElement.id : null;
+  for (const control of fresh) {
+    const old = container.querySelector(`#${control.id}`);
+    if (old && old.dataset.typed) {
+      control.value = old.value;
+      control.dataset.typed = "1";
+    }
+    control.addEventListener("input", () => { control.dataset.typed = "1"; });
+    control.addEventListener("change", () => { control.dataset.typed = "1"; });
+  }
+  draw();
+  if (focused) {
+    const again = document.getElementById(focused);
+    if (again) again.focus();
+  }
 }
 
 function fact(name, value) {
