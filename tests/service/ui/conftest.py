@@ -87,13 +87,15 @@ def make_tokens(admin: httpx.Client) -> dict[str, str]:
     return tokens
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in this thread while it
+# is open, and later test files on the same worker need asyncio.run().
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     """Headless Debian Chromium; missing, it fails under CI and skips elsewhere."""
     if not CHROMIUM.exists():

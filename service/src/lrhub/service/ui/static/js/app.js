@@ -61,7 +61,13 @@ function signInPage(message) {
   input.focus();
 }
 
+// Each route() is one visit, drawn into a view of its own: a page still loading when the next
+// visit starts is stale, draws into its detached view, its leave function runs as soon as it
+// answers, and its errors no longer reach the screen.
+let visit = 0;
+
 async function route() {
+  const mine = ++visit;
   if (leavePage) leavePage();
   leavePage = null;
   const [rawPath, queryText] = window.location.hash.replace(/^#\/?/, "").split("?", 2);
@@ -70,11 +76,17 @@ async function route() {
   for (const link of document.querySelectorAll("[data-nav]")) {
     link.classList.toggle("active", path.startsWith(link.dataset.nav));
   }
+  const view = h("div", { class: "view" });
+  replace(main, view);
   try {
-    if (path.startsWith("jobs/")) leavePage = await jobPage(main, path.slice("jobs/".length));
-    else if (path.startsWith("schedules")) leavePage = await schedulesPage(main, path.slice("schedules/".length));
-    else leavePage = await jobsPage(main, query);
+    let leave;
+    if (path.startsWith("jobs/")) leave = await jobPage(view, path.slice("jobs/".length));
+    else if (path.startsWith("schedules")) leave = await schedulesPage(view, path.slice("schedules/".length));
+    else leave = await jobsPage(view, query);
+    if (mine === visit) leavePage = leave;
+    else if (leave) leave();
   } catch (error) {
+    if (mine !== visit) return;
     if (error instanceof ApiError && error.status === 401) {
       setToken(null);
       session.me = null;

@@ -76,6 +76,9 @@ export async function jobPage(main, jobId) {
   const liveState = h("span", { id: "live", class: "badge badge-muted" }, "connecting");
   const controls = canOperate() ? h("div", { class: "card controls", id: "controls" }) : null;
   const historyBody = h("tbody", {});
+  // Kept by reference, not looked up: a draw still pending when the page is left then writes
+  // into the detached page, never into (or past) the next one.
+  const historyNote = h("p", { class: "muted", id: "history-note" });
   const eventsBody = h("tbody", {});
   const message = h("p", { class: "error", id: "control-error", role: "alert" });
 
@@ -87,7 +90,7 @@ export async function jobPage(main, jobId) {
       h("span", { class: "legend" }, Object.entries(MARK_LETTERS).map(([kind, letter]) => h("span", { class: `mark-key mark-${kind}` }, `${letter} ${kind}`)))),
     chartBox, controls, message,
     h("div", { class: "columns" },
-      h("div", { class: "card" }, h("h2", {}, "History"), h("p", { class: "muted", id: "history-note" }),
+      h("div", { class: "card" }, h("h2", {}, "History"), historyNote,
         h("table", { class: "table", id: "history-table" },
           h("thead", {}, h("tr", {}, h("th", { class: "num" }, "epoch"), h("th", { class: "num" }, "rate"), h("th", {}, "metrics at its end"), h("th", {}, "reason"))),
           historyBody)),
@@ -143,7 +146,7 @@ export async function jobPage(main, jobId) {
 
   function drawHistoryTable(items) {
     const shown = items.slice(-HISTORY_ROWS).reverse();
-    document.getElementById("history-note").textContent = items.length > HISTORY_ROWS
+    historyNote.textContent = items.length > HISTORY_ROWS
       ? `the last ${HISTORY_ROWS} of ${items.length} epochs (all of them: epochs.csv)` : `${items.length} epochs`;
     replace(historyBody, shown.map((item) => h("tr", { dataset: { epoch: item.epoch } },
       h("td", { class: "num" }, String(item.epoch)),
