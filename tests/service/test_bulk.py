@@ -84,6 +84,14 @@ def test_the_single_job_rule_refuses_a_stopped_job_without_stopping_the_others(
     assert [job["after"]["status"] for job in stop_all["jobs"]] == ["stopped", "stopped"]
 
 
+def test_a_bulk_change_on_picked_job_ids_changes_those_jobs_only(api_on: TestClient) -> None:
+    _fleet(api_on)
+    answer = _bulk(api_on, {"override": 0.002}, selector="job_id in (a,c)")
+    assert sorted(job["job_id"] for job in answer["jobs"]) == ["a", "c"]
+    overrides = {job_id: api_on.get(f"/v1/jobs/{job_id}").json()["override"] for job_id in "abcd"}
+    assert overrides == {"a": 0.002, "b": None, "c": 0.002, "d": None}
+
+
 def test_more_matches_than_the_bound_need_a_limit(small_bulk_api: TestClient) -> None:
     client = small_bulk_api
     for index in range(5):

@@ -58,6 +58,8 @@ def test_the_parser_reads_every_kubernetes_form(text: str, requirements: list[Re
         ("k > 3", "'>'"),
         ("!status", "status"),
         ("status=runing", "'runing'"),
+        ("job_id", "'job_id' is always set"),
+        ("!job_id", "'job_id' is always set"),
         ("k in ()", "expected a value"),
     ],
 )
@@ -93,6 +95,9 @@ def _ids(client: TestClient, **params: Any) -> list[str]:
         ("status=running", ["a", "b", "c"]),
         ("status!=running,team=vision", ["d"]),
         ("team=vision,team=nlp", []),
+        ("job_id in (a,c,nobody)", ["a", "c"]),
+        ("job_id=b", ["b"]),
+        ("job_id notin (a,b),team=vision", ["d"]),
     ],
 )
 def test_listing_by_selector(api_on: TestClient, selector: str, expected: list[str]) -> None:

@@ -228,6 +228,29 @@ def test_bulk_change_shows_every_before_and_after_then_applies(
     assert_stayed_on(recorded, fleet.server.url)
 
 
+def test_bulk_change_on_ticked_jobs_changes_those_jobs_only(
+    fleet: Fleet, recorded: RecordedPage
+) -> None:
+    seed_fleet(fleet.admin, epochs=4)
+    page = recorded.page
+    sign_in(page, fleet.server.url, fleet.tokens["operator"])
+    expect(page.locator("#jobs-table tbody tr")).to_have_count(4)
+    expect(page.locator("#bulk-dry-run")).to_be_disabled()  # nothing ticked, nothing filtered
+    page.check('#jobs-table tr[data-job="vision-1"] input.pick')
+    page.check('#jobs-table tr[data-job="speech-3"] input.pick')
+    expect(page.locator("#bulk-selection")).to_have_text("job_id in (speech-3,vision-1)")
+    page.fill("#bulk-override", "0.004")
+    page.click("#bulk-dry-run")
+    expect(page.locator("#dry-run-table tbody tr")).to_have_count(2)
+    # Ticking more after the dry run does not widen what Apply changes.
+    page.check('#jobs-table tr[data-job="vision-0"] input.pick')
+    page.click("#bulk-apply")
+    expect(page.locator("#applied-table tbody tr")).to_have_count(2)
+    overrides = {j["job_id"]: j["override"] for j in fleet.admin.get("/v1/jobs").json()["items"]}
+    assert overrides == {"speech-3": 0.004, "vision-0": None, "vision-1": 0.004, "vision-2": None}
+    assert_stayed_on(recorded, fleet.server.url)
+
+
 def test_markup_a_job_reports_stays_text(fleet: Fleet, recorded: RecordedPage) -> None:
     put_schedule(fleet.admin, "plateau", PLATEAU)
     create_job(fleet.admin, "xss-1", "plateau", {"note": MARKUP})
@@ -249,6 +272,7 @@ def test_viewer_sees_no_controls(fleet: Fleet, recorded: RecordedPage) -> None:
     expect(page.locator("#who")).to_contain_text("viewer")
     expect(page.locator("#jobs-table tbody tr")).to_have_count(4)
     expect(page.locator("#bulk")).to_have_count(0)
+    expect(page.locator("#jobs-table input.pick")).to_have_count(0)
     page.goto(f"{fleet.server.url}/ui#/jobs/vision-0")
     expect(page.locator("#chart svg")).to_be_attached()
     expect(page.locator("#controls")).to_have_count(0)

@@ -8,7 +8,7 @@ const STATIC = "../../../../service/src/lrhub/service/ui/static/js";
 const { reduceToColumns, reductionMarks } = await import(`${STATIC}/charts.js`);
 const { sseParser } = await import(`${STATIC}/stream.js`);
 const { parseMetricValues } = await import(`${STATIC}/schedules.js`);
-const { selectionOf } = await import(`${STATIC}/jobs.js`);
+const { pickedSelection, selectionOf } = await import(`${STATIC}/jobs.js`);
 
 test("SSE text split anywhere parses to the same events, comments skipped", () => {
   const text = ": lrhub event stream\n\nid: 7\nevent: decision\ndata: {\"epoch\": 1}\n\n: keep-alive\n\r\nid: 8\r\nevent: status\r\ndata: {\"a\":\r\ndata: 2}\r\n\r\n";
@@ -63,4 +63,6 @@ test("what-if values and selections", () => {
   assert.equal(selectionOf(" team=vision ", "running"), "team=vision,status=running");
   assert.equal(selectionOf("", ""), "");
   assert.equal(selectionOf("", "stopped"), "status=stopped");
+  assert.equal(pickedSelection(["b-2", "a:1"]), "job_id in (a:1,b-2)");
+  assert.equal(pickedSelection([]), "");
 });

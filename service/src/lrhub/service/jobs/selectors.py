@@ -2,10 +2,11 @@
 
 Syntax (the Kubernetes one): requirements separated by commas, all of which must hold:
 `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k` (has the label), `!k` (has not).
-As in Kubernetes, `k!=v` and `k notin (...)` also match jobs without the label. The pseudo-label
-`status` is the job's status (`status=running`, `status notin (stopped)`); it always exists, so
-`status` and `!status` alone are refused, and so is a status no job can have (a typo there would
-widen a `!=` selection).
+As in Kubernetes, `k!=v` and `k notin (...)` also match jobs without the label. Two
+pseudo-labels stand for a job's own fields: `status` (`status=running`, `status notin
+(stopped)`) and `job_id` (`job_id in (a,b)`: the jobs a person picked). They always exist, so
+`status`, `!status`, `job_id` and `!job_id` alone are refused, and so is a status no job can
+have (a typo there would widen a `!=` selection).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from lrhub.service.jobs.store import JobStatus
 from lrhub.service.storage.tables import jobs
 
 STATUS_KEY = "status"
+JOB_ID_KEY = "job_id"
+# The pseudo-labels: a job's own fields, selected like labels (they shadow labels so named).
+_FIELDS = {STATUS_KEY: jobs.c.status, JOB_ID_KEY: jobs.c.job_id}
 MAX_SELECTOR_LENGTH = 4096
 MAX_REQUIREMENTS = 64
 
@@ -169,11 +173,14 @@ class _Parser:
         return Selector(tuple(requirements))
 
 
-def _check_status(requirement: Requirement) -> None:
-    if requirement.key != STATUS_KEY:
+def _check_field(requirement: Requirement) -> None:
+    if requirement.key not in _FIELDS:
         return
     if requirement.operator in (Operator.EXISTS, Operator.NOT_EXISTS):
-        raise SelectorError("'status' is always set: compare it, e.g. status=running")
+        example = "status=running" if requirement.key == STATUS_KEY else "job_id in (a,b)"
+        raise SelectorError(f"{requirement.key!r} is always set: compare it, e.g. {example}")
+    if requirement.key != STATUS_KEY:
+        return
     known = [status.value for status in JobStatus]
     for value in requirement.values:
         if value not in known:
@@ -188,13 +195,13 @@ def parse_selector(text: str) -> Selector:
     if len(selector.requirements) > MAX_REQUIREMENTS:
         raise SelectorError(f"more than {MAX_REQUIREMENTS} requirements")
     for requirement in selector.requirements:
-        _check_status(requirement)
+        _check_field(requirement)
     return selector
 
 
 def _condition(requirement: Requirement) -> ColumnElement[bool]:
-    if requirement.key == STATUS_KEY:
-        column = jobs.c.status
+    column = _FIELDS.get(requirement.key)
+    if column is not None:
         if requirement.operator == Operator.IN:
             return column.in_(requirement.values)
         return column.not_in(requirement.values)

@@ -1,5 +1,6 @@
 // The jobs page: the fleet filtered by selector and status, paged from the API, with bulk changes
-// (dry run first, every before/after shown, then apply) on the filtered selection.
+// (dry run first, every before/after shown, then apply) on the ticked jobs, or on the filtered
+// selection when none is ticked.
 
 import { ApiError, api, canOperate, jobPath } from "./api.js";
 import { ago, badge, h, num, replace } from "./dom.js";
@@ -12,6 +13,11 @@ const SPARK_CONCURRENCY = 4;
 /** The selector the bulk change and the list use: the typed selector plus the status filter. */
 export function selectionOf(selector, status) {
   return [selector.trim(), status ? `status=${status}` : ""].filter(Boolean).join(",");
+}
+
+/** The selector of exactly the ticked jobs (job ids fit a selector value as they are). */
+export function pickedSelection(jobIds) {
+  return jobIds.length ? `job_id in (${[...jobIds].sort().join(",")})` : "";
 }
 
 function statusMarks(job) {
@@ -80,14 +86,30 @@ function bulkBody(form) {
   return body;
 }
 
-function bulkPanel(selection, refresh) {
+/** The bulk change form; `picked()` answers the ticked job ids. Its `update()` re-reads them. */
+function bulkPanel(filtered, picked, refresh) {
   const result = h("div", { id: "bulk-result" });
   const error = h("p", { class: "error", id: "bulk-error", role: "alert" });
+  const scope = h("p", { class: "muted", id: "bulk-scope" });
+  const dryRunButton = h("button", { type: "button", id: "bulk-dry-run", onclick: () => run(true) }, "Dry run");
+  // What the last dry run ran on: Apply changes exactly that, whatever is ticked since.
+  let dryRunSelection = "";
+  const current = () => pickedSelection(picked()) || filtered;
+  function update() {
+    const ids = picked();
+    if (ids.length) {
+      replace(scope, `Applies to the ${ids.length} ticked job${ids.length === 1 ? "" : "s"}: `,
+        h("code", { id: "bulk-selection" }, pickedSelection(ids)), ".");
+    } else if (filtered) {
+      replace(scope, "Applies to every job matching ", h("code", { id: "bulk-selection" }, filtered), ".");
+    } else {
+      replace(scope, "Tick jobs, or filter by a selector (or a status): a bulk change applies to the ticked jobs, or else to the filtered selection.");
+    }
+    dryRunButton.disabled = !current();
+  }
   const form = h("form", { class: "card bulk", id: "bulk", onsubmit: (e) => e.preventDefault() },
     h("h2", {}, "Bulk change"),
-    h("p", { class: "muted" }, selection
-      ? ["Applies to every job matching ", h("code", { id: "bulk-selection" }, selection), "."]
-      : "Filter by a selector (or a status) first: a bulk change applies to the filtered selection."),
+    scope,
     h("div", { class: "row" },
       h("label", {}, "scale ", h("input", { id: "bulk-scale", type: "number", step: "any", min: "0", placeholder: "0.5" })),
       h("label", {}, "override ", h("input", { id: "bulk-override", placeholder: "0.001 or none" })),
@@ -95,7 +117,7 @@ function bulkPanel(selection, refresh) {
       h("label", {}, "status ", h("select", { id: "bulk-status" }, h("option", { value: "" }, "—"), h("option", { value: "stopped" }, "stop"), h("option", { value: "running" }, "resume (running)"))),
       h("label", {}, "schedule ", h("input", { id: "bulk-schedule", placeholder: "name or name@3" })),
       h("label", {}, "clock ", h("select", { id: "bulk-clock" }, h("option", { value: "continue" }, "continue"), h("option", { value: "restart" }, "restart")))),
-    h("button", { type: "button", id: "bulk-dry-run", disabled: !selection, onclick: () => run(true) }, "Dry run"),
+    dryRunButton,
     error, result);
 
   async function run(dryRun) {
@@ -105,8 +127,9 @@ function bulkPanel(selection, refresh) {
       error.textContent = "Choose at least one change.";
       return;
     }
+    if (dryRun) dryRunSelection = current();
     try {
-      const answer = await api("PATCH", "/v1/jobs", { query: { selector: selection, dry_run: dryRun }, body });
+      const answer = await api("PATCH", "/v1/jobs", { query: { selector: dryRunSelection, dry_run: dryRun }, body });
       showAnswer(answer, dryRun);
       if (!dryRun) refresh();
     } catch (e) {
@@ -130,7 +153,8 @@ function bulkPanel(selection, refresh) {
         h("button", { type: "button", id: "bulk-apply", class: "danger", onclick: () => run(false) }, `Apply to ${answer.jobs.length} jobs`),
         h("button", { type: "button", class: "link", onclick: () => replace(result) }, "Cancel")) : null);
   }
-  return form;
+  update();
+  return { form, update };
 }
 
 /** Render the jobs page into `main`; answers a function that leaves it. */
@@ -157,14 +181,17 @@ export async function jobsPage(main, query) {
   h("label", { for: "status" }, "Status"), statusSelect,
   h("button", { type: "submit" }, "Filter"), filterError);
 
+  const operator = canOperate();
+  const picked = new Set(); // ticked job ids, on this page
   const tbody = h("tbody", {});
   const table = h("table", { class: "table", id: "jobs-table" },
     h("thead", {}, h("tr", {},
+      operator ? h("th", {}, h("span", { class: "visually-hidden" }, "pick")) : null,
       h("th", {}, "job"), h("th", {}, "status"), h("th", { class: "num" }, "rate"), h("th", {}, "curve"),
       h("th", {}, "schedule"), h("th", {}, "labels"), h("th", {}, "last seen"))),
     tbody);
   const pager = h("div", { class: "pager" });
-  const selection = selectionOf(selector, status);
+  const bulk = operator ? bulkPanel(selectionOf(selector, status), () => [...picked], loadList) : null;
   async function loadList() {
     let page;
     try {
@@ -175,11 +202,22 @@ export async function jobsPage(main, query) {
       return;
     }
     replace(tbody);
+    picked.clear();
+    if (bulk) bulk.update();
     const sparkCells = [];
     for (const job of page.items) {
       const cell = h("td", { class: "spark-cell" });
       sparkCells.push([job.job_id, cell]);
+      const pick = operator ? h("td", {}, h("input", {
+        type: "checkbox", class: "pick", "aria-label": `pick ${job.job_id}`,
+        onchange: (event) => {
+          if (event.target.checked) picked.add(job.job_id);
+          else picked.delete(job.job_id);
+          bulk.update();
+        },
+      })) : null;
       tbody.append(h("tr", { dataset: { job: job.job_id } },
+        pick,
         h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(job.job_id)}`, class: "job-link" }, job.job_id)),
         h("td", {}, statusMarks(job)),
         h("td", { class: "num rate" }, num(job.learning_rate)),
@@ -188,7 +226,7 @@ export async function jobsPage(main, query) {
         h("td", {}, labelsOf(job.labels)),
         h("td", {}, ago(job.last_seen_at))));
     }
-    if (page.items.length === 0) tbody.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No job matches.")));
+    if (page.items.length === 0) tbody.append(h("tr", {}, h("td", { colspan: operator ? 8 : 7, class: "muted" }, "No job matches.")));
     performance.mark("lrhub:jobs-listed"); // what bench/dashboard.py measures
     replace(pager,
       cursors.length ? h("a", { href: pageLink(cursors.slice(0, -1)), id: "prev-page" }, "← Previous") : null,
@@ -205,7 +243,7 @@ export async function jobsPage(main, query) {
     return `#/jobs?${next}`;
   };
   replace(main, h("h1", {}, "Jobs"), filter, h("div", { class: "card" }, table, pager),
-    canOperate() ? bulkPanel(selection, loadList) : null);
+    bulk ? bulk.form : null);
   await loadList();
   return () => controller.abort();
 }
