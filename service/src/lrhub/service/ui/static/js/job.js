@@ -239,9 +239,12 @@ export async function jobPage(main, jobId) {
   await Promise.race([live, new Promise((resolve) => setTimeout(resolve, 3000))]);
   drawHeader();
   if (controls) drawControls();
+  // The first page is drawn as soon as it arrives; the rest once all of it is read (a redraw per
+  // page would sort, reduce and rebuild the whole chart for every 1,000 epochs).
+  let pagesRead = 0;
   const addHistory = (items) => {
     for (const item of items) if (!history.has(item.epoch)) history.set(item.epoch, item);
-    drawChart();
+    if (pagesRead++ === 0) drawChart();
   };
   const [, auditEvents] = await Promise.all([
     // Only the decisions in force: a rewound epoch's first answer is not the rate it ran with.
