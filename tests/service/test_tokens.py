@@ -133,6 +133,7 @@ OPERATIONS: list[tuple[str, str, Any]] = [
     ("GET", "/v1/jobs", None),
     ("GET", "/v1/jobs/theirs", None),
     ("GET", "/v1/jobs/theirs/epochs", None),
+    ("GET", "/v1/jobs/theirs/series", None),
     ("GET", "/v1/jobs/theirs/events", None),
     ("POST", "/v1/jobs/theirs/epochs/0", {}),
     ("PATCH", "/v1/jobs/theirs", {"scale": 0.5}),
@@ -142,7 +143,7 @@ OPERATIONS: list[tuple[str, str, Any]] = [
 ALLOWED = {
     "admin": set(range(len(OPERATIONS))),
     "operator": set(range(len(OPERATIONS) - 1)),
-    "viewer": {0, 1, 3, 4, 5, 6},
+    "viewer": {0, 1, 3, 4, 5, 6, 7},
     "creator": {0, 1},
 }
 
@@ -184,9 +185,11 @@ def test_a_creator_acts_as_the_job_on_the_jobs_it_created_only(secure_api_on: Te
     assert api.post("/v1/jobs/mine/epochs/0", json={}, headers=trainer).status_code == 200
     assert api.get("/v1/jobs/mine", headers=trainer).json()["last_epoch"] == 0
     assert api.get("/v1/jobs/mine/epochs", headers=trainer).status_code == 200
+    assert api.get("/v1/jobs/mine/series", headers=trainer).status_code == 200
     problem(api.patch("/v1/jobs/mine", json={"scale": 2.0}, headers=trainer), 403, "creator")
     elsewhere = [("GET", "/v1/jobs/theirs"), ("POST", "/v1/jobs/theirs/epochs/0"),
-                 ("GET", "/v1/jobs/theirs/epochs"), ("PUT", "/v1/jobs/theirs")]  # fmt: skip
+                 ("GET", "/v1/jobs/theirs/epochs"), ("GET", "/v1/jobs/theirs/series"),
+                 ("PUT", "/v1/jobs/theirs")]  # fmt: skip
     for method, path in elsewhere:
         body = {"spec": DROP} if method == "PUT" else {}
         problem(api.request(method, path, json=body, headers=trainer), 403, "created")

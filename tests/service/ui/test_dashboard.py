@@ -122,6 +122,39 @@ def test_job_curve_follows_decisions_live(fleet: Fleet, recorded: RecordedPage) 
     assert_stayed_on(recorded, fleet.server.url)
 
 
+def test_a_rewound_job_draws_the_decisions_in_force_read_as_one_series(
+    fleet: Fleet, recorded: RecordedPage
+) -> None:
+    put_schedule(fleet.admin, "plateau", PLATEAU)
+    create_job(fleet.admin, "rewound", "plateau", {"team": "vision"})
+    report_epochs(fleet.admin, "rewound", range(12))
+    # A checkpoint rewind: epochs 6.. are decided again, 9..11 never again.
+    for epoch in range(6, 9):
+        metrics = {"val_loss": 12.5 + epoch}
+        answer = fleet.admin.post(f"/v1/jobs/rewound/epochs/{epoch}", json={"metrics": metrics})
+        assert answer.status_code == 200, answer.text
+    in_force = fleet.admin.get("/v1/jobs/rewound/epochs", params={"superseded": "false"}).json()
+    epochs = [item["epoch"] for item in in_force["items"]]
+    assert epochs == list(range(9))
+    page = recorded.page
+    sign_in(page, fleet.server.url, fleet.tokens["viewer"])
+    page.goto(f"{fleet.server.url}/ui#/jobs/rewound")
+    chart = page.locator("#chart svg")
+    expect(chart).to_have_attribute("data-epochs", "9")
+    expect(chart).to_have_attribute("data-last-epoch", "8")
+    rows = page.locator("#history-table tbody tr")
+    expect(rows).to_have_count(9)
+    assert [int(e) for e in rows.evaluate_all("rs => rs.map(r => r.dataset.epoch)")] == epochs[::-1]
+    # Epoch 7's end metrics are those sent with the rewound epoch 8.
+    expect(page.locator('#history-table tr[data-epoch="7"]')).to_contain_text("val_loss 20.5")
+    # One series request for the chart (the jobs list signed in to asked for its sparkline).
+    asked = [urlsplit(url) for url in recorded.requests]
+    series = [url.query for url in asked if url.path == "/v1/jobs/rewound/series"]
+    assert series == ["limit=1000", "limit=100000"]
+    assert "/v1/jobs/rewound/epochs" not in [url.path for url in asked]
+    assert_stayed_on(recorded, fleet.server.url)
+
+
 def test_override_from_the_page_reaches_the_api_and_the_audit_log(
     fleet: Fleet, recorded: RecordedPage
 ) -> None:

@@ -66,3 +66,20 @@ test("what-if values and selections", () => {
   assert.equal(pickedSelection(["b-2", "a:1"]), "job_id in (a:1,b-2)");
   assert.equal(pickedSelection([]), "");
 });
+
+test("a series page becomes one history item per epoch, aligned column by column", async () => {
+  const { seriesPageItems } = await import(`${STATIC}/job.js`);
+  const page = {
+    epochs: [0, 1, 3],
+    learning_rates: [0.1, 0.05, 0.025],
+    reasons: ["start", "val_loss did not improve", "rewound"],
+    decided_at: ["2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "2026-01-01T00:00:03Z"],
+    metrics: [{ loss: 1 }, null, { loss: 0.5, acc: 0.9 }],
+    next_cursor: null,
+  };
+  assert.deepEqual(seriesPageItems(page), [
+    { epoch: 0, learning_rate: 0.1, reason: "start", decided_at: "2026-01-01T00:00:00Z", metrics: { loss: 1 } },
+    { epoch: 1, learning_rate: 0.05, reason: "val_loss did not improve", decided_at: "2026-01-01T00:00:01Z", metrics: null },
+    { epoch: 3, learning_rate: 0.025, reason: "rewound", decided_at: "2026-01-01T00:00:03Z", metrics: { loss: 0.5, acc: 0.9 } },
+  ]);
+});

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Annotated
 
-from fastapi import Body, Path, Request, Response
+from fastapi import Body, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -19,6 +19,8 @@ from lrhub.service.decisions.schemas import (
     EpochAnswer,
     EpochEnd,
     HistoryEntry,
+    Series,
+    series_json,
 )
 from lrhub.service.decisions.service import Outcome
 from lrhub.service.decisions.store import StoredDecision
@@ -197,3 +199,26 @@ def job_history_csv(
     """The job's whole history, oldest first, as one CSV (columns as in docs/http-api.md),
     streamed."""
     return _history_csv(context, caller, job_id, superseded)
+
+
+# Epochs per series page: a 100,000-epoch curve in one request when its bytes allow.
+MAX_SERIES_EPOCHS = 100_000
+DEFAULT_SERIES_EPOCHS = 10_000
+SeriesLimit = Annotated[int, Query(ge=1, le=MAX_SERIES_EPOCHS, description="Epochs per page.")]
+
+
+@router.get("/{job_id}/series", response_model=Series)
+def job_series(
+    job_id: JobId,
+    context: Context,
+    caller: Caller,
+    limit: SeriesLimit = DEFAULT_SERIES_EPOCHS,
+    cursor: Cursor = None,
+) -> Response:
+    """The job's rate curve and metrics as columns, one entry per epoch (the decision in force),
+    oldest first: what a chart draws, far smaller and faster than the history's items."""
+    points = decision_service.job_series(
+        context.engine, caller, job_id, after_epoch=decode_int_cursor(cursor), limit=limit
+    )
+    body = series_json(points, limit, context.limits.max_page_bytes)
+    return Response(body, media_type="application/json")

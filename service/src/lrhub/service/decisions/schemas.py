@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 
 from pydantic import BaseModel, Field
 
 from lrhub.service.clock import as_utc
-from lrhub.service.decisions.store import DecisionRecord, StoredDecision
+from lrhub.service.decisions.store import DecisionRecord, SeriesPoint, StoredDecision
+from lrhub.service.http.paging import MAX_ID, encode_cursor
 from lrhub.service.http.schemas import EngineState, Metrics, RequestBody, StepsPerEpoch
 
 
@@ -102,3 +106,66 @@ class HistoryEntry(BaseModel):
             superseded=decision.superseded,
             decided_at=as_utc(decision.decided_at),
         )
+
+
+class Series(BaseModel):
+    """A job's rate curve as columns: entry i of every list belongs to epoch `epochs[i]` and its
+    decision in force (superseded decisions left out), oldest first. Pass `next_cursor` back as
+    `?cursor=` for the epochs after these."""
+
+    epochs: list[int]
+    learning_rates: list[float] = Field(description="The rate used during each epoch.")
+    reasons: list[str]
+    decided_at: list[datetime]
+    metrics: list[dict[str, float] | None] = Field(
+        description="The metrics observed at the end of each epoch; null until it reports them."
+    )
+    next_cursor: str | None
+
+
+_SERIES_COLUMNS = ("epochs", "learning_rates", "reasons", "decided_at", "metrics")
+# The body without items, and room for the quoted cursor of the largest epoch.
+_SERIES_OVERHEAD_BYTES = (
+    sum(len(f'"{name}":[],') for name in _SERIES_COLUMNS)
+    + len('{"next_cursor":}')
+    + len(encode_cursor(MAX_ID))
+    + 2
+)
+
+
+def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> bytes:
+    """The JSON body of the `Series` of `points` (at most `limit`), stopping before the epoch
+    that would take it past `max_bytes`; the first epoch is shown whatever its size. It has a
+    next cursor when it is full or stopped early.
+
+    Written from text pieces whose lengths are the body's: the stored metrics' JSON passes
+    through undecoded (it was validated when it was stored).
+    """
+    columns: list[list[str]] = [[] for _ in _SERIES_COLUMNS]
+    epochs = columns[0]
+    size = _SERIES_OVERHEAD_BYTES
+    last: int | None = None
+    stopped = False
+    for point in points:
+        if len(epochs) == limit:
+            break
+        row = (
+            str(point.epoch),
+            repr(point.learning_rate),
+            encode_basestring_ascii(point.reason),
+            '"' + as_utc(point.decided_at).isoformat().replace("+00:00", "Z") + '"',
+            point.end_metrics_json or "null",
+        )
+        cost = sum(map(len, row)) + len(row)  # and a comma each
+        if epochs and size + cost > max_bytes:
+            stopped = True
+            break
+        size += cost
+        for column, text in zip(columns, row, strict=True):
+            column.append(text)
+        last = point.epoch
+    more = stopped or len(epochs) == limit
+    cursor = json.dumps(encode_cursor(last) if last is not None and more else None)
+    named = zip(_SERIES_COLUMNS, columns, strict=True)
+    body = ",".join(f'"{name}":[{",".join(column)}]' for name, column in named)
+    return ("{" + body + ',"next_cursor":' + cursor + "}").encode()

@@ -37,7 +37,7 @@ from lrhub.service.catalog import store as catalog_store
 from lrhub.service.clock import as_utc, utc_now
 from lrhub.service.decisions import store as decision_store
 from lrhub.service.decisions.cache import JobRowCache
-from lrhub.service.decisions.store import DecisionRecord, StoredDecision
+from lrhub.service.decisions.store import DecisionRecord, SeriesPoint, StoredDecision
 from lrhub.service.errors import Conflict, EvaluationFailed, NotFound, Unavailable
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.staleness import with_interval
@@ -403,6 +403,42 @@ def job_history(
             keys = {decision.spec_key for decision in found if _derives_step_rates(decision)}
             texts = decision_store.spec_texts_of(connection, keys)
     return (_with_step_rates(decision, texts.get(decision.spec_key)) for decision in found)
+
+
+# Epochs read per database round trip while a series page is built: a page that stops early at
+# its byte bound (a job reporting many metrics) reads little more than it shows.
+SERIES_READ_ROWS = 2000
+
+
+def job_series(
+    engine: Engine, principal: Principal, job_id: str, *, after_epoch: int | None, limit: int
+) -> Iterator[SeriesPoint]:
+    """The job's rate curve: the decision in force for each epoch after `after_epoch`, by epoch,
+    at most `limit` of them, read a few thousand at a time as the iterator reaches them (the
+    first read, which checks the job, before this returns)."""
+    principal.require_job(job_id, change=False)
+
+    def read(after: int | None, rows: int, check: bool) -> list[SeriesPoint]:
+        with read_transaction(engine) as connection:
+            if check:
+                job = job_store.get_job(connection, job_id)
+                if job is None:
+                    raise NotFound(f"there is no job {job_id!r}")
+                principal.require_owner(job.created_by)
+            return decision_store.list_series(connection, job_id, after_epoch=after, limit=rows)
+
+    first = read(after_epoch, min(limit, SERIES_READ_ROWS), check=True)
+
+    def points() -> Iterator[SeriesPoint]:
+        chunk, left = first, limit
+        while chunk:
+            yield from chunk
+            left -= len(chunk)
+            if left == 0 or len(chunk) < SERIES_READ_ROWS:
+                return
+            chunk = read(chunk[-1].epoch, min(left, SERIES_READ_ROWS), check=False)
+
+    return points()
 
 
 Record = TypeVar("Record", bound=DecisionRecord)

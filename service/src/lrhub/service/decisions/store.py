@@ -7,7 +7,18 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, cast, exists, false, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Text,
+    bindparam,
+    cast,
+    exists,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lrhub.service.jobs.store import StoredJob, job_of
@@ -288,6 +299,41 @@ def list_decisions(
     if limit is not None:
         query = query.limit(limit)
     return [StoredDecision(**row) for row in connection.execute(query).mappings()]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One epoch of a job's rate curve: the decision in force for it, without its state."""
+
+    epoch: int
+    learning_rate: float
+    reason: str
+    end_metrics_json: str | None
+    """The metrics observed at the end of the epoch as the JSON text stored (None until
+    reported): a curve passes them on undecoded."""
+    decided_at: datetime
+
+
+def list_series(
+    connection: Connection, job_id: str, *, after_epoch: int | None, limit: int
+) -> list[SeriesPoint]:
+    """The decisions in force for a job's epochs after `after_epoch`, by epoch, at most `limit`
+    (only the columns a curve needs: no state is read or decoded)."""
+    query = (
+        select(
+            decisions.c.epoch,
+            decisions.c.learning_rate,
+            decisions.c.reason,
+            cast(decisions.c.end_metrics, Text),
+            decisions.c.decided_at,
+        )
+        .where(decisions.c.job_id == job_id, _IN_FORCE)
+        .order_by(decisions.c.epoch)
+        .limit(limit)
+    )
+    if after_epoch is not None:
+        query = query.where(decisions.c.epoch > after_epoch)
+    return [SeriesPoint(*row) for row in connection.execute(query)]
 
 
 def store_spec_text(connection: Connection, key: str, text: str) -> None:

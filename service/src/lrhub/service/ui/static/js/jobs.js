@@ -39,15 +39,16 @@ function labelsOf(labels) {
   return Object.entries(labels).map(([k, v]) => h("span", { class: "label" }, `${k}=${v}`));
 }
 
-/** Fill each row's sparkline cell from the job's history, a few requests at a time. */
+/** Fill each row's sparkline cell from the job's series (its first 1,000 epochs), a few requests
+ * at a time. */
 async function drawSparklines(cells, signal) {
   const queue = [...cells];
   async function worker() {
     while (queue.length && !signal.aborted) {
       const [jobId, cell] = queue.shift();
       try {
-        const page = await api("GET", `${jobPath(jobId)}/epochs`, { query: { limit: 1000, superseded: false }, signal });
-        replace(cell, sparkline(page.items.map((item) => item.learning_rate)));
+        const page = await api("GET", `${jobPath(jobId)}/series`, { query: { limit: 1000 }, signal });
+        replace(cell, sparkline(page.learning_rates));
       } catch {
         // the row shows no curve; the job page says why
       }
