@@ -80,6 +80,15 @@ def test_async_client_covers_every_resource(live_server: ServerProcess) -> None:
             assert [(e.epoch, e.superseded) for e in history.items] == [
                 (0, False), (1, False), (2, True), (2, False)
             ]  # fmt: skip
+            series = await client.series("a-1")
+            in_force = [e for e in history.items if not e.superseded]
+            assert series.epochs == [0, 1, 2] and series.next_cursor is None
+            assert series.learning_rates == [e.learning_rate for e in in_force]
+            assert series.decided_at == [e.decided_at for e in in_force]
+            head = await client.series("a-1", limit=2)
+            assert head.epochs == [0, 1] and head.next_cursor
+            rest = await client.series("a-1", limit=2, cursor=head.next_cursor)
+            assert rest.epochs == [2] and rest.metrics == [None]
             csv_text = await client.history_csv("a-1")
             assert csv_text.splitlines()[0].startswith("epoch,learning_rate,reason")
             events = await client.events("a-1")
@@ -95,6 +104,23 @@ def test_async_client_covers_every_resource(live_server: ServerProcess) -> None:
                 await client.get_schedule("plateau")
 
     asyncio.run(scenario())
+
+
+def test_the_blocking_client_reads_a_series_as_the_history_in_force(
+    live_server: ServerProcess,
+) -> None:
+    with Client(live_server.url) as client:
+        client.put_job("series-1", spec=DROP)
+        for epoch in range(5):
+            client.decide("series-1", epoch, metrics={} if epoch == 0 else {"loss": 1.0 / epoch})
+        client.decide("series-1", 3, metrics={"loss": 9.0})  # a rewind: 3 and 4 superseded
+        in_force = client.history("series-1").items
+        series = client.series("series-1")
+    assert series.epochs == [e.epoch for e in in_force] == [0, 1, 2, 3]
+    assert series.learning_rates == [e.learning_rate for e in in_force]
+    assert series.reasons == [e.reason for e in in_force]
+    assert series.metrics == [e.metrics for e in in_force]
+    assert series.metrics[2] == {"loss": 9.0}
 
 
 def test_validation_errors_name_the_field(live_server: ServerProcess) -> None:

@@ -34,6 +34,7 @@ from .models import (
     PreviewResult,
     Readiness,
     Schedule,
+    Series,
     StreamEvent,
     Token,
     TokenCreated,
@@ -254,6 +255,14 @@ class AsyncClient(BaseClient):
     ) -> Page[HistoryEntry]:
         """One page of a job's decisions, oldest first."""
         return await self._send(self._history(job_id, superseded, limit, cursor))
+
+    async def series(
+        self, job_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Series:
+        """A job's curve as columns, the decision in force for each epoch, oldest first (up to
+        `limit` epochs; follow `next_cursor` for more): what a plot needs, much smaller than
+        the history."""
+        return await self._send(self._series(job_id, limit, cursor))
 
     async def history_csv(self, job_id: str, *, superseded: bool = False) -> str:
         """A job's whole history as CSV text."""

@@ -32,6 +32,7 @@ from .models import (
     PreviewResult,
     Readiness,
     Schedule,
+    Series,
     StreamEvent,
     Token,
     TokenCreated,
@@ -190,6 +191,7 @@ _SCHEDULE_PAGE = TypeAdapter(Page[Schedule])
 _JOB_PAGE = TypeAdapter(Page[Job])
 _HISTORY_PAGE = TypeAdapter(Page[HistoryEntry])
 _HISTORY_ENTRY = TypeAdapter(HistoryEntry)
+_SERIES = TypeAdapter(Series)
 _EVENT_PAGE = TypeAdapter(Page[AuditEvent])
 _PREVIEW = TypeAdapter(PreviewResult)
 _DECISION = TypeAdapter(EpochAnswer)
@@ -472,6 +474,15 @@ class BaseClient:
             f"/v1/jobs/{_segment(job_id)}/epochs",
             _model(_HISTORY_PAGE),
             params=params + _paging(limit, cursor),
+        )
+
+    @staticmethod
+    def _series(job_id: str, limit: int | None, cursor: str | None) -> Call[Series]:
+        return Call(
+            "GET",
+            f"/v1/jobs/{_segment(job_id)}/series",
+            _model(_SERIES),
+            params=_paging(limit, cursor),
         )
 
     @staticmethod

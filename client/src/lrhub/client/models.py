@@ -147,6 +147,22 @@ class HistoryEntry(_Model):
     decided_at: datetime
 
 
+class Series(_Model):
+    """A job's curve as columns (`Client.series`): entry i of every list belongs to epoch
+    `epochs[i]` and its decision in force, oldest first."""
+
+    epochs: list[int]
+    learning_rates: list[float]
+    reasons: list[str]
+    decided_at: list[datetime]
+    metrics: list[dict[str, float] | None] = Field(
+        description="Observed at the end of each epoch; None until it reports them."
+    )
+    next_cursor: str | None = Field(
+        default=None, description="Pass back as `cursor` for the epochs after these."
+    )
+
+
 class AuditEvent(_Model):
     """One audit-log entry: who changed a job, when, before and after."""
 
