@@ -104,6 +104,22 @@ def test_every_module_the_dashboard_imports_is_served(api: TestClient) -> None:
         assert "eval(" not in source and "new Function" not in source
 
 
+def test_the_page_preloads_every_module_app_js_reaches() -> None:
+    # A module missing here still loads, a level of the import graph later: a slower page.
+    page = (STATIC_DIR / "index.html").read_text()
+    link = r'<link rel="modulepreload" href="/ui/static/js/([a-z]+\.js)">'
+    preloaded = set(re.findall(link, page))
+    reached: set[str] = set()
+    waiting = ["app.js"]
+    while waiting:
+        source = (STATIC_DIR / "js" / waiting.pop()).read_text()
+        for imported in re.findall(r'from "\./([a-z]+\.js)"', source):
+            if imported not in reached:
+                reached.add(imported)
+                waiting.append(imported)
+    assert preloaded == reached - {"app.js"}
+
+
 def test_policy_forbids_inline_code_and_other_origins() -> None:
     directives = dict(d.split(" ", 1) for d in CONTENT_SECURITY_POLICY.split("; "))
     assert directives["script-src"] == "'self'"

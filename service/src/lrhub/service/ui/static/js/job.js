@@ -91,13 +91,53 @@ function problemText(error) {
 export async function jobPage(main, jobId) {
   const history = new Map(); // epoch -> the history item in force
   let events = [];
-  let job = await api("GET", jobPath(jobId));
+  let job = null; // drawn from once read; the stream opens meanwhile
+  let changedMeanwhile = false; // a change event came before the job was read
+  const decidedMeanwhile = []; // decisions that came before it, applied to it once read
   let metricName = null;
+  const liveState = h("span", { id: "live", class: "badge badge-muted" }, "connecting");
+  // Follow the stream before reading the history, so nothing decided in between is missed
+  // (the history map makes an epoch seen twice count once); it connects while the job is read.
+  let resolveLive;
+  const live = new Promise((resolve) => { resolveLive = resolve; });
+  const close = follow({ job: jobId }, (kind, data) => {
+    if (kind === "decision") {
+      history.set(data.epoch, data);
+      if (job === null) {
+        decidedMeanwhile.push(data);
+        return;
+      }
+      takeDecision(data);
+      drawHeader();
+      drawChart();
+    } else if (job === null) {
+      changedMeanwhile = true;
+    } else {
+      reloadJobAndEvents().catch((error) => { message.textContent = problemText(error); });
+    }
+  }, (state) => {
+    liveState.textContent = state;
+    liveState.className = `badge badge-${state === "live" ? "running" : "muted"}`;
+    if (state === "live") resolveLive();
+  });
+  try {
+    job = await api("GET", jobPath(jobId));
+  } catch (error) {
+    close();
+    throw error;
+  }
+  decidedMeanwhile.forEach(takeDecision);
+
+  /** The job as a decision the stream showed leaves it. */
+  function takeDecision(data) {
+    job.learning_rate = data.learning_rate;
+    job.last_epoch = Math.max(job.last_epoch ?? -1, data.epoch);
+    job.last_seen_at = data.decided_at;
+  }
 
   const header = h("div", { class: "card job-head", id: "job-head" });
   const chartBox = h("div", { class: "card chart-box", id: "chart" });
   const metricSelect = h("select", { id: "metric", onchange: () => { metricName = metricSelect.value || null; drawChart(); } });
-  const liveState = h("span", { id: "live", class: "badge badge-muted" }, "connecting");
   const controls = canOperate() ? h("div", { class: "card controls", id: "controls" }) : null;
   const historyBody = h("tbody", {});
   // Kept by reference, not looked up: a draw still pending when the page is left then writes
@@ -240,29 +280,10 @@ export async function jobPage(main, jobId) {
     }
   }
 
-  // Follow the stream before reading the history, so nothing decided in between is missed
-  // (the history map makes an epoch seen twice count once).
-  let resolveLive;
-  const live = new Promise((resolve) => { resolveLive = resolve; });
-  const close = follow({ job: jobId }, (kind, data) => {
-    if (kind === "decision") {
-      history.set(data.epoch, data);
-      job.learning_rate = data.learning_rate;
-      job.last_epoch = Math.max(job.last_epoch ?? -1, data.epoch);
-      job.last_seen_at = data.decided_at;
-      drawHeader();
-      drawChart();
-    } else {
-      reloadJobAndEvents().catch((error) => { message.textContent = problemText(error); });
-    }
-  }, (state) => {
-    liveState.textContent = state;
-    liveState.className = `badge badge-${state === "live" ? "running" : "muted"}`;
-    if (state === "live") resolveLive();
-  });
   await Promise.race([live, new Promise((resolve) => setTimeout(resolve, 3000))]);
   drawHeader();
   if (controls) drawControls();
+  if (changedMeanwhile) await reloadJobAndEvents();
   // The first series page is drawn as soon as it arrives (a job past 100,000 epochs, or one
   // reporting many metrics, takes more than one); the rest once all of it is read.
   let pagesRead = 0;
