@@ -6,12 +6,19 @@ three seconds of the engine's work each, and a 1.7 MB answer). Meanwhile a "ligh
 its epochs one after the other over its own connection, as in the latency benchmark. The light
 job's latency while the heavy one runs is held against 50 ms (issue 11), and against the same
 light job's latency on the same server with nothing else running, measured just before.
+
+The default server evaluates the heavy request in its evaluation pool (a separate process,
+`LRHUB_PROCESS_EVALUATION_COST`); the same measurement on a server told to evaluate everything
+in its own process (`LRHUB_EVALUATION_PROCESSES=0`, what every server did before the pool) is
+the baseline of the same run.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -24,8 +31,11 @@ from bench.targets import POSTGRESQL, SQLITE
 from bench.workload import EPOCHS_PER_JOB, create_job, decision_body, decision_path
 from lrhub.schedules import evaluation_cost, parse_spec
 from lrhub.service.limits import DEFAULT_MAX_EVALUATION_COST, DEFAULT_MAX_STEPS_PER_EPOCH
+from tests.support.server import ServerProcess
 
 LIGHT_TARGET_MS = 50.0
+# The server as every server was before costly evaluations moved to a separate process.
+IN_PROCESS_ENV = {"LRHUB_EVALUATION_PROCESSES": "0"}
 HEAVY_SPEC: dict[str, Any] = {
     "type": "expression",
     "initial_learning_rate": 0.1,
@@ -103,20 +113,39 @@ def measure(url: str, jobs: int) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def isolation_server(
+    config: BenchConfig, database: str, env: dict[str, str] | None
+) -> Iterator[ServerProcess]:
+    """A fresh server on `database` (SQLite, or a scratch PostgreSQL database)."""
+    name = f"isolation-{database}" + ("-in-process" if env else "")
+    if database == SQLITE:
+        with lrhub_server(config.workdir / name, env=env) as server:
+            yield server
+        return
+    assert config.postgres_url is not None
+    with (
+        scratch_postgres(config.postgres_url) as url,
+        lrhub_server(config.workdir / name, url, env=env) as server,
+    ):
+        yield server
+
+
 def run(config: BenchConfig) -> dict[str, Any]:
-    """Light-job latency under the costliest request, on SQLite and PostgreSQL."""
+    """Light-job latency under the costliest request, on SQLite and PostgreSQL, with the default
+    server and with one that evaluates in its own process."""
     jobs = config.scaled(quick=1, full=5)
+    databases = [SQLITE] + ([POSTGRESQL] if config.postgres_url is not None else [])
     results: dict[str, Any] = {}
-    with lrhub_server(config.workdir / "isolation-sqlite") as server:
-        results[SQLITE] = measure(server.url, jobs)
-    if config.postgres_url is not None:
-        with (
-            scratch_postgres(config.postgres_url) as url,
-            lrhub_server(config.workdir / "isolation-pg", url) as server,
-        ):
-            results[POSTGRESQL] = measure(server.url, jobs)
+    in_process: dict[str, Any] = {}
+    for database in databases:
+        with isolation_server(config, database, None) as server:
+            results[database] = measure(server.url, jobs)
+        with isolation_server(config, database, IN_PROCESS_ENV) as server:
+            in_process[database] = measure(server.url, jobs)
     return {
         "heavy_steps_per_epoch": heavy_steps(),
         "light_target_ms": LIGHT_TARGET_MS,
         "databases": results,
+        "in_process": in_process,
     }

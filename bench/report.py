@@ -220,7 +220,13 @@ def isolation_section(result: dict[str, Any]) -> str:
             r["heavy_requests"],
             r["heavy_seconds_p50"] or 0.0,
         ]
-        for name, r in result["databases"].items()
+        for name, r in [
+            *result["databases"].items(),
+            *(
+                (f"{name}, evaluated in the server process", r)
+                for name, r in result.get("in_process", {}).items()
+            ),
+        ]
     ]
     header = [
         "database",
@@ -234,7 +240,9 @@ def isolation_section(result: dict[str, Any]) -> str:
     ]
     return (
         f"Heavy requests: {result['heavy_steps_per_epoch']:,} steps per epoch of a 316-node "
-        "formula (the default evaluation budget).\n\n" + table(header, rows)
+        "formula (the default evaluation budget), evaluated in the server's evaluation pool; "
+        "the rows evaluated in the server process are the same server with "
+        "LRHUB_EVALUATION_PROCESSES=0.\n\n" + table(header, rows)
     )
 
 

@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,15 @@ UVICORN_SETTINGS = ("--log-level", "info")
 
 @contextmanager
 def lrhub_server(
-    workdir: Path, database_url: str | None = None, workers: int = 1
+    workdir: Path,
+    database_url: str | None = None,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[ServerProcess]:
-    """A real `lrhub serve` (SQLite file in `workdir` unless `database_url`), stopped after."""
+    """A real `lrhub serve` (SQLite file in `workdir` unless `database_url`; `env` adds
+    `LRHUB_*` settings), stopped after."""
     workdir.mkdir(parents=True, exist_ok=True)
-    with running_server(workdir, database_url=database_url, workers=workers) as server:
+    with running_server(workdir, database_url=database_url, workers=workers, env=env) as server:
         yield server
 
 

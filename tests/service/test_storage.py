@@ -25,6 +25,7 @@ from lrhub.service.catalog import service as catalog_service
 from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.decisions.service import Outcome
+from lrhub.service.evaluation import IN_PROCESS
 from lrhub.service.jobs import service as job_service
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.schemas import JobCreate
@@ -89,7 +90,15 @@ def test_concurrent_retries_of_one_job_decide_each_epoch_once(engine: Engine) ->
         job_rows = JobRowCache()
         return [
             decision_service.decide_epoch(
-                engine, job_rows, LIMITS, ADMIN, "contended", epoch, observed(epoch), None
+                engine,
+                job_rows,
+                LIMITS,
+                IN_PROCESS,
+                ADMIN,
+                "contended",
+                epoch,
+                observed(epoch),
+                None,
             ).record.learning_rate
             for epoch in range(len(LOSSES))
         ]
@@ -122,7 +131,7 @@ def test_pooled_postgresql_connections_cut_by_the_server_are_replaced_at_checkou
             for epoch in range(3):
                 assert faults.cut_connections() >= 1
                 decided = decision_service.decide_epoch(
-                    engine, job_rows, LIMITS, ADMIN, "cut", epoch, observed(epoch), None
+                    engine, job_rows, LIMITS, IN_PROCESS, ADMIN, "cut", epoch, observed(epoch), None
                 )
                 assert decided.outcome is Outcome.NEW
         finally:
@@ -132,7 +141,9 @@ def test_pooled_postgresql_connections_cut_by_the_server_are_replaced_at_checkou
 
 def test_deleting_a_job_row_cascades_to_its_history(engine: Engine) -> None:
     job_service.create_job(engine, ADMIN, "gone", JobCreate(spec=parse_spec(PLATEAU)))
-    decision_service.decide_epoch(engine, JobRowCache(), LIMITS, ADMIN, "gone", 0, {}, None)
+    decision_service.decide_epoch(
+        engine, JobRowCache(), LIMITS, IN_PROCESS, ADMIN, "gone", 0, {}, None
+    )
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM jobs WHERE job_id = 'gone'"))
         left = connection.execute(select(decisions.c.id)).all()

@@ -31,7 +31,7 @@ def goto(path: Path, name: str) -> list[Path]:
 @pytest.mark.parametrize(
     ("name", "defined_in"),
     [
-        ("answer_epoch", "schedules/src/lrhub/schedules/operators.py"),
+        ("effective_clock_origin", "schedules/src/lrhub/schedules/operators.py"),
         ("load_spec", "service/src/lrhub/service/storage/specs.py"),
         ("get_version", "service/src/lrhub/service/catalog/store.py"),
     ],

@@ -52,22 +52,28 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url, lock_timeout=settings.lock_timeout)
     metrics = ServiceMetrics()
 
+    evaluator = settings.evaluator()
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
-        if settings.retention_days is None:
-            yield
-            return
-        retention = timedelta(days=settings.retention_days)
-        # The first purge runs before the first request is served.
-        await run_in_threadpool(purge_finished_jobs, engine, older_than=retention)
-        purging = asyncio.create_task(purge_periodically(engine, retention))
         try:
-            yield
+            if settings.retention_days is None:
+                yield
+                return
+            retention = timedelta(days=settings.retention_days)
+            # The first purge runs before the first request is served.
+            await run_in_threadpool(purge_finished_jobs, engine, older_than=retention)
+            purging = asyncio.create_task(purge_periodically(engine, retention))
+            try:
+                yield
+            finally:
+                purging.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purging
         finally:
-            purging.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purging
+            # Waits for evaluations still running (their requests were answered or cut by now).
+            await run_in_threadpool(evaluator.close)
 
     app = FastAPI(
         title="lrhub",
@@ -92,6 +98,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         metrics=metrics,
         job_rows=JobRowCache(),
         limits=settings.limits(),
+        evaluator=evaluator,
         stream_slots=StreamSlots(settings.stream_max_connections),
     )
     app.state.context = context

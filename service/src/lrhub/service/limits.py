@@ -22,6 +22,12 @@ DEFAULT_MAX_EVALUATION_COST = 25_000_000
 DEFAULT_MAX_PAGE_BYTES = 4_194_304
 
 
+def evaluation_steps(spec: Spec, rates: int) -> int:
+    """What `rates` rates of `spec` cost to evaluate: the measure LRHUB_MAX_EVALUATION_COST
+    bounds and LRHUB_PROCESS_EVALUATION_COST compares (`lrhub.service.evaluation`)."""
+    return evaluation_cost(spec) * rates
+
+
 class LimitExceeded(InvalidChange):
     """A request asks for more work than a configured bound allows."""
 
@@ -39,8 +45,9 @@ class Limits:
     max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
     """A history page stops before the item that would take it past this many bytes."""
 
-    def check_decision(self, spec: Spec, steps_per_epoch: int | None) -> None:
-        """A decision of one epoch, with `steps_per_epoch` step rates when given."""
+    def check_decision(self, spec: Spec, steps_per_epoch: int | None) -> int:
+        """A decision of one epoch, with `steps_per_epoch` step rates when given; its
+        evaluation cost (`evaluation_steps`)."""
         if steps_per_epoch is not None and steps_per_epoch > self.max_steps_per_epoch:
             raise LimitExceeded(
                 "steps_per_epoch",
@@ -48,10 +55,11 @@ class Limits:
                 self.max_steps_per_epoch,
                 "LRHUB_MAX_STEPS_PER_EPOCH",
             )
-        self._check_cost(spec, steps_per_epoch or 1, "steps_per_epoch")
+        return self._check_cost(spec, steps_per_epoch or 1, "steps_per_epoch")
 
-    def check_preview(self, spec: Spec, epochs: int, steps_per_epoch: int | None) -> None:
-        """A preview of `epochs` epochs, with `steps_per_epoch` step rates each when given."""
+    def check_preview(self, spec: Spec, epochs: int, steps_per_epoch: int | None) -> int:
+        """A preview of `epochs` epochs, with `steps_per_epoch` step rates each when given; its
+        evaluation cost (`evaluation_steps`)."""
         if steps_per_epoch is not None:
             self.check_decision(spec, steps_per_epoch)
             if epochs * steps_per_epoch > self.max_preview_steps:
@@ -62,15 +70,17 @@ class Limits:
                     self.max_preview_steps,
                     "LRHUB_MAX_PREVIEW_STEPS",
                 )
-        self._check_cost(spec, epochs * (steps_per_epoch or 1), "epochs")
+        return self._check_cost(spec, epochs * (steps_per_epoch or 1), "epochs")
 
-    def _check_cost(self, spec: Spec, rates: int, field: str) -> None:
-        per_rate = evaluation_cost(spec)
-        if per_rate * rates > self.max_evaluation_cost:
+    def _check_cost(self, spec: Spec, rates: int, field: str) -> int:
+        cost = evaluation_steps(spec, rates)
+        if cost > self.max_evaluation_cost:
+            per_rate = evaluation_cost(spec)
             raise LimitExceeded(
                 field,
                 f"{rates:,} rates of a schedule costing {per_rate:,} per rate "
-                f"= {per_rate * rates:,} evaluation steps",
+                f"= {cost:,} evaluation steps",
                 self.max_evaluation_cost,
                 "LRHUB_MAX_EVALUATION_COST",
             )
+        return cost

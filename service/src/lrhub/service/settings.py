@@ -9,6 +9,11 @@ from datetime import timedelta
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lrhub.service.evaluation import (
+    DEFAULT_EVALUATION_PROCESSES,
+    DEFAULT_PROCESS_EVALUATION_COST,
+    Evaluator,
+)
 from lrhub.service.limits import (
     DEFAULT_MAX_EVALUATION_COST,
     DEFAULT_MAX_PAGE_BYTES,
@@ -53,6 +58,11 @@ class ServerSettings(BaseSettings):
     max_preview_steps: int = Field(default=DEFAULT_MAX_PREVIEW_STEPS, ge=1)
     max_evaluation_cost: int = Field(default=DEFAULT_MAX_EVALUATION_COST, ge=1)
     max_page_bytes: int = Field(default=DEFAULT_MAX_PAGE_BYTES, ge=1024)
+    # Evaluations costing more than process_evaluation_cost (the measure of max_evaluation_cost)
+    # run in a pool of this many processes per server process, so that they do not hold the
+    # server's GIL; 0 evaluates everything in the server process (lrhub.service.evaluation).
+    evaluation_processes: int = Field(default=DEFAULT_EVALUATION_PROCESSES, ge=0, le=256)
+    process_evaluation_cost: int = Field(default=DEFAULT_PROCESS_EVALUATION_COST, ge=0)
     log_level: str = "info"
     # Slow or idle clients: seconds until a connection's request headers must have arrived, a
     # request's body must have arrived, and an idle keep-alive connection is closed.
@@ -91,6 +101,12 @@ class ServerSettings(BaseSettings):
             max_preview_steps=self.max_preview_steps,
             max_evaluation_cost=self.max_evaluation_cost,
             max_page_bytes=self.max_page_bytes,
+        )
+
+    def evaluator(self) -> Evaluator:
+        """Where engine evaluations run (its pool starts with the first costly one)."""
+        return Evaluator(
+            processes=self.evaluation_processes, threshold=self.process_evaluation_cost
         )
 
     def admin_tokens(self) -> list[AdminToken]:

@@ -70,6 +70,7 @@ def _decide_and_answer(
         context.engine,
         context.job_rows,
         context.limits,
+        context.evaluator,
         caller,
         job_id,
         epoch,

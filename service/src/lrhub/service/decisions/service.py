@@ -39,10 +39,11 @@ from lrhub.service.decisions import store as decision_store
 from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.decisions.store import DecisionRecord, SeriesPoint, StoredDecision
 from lrhub.service.errors import Conflict, EvaluationFailed, NotFound, Unavailable
+from lrhub.service.evaluation import IN_PROCESS, Evaluator
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.staleness import with_interval
 from lrhub.service.jobs.store import AuditAction, Follow, JobStatus, StoredJob
-from lrhub.service.limits import Limits
+from lrhub.service.limits import Limits, evaluation_steps
 from lrhub.service.storage.database import (
     autocommit_statement,
     is_sqlite,
@@ -128,6 +129,7 @@ def decide_epoch(
     engine: Engine,
     cache: JobRowCache,
     limits: Limits,
+    evaluator: Evaluator,
     principal: Principal,
     job_id: str,
     epoch: int,
@@ -160,14 +162,14 @@ def decide_epoch(
                 known = stored.metrics if metrics is None else dict(metrics)
                 if known == stored.metrics and steps_per_epoch in (None, stored.steps_per_epoch):
                     _mark_seen(engine, job_id)
-                    replayed = _replayed(engine, read.job, stored)
+                    replayed = _replayed(engine, evaluator, read.job, stored)
                     return DecidedEpoch(record=replayed, outcome=Outcome.REPLAYED, reductions=0)
                 epoch_metrics = known
             rewound_from = stored
         if epoch_metrics is None and epoch > 0:
             epoch_metrics = read.previous_end_metrics
         decided = _decide(
-            read, limits, principal, epoch, epoch_metrics, steps_per_epoch, rewound_from
+            read, limits, evaluator, principal, epoch, epoch_metrics, steps_per_epoch, rewound_from
         )
         if _store(engine, cache, read, decided):
             cache.put(decided.job, read.latest_version)
@@ -211,6 +213,7 @@ def _reported(job: StoredJob, epoch: int, now: datetime) -> tuple[StoredJob, Sto
 def _decide(
     read: _Read,
     limits: Limits,
+    evaluator: Evaluator,
     principal: Principal,
     epoch: int,
     metrics: Mapping[str, float] | None,
@@ -234,7 +237,7 @@ def _decide(
         state_before = rewound_from.state_before if restorable else None
         previous_epoch = read.previous_epoch
     spec = load_spec(job.spec)
-    limits.check_decision(spec, steps_per_epoch)
+    cost = limits.check_decision(spec, steps_per_epoch)
     settings = OperatorSettings(
         scale=job.scale,
         override=job.override,
@@ -244,7 +247,11 @@ def _decide(
     )
     step_rule = StepRule.of(settings) if steps_per_epoch is not None else None
     try:
-        answered = answer_epoch(
+        # The pure computation only, in the evaluation pool when costly: the compare-and-set
+        # write below decides whether it counts.
+        answered = evaluator.run(
+            cost,
+            answer_epoch,
             spec,
             state_before,
             epoch=epoch,
@@ -449,14 +456,20 @@ def _derives_step_rates(decision: DecisionRecord) -> bool:
     return decision.step_learning_rates is None and decision.step_scale is not None
 
 
-def _with_step_rates(decision: Record, spec_text: str | None) -> Record:
+def _with_step_rates(
+    decision: Record, spec_text: str | None, evaluator: Evaluator = IN_PROCESS
+) -> Record:
     """`decision` with its per-step rates derived again from what it was decided with."""
     if not _derives_step_rates(decision) or spec_text is None:
         return decision
     assert decision.steps_per_epoch is not None and decision.step_scale is not None
+    spec = load_spec(spec_text)
+    cost = evaluation_steps(spec, decision.steps_per_epoch)
     try:
-        rates = step_rates(
-            load_spec(spec_text),
+        rates = evaluator.run(
+            cost,
+            step_rates,
+            spec,
             decision.state_before,
             epoch=decision.epoch,
             metrics=decision.metrics,
@@ -469,10 +482,12 @@ def _with_step_rates(decision: Record, spec_text: str | None) -> Record:
     return replace(decision, step_learning_rates=rates)
 
 
-def _replayed(engine: Engine, job: StoredJob, stored: StoredDecision) -> StoredDecision:
+def _replayed(
+    engine: Engine, evaluator: Evaluator, job: StoredJob, stored: StoredDecision
+) -> StoredDecision:
     """A stored decision answered again, with its per-step rates."""
     if not _derives_step_rates(stored) or spec_key(job.spec) == stored.spec_key:
-        return _with_step_rates(stored, job.spec)
+        return _with_step_rates(stored, job.spec, evaluator)
     with single_statement_read(engine) as connection:
         texts = decision_store.spec_texts_of(connection, [stored.spec_key])
-    return _with_step_rates(stored, texts.get(stored.spec_key))
+    return _with_step_rates(stored, texts.get(stored.spec_key), evaluator)

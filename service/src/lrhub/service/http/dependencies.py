@@ -12,6 +12,7 @@ from lrhub.service.auth.middleware import PRINCIPAL_STATE_KEY
 from lrhub.service.auth.principal import Principal
 from lrhub.service.auth.tokens import Authenticator
 from lrhub.service.decisions.cache import JobRowCache
+from lrhub.service.evaluation import Evaluator
 from lrhub.service.limits import Limits
 from lrhub.service.operations.metrics import ServiceMetrics
 from lrhub.service.settings import ServerSettings
@@ -21,7 +22,7 @@ from lrhub.service.stream.slots import StreamSlots
 @dataclass(frozen=True)
 class AppContext:
     """The app's long-lived parts: settings, database engine, auth, metrics, the decision
-    path's cache of job rows."""
+    path's cache of job rows, where costly evaluations run."""
 
     settings: ServerSettings
     engine: Engine
@@ -30,6 +31,7 @@ class AppContext:
     metrics: ServiceMetrics
     job_rows: JobRowCache
     limits: Limits
+    evaluator: Evaluator
     stream_slots: StreamSlots
 
 

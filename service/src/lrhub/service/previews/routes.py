@@ -19,6 +19,7 @@ def preview(body: PreviewRequest, context: Context, caller: Caller) -> Response:
     result = preview_schedule(
         context.engine,
         context.limits,
+        context.evaluator,
         spec=body.spec,
         schedule=body.schedule,
         epochs=body.epochs,

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from lrhub.schedules import EvaluationError, Preview, Spec, preview
 from lrhub.service.catalog import store as catalog_store
 from lrhub.service.errors import EvaluationFailed, InvalidChange
+from lrhub.service.evaluation import Evaluator
 from lrhub.service.limits import Limits
 from lrhub.service.storage.database import read_transaction
 from lrhub.service.storage.specs import load_spec
@@ -17,6 +18,7 @@ from lrhub.service.storage.specs import load_spec
 def preview_schedule(
     engine: Engine,
     limits: Limits,
+    evaluator: Evaluator,
     *,
     spec: Spec | None,
     schedule: str | None,
@@ -24,7 +26,8 @@ def preview_schedule(
     steps_per_epoch: int | None,
     metrics: Sequence[Mapping[str, float]] | None,
 ) -> Preview:
-    """Evaluate `spec`, or the stored schedule `schedule` names, for `epochs` epochs."""
+    """Evaluate `spec`, or the stored schedule `schedule` names, for `epochs` epochs (in the
+    evaluation pool when it is costly)."""
     if (spec is None) == (schedule is None):
         raise InvalidChange("spec", "give exactly one of spec and schedule")
     if metrics is not None and len(metrics) > epochs:
@@ -33,8 +36,10 @@ def preview_schedule(
         assert schedule is not None
         with read_transaction(engine) as connection:
             spec = load_spec(catalog_store.resolve_reference(connection, schedule).spec)
-    limits.check_preview(spec, epochs, steps_per_epoch)
+    cost = limits.check_preview(spec, epochs, steps_per_epoch)
     try:
-        return preview(spec, epochs, steps_per_epoch=steps_per_epoch, metrics=metrics)
+        return evaluator.run(
+            cost, preview, spec, epochs, steps_per_epoch=steps_per_epoch, metrics=metrics
+        )
     except EvaluationError as error:
         raise EvaluationFailed(str(error)) from error
