@@ -129,6 +129,7 @@ class RemoteLearningRate(pl.Callback):
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
+        # Reported where the exception leaves the fit (docs/design.md, "A crash").
         if self.scheduler is not None:
             self.scheduler.finish(status="failed")
 

@@ -236,7 +236,9 @@ class RemoteScheduler(UsesJobRun):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        # An exception out of the training loop means the training failed; the error goes on.
+        """Report the end: `failed` when an exception leaves the block (it goes on), at once and
+        whoever catches it later; `sys.excepthook` would see it only if it ended the process,
+        and then finds the job already reported (docs/design.md, "A crash")."""
         self.finish(status="failed" if exc_type is not None else None)
 
     # -- internals -------------------------------------------------------------------------------

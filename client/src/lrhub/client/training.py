@@ -18,7 +18,9 @@ buffer replayed in order once the service answers again, a circuit breaker that 
 fast during an outage, and the job's lifecycle reports: `failed` too when an exception nobody
 catches ends the process between a run's first report and its `finish` (a crash in the middle of
 training; a SIGTERM or SIGKILL, such as a preemption, reports nothing: the job goes on when a
-successor resumes it). A `JobRun` can be deep-copied and pickled
+successor resumes it). That hook and `RemoteScheduler`'s context manager are the two ways a crash
+is reported; docs/design.md ("A crash") says why both exist and why they never report twice.
+A `JobRun` can be deep-copied and pickled
 (a hyperparameter tuner copies its callbacks): the copy gets a new `Client` with the same
 configuration and starts without the original's buffer or breaker state.
 
@@ -545,7 +547,9 @@ _training: weakref.WeakSet[JobRun] = weakref.WeakSet()
 
 def _track(run: JobRun) -> None:
     """Count `run` as training; the first time, put `_report_crash` in front of sys.excepthook
-    (chained: a hook installed before, such as an error reporter's, still runs)."""
+    (chained: a hook installed before, such as an error reporter's, still runs). `finish` takes
+    the run out again, so a run reported failed elsewhere is not reported twice (docs/design.md,
+    "A crash")."""
     global _previous_excepthook
     if _previous_excepthook is None:
         _previous_excepthook = sys.excepthook
@@ -556,7 +560,8 @@ def _track(run: JobRun) -> None:
 def _report_crash(
     kind: type[BaseException], error: BaseException, traceback: TracebackType | None
 ) -> None:
-    """`sys.excepthook`: an uncaught exception ends the process; report its runs failed first."""
+    """`sys.excepthook`: an uncaught exception ends the process; report its runs failed first.
+    The net under every adapter, beside `RemoteScheduler.__exit__` (docs/design.md, "A crash")."""
     for run in list(_training):
         run.finish("failed")
     assert _previous_excepthook is not None
