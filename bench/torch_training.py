@@ -13,7 +13,6 @@ also timed inside each training, which the noise between trainings does not touc
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +21,7 @@ import torch
 
 from bench.config import BenchConfig
 from bench.servers import lrhub_server
+from bench.stats import TimedRun, paired_runs
 from lrhub.client import Client
 from lrhub.client.torch import RemoteScheduler
 
@@ -59,7 +59,7 @@ def build() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
 
 def timed_training(
     scheduler_of: SchedulerOf, per_step: bool, batches: tuple[torch.Tensor, torch.Tensor]
-) -> tuple[float, float, float]:
+) -> TimedRun:
     """Seconds of the whole training, seconds inside the scheduler, and the final rate."""
     inputs, targets = batches
     model, optimizer = build()
@@ -84,7 +84,7 @@ def timed_training(
             scheduler.step()
             in_scheduler += time.perf_counter() - stepped
     seconds = time.perf_counter() - started
-    return seconds, in_scheduler, float(optimizer.param_groups[0]["lr"])
+    return TimedRun(seconds, in_scheduler, float(optimizer.param_groups[0]["lr"]))
 
 
 def paired_trainings(
@@ -92,33 +92,12 @@ def paired_trainings(
 ) -> dict[str, Any]:
     """`pairs` (local, remote) trainings in alternating order after one warm-up pair."""
     batches = data()
-    seconds: dict[str, list[float]] = {"local": [], "remote": []}
-    scheduler_seconds: dict[str, list[float]] = {"local": [], "remote": []}
-    rates: dict[str, float] = {}
-    for index in range(-1, pairs):  # index -1: warm-up, not recorded
-        order: list[tuple[str, SchedulerOf]] = [("local", local), ("remote", remote(index))]
-        for name, scheduler_of in order if index % 2 == 0 else reversed(order):
-            wall, inside, rates[name] = timed_training(scheduler_of, per_step, batches)
-            if index >= 0:
-                seconds[name].append(wall)
-                scheduler_seconds[name].append(inside)
-    ratios = [r / loc for r, loc in zip(seconds["remote"], seconds["local"], strict=True)]
-    shares = [
-        (remote_inside - local_inside) / wall
-        for remote_inside, local_inside, wall in zip(
-            scheduler_seconds["remote"], scheduler_seconds["local"], seconds["local"],
-            strict=True,
-        )
-    ]  # fmt: skip
-    return {
-        "local_seconds": seconds["local"],
-        "remote_seconds": seconds["remote"],
-        "median_local_seconds": round(statistics.median(seconds["local"]), 3),
-        "median_remote_seconds": round(statistics.median(seconds["remote"]), 3),
-        "median_ratio": round(statistics.median(ratios), 4),
-        "median_scheduler_share": round(statistics.median(shares), 4),
-        "final_learning_rates": rates,
-    }
+    return paired_runs(
+        lambda _: timed_training(local, per_step, batches),
+        lambda index: timed_training(remote(index), per_step, batches),
+        pairs,
+        inside="scheduler",
+    )
 
 
 def run(config: BenchConfig) -> dict[str, Any]:

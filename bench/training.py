@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from typing import Any
 from bench.config import BenchConfig
 from bench.machine import REPOSITORY
 from bench.servers import lrhub_server
+from bench.stats import TimedRun, paired_runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
@@ -154,37 +154,16 @@ def paired_fits(
     local: FitSetup, remote: FitSetup, pairs: int, data: tuple[np.ndarray, np.ndarray]
 ) -> dict[str, Any]:
     """`pairs` (local, remote) fits in alternating order after one warm-up pair."""
-    seconds: dict[str, list[float]] = {"local": [], "remote": []}
-    callback_seconds: dict[str, list[float]] = {"local": [], "remote": []}
-    rates: dict[str, float] = {}
-    for index in range(-1, pairs):  # index -1: warm-up, not recorded
-        order = [("local", local), ("remote", remote)]
-        for name, setup in order if index % 2 == 0 else reversed(order):
+
+    def timed(setup: FitSetup) -> Callable[[int], TimedRun]:
+        def fit(index: int) -> TimedRun:
             model, callbacks = setup(index)
-            fit, in_callbacks = timed_fit(model, data, callbacks)
-            rates[name] = final_rate(model)
-            if index >= 0:
-                seconds[name].append(fit)
-                callback_seconds[name].append(in_callbacks)
-    ratios = [r / loc for r, loc in zip(seconds["remote"], seconds["local"], strict=True)]
-    # The remote callback's extra time inside its own fit, over the local fit's length.
-    shares = [
-        (remote - local) / fit
-        for remote, local, fit in zip(
-            callback_seconds["remote"], callback_seconds["local"], seconds["local"], strict=True
-        )
-    ]
-    return {
-        "local_seconds": seconds["local"],
-        "remote_seconds": seconds["remote"],
-        "local_callback_seconds": callback_seconds["local"],
-        "remote_callback_seconds": callback_seconds["remote"],
-        "median_local_seconds": statistics.median(seconds["local"]),
-        "median_remote_seconds": statistics.median(seconds["remote"]),
-        "median_ratio": round(statistics.median(ratios), 4),
-        "median_callback_share": round(statistics.median(shares), 4),
-        "final_learning_rates": rates,
-    }
+            seconds, in_callbacks = timed_fit(model, data, callbacks)
+            return TimedRun(seconds, in_callbacks, final_rate(model))
+
+        return fit
+
+    return paired_runs(timed(local), timed(remote), pairs, inside="callback")
 
 
 @contextmanager

@@ -5,6 +5,10 @@ if never interrupted, keeps parameter-group ratios and holds its rates through a
 
 from __future__ import annotations
 
+import ast
+import json
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -351,6 +355,46 @@ def test_the_stop_signal_and_the_lifecycle(client: Client) -> None:
     done = RemoteScheduler(optimizer, job="nan", spec=spec, client=client)
     done.finish({"loss": float("nan")})
     assert client.get_job("nan").status == "failed"
+
+
+# Leaves a `with RemoteScheduler` block with an exception nobody catches: both `__exit__` and the
+# sys.excepthook net see it. atexit runs after the hook, so the count includes the hook's reports.
+CRASH_ONCE = """
+import atexit, sys
+import httpx, torch
+from lrhub.client import Client
+from lrhub.client.torch import RemoteScheduler
+
+patches = []
+
+class Counting(httpx.HTTPTransport):
+    def handle_request(self, request):
+        if request.method == "PATCH":
+            patches.append(request.content.decode())
+        return super().handle_request(request)
+
+atexit.register(lambda: print("PATCHES", patches, flush=True))
+client = Client(sys.argv[1], transport=Counting())
+optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+spec = {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 2}
+with RemoteScheduler(optimizer, job="crash-once", spec=spec, client=client) as scheduler:
+    scheduler.step({"loss": 0.5})
+    raise RuntimeError("diverged")
+"""
+
+
+def test_a_crash_out_of_the_context_manager_is_reported_failed_once(
+    live_server: ServerProcess, client: Client
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH_ONCE, live_server.url],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "RuntimeError: diverged" in done.stderr, done.stderr[-3000:]
+    [printed] = [line for line in done.stdout.splitlines() if line.startswith("PATCHES")]
+    patches = ast.literal_eval(printed.removeprefix("PATCHES "))
+    assert [json.loads(body) for body in patches] == [{"status": "failed"}]
+    assert client.get_job("crash-once").status == "failed"
 
 
 def test_refusals_are_clear(client: Client) -> None:

@@ -21,47 +21,27 @@ from .models import EpochAnswer, JsonObject
 from .outage import DEFAULT_MAX_PENDING
 from .training import (
     CircuitBreaker,
-    JobRun,
+    JobOptions,
     OnConflict,
     OnError,
     ResultT,
+    UsesJobRun,
     ending_status,
     loss_of,
     reported_metrics,
 )
 
 
-class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
+class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[misc]
     """Sets the optimizer's learning rate from an lrhub job at the start of every epoch.
 
     Args:
-        job: the job id; defaults to `LRHUB_JOB_ID`.
-        schedule: `"name"` or `"name@3"` to register the job with, or
-        spec: an inline schedule spec (a dict). With neither, the job must already exist.
-        labels: labels of the job when it is created.
-        scale: factor applied by the service to the schedule's rate.
+        job, schedule, spec, labels, scale, on_error, on_conflict, client, max_pending, breaker:
+            the job and what to do when lrhub cannot answer, as
+            `lrhub.client.training.JobOptions`.
         per_step: also set the rate before every batch, from the per-step rates the service
             answers for the epoch (one request per epoch, none per batch).
-        on_error: what to do when the service cannot answer (warns once per outage):
-            `"hold"` keeps the current rate; `"local"` computes the rate on the client with the
-            shared engine from the job's last spec and state the service sent, as the service
-            would (a PATCH made during the outage is not seen; before any answer it holds);
-            `"raise"` stops training with the error. With hold and local the reports the
-            service missed (unreachable, 5xx, 429) are buffered and, once it answers again,
-            replayed in order, so the job's plateau state and history end as if nothing had
-            happened. The rates applied during the outage stay applied. During an outage a
-            circuit breaker makes epochs fail fast: the service is asked again only once a
-            one-second probe of `/readyz` succeeds (probes spaced 1 s, 2 s, ... up to 60 s).
-            At most `max_pending` reports are buffered; beyond, the oldest are dropped and the
-            service sees a gap (decided from its state as it is).
-        on_conflict: the job exists with another schedule or spec than `schedule`/`spec`:
-            `"warn"` (it keeps its own) or `"raise"` (`lrhub.client.training.JobConflict`).
         verbose: 1 prints the rate and the service's reason every epoch.
-        max_pending: the bound of that buffer, in reports.
-        breaker: the circuit breaker's probe timeout and spacing
-            (`lrhub.client.training.CircuitBreaker`); a copy is used, never shared.
-        client: the `Client` to use; defaults to one configured from `LRHUB_*` variables. Its
-            retries come before `on_error`: `Client(max_retries=0)` holds at once in an outage.
 
     When each epoch ends the callback sends its logs as metrics and gets the next epoch's rate
     in the same request (the last epoch of a fit sends its logs alone), so a process killed at
@@ -93,17 +73,11 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         breaker: CircuitBreaker | None = None,
     ) -> None:
         super().__init__()
-        if schedule is not None and spec is not None:
-            raise ValueError("give RemoteLearningRate a schedule or a spec, not both")
-        client = client or Client()
-        job_id = job or client.job_id
-        if not job_id:
-            raise ValueError("RemoteLearningRate needs a job id: pass job=... or set LRHUB_JOB_ID")
-        self.run = JobRun(
-            job_id, schedule=schedule, spec=spec, labels=labels, scale=scale,
+        self.run = JobOptions(
+            job=job, schedule=schedule, spec=spec, labels=labels, scale=scale,
             on_error=on_error, on_conflict=on_conflict, client=client, max_pending=max_pending,
             breaker=breaker,
-        )  # fmt: skip
+        ).run("RemoteLearningRate")  # fmt: skip
         self.per_step = per_step
         self.verbose = verbose
         self._steps_per_epoch: int | None = None
@@ -122,16 +96,6 @@ class RemoteLearningRate(keras.callbacks.Callback):  # type: ignore[misc]
         # The job's last epoch when this callback registered it: another training's, if any.
         self._job_epochs_before: int | None = None
         self._last_loss: float | None = None
-
-    @property
-    def job(self) -> str:
-        """The job id."""
-        return self.run.job
-
-    @property
-    def client(self) -> Client:
-        """The client the callback talks to lrhub with."""
-        return self.run.client
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         # Every refusal comes before anything is registered.

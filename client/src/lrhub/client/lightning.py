@@ -17,7 +17,7 @@ from ._sync import Client
 from .models import JsonObject
 from .outage import DEFAULT_MAX_PENDING
 from .torch import RemoteScheduler
-from .training import CircuitBreaker, OnConflict, OnError
+from .training import CircuitBreaker, JobOptions, OnConflict, OnError
 
 
 class RemoteLearningRate(pl.Callback):
@@ -40,7 +40,8 @@ class RemoteLearningRate(pl.Callback):
 
     Args:
         job, schedule, spec, labels, scale, on_error, on_conflict, client, max_pending,
-        breaker, monitor: as `lrhub.client.torch.RemoteScheduler`.
+        breaker: as `lrhub.client.training.JobOptions`.
+        monitor: as `lrhub.client.torch.RemoteScheduler`.
         log_rate: log the rate with `pl_module.log` (default True).
     """
 
@@ -61,13 +62,13 @@ class RemoteLearningRate(pl.Callback):
         log_rate: bool = True,
     ) -> None:
         super().__init__()
-        if schedule is not None and spec is not None:
-            raise ValueError("give RemoteLearningRate a schedule or a spec, not both")
-        self._scheduler_args: dict[str, Any] = {
-            "job": job, "schedule": schedule, "spec": spec, "labels": labels, "scale": scale,
-            "monitor": monitor, "on_error": on_error, "on_conflict": on_conflict,
-            "client": client, "max_pending": max_pending, "breaker": breaker,
-        }  # fmt: skip
+        # Checked now, run when training starts (the optimizer exists then).
+        self._options = JobOptions(
+            job=job, schedule=schedule, spec=spec, labels=labels, scale=scale,
+            on_error=on_error, on_conflict=on_conflict, client=client, max_pending=max_pending,
+            breaker=breaker,
+        )  # fmt: skip
+        self._monitor = monitor
         self.log_rate = log_rate
         self.scheduler: RemoteScheduler | None = None
         # The last validation's metrics, reported when the next batch starts (or at the end).
@@ -89,7 +90,9 @@ class RemoteLearningRate(pl.Callback):
             )
         optimizer = trainer.optimizers[0]
         if self.scheduler is None or self.scheduler.optimizer is not optimizer:
-            self.scheduler = RemoteScheduler(optimizer, **self._scheduler_args)
+            self.scheduler = RemoteScheduler(
+                optimizer, monitor=self._monitor, **self._options.keywords()
+            )
         if self._restored is not None:
             self.scheduler.load_state_dict(self._restored["scheduler"])
             self._validated = self._restored["validated"]
@@ -126,6 +129,7 @@ class RemoteLearningRate(pl.Callback):
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
+        # Reported where the exception leaves the fit (docs/design.md, "A crash").
         if self.scheduler is not None:
             self.scheduler.finish(status="failed")
 

@@ -20,9 +20,10 @@ from .models import EpochAnswer, JsonObject
 from .outage import DEFAULT_MAX_PENDING
 from .training import (
     CircuitBreaker,
-    JobRun,
+    JobOptions,
     OnConflict,
     OnError,
+    UsesJobRun,
     ending_status,
     loss_of,
     reported_metrics,
@@ -34,7 +35,7 @@ Metrics = Mapping[str, Any] | float | torch.Tensor | None
 STATE_VERSION = 1
 
 
-class RemoteScheduler:
+class RemoteScheduler(UsesJobRun):
     """A `torch.optim.lr_scheduler`-style scheduler that asks an lrhub job for every rate.
 
     Use it as torch's own: build it after the optimizer (the optimizer then holds epoch 0's
@@ -49,10 +50,9 @@ class RemoteScheduler:
             ratio to the first group's initial rate (`initial_lr`, as torch's schedulers record
             it): the first group gets the service's rate, group i that rate times
             `initial_lr_i / initial_lr_0`.
-        job: the job id; defaults to `LRHUB_JOB_ID`.
-        schedule: `"name"` or `"name@3"` to register the job with, or
-        spec: an inline schedule spec (a dict). With neither, the job must already exist.
-        labels, scale: the job's labels and rate factor when it is created.
+        job, schedule, spec, labels, scale, on_error, on_conflict, client, max_pending, breaker:
+            the job and what to do when lrhub cannot answer, as
+            `lrhub.client.training.JobOptions` (hold keeps every group's current rate).
         per_step: `step()` is called after every batch: each epoch's per-step rates come in one
             request (none per batch). Needs `steps_per_epoch`. The metrics given to the step
             that ends an epoch (its last batch's) are that epoch's.
@@ -63,9 +63,6 @@ class RemoteScheduler:
             context manager) when training ends.
         monitor: the name a bare number given to `step()` is reported under; defaults to the
             `monitor` of the job's spec (a plateau), else `"loss"`.
-        on_error, on_conflict, max_pending, breaker, client: as `lrhub.client.keras.
-            RemoteLearningRate` (hold keeps the current rates during an outage; the missed
-            reports are replayed in order once the service answers again).
 
     `should_stop` turns True when the service answers `stop` (an operator stopped the job, or a
     plateau's `stop_patience` ran out): break out of the training loop. `state_dict()` holds
@@ -99,10 +96,11 @@ class RemoteScheduler:
             )
         if epochs is not None and epochs < 1:
             raise ValueError(f"epochs must be at least 1, not {epochs}")
-        client = client or Client()
-        job_id = job or client.job_id
-        if not job_id:
-            raise ValueError("RemoteScheduler needs a job id: pass job=... or set LRHUB_JOB_ID")
+        self.run = JobOptions(
+            job=job, schedule=schedule, spec=spec, labels=labels, scale=scale,
+            on_error=on_error, on_conflict=on_conflict, client=client, max_pending=max_pending,
+            breaker=breaker,
+        ).run("RemoteScheduler")  # fmt: skip
         self.optimizer = optimizer
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
@@ -113,11 +111,6 @@ class RemoteScheduler:
                 "RemoteScheduler keeps every parameter group's ratio to the first group's "
                 "initial rate, which is 0; give the first group a nonzero lr"
             )
-        self.run = JobRun(
-            job_id, schedule=schedule, spec=spec, labels=labels, scale=scale,
-            on_error=on_error, on_conflict=on_conflict, client=client, max_pending=max_pending,
-            breaker=breaker,
-        )  # fmt: skip
         self.per_step = per_step
         self.steps_per_epoch = steps_per_epoch if per_step else None
         self.epochs = epochs
@@ -136,16 +129,6 @@ class RemoteScheduler:
         self._last_loss: float | None = None
         self.run.start()
         self._apply(self.run.ask(lambda: self.run.decide(0, {}, **self._steps())))
-
-    @property
-    def job(self) -> str:
-        """The job id."""
-        return self.run.job
-
-    @property
-    def client(self) -> Client:
-        """The client the scheduler talks to lrhub with."""
-        return self.run.client
 
     def get_last_lr(self) -> list[float]:
         """The rate of every parameter group, as the scheduler last set (or held) it."""
@@ -253,7 +236,9 @@ class RemoteScheduler:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        # An exception out of the training loop means the training failed; the error goes on.
+        """Report the end: `failed` when an exception leaves the block (it goes on), at once and
+        whoever catches it later; `sys.excepthook` would see it only if it ended the process,
+        and then finds the job already reported (docs/design.md, "A crash")."""
         self.finish(status="failed" if exc_type is not None else None)
 
     # -- internals -------------------------------------------------------------------------------

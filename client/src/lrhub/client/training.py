@@ -18,9 +18,14 @@ buffer replayed in order once the service answers again, a circuit breaker that 
 fast during an outage, and the job's lifecycle reports: `failed` too when an exception nobody
 catches ends the process between a run's first report and its `finish` (a crash in the middle of
 training; a SIGTERM or SIGKILL, such as a preemption, reports nothing: the job goes on when a
-successor resumes it). A `JobRun` can be deep-copied and pickled
+successor resumes it). That hook and `RemoteScheduler`'s context manager are the two ways a crash
+is reported; docs/design.md ("A crash") says why both exist and why they never report twice.
+A `JobRun` can be deep-copied and pickled
 (a hyperparameter tuner copies its callbacks): the copy gets a new `Client` with the same
 configuration and starts without the original's buffer or breaker state.
+
+The adapters share their job's parameters as `JobOptions` (documented there, once), which makes
+their `JobRun`; `UsesJobRun` gives them its `job` and `client`.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from math import isfinite
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -140,20 +145,106 @@ class _ClientConfig:
         )
 
 
+def _refuse_invalid(
+    schedule: str | None, spec: JsonObject | None, on_error: str, on_conflict: str
+) -> None:
+    if on_error not in ("hold", "local", "raise"):
+        raise ValueError(f'on_error must be "hold", "local" or "raise", not {on_error!r}')
+    if on_conflict not in ("warn", "raise"):
+        raise ValueError(f'on_conflict must be "warn" or "raise", not {on_conflict!r}')
+    if schedule is not None and spec is not None:
+        raise ValueError("give a schedule or a spec, not both")
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """The job a training adapter trains as and how it talks to lrhub: the parameters every
+    adapter (`lrhub.client.keras`, `.torch`, `.lightning`, `.transformers`) takes, checked when
+    given and documented here once. `run()` makes the adapter's `JobRun` of them.
+
+    Attributes:
+        job: the job id; defaults to `LRHUB_JOB_ID`.
+        schedule: `"name"` or `"name@3"` to register the job with, or
+        spec: an inline schedule spec (a dict). With neither, the job must already exist.
+        labels: labels of the job when it is created.
+        scale: factor applied by the service to the schedule's rate.
+        on_error: what to do when the service cannot answer (warns once per outage):
+            `"hold"` keeps the current rate; `"local"` computes the rate on the client with the
+            shared engine from the job's last spec and state the service sent, as the service
+            would (a PATCH made during the outage is not seen; before any answer it holds);
+            `"raise"` stops training with the error. With hold and local the reports the
+            service missed (unreachable, 5xx, 429) are buffered and, once it answers again,
+            replayed in order, so the job's plateau state and history end as if nothing had
+            happened. The rates applied during the outage stay applied. During an outage a
+            circuit breaker makes epochs fail fast: the service is asked again only once a
+            one-second probe of `/readyz` succeeds (probes spaced 1 s, 2 s, ... up to 60 s).
+            At most `max_pending` reports are buffered; beyond, the oldest are dropped and the
+            service sees a gap (decided from its state as it is).
+        on_conflict: the job exists with another schedule or spec than `schedule`/`spec`:
+            `"warn"` (it keeps its own) or `"raise"` (`JobConflict`).
+        client: the `Client` to use; defaults to one configured from `LRHUB_*` variables. Its
+            retries come before `on_error`: `Client(max_retries=0)` holds at once in an outage.
+        max_pending: the bound of that buffer, in reports.
+        breaker: the circuit breaker's probe timeout and spacing (`CircuitBreaker`); a copy is
+            used, never shared.
+    """
+
+    job: str | None = None
+    schedule: str | None = None
+    spec: JsonObject | None = None
+    labels: Mapping[str, str] | None = None
+    scale: float = 1.0
+    on_error: OnError = "hold"
+    on_conflict: OnConflict = "warn"
+    client: Client | None = None
+    max_pending: int = DEFAULT_MAX_PENDING
+    breaker: CircuitBreaker | None = None
+
+    def __post_init__(self) -> None:
+        _refuse_invalid(self.schedule, self.spec, self.on_error, self.on_conflict)
+
+    def keywords(self) -> dict[str, Any]:
+        """These options as keyword arguments, for an adapter that passes them on to another
+        (the Lightning and Transformers callbacks to `RemoteScheduler`)."""
+        return {option.name: getattr(self, option.name) for option in fields(self)}
+
+    def run(self, adapter: str) -> JobRun:
+        """The `JobRun` of these options; `adapter` (its class name) is named in the error when
+        there is no job id, given or in `LRHUB_JOB_ID`."""
+        client = self.client or Client()
+        job = self.job or client.job_id
+        if not job:
+            raise ValueError(f"{adapter} needs a job id: pass job=... or set LRHUB_JOB_ID")
+        return JobRun(
+            job, schedule=self.schedule, spec=self.spec, labels=self.labels, scale=self.scale,
+            on_error=self.on_error, on_conflict=self.on_conflict, client=client,
+            max_pending=self.max_pending, breaker=self.breaker,
+        )  # fmt: skip
+
+
+class UsesJobRun:
+    """The `job` and `client` of an adapter that talks to lrhub through its `run`."""
+
+    run: JobRun
+
+    @property
+    def job(self) -> str:
+        """The job id."""
+        return self.run.job
+
+    @property
+    def client(self) -> Client:
+        """The client this adapter talks to lrhub with."""
+        return self.run.client
+
+
 class JobRun:
     """A training job as lrhub sees it, driven by a framework adapter; see the module docstring.
 
     Args:
         job: the job id.
-        schedule, spec, labels, scale: what the job is registered with (`schedule` "name" or
-            "name@3", or an inline `spec`; with neither the job must exist).
-        on_error: `"hold"` (None is answered: keep the current rate), `"local"` (the rate the
-            shared engine computes from the job's last spec and state) or `"raise"`. With hold
-            and local, the reports the service missed are replayed in order once it is back.
-        on_conflict: `"warn"` or `"raise"` (`JobConflict`) when the job exists with another
-            schedule or spec than the one given; either way the existing job keeps its own.
-        client: the `Client`; default one from `LRHUB_*`.
-        max_pending: the bound of the outage buffer, in reports.
+        schedule, spec, labels, scale, on_error, on_conflict, client, max_pending, breaker: as
+            `JobOptions` (`client` defaults to one from `LRHUB_*`).
     """
 
     def __init__(
@@ -170,12 +261,7 @@ class JobRun:
         max_pending: int = DEFAULT_MAX_PENDING,
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        if on_error not in ("hold", "local", "raise"):
-            raise ValueError(f'on_error must be "hold", "local" or "raise", not {on_error!r}')
-        if on_conflict not in ("warn", "raise"):
-            raise ValueError(f'on_conflict must be "warn" or "raise", not {on_conflict!r}')
-        if schedule is not None and spec is not None:
-            raise ValueError("give a schedule or a spec, not both")
+        _refuse_invalid(schedule, spec, on_error, on_conflict)
         self.job = job
         self.schedule = schedule
         self.spec = spec
@@ -461,7 +547,9 @@ _training: weakref.WeakSet[JobRun] = weakref.WeakSet()
 
 def _track(run: JobRun) -> None:
     """Count `run` as training; the first time, put `_report_crash` in front of sys.excepthook
-    (chained: a hook installed before, such as an error reporter's, still runs)."""
+    (chained: a hook installed before, such as an error reporter's, still runs). `finish` takes
+    the run out again, so a run reported failed elsewhere is not reported twice (docs/design.md,
+    "A crash")."""
     global _previous_excepthook
     if _previous_excepthook is None:
         _previous_excepthook = sys.excepthook
@@ -472,7 +560,8 @@ def _track(run: JobRun) -> None:
 def _report_crash(
     kind: type[BaseException], error: BaseException, traceback: TracebackType | None
 ) -> None:
-    """`sys.excepthook`: an uncaught exception ends the process; report its runs failed first."""
+    """`sys.excepthook`: an uncaught exception ends the process; report its runs failed first.
+    The net under every adapter, beside `RemoteScheduler.__exit__` (docs/design.md, "A crash")."""
     for run in list(_training):
         run.finish("failed")
     assert _previous_excepthook is not None

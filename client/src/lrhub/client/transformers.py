@@ -18,7 +18,7 @@ from ._sync import Client
 from .models import JsonObject
 from .outage import DEFAULT_MAX_PENDING
 from .torch import RemoteScheduler
-from .training import CircuitBreaker, OnConflict, OnError
+from .training import CircuitBreaker, JobOptions, OnConflict, OnError
 
 
 class RemoteLearningRate(TrainerCallback):
@@ -37,8 +37,9 @@ class RemoteLearningRate(TrainerCallback):
 
     Args:
         job, schedule, spec, labels, scale, on_error, on_conflict, client, max_pending,
-        breaker, monitor: as `lrhub.client.torch.RemoteScheduler` (a number metric is named
-        after the spec's monitor; the Trainer reports a mapping, so `monitor` rarely matters).
+        breaker: as `lrhub.client.training.JobOptions`.
+        monitor: as `lrhub.client.torch.RemoteScheduler` (a number metric is named after the
+            spec's monitor; the Trainer reports a mapping, so `monitor` rarely matters).
     """
 
     def __init__(
@@ -56,13 +57,13 @@ class RemoteLearningRate(TrainerCallback):
         max_pending: int = DEFAULT_MAX_PENDING,
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        if schedule is not None and spec is not None:
-            raise ValueError("give RemoteLearningRate a schedule or a spec, not both")
-        self._scheduler_args: dict[str, Any] = {
-            "job": job, "schedule": schedule, "spec": spec, "labels": labels, "scale": scale,
-            "monitor": monitor, "on_error": on_error, "on_conflict": on_conflict,
-            "client": client, "max_pending": max_pending, "breaker": breaker,
-        }  # fmt: skip
+        # Checked now, run when training starts (the optimizer exists then).
+        self._options = JobOptions(
+            job=job, schedule=schedule, spec=spec, labels=labels, scale=scale,
+            on_error=on_error, on_conflict=on_conflict, client=client, max_pending=max_pending,
+            breaker=breaker,
+        )  # fmt: skip
+        self._monitor = monitor
         self.scheduler: RemoteScheduler | None = None
         # The last evaluation's metrics, reported before the next optimizer step (or at the end).
         self._evaluated: dict[str, Any] | None = None
@@ -86,7 +87,9 @@ class RemoteLearningRate(TrainerCallback):
                 stacklevel=2,
             )
         if self.scheduler is None or self.scheduler.optimizer is not optimizer:
-            self.scheduler = RemoteScheduler(optimizer, **self._scheduler_args)
+            self.scheduler = RemoteScheduler(
+                optimizer, monitor=self._monitor, **self._options.keywords()
+            )
         self._evaluated = None
 
     def on_evaluate(

@@ -24,9 +24,9 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lrhub.service.jobs.service import MAX_JOB_RATE_SERIES, FleetCounts
+from lrhub.service.operations.multiprocess import MULTIPROCESS_DIRECTORY_VARIABLE
 
 UNMATCHED_ROUTE = "<unmatched>"
-MULTIPROCESS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class _FleetCollector(Collector):

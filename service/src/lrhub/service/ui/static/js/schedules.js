@@ -71,6 +71,7 @@ function previewEditor() {
   };
   const chartBox = h("div", { class: "chart-box", id: "preview-chart" });
   const stopNote = h("p", { class: "muted", id: "preview-note" });
+  const staleNote = h("p", { class: "stale-note", id: "preview-stale", role: "status" });
   const saveName = h("input", { id: "save-name", placeholder: "schedule name", size: 20 });
   const saveMessage = h("span", { id: "save-message", role: "status" });
   let timer = null;
@@ -79,6 +80,14 @@ function previewEditor() {
   function clearErrors() {
     for (const list of Object.values(errors)) replace(list);
     for (const input of [specInput, epochsInput, metricsInput]) input.removeAttribute("aria-invalid");
+  }
+
+  /** Grey the curve drawn last (and say so) while the spec typed has errors: it is not that spec. */
+  function markStale(stale) {
+    const drawn = stale && chartBox.firstChild !== null;
+    chartBox.classList.toggle("chart-stale", drawn);
+    stopNote.classList.toggle("chart-stale", drawn);
+    staleNote.textContent = drawn ? "This is the last valid curve, not the spec as typed: fix the errors to redraw it." : "";
   }
 
   /** Put each problem error at the field its loc names. */
@@ -113,12 +122,15 @@ function previewEditor() {
 
   async function preview() {
     clearErrors();
+    // An answer to an earlier spec must not redraw the curve after this one.
+    if (inFlight) inFlight.abort();
     const { body, error } = request();
     if (error) {
+      inFlight = null;
       showErrors(error);
+      markStale(true);
       return;
     }
-    if (inFlight) inFlight.abort();
     inFlight = new AbortController();
     try {
       const answer = await api("POST", "/v1/preview", { body, signal: inFlight.signal });
@@ -127,10 +139,12 @@ function previewEditor() {
       const marks = reductionMarks(epochs, answer.learning_rates, answer.reasons);
       replace(chartBox, rateChart({ epochs, rates: answer.learning_rates, metric, metricName: metricNameInput.value, marks, width: 600 }));
       stopNote.textContent = answer.stop_epoch === null ? "" : `The job would be told to stop at epoch ${answer.stop_epoch}.`;
+      markStale(false);
     } catch (e) {
       if (e.name === "AbortError") return;
       if (e instanceof ApiError && e.errors.length) showErrors(e.errors);
       else errors.spec.append(h("li", {}, e.message));
+      markStale(true);
     }
   }
 
@@ -165,7 +179,7 @@ function previewEditor() {
           h("div", { class: "row" }, h("label", { for: "whatif-values" }, "values"), metricsInput), errors.metrics),
         canOperate() ? h("form", { class: "row", id: "save-form", onsubmit: (e) => { e.preventDefault(); save(); } },
           saveName, h("button", { type: "submit" }, "Save as a new version"), saveMessage) : null),
-      h("div", {}, chartBox, stopNote)));
+      h("div", {}, staleNote, chartBox, stopNote)));
   schedulePreview();
   return {
     node,
