@@ -3,12 +3,14 @@ epoch and bounded in bytes. Real app, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 
+from lrhub.service.clock import iso_text
 from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.schemas import Series
 from lrhub.service.http.schemas import MAX_METRICS
@@ -58,8 +60,7 @@ def test_the_series_is_the_history_in_force_column_by_column(api_on: TestClient)
     assert page["metrics"] == [item["metrics"] for item in history]
     assert page["metrics"][5] == {"val_loss": 9.5, "accuracy": 0.5}  # reported with epoch 6
     assert page["metrics"][6] is None  # the last epoch has not ended
-    times = [datetime.fromisoformat(item["decided_at"]) for item in history]
-    assert [datetime.fromisoformat(text) for text in page["decided_at"]] == times
+    assert page["decided_at"] == [item["decided_at"] for item in history]  # the same text
     assert page["next_cursor"] is None
 
 
@@ -137,3 +138,13 @@ def test_an_unknown_job_is_404(api_on: TestClient) -> None:
     response = api_on.get("/v1/jobs/nobody/series")
     assert response.status_code == 404
     assert "nobody" in response.json()["detail"]
+
+
+def test_times_are_written_as_the_api_writes_them() -> None:
+    moment = datetime(2026, 12, 2, 3, 4, 5, 600, tzinfo=UTC)
+    answered = TypeAdapter(datetime).dump_json(moment).decode().strip('"')
+    assert iso_text(moment) == answered == "2026-12-02T03:04:05.000600Z"
+    assert iso_text(moment.replace(tzinfo=None)) == answered  # SQLite's naive UTC
+    assert iso_text(moment.replace(microsecond=0)) == "2026-12-02T03:04:05Z"
+    later = moment.astimezone(timezone(timedelta(hours=2)))
+    assert iso_text(later) == TypeAdapter(datetime).dump_json(later).decode().strip('"')

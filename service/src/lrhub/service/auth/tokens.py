@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from lrhub.service.auth.principal import ANONYMOUS, Principal, Role
-from lrhub.service.clock import as_utc, utc_now
+from lrhub.service.clock import as_utc, iso_text, utc_now
 from lrhub.service.errors import Unauthorized
 from lrhub.service.jobs import store as job_store
 from lrhub.service.settings import AdminToken
@@ -96,7 +96,7 @@ class Authenticator:
             raise Unauthorized(_UNKNOWN)
         now = utc_now()
         if stored.expires_at is not None and as_utc(stored.expires_at) <= now:
-            expired = as_utc(stored.expires_at).isoformat().replace("+00:00", "Z")
+            expired = iso_text(stored.expires_at)
             raise Unauthorized(f"the bearer token {stored.name!r} expired at {expired}")
         if stored.last_used_at is None or now - as_utc(stored.last_used_at) >= LAST_USE_RESOLUTION:
             with write_transaction(self.engine) as connection:

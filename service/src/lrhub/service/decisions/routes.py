@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from lrhub.service.auth.principal import Principal
+from lrhub.service.clock import iso_text
 from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.schemas import (
     DecisionRequest,
@@ -116,7 +117,7 @@ def _csv_rows(decisions: Iterable[StoredDecision]) -> str:
                 entry.schedule.name or "",
                 entry.schedule.version if entry.schedule.version is not None else "",
                 str(entry.superseded).lower(),
-                entry.decided_at.isoformat().replace("+00:00", "Z"),
+                iso_text(entry.decided_at),
                 json.dumps(entry.metrics, sort_keys=True),
                 json.dumps(entry.input_metrics, sort_keys=True),
             ]

@@ -9,7 +9,7 @@ from json.encoder import encode_basestring_ascii
 
 from pydantic import BaseModel, Field
 
-from lrhub.service.clock import as_utc
+from lrhub.service.clock import as_utc, iso_text
 from lrhub.service.decisions.store import DecisionRecord, SeriesPoint, StoredDecision
 from lrhub.service.http.paging import MAX_ID, encode_cursor
 from lrhub.service.http.schemas import EngineState, Metrics, RequestBody, StepsPerEpoch
@@ -141,31 +141,36 @@ def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> by
     Written from text pieces whose lengths are the body's: the stored metrics' JSON passes
     through undecoded (it was validated when it was stored).
     """
-    columns: list[list[str]] = [[] for _ in _SERIES_COLUMNS]
-    epochs = columns[0]
+    epochs: list[str] = []
+    rates: list[str] = []
+    reasons: list[str] = []
+    times: list[str] = []
+    metrics: list[str] = []
     size = _SERIES_OVERHEAD_BYTES
     last: int | None = None
     stopped = False
     for point in points:
         if len(epochs) == limit:
             break
-        row = (
-            str(point.epoch),
-            repr(point.learning_rate),
-            encode_basestring_ascii(point.reason),
-            '"' + as_utc(point.decided_at).isoformat().replace("+00:00", "Z") + '"',
-            point.end_metrics_json or "null",
-        )
-        cost = sum(map(len, row)) + len(row)  # and a comma each
+        epoch = str(point.epoch)
+        rate = repr(point.learning_rate)
+        reason = encode_basestring_ascii(point.reason)
+        time = '"' + iso_text(point.decided_at) + '"'
+        ended = point.end_metrics_json or "null"
+        # Each piece and a comma after it.
+        cost = len(epoch) + len(rate) + len(reason) + len(time) + len(ended) + 5
         if epochs and size + cost > max_bytes:
             stopped = True
             break
         size += cost
-        for column, text in zip(columns, row, strict=True):
-            column.append(text)
+        epochs.append(epoch)
+        rates.append(rate)
+        reasons.append(reason)
+        times.append(time)
+        metrics.append(ended)
         last = point.epoch
     more = stopped or len(epochs) == limit
     cursor = json.dumps(encode_cursor(last) if last is not None and more else None)
-    named = zip(_SERIES_COLUMNS, columns, strict=True)
+    named = zip(_SERIES_COLUMNS, (epochs, rates, reasons, times, metrics), strict=True)
     body = ",".join(f'"{name}":[{",".join(column)}]' for name, column in named)
     return ("{" + body + ',"next_cursor":' + cursor + "}").encode()
