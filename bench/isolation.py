@@ -31,25 +31,17 @@ from bench.targets import POSTGRESQL, SQLITE
 from bench.workload import EPOCHS_PER_JOB, create_job, decision_body, decision_path
 from lrhub.schedules import evaluation_cost, parse_spec
 from lrhub.service.limits import DEFAULT_MAX_EVALUATION_COST, DEFAULT_MAX_STEPS_PER_EPOCH
+from tests.service.helpers import HEAVY_FORMULA
 from tests.support.server import ServerProcess
 
 LIGHT_TARGET_MS = 50.0
 # The server as every server was before costly evaluations moved to a separate process.
 IN_PROCESS_ENV = {"LRHUB_EVALUATION_PROCESSES": "0"}
-HEAVY_SPEC: dict[str, Any] = {
-    "type": "expression",
-    "initial_learning_rate": 0.1,
-    "unit": "step",
-    # As long a formula as the expression limits accept (400 parts).
-    "expression": "abs("
-    + " + ".join(f"sin(t * {i} + prev_lr) * exp(-0.001 * step)" for i in range(12))
-    + ") * 0.001",
-}
 
 
 def heavy_steps() -> int:
-    """The most steps per epoch the default limits allow for HEAVY_SPEC."""
-    per_rate = evaluation_cost(parse_spec(HEAVY_SPEC))
+    """The most steps per epoch the default limits allow for HEAVY_FORMULA."""
+    per_rate = evaluation_cost(parse_spec(HEAVY_FORMULA))
     return min(DEFAULT_MAX_STEPS_PER_EPOCH, DEFAULT_MAX_EVALUATION_COST // per_rate)
 
 
@@ -72,7 +64,7 @@ def heavy_loop(url: str, stop: threading.Event, seconds: list[float]) -> None:
     """Decide new epochs of the heavy job until `stop`; each request's duration in `seconds`."""
     steps = heavy_steps()
     with httpx.Client(base_url=url, timeout=120) as client:
-        client.put("/v1/jobs/heavy", json={"spec": HEAVY_SPEC}).raise_for_status()
+        client.put("/v1/jobs/heavy", json={"spec": HEAVY_FORMULA}).raise_for_status()
         epoch = 0
         while not stop.is_set():
             started = time.perf_counter()

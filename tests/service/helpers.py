@@ -21,6 +21,16 @@ PLATEAU = {
 DROP = {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 2}
 LINEAR = {"type": "linear", "start_learning_rate": 0.0, "end_learning_rate": 1.0, "duration": 10}
 # val_loss seen at the end of epochs 0, 1, 2, ...: improves, stalls twice, improves, stalls.
+# A step-unit formula as long as the expression limits accept (400 parts): each of its rates
+# costs hundreds of evaluation steps, the costliest kind of request.
+HEAVY_FORMULA = {
+    "type": "expression",
+    "initial_learning_rate": 0.1,
+    "unit": "step",
+    "expression": "abs("
+    + " + ".join(f"sin(t * {i} + prev_lr) * exp(-0.001 * step)" for i in range(12))
+    + ") * 0.001",
+}
 LOSSES = [1.0, 0.8, 0.85, 0.9, 0.5, 0.6, 0.7, 0.4, 0.45, 0.5]
 
 

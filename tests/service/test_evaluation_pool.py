@@ -20,18 +20,9 @@ from lrhub.service.errors import Unavailable
 from lrhub.service.evaluation import Evaluator
 from lrhub.service.settings import ServerSettings
 from tests.service.conftest import app_client
-from tests.service.helpers import PLATEAU, observed
+from tests.service.helpers import HEAVY_FORMULA, PLATEAU, observed
 from tests.support.server import running_server
 
-# A long formula: each of its step rates costs 316 evaluation steps.
-FORMULA = {
-    "type": "expression",
-    "initial_learning_rate": 0.1,
-    "unit": "step",
-    "expression": "abs("
-    + " + ".join(f"sin(t * {i} + prev_lr) * exp(-0.001 * step)" for i in range(12))
-    + ") * 0.001",
-}
 # Negative from its 101st step on: the engine refuses that epoch.
 TURNS_NEGATIVE = {
     "type": "expression",
@@ -62,7 +53,7 @@ def test_decisions_evaluated_in_the_pool_answer_as_in_process(db_url: str) -> No
         app_client(db_url, **IN_PROCESS_SETTINGS) as inline,
         app_client(db_url, **POOLED_SETTINGS) as pooled,
     ):
-        for name, spec, steps in (("plateau", PLATEAU, 4), ("formula", FORMULA, 500)):
+        for name, spec, steps in (("plateau", PLATEAU, 4), ("formula", HEAVY_FORMULA, 500)):
             for api, suffix in ((inline, "inline"), (pooled, "pooled")):
                 assert api.put(f"/v1/jobs/{name}-{suffix}", json={"spec": spec}).status_code == 201
             for epoch in range(6):
@@ -84,7 +75,7 @@ def test_decisions_evaluated_in_the_pool_answer_as_in_process(db_url: str) -> No
 def test_a_preview_evaluated_in_the_pool_answers_as_in_process(sqlite_url: str) -> None:
     metrics = [observed(epoch) for epoch in range(1, 9)]
     requests = (
-        {"spec": FORMULA, "epochs": 4, "steps_per_epoch": 300},
+        {"spec": HEAVY_FORMULA, "epochs": 4, "steps_per_epoch": 300},
         {"spec": PLATEAU, "epochs": 10, "steps_per_epoch": 3, "metrics": metrics},
     )
     with (
@@ -178,7 +169,7 @@ def test_a_pool_process_killed_mid_request_fails_that_request_alone(
         running_server(tmp_path, database_url=empty_db_url, env=env) as server,
         httpx.Client(base_url=server.url, timeout=120) as client,
     ):
-        for job_id, spec in (("heavy", FORMULA), ("light", PLATEAU)):
+        for job_id, spec in (("heavy", HEAVY_FORMULA), ("light", PLATEAU)):
             client.put(f"/v1/jobs/{job_id}", json={"spec": spec}).raise_for_status()
         decide_light = client.post("/v1/jobs/light/epochs/0", json={"metrics": {}})
         assert decide_light.status_code == 200
@@ -210,7 +201,7 @@ def test_a_pool_process_killed_mid_request_fails_that_request_alone(
         answer = client.post("/v1/jobs/heavy/epochs/0", json=heavy)
         assert answer.status_code == 200, answer.text
         expected = answer_epoch(
-            parse_spec(FORMULA),
+            parse_spec(HEAVY_FORMULA),
             None,
             epoch=0,
             metrics={},

@@ -9,17 +9,9 @@ from fastapi.testclient import TestClient
 
 from lrhub.schedules import evaluation_cost, parse_spec
 from tests.service.conftest import app_client, migrated
+from tests.service.helpers import HEAVY_FORMULA
 
 COSINE = {"type": "cosine_decay", "initial_learning_rate": 0.1, "decay_steps": 1000, "unit": "step"}
-# A long formula: each of its rates costs hundreds of evaluation steps.
-HEAVY = {
-    "type": "expression",
-    "initial_learning_rate": 0.1,
-    "unit": "step",
-    "expression": "abs("
-    + " + ".join(f"sin(t * {i} + prev_lr) * exp(-0.001 * step)" for i in range(12))
-    + ") * 0.001",
-}
 
 
 def refusal(response: Any, field: str, setting: str) -> str:
@@ -46,17 +38,17 @@ def test_steps_per_epoch_over_its_setting_is_refused_and_the_setting_raises_it(
 
 
 def test_a_costly_formula_is_bounded_by_the_evaluation_budget(sqlite_url: str) -> None:
-    per_rate = evaluation_cost(parse_spec(HEAVY))
+    per_rate = evaluation_cost(parse_spec(HEAVY_FORMULA))
     budget = per_rate * 1000
     with app_client(migrated(sqlite_url), max_evaluation_cost=budget) as api:
-        assert api.put("/v1/jobs/heavy", json={"spec": HEAVY}).status_code == 201
+        assert api.put("/v1/jobs/heavy", json={"spec": HEAVY_FORMULA}).status_code == 201
         over = api.post("/v1/jobs/heavy/epochs/0", json={"metrics": {}, "steps_per_epoch": 1001})
         detail = refusal(over, "steps_per_epoch", "LRHUB_MAX_EVALUATION_COST")
         assert f"{budget:,}" in detail
         within = api.post("/v1/jobs/heavy/epochs/0", json={"metrics": {}, "steps_per_epoch": 1000})
         assert within.status_code == 200, within.text
 
-        preview = {"spec": HEAVY, "epochs": 11, "steps_per_epoch": 100}
+        preview = {"spec": HEAVY_FORMULA, "epochs": 11, "steps_per_epoch": 100}
         refusal(api.post("/v1/preview", json=preview), "epochs", "LRHUB_MAX_EVALUATION_COST")
         preview["epochs"] = 10
         assert api.post("/v1/preview", json=preview).status_code == 200
