@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from lrhub.service.clock import utc_now
+from lrhub.service.jobs.model import Follow, JobStatus, StoredJob
 from lrhub.service.jobs.service import purge_finished_jobs
 from lrhub.service.jobs.staleness import is_stale
-from lrhub.service.jobs.store import Follow, JobStatus, StoredJob
 from lrhub.service.storage.database import make_engine
 from lrhub.service.storage.tables import jobs
 from tests.service.conftest import ADMIN_HEADERS, app_client

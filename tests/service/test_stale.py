@@ -10,8 +10,8 @@ from sqlalchemy import true, update
 
 from lrhub.service.clock import as_utc
 from lrhub.service.jobs import store as job_store
+from lrhub.service.jobs.model import StoredJob
 from lrhub.service.jobs.staleness import is_stale
-from lrhub.service.jobs.store import StoredJob
 from lrhub.service.storage.database import make_engine, read_transaction, write_transaction
 from lrhub.service.storage.tables import jobs as jobs_table
 from tests.service.conftest import app_client

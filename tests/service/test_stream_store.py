@@ -11,12 +11,12 @@ from sqlalchemy import Engine
 
 from lrhub.service.auth.principal import Principal
 from lrhub.service.jobs import store as job_store
+from lrhub.service.jobs.model import AuditAction
 from lrhub.service.jobs.selectors import Selector, parse_selector
-from lrhub.service.jobs.store import AuditAction
 from lrhub.service.storage.database import make_engine, read_transaction, write_transaction
 from lrhub.service.stream import service as stream_service
 from lrhub.service.stream import store as stream_store
-from lrhub.service.stream.store import StreamKind
+from lrhub.service.stream.model import StreamKind
 from tests.service.conftest import app_client, migrated
 from tests.service.helpers import DROP, create_job, decide
 from tests.support.postgres import scratch_database

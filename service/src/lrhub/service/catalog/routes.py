@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Path, Query, Response
 
 from lrhub.service.catalog import service as catalog_service
+from lrhub.service.catalog.model import StoredVersion
 from lrhub.service.catalog.schemas import Schedule, SchedulePut
-from lrhub.service.catalog.store import StoredVersion
 from lrhub.service.http.dependencies import Caller, Context, IfMatch
 from lrhub.service.http.etags import schedule_etag
 from lrhub.service.http.openapi import with_etag

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from lrhub.schedules import Spec
-from lrhub.service.catalog.store import StoredVersion
+from lrhub.service.catalog.model import StoredVersion
 from lrhub.service.clock import as_utc
 from lrhub.service.http.schemas import RequestBody, StoredText
 from lrhub.service.storage.specs import load_spec

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from lrhub.schedules import Spec
 from lrhub.service.auth.principal import Principal
 from lrhub.service.catalog import store as catalog_store
-from lrhub.service.catalog.store import StoredVersion
+from lrhub.service.catalog.model import StoredVersion
 from lrhub.service.clock import utc_now
 from lrhub.service.errors import Conflict, NotFound
 from lrhub.service.http.etags import check_if_match, schedule_etag

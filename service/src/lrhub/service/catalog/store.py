@@ -3,26 +3,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
+from lrhub.service.catalog.model import StoredVersion
 from lrhub.service.errors import NotFound
 from lrhub.service.storage.tables import schedule_versions, schedules
-
-
-@dataclass(frozen=True)
-class StoredVersion:
-    """One version of a schedule, with how many versions the schedule has."""
-
-    name: str
-    version: int
-    spec: str
-    description: str
-    created_at: datetime
-    versions: int
-
 
 _VERSION_COLUMNS = (
     schedule_versions.c.name,

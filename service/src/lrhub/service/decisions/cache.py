@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from lrhub.service.jobs.store import StoredJob
+from lrhub.service.jobs.model import StoredJob
 
 DEFAULT_CACHED_JOBS = 10_000
 

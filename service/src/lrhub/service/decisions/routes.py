@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from lrhub.service.auth.principal import Principal
 from lrhub.service.clock import iso_text
 from lrhub.service.decisions import service as decision_service
+from lrhub.service.decisions.model import StoredDecision
 from lrhub.service.decisions.schemas import (
     DecisionRequest,
     EpochAnswer,
@@ -24,7 +25,6 @@ from lrhub.service.decisions.schemas import (
     series_json,
 )
 from lrhub.service.decisions.service import Outcome
-from lrhub.service.decisions.store import StoredDecision
 from lrhub.service.errors import InvalidRequest
 from lrhub.service.http.dependencies import AppContext, Caller, Context
 from lrhub.service.http.paging import (

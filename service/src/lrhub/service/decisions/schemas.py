@@ -10,7 +10,7 @@ from json.encoder import encode_basestring_ascii
 from pydantic import BaseModel, Field
 
 from lrhub.service.clock import as_utc, iso_text
-from lrhub.service.decisions.store import DecisionRecord, SeriesPoint, StoredDecision
+from lrhub.service.decisions.model import NewDecision, SeriesPoint, StoredDecision
 from lrhub.service.http.paging import MAX_ID, encode_cursor
 from lrhub.service.http.schemas import EngineState, Metrics, RequestBody, StepsPerEpoch
 
@@ -52,7 +52,7 @@ class EpochAnswer(BaseModel):
     decided_at: datetime
 
     @classmethod
-    def of(cls, record: DecisionRecord, *, replayed: bool) -> EpochAnswer:
+    def of(cls, record: NewDecision, *, replayed: bool) -> EpochAnswer:
         """The answer for a decision, stored now (`replayed` false) or before."""
         return cls(
             job_id=record.job_id,

@@ -37,12 +37,12 @@ from lrhub.service.catalog import store as catalog_store
 from lrhub.service.clock import as_utc, utc_now
 from lrhub.service.decisions import store as decision_store
 from lrhub.service.decisions.cache import JobRowCache
-from lrhub.service.decisions.store import DecisionRecord, SeriesPoint, StoredDecision
+from lrhub.service.decisions.model import NewDecision, SeriesPoint, StoredDecision
 from lrhub.service.errors import Conflict, EvaluationFailed, NotFound, Unavailable
 from lrhub.service.evaluation import IN_PROCESS, Evaluator
 from lrhub.service.jobs import store as job_store
+from lrhub.service.jobs.model import AuditAction, Follow, JobStatus, StoredJob
 from lrhub.service.jobs.staleness import with_interval
-from lrhub.service.jobs.store import AuditAction, Follow, JobStatus, StoredJob
 from lrhub.service.limits import Limits, evaluation_steps
 from lrhub.service.storage.database import (
     autocommit_statement,
@@ -73,7 +73,7 @@ class DecidedEpoch:
     """A decision request's answer: the decision (stored now or before), how it was answered,
     and how many plateau reductions it made."""
 
-    record: DecisionRecord
+    record: NewDecision
     outcome: Outcome
     reductions: int
 
@@ -264,7 +264,7 @@ def _decide(
         raise EvaluationFailed(f"epoch {epoch}: {error}") from error
     answer = answered.answer
     rewound = rewound_from is not None
-    record = DecisionRecord(
+    record = NewDecision(
         job_id=job.job_id,
         epoch=epoch,
         metrics=dict(metrics) if metrics is not None else None,
@@ -448,10 +448,10 @@ def job_series(
     return points()
 
 
-Record = TypeVar("Record", bound=DecisionRecord)
+Record = TypeVar("Record", bound=NewDecision)
 
 
-def _derives_step_rates(decision: DecisionRecord) -> bool:
+def _derives_step_rates(decision: NewDecision) -> bool:
     """A decision made with steps_per_epoch whose per-step rates are not at hand."""
     return decision.step_learning_rates is None and decision.step_scale is not None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -21,52 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from lrhub.service.jobs.store import StoredJob, job_of
+from lrhub.service.decisions.model import NewDecision, SeriesPoint, StoredDecision
+from lrhub.service.jobs.model import StoredJob
+from lrhub.service.jobs.store import job_of
 from lrhub.service.storage.tables import decisions, jobs, schedules, spec_texts
-
-
-@dataclass(frozen=True)
-class DecisionRecord:
-    """One decided epoch of a job, as it is stored (every column of `decisions` but `id`)."""
-
-    job_id: str
-    epoch: int
-    metrics: dict[str, float] | None
-    """The decision's input: the metrics observed at the end of the epoch before."""
-    steps_per_epoch: int | None
-    learning_rate: float
-    step_learning_rates: list[float] | None
-    """The epoch's per-step rates when known: as answered, or derived again on read. Never
-    written: they follow from the spec, `state_before`, `metrics`, `clock_origin` and the step
-    rule (only rows from before 0.2.0 hold a stored list)."""
-    step_scale: float | None
-    """With `step_fixed`, the operator's rule for the per-step rates (set with steps_per_epoch)."""
-    step_fixed: float | None
-    reason: str
-    stop: bool
-    schedule_name: str | None
-    schedule_version: int | None
-    spec_key: str
-    """Which spec `state_before` and `state_after` belong to (with `clock_origin`)."""
-    clock_origin: int
-    state_before: dict[str, Any] | None
-    state_after: dict[str, Any]
-    gap: int
-    rewound: bool
-    superseded: bool
-    decided_at: datetime
-    end_metrics: dict[str, float] | None
-    """Observed at the end of this epoch; None until the job reports them."""
-
-
-@dataclass(frozen=True)
-class StoredDecision(DecisionRecord):
-    """A row of `decisions`: a DecisionRecord with its id, which orders the history, and its
-    stream position (None until the stream's sequencer numbers it)."""
-
-    id: int
-    seq: int | None
-
 
 # The decision path's statements are built once: SQLAlchemy then reuses their compiled form
 # instead of re-coercing a new statement per request.
@@ -161,17 +119,17 @@ def read_job_for_decision(connection: Connection, job_id: str) -> tuple[StoredJo
     return job_of(values), latest or 0
 
 
-_RECORD_FIELDS = [field.name for field in fields(DecisionRecord)]
+_RECORD_FIELDS = [field.name for field in fields(NewDecision)]
 
 
-def _record_parameters(record: DecisionRecord) -> dict[str, Any]:
+def _record_parameters(record: NewDecision) -> dict[str, Any]:
     # Field by field, not asdict: that deep-copies every list, the step rates included.
     parameters = {_DECISION_PARAM + name: getattr(record, name) for name in _RECORD_FIELDS}
     parameters[_DECISION_PARAM + "step_learning_rates"] = None  # derived on read
     return parameters
 
 
-def _ended_parameters(record: DecisionRecord, ended_epoch: int | None) -> dict[str, Any]:
+def _ended_parameters(record: NewDecision, ended_epoch: int | None) -> dict[str, Any]:
     return {
         "ended_job_id": record.job_id,
         "ended_epoch": -1 if ended_epoch is None else ended_epoch,
@@ -192,7 +150,7 @@ def decide_in_one_statement(
     read: StoredJob,
     read_latest: int,
     decided: StoredJob,
-    record: DecisionRecord,
+    record: NewDecision,
     ended_epoch: int | None,
 ) -> bool:
     """PostgreSQL, autocommit: update the job from `read` to `decided`, insert `record` and
@@ -215,9 +173,7 @@ def compare_and_set_job(
     return connection.execute(_DECIDE_ON_JOB, parameters).rowcount == 1
 
 
-def insert_decision(
-    connection: Connection, record: DecisionRecord, ended_epoch: int | None
-) -> None:
+def insert_decision(connection: Connection, record: NewDecision, ended_epoch: int | None) -> None:
     """Store one decision and, when `ended_epoch` is given, record its metrics as that epoch's
     end metrics."""
     connection.execute(_INSERT_DECISION, _record_parameters(record))
@@ -299,19 +255,6 @@ def list_decisions(
     if limit is not None:
         query = query.limit(limit)
     return [StoredDecision(**row) for row in connection.execute(query).mappings()]
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesPoint:
-    """One epoch of a job's rate curve: the decision in force for it, without its state."""
-
-    epoch: int
-    learning_rate: float
-    reason: str
-    end_metrics_json: str | None
-    """The metrics observed at the end of the epoch as the JSON text stored (None until
-    reported): a curve passes them on undecoded."""
-    decided_at: datetime
 
 
 def list_series(

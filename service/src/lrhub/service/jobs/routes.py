@@ -26,6 +26,7 @@ from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
 from lrhub.service.http.schemas import JOB_ID_PATTERN, LABEL_KEY_PATTERN, storable_text
 from lrhub.service.jobs import service as job_service
+from lrhub.service.jobs.model import JobStatus, StoredJob
 from lrhub.service.jobs.schemas import (
     AuditEvent,
     BulkChange,
@@ -36,7 +37,6 @@ from lrhub.service.jobs.schemas import (
     JobToken,
 )
 from lrhub.service.jobs.selectors import Selector, SelectorError, parse_selector
-from lrhub.service.jobs.store import JobStatus, StoredJob
 
 router = v1_router("/v1/jobs", "jobs")
 

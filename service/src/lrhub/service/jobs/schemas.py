@@ -17,8 +17,7 @@ from lrhub.service.http.schemas import (
     Scale,
     ScheduleRef,
 )
-from lrhub.service.jobs.staleness import is_stale
-from lrhub.service.jobs.store import (
+from lrhub.service.jobs.model import (
     AuditAction,
     BulkOutcome,
     BulkResult,
@@ -27,6 +26,7 @@ from lrhub.service.jobs.store import (
     StoredEvent,
     StoredJob,
 )
+from lrhub.service.jobs.staleness import is_stale
 from lrhub.service.storage.specs import load_spec
 
 

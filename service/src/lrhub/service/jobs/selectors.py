@@ -19,7 +19,7 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, and_, or_, true
 
 from lrhub.service.http.schemas import LABEL_KEY_PATTERN
-from lrhub.service.jobs.store import JobStatus
+from lrhub.service.jobs.model import JobStatus
 from lrhub.service.storage.tables import jobs
 
 STATUS_KEY = "status"

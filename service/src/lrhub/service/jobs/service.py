@@ -19,10 +19,7 @@ from lrhub.service.clock import utc_now
 from lrhub.service.errors import Conflict, InvalidChange, NotFound, TooManyMatches
 from lrhub.service.http.etags import check_if_match, job_etag
 from lrhub.service.jobs import store as job_store
-from lrhub.service.jobs.schemas import JobCreate, JobPatch
-from lrhub.service.jobs.selectors import Selector, selector_condition
-from lrhub.service.jobs.staleness import is_stale
-from lrhub.service.jobs.store import (
+from lrhub.service.jobs.model import (
     AuditAction,
     BulkJobResult,
     BulkOutcome,
@@ -32,6 +29,9 @@ from lrhub.service.jobs.store import (
     StoredEvent,
     StoredJob,
 )
+from lrhub.service.jobs.schemas import JobCreate, JobPatch
+from lrhub.service.jobs.selectors import Selector, selector_condition
+from lrhub.service.jobs.staleness import is_stale
 from lrhub.service.storage.database import read_transaction, write_transaction
 from lrhub.service.storage.specs import canonical_text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lrhub.service.decisions.schemas import HistoryEntry
 from lrhub.service.jobs.schemas import AuditEvent
-from lrhub.service.stream.store import StreamItem
+from lrhub.service.stream.model import StreamItem
 
 
 class StreamDecision(HistoryEntry):

@@ -10,7 +10,7 @@ from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.selectors import Selector, selector_condition
 from lrhub.service.storage.database import read_transaction, write_transaction
 from lrhub.service.stream import store as stream_store
-from lrhub.service.stream.store import StreamItem
+from lrhub.service.stream.model import StreamItem
 
 
 def open_stream(engine: Engine, principal: Principal, job_id: str | None, after: int | None) -> int:

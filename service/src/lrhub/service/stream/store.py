@@ -14,44 +14,16 @@ up to that bound even when each statement sees a fresh snapshot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, exists, select, update
 
 from lrhub.service.clock import as_utc
-from lrhub.service.decisions.store import StoredDecision
-from lrhub.service.jobs.store import StoredEvent, event_of
+from lrhub.service.decisions.model import StoredDecision
+from lrhub.service.jobs.store import event_of
 from lrhub.service.storage.tables import decisions, events, jobs, stream_sequence
+from lrhub.service.stream.model import StreamItem, StreamKind, event_kind
 
 SEQUENCE_BATCH = 1000
 _COUNTER_ID = 1
-
-
-class StreamKind(StrEnum):
-    """The SSE `event:` of a stream item."""
-
-    DECISION = "decision"
-    CHANGE = "change"
-    STATUS = "status"
-
-
-@dataclass(frozen=True)
-class StreamItem:
-    """One numbered decision or audit event: its stream position, kind and row."""
-
-    seq: int
-    kind: StreamKind
-    job_id: str
-    decision: StoredDecision | None = None
-    event: StoredEvent | None = None
-
-
-def event_kind(event: StoredEvent) -> StreamKind:
-    """`status` for an audit event that moved the job's status, else `change`."""
-    if event.before is not None and event.before.get("status") != event.after.get("status"):
-        return StreamKind.STATUS
-    return StreamKind.CHANGE
 
 
 def head(connection: Connection) -> int:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from lrhub.service.auth.principal import Role
 from lrhub.service.clock import as_utc
 from lrhub.service.http.schemas import RequestBody
-from lrhub.service.tokens.store import StoredToken
+from lrhub.service.tokens.model import StoredToken
 
 TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 MAX_EXPIRES_IN_SECONDS = 10 * 366 * 86_400  # ten years

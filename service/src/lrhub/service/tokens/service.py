@@ -14,7 +14,7 @@ from lrhub.service.clock import utc_now
 from lrhub.service.errors import Conflict, NotFound
 from lrhub.service.storage.database import read_transaction, write_transaction
 from lrhub.service.tokens import store as token_store
-from lrhub.service.tokens.store import StoredToken
+from lrhub.service.tokens.model import StoredToken
 
 
 @dataclass(frozen=True)

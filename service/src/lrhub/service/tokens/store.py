@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -11,19 +11,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from lrhub.service.auth.principal import Role
 from lrhub.service.storage.tables import tokens
-
-
-@dataclass(frozen=True)
-class StoredToken:
-    """One row of `tokens`: an API token's name, role, hash and times."""
-
-    name: str
-    role: Role
-    token_hash: str
-    created_by: str
-    created_at: datetime
-    expires_at: datetime | None
-    last_used_at: datetime | None
+from lrhub.service.tokens.model import StoredToken
 
 
 def _token(row: Mapping[Any, Any]) -> StoredToken:

@@ -1,0 +1,63 @@
+"""Decisions' records: a decided epoch as it is stored, and a point of a job's curve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NewDecision:
+    """One decided epoch of a job, as it is stored (every column of `decisions` but `id`)."""
+
+    job_id: str
+    epoch: int
+    metrics: dict[str, float] | None
+    """The decision's input: the metrics observed at the end of the epoch before."""
+    steps_per_epoch: int | None
+    learning_rate: float
+    step_learning_rates: list[float] | None
+    """The epoch's per-step rates when known: as answered, or derived again on read. Never
+    written: they follow from the spec, `state_before`, `metrics`, `clock_origin` and the step
+    rule (only rows from before 0.2.0 hold a stored list)."""
+    step_scale: float | None
+    """With `step_fixed`, the operator's rule for the per-step rates (set with steps_per_epoch)."""
+    step_fixed: float | None
+    reason: str
+    stop: bool
+    schedule_name: str | None
+    schedule_version: int | None
+    spec_key: str
+    """Which spec `state_before` and `state_after` belong to (with `clock_origin`)."""
+    clock_origin: int
+    state_before: dict[str, Any] | None
+    state_after: dict[str, Any]
+    gap: int
+    rewound: bool
+    superseded: bool
+    decided_at: datetime
+    end_metrics: dict[str, float] | None
+    """Observed at the end of this epoch; None until the job reports them."""
+
+
+@dataclass(frozen=True)
+class StoredDecision(NewDecision):
+    """A row of `decisions`: a NewDecision with its id, which orders the history, and its
+    stream position (None until the stream's sequencer numbers it)."""
+
+    id: int
+    seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One epoch of a job's rate curve: the decision in force for it, without its state."""
+
+    epoch: int
+    learning_rate: float
+    reason: str
+    end_metrics_json: str | None
+    """The metrics observed at the end of the epoch as the JSON text stored (None until
+    reported): a curve passes them on undecoded."""
+    decided_at: datetime

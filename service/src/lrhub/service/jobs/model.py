@@ -1,0 +1,120 @@
+"""Jobs' records and enums: what the jobs store reads and writes, and every layer passes around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life: training, stopped by an operator, or ended (as it reported)."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+# Jobs whose training is over: they can be deleted, purged after the retention, and their
+# schedules deleted.
+FINISHED = frozenset({JobStatus.STOPPED, JobStatus.COMPLETED, JobStatus.FAILED})
+
+
+class Follow(StrEnum):
+    """How a job on a named schedule takes new versions: at its next epoch, or never."""
+
+    LATEST = "latest"
+    PINNED = "pinned"
+
+
+class AuditAction(StrEnum):
+    """What an audit event records."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    STOP = "stop"
+    ROTATE_TOKEN = "rotate_token"
+    STATUS = "status"
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    """One row of `jobs`: a job's configuration, operator settings and engine state."""
+
+    job_id: str
+    token_hash: str
+    status: JobStatus
+    schedule_name: str | None
+    schedule_version: int | None
+    follow: Follow
+    spec: str
+    scale: float
+    override: float | None
+    paused: bool
+    held_rate: float | None
+    labels: dict[str, str]
+    clock_origin: int
+    last_epoch: int | None
+    learning_rate: float | None
+    state: dict[str, Any] | None
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+    row_version: int
+    """Counts every write of the row; a decision lands only on the version it was computed from."""
+    created_by: str | None
+    """The actor that created the job (None for jobs created before lrhub recorded it)."""
+    last_seen_at: datetime | None
+    """When the job last reported (a decision, an epoch's end, its status); None before that."""
+    epoch_intervals: list[float] | None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One row of `events`: who changed a job, when, its configuration before and after."""
+
+    id: int
+    job_id: str
+    at: datetime
+    actor: str
+    action: AuditAction
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+    seq: int | None
+    """Stream position (None until the stream's sequencer numbers the event)."""
+    change_id: str | None
+    """The bulk change this event belongs to, if any."""
+
+
+class BulkOutcome(StrEnum):
+    """What a bulk change did (or, in a dry run, would do) to one matching job."""
+
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"  # the change leaves its configuration as it was
+    REFUSED = "refused"  # the single-job PATCH rule refuses it (e.g. a stopped job)
+    NO_LONGER_MATCHES = "no_longer_matches"  # changed concurrently so the selector misses it
+
+
+@dataclass(frozen=True)
+class BulkJobResult:
+    """One job of a bulk change: its configuration before and after, what happened, and why
+    when it was not changed."""
+
+    job_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    outcome: BulkOutcome
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """A bulk change: how many jobs the selector matched, the id on every audit event it wrote
+    (None for a dry run), each job's result, and where to continue when `limit` cut it short."""
+
+    matched: int
+    change_id: str | None
+    jobs: list[BulkJobResult]
+    next_after: str | None
