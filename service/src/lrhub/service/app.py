@@ -15,10 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from lrhub.service.auth.middleware import AuthenticationMiddleware
 from lrhub.service.auth.tokens import Authenticator
 from lrhub.service.catalog import routes as catalog_routes
+from lrhub.service.context import AppContext
 from lrhub.service.decisions import routes as decision_routes
 from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.http.body_limit import BodyLimitMiddleware
-from lrhub.service.http.dependencies import AppContext
 from lrhub.service.http.openapi import install_openapi, operation_id
 from lrhub.service.http.problems import install_problem_handlers
 from lrhub.service.jobs import routes as job_routes

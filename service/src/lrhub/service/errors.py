@@ -6,7 +6,7 @@ status and problem type, in one table; nothing else in the service knows about H
     ├── Forbidden           the caller may not do this
     ├── NotFound            an unknown schedule, version or job (`field` names a reference)
     ├── Conflict            the change contradicts the current state (schedule in use, job stopped)
-    ├── PreconditionFailed  the caller's `If-Match` names a version that is no longer current
+    ├── PreconditionFailed  the resource is not at the revision the caller expected
     ├── InvalidChange       a value breaks a domain rule; `field` names it (e.g. "follow")
     ├── EvaluationFailed    the schedule could not give a rate for this epoch
     ├── TooManyMatches      a selection is larger than one request may change (LRHUB_BULK_MAX)
@@ -52,7 +52,7 @@ class Conflict(ServiceError):
 
 
 class PreconditionFailed(ServiceError):
-    """`If-Match` does not match the current version of the resource."""
+    """The resource is not at the revision the caller expected (`If-Match` on the wire)."""
 
 
 class InvalidChange(ServiceError):

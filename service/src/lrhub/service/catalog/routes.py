@@ -8,9 +8,9 @@ from fastapi import Path, Query, Response
 
 from lrhub.service.catalog import service as catalog_service
 from lrhub.service.catalog.model import StoredVersion
-from lrhub.service.catalog.schemas import Schedule, SchedulePut
-from lrhub.service.http.dependencies import Caller, Context, IfMatch
-from lrhub.service.http.etags import schedule_etag
+from lrhub.service.catalog.schemas import Schedule, SchedulePut, schedule_etag
+from lrhub.service.context import Caller, Context
+from lrhub.service.http.etags import IfMatch, expected_revision, tagged_revision
 from lrhub.service.http.openapi import with_etag
 from lrhub.service.http.paging import (
     DEFAULT_LIMIT,
@@ -24,10 +24,15 @@ from lrhub.service.http.paging import (
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
 from lrhub.service.http.schemas import SCHEDULE_NAME_PATTERN
+from lrhub.service.revisions import ExpectedRevision
 
 router = v1_router("/v1/schedules", "schedules")
 
 ScheduleName = Annotated[str, Path(pattern=SCHEDULE_NAME_PATTERN, max_length=128)]
+
+
+def _expected(if_match: str | None, name: str) -> ExpectedRevision | None:
+    return expected_revision(if_match, lambda tag: tagged_revision(tag, f"{name}@"))
 
 
 def _answer(version: StoredVersion, status_code: int = 200) -> Response:
@@ -50,7 +55,7 @@ def put_schedule(
 ) -> Response:
     """Create the schedule (201) or add a version when the spec changed (200)."""
     version, created = catalog_service.put_schedule(
-        context.engine, caller, name, body.spec, body.description, if_match
+        context.engine, caller, name, body.spec, body.description, _expected(if_match, name)
     )
     return _answer(version, status_code=201 if created else 200)
 
@@ -95,5 +100,5 @@ def delete_schedule(
     name: ScheduleName, context: Context, caller: Caller, if_match: IfMatch = None
 ) -> Response:
     """Remove the schedule; 409 while a job that is not stopped uses it."""
-    catalog_service.delete_schedule(context.engine, caller, name, if_match)
+    catalog_service.delete_schedule(context.engine, caller, name, _expected(if_match, name))
     return Response(status_code=204)

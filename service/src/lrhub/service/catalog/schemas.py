@@ -41,3 +41,8 @@ class Schedule(BaseModel):
             created_at=as_utc(version.created_at),
             versions=version.versions,
         )
+
+
+def schedule_etag(name: str, version: int) -> str:
+    """A schedule's ETag: `"<name>@<version>"` (its revision is its latest version)."""
+    return f'"{name}@{version}"'

@@ -11,8 +11,8 @@ from lrhub.service.catalog import store as catalog_store
 from lrhub.service.catalog.model import StoredVersion
 from lrhub.service.clock import utc_now
 from lrhub.service.errors import Conflict, NotFound
-from lrhub.service.http.etags import check_if_match, schedule_etag
 from lrhub.service.jobs import store as job_store
+from lrhub.service.revisions import ExpectedRevision, require_revision
 from lrhub.service.storage.database import read_transaction, write_transaction
 from lrhub.service.storage.specs import canonical_text, load_spec
 
@@ -23,24 +23,30 @@ def put_schedule(
     name: str,
     spec: Spec,
     description: str,
-    if_match: str | None,
+    expected_revision: ExpectedRevision | None,
 ) -> tuple[StoredVersion, bool]:
-    """Create `name` or add a version when the spec differs from the latest; (version, created)."""
+    """Create `name` or add a version when the spec differs from the latest; (version, created).
+
+    A schedule's revision is its latest version number."""
     principal.require_operator()
     try:
-        return _put_version(engine, name, spec, description, if_match)
+        return _put_version(engine, name, spec, description, expected_revision)
     except IntegrityError:
         # A concurrent PUT created the schedule first (the row lock cannot cover a row that did
         # not exist yet); once more, now that the row exists and can be locked.
-        return _put_version(engine, name, spec, description, if_match)
+        return _put_version(engine, name, spec, description, expected_revision)
 
 
 def _put_version(
-    engine: Engine, name: str, spec: Spec, description: str, if_match: str | None
+    engine: Engine,
+    name: str,
+    spec: Spec,
+    description: str,
+    expected_revision: ExpectedRevision | None,
 ) -> tuple[StoredVersion, bool]:
     with write_transaction(engine) as connection:
         latest = catalog_store.latest_version_number(connection, name, lock=True)
-        check_if_match(if_match, schedule_etag(name, latest) if latest else None)
+        require_revision(expected_revision, latest, f"schedule {name!r}")
         current = catalog_store.get_version(connection, name, latest) if latest else None
         # Specs compare as parsed values, so a text stored by an older release (`10.0` where
         # this one writes `10`) is still the same spec.
@@ -80,14 +86,19 @@ def list_versions(engine: Engine, name: str, after: int | None, limit: int) -> l
         return catalog_store.list_versions(connection, name, after=after, limit=limit)
 
 
-def delete_schedule(engine: Engine, principal: Principal, name: str, if_match: str | None) -> None:
+def delete_schedule(
+    engine: Engine,
+    principal: Principal,
+    name: str,
+    expected_revision: ExpectedRevision | None,
+) -> None:
     """Remove `name` and its versions; Conflict while a job that is not stopped uses it."""
     principal.require_operator()
     with write_transaction(engine) as connection:
         latest = catalog_store.latest_version_number(connection, name, lock=True)
         if latest is None:
             raise NotFound(f"there is no schedule {name!r}")
-        check_if_match(if_match, schedule_etag(name, latest))
+        require_revision(expected_revision, latest, f"schedule {name!r}")
         in_use = job_store.count_active_jobs_using(connection, name)
         if in_use:
             raise Conflict(

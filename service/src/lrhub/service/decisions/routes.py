@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lrhub.service.auth.principal import Principal
 from lrhub.service.clock import iso_text
+from lrhub.service.context import AppContext, Caller, Context
 from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.model import StoredDecision
 from lrhub.service.decisions.schemas import (
@@ -26,7 +27,6 @@ from lrhub.service.decisions.schemas import (
 )
 from lrhub.service.decisions.service import Outcome
 from lrhub.service.errors import InvalidRequest
-from lrhub.service.http.dependencies import AppContext, Caller, Context
 from lrhub.service.http.paging import (
     DEFAULT_LIMIT,
     Cursor,

@@ -108,6 +108,9 @@ def problem_response(error: ServiceError, instance: str) -> JSONResponse:
     """A problem+json response for `error`; `instance` is the request path."""
     kind = problem_type(error)
     detail = error.detail
+    if isinstance(error, PreconditionFailed):
+        # Only a conditional request fails a precondition, and the condition is its header.
+        detail = f"If-Match does not name the current ETag: {detail}"
     if error.field is not None:
         detail = f"{_body_location(error.field)}: {detail}"
     body: dict[str, Any] = {

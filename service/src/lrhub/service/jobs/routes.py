@@ -8,9 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Response
 
+from lrhub.service.context import AppContext, Caller, Context
 from lrhub.service.errors import InvalidRequest
-from lrhub.service.http.dependencies import AppContext, Caller, Context, IfMatch
-from lrhub.service.http.etags import job_etag
+from lrhub.service.http.etags import IfMatch, expected_revision, tagged_revision
 from lrhub.service.http.openapi import with_etag
 from lrhub.service.http.paging import (
     DEFAULT_LIMIT,
@@ -35,13 +35,19 @@ from lrhub.service.jobs.schemas import (
     JobCreated,
     JobPatch,
     JobToken,
+    job_etag,
 )
 from lrhub.service.jobs.selectors import Selector, SelectorError, parse_selector
+from lrhub.service.revisions import ExpectedRevision
 
 router = v1_router("/v1/jobs", "jobs")
 
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=253)]
 _LABEL_KEY = re.compile(LABEL_KEY_PATTERN.removeprefix("^").removesuffix("$"))
+
+
+def _expected(if_match: str | None, job_id: str) -> ExpectedRevision | None:
+    return expected_revision(if_match, lambda tag: tagged_revision(tag, f"{job_id}#"))
 
 
 def _answer(
@@ -175,7 +181,10 @@ def patch_job(
 
     A job token may only report its own job's end: `{"status": "completed"}` or `"failed"`.
     """
-    return _answer(context, job_service.patch_job(context.engine, caller, job_id, body, if_match))
+    return _answer(
+        context,
+        job_service.patch_job(context.engine, caller, job_id, body, _expected(if_match, job_id)),
+    )
 
 
 @router.delete("/{job_id}", status_code=204, response_class=Response)
@@ -184,7 +193,7 @@ def delete_job(
 ) -> Response:
     """Delete a job that is not running, with its history and audit log; its token stops
     working."""
-    job_service.delete_job(context.engine, caller, job_id, if_match)
+    job_service.delete_job(context.engine, caller, job_id, _expected(if_match, job_id))
     return Response(status_code=204)
 
 

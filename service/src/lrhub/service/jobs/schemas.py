@@ -196,3 +196,8 @@ class BulkChange(BaseModel):
             ],
             next_cursor=next_cursor,
         )
+
+
+def job_etag(job_id: str, revision: int) -> str:
+    """A job's ETag: `"<job_id>#<revision>"` (its revision counts its changes)."""
+    return f'"{job_id}#{revision}"'

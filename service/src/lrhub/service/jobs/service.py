@@ -17,7 +17,6 @@ from lrhub.service.auth.tokens import hash_token, new_job_token
 from lrhub.service.catalog import store as catalog_store
 from lrhub.service.clock import utc_now
 from lrhub.service.errors import Conflict, InvalidChange, NotFound, TooManyMatches
-from lrhub.service.http.etags import check_if_match, job_etag
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.model import (
     AuditAction,
@@ -32,6 +31,7 @@ from lrhub.service.jobs.model import (
 from lrhub.service.jobs.schemas import JobCreate, JobPatch
 from lrhub.service.jobs.selectors import Selector, selector_condition
 from lrhub.service.jobs.staleness import is_stale
+from lrhub.service.revisions import ExpectedRevision, require_revision
 from lrhub.service.storage.database import read_transaction, write_transaction
 from lrhub.service.storage.specs import canonical_text
 
@@ -254,7 +254,11 @@ def _action(changes: dict[str, Any]) -> AuditAction:
 
 
 def patch_job(
-    engine: Engine, principal: Principal, job_id: str, body: JobPatch, if_match: str | None
+    engine: Engine,
+    principal: Principal,
+    job_id: str,
+    body: JobPatch,
+    expected_revision: ExpectedRevision | None,
 ) -> StoredJob:
     """Change a job from its next decided epoch on, with one audit event; the changed job.
 
@@ -272,18 +276,23 @@ def patch_job(
             raise NotFound(f"there is no job {job_id!r}")
         if reported:
             principal.require_owner(job.created_by)
-        check_if_match(if_match, job_etag(job_id, job.revision))
+        require_revision(expected_revision, job.revision, f"job {job_id!r}")
         return _apply_patch(connection, principal.actor, job, body, reported=reported)
 
 
-def delete_job(engine: Engine, principal: Principal, job_id: str, if_match: str | None) -> None:
+def delete_job(
+    engine: Engine,
+    principal: Principal,
+    job_id: str,
+    expected_revision: ExpectedRevision | None,
+) -> None:
     """Delete a job that is not running, with its decisions and audit events."""
     principal.require_operator()
     with write_transaction(engine) as connection:
         job = job_store.get_job(connection, job_id, lock=True)
         if job is None:
             raise NotFound(f"there is no job {job_id!r}")
-        check_if_match(if_match, job_etag(job_id, job.revision))
+        require_revision(expected_revision, job.revision, f"job {job_id!r}")
         if job.status == JobStatus.RUNNING:
             raise Conflict(
                 f"job {job_id!r} is running; stop it (status: stopped) before deleting it"

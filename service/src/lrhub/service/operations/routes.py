@@ -8,8 +8,8 @@ from fastapi import APIRouter, Response
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from lrhub.service.context import Context
 from lrhub.service.errors import Unavailable
-from lrhub.service.http.dependencies import Context
 from lrhub.service.http.openapi import problem_responses
 from lrhub.service.http.strict_json import StrictJsonRoute
 from lrhub.service.jobs import service as job_service

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from lrhub.service.http.dependencies import Caller, Context
+from lrhub.service.context import Caller, Context
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
 from lrhub.service.previews.schemas import PreviewRequest, PreviewResult

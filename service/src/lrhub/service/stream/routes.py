@@ -12,8 +12,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
+from lrhub.service.context import AppContext, Caller, Context
 from lrhub.service.errors import InvalidRequest
-from lrhub.service.http.dependencies import AppContext, Caller, Context
 from lrhub.service.http.routers import v1_router
 from lrhub.service.http.schemas import JOB_ID_PATTERN
 from lrhub.service.jobs.routes import SelectorQuery

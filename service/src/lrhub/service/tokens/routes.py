@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Path, Response
 
 from lrhub.service.auth.principal import Role
-from lrhub.service.http.dependencies import Caller, Context
+from lrhub.service.context import Caller, Context
 from lrhub.service.http.paging import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page_of
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router

@@ -1,11 +1,12 @@
-"""What every request handler needs from the running app, and the dependencies that supply it."""
+"""The app's wiring: what every request handler gets from the running app (`AppContext`, built by
+`create_app`) and the caller, as FastAPI dependencies."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from lrhub.service.auth.middleware import PRINCIPAL_STATE_KEY
@@ -51,10 +52,3 @@ async def get_principal(request: Request) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(get_principal)]
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description="Only apply the change if the resource's current ETag matches.",
-    ),
-]
