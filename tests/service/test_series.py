@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from lrhub.service.clock import iso_text
 from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.schemas import Series
-from lrhub.service.http.schemas import MAX_METRICS
+from lrhub.service.fields import MAX_METRICS
 from tests.service.conftest import app_client
 from tests.service.helpers import PLATEAU, create_job, decide, observed
 

@@ -29,7 +29,8 @@ from lrhub.service.evaluation import IN_PROCESS
 from lrhub.service.jobs import service as job_service
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.schemas import JobCreate
-from lrhub.service.jobs.selectors import Selector, selector_condition
+from lrhub.service.jobs.selectors import Selector
+from lrhub.service.jobs.store import selector_condition
 from lrhub.service.limits import Limits
 from lrhub.service.storage.database import make_engine
 from lrhub.service.storage.migrate import alembic_config, upgrade_schema

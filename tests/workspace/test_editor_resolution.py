@@ -32,7 +32,7 @@ def goto(path: Path, name: str) -> list[Path]:
     ("name", "defined_in"),
     [
         ("effective_clock_origin", "schedules/src/lrhub/schedules/operators.py"),
-        ("load_spec", "service/src/lrhub/service/storage/specs.py"),
+        ("load_spec", "service/src/lrhub/service/stored_specs.py"),
         ("get_version", "service/src/lrhub/service/catalog/store.py"),
     ],
 )

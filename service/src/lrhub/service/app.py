@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -13,7 +14,7 @@ from sqlalchemy.pool import NullPool
 from starlette.concurrency import run_in_threadpool
 
 from lrhub.service.auth.middleware import AuthenticationMiddleware
-from lrhub.service.auth.tokens import Authenticator
+from lrhub.service.auth.tokens import Authenticator, TokenLookups
 from lrhub.service.catalog import routes as catalog_routes
 from lrhub.service.context import AppContext
 from lrhub.service.decisions import routes as decision_routes
@@ -22,8 +23,8 @@ from lrhub.service.http.body_limit import BodyLimitMiddleware
 from lrhub.service.http.openapi import install_openapi, operation_id
 from lrhub.service.http.problems import install_problem_handlers
 from lrhub.service.jobs import routes as job_routes
+from lrhub.service.jobs import service as job_service
 from lrhub.service.jobs.retention import purge_periodically
-from lrhub.service.jobs.service import purge_finished_jobs
 from lrhub.service.operations import routes as operation_routes
 from lrhub.service.operations.metrics import RequestMetricsMiddleware, ServiceMetrics
 from lrhub.service.previews import routes as preview_routes
@@ -32,6 +33,7 @@ from lrhub.service.storage.database import make_engine
 from lrhub.service.stream import routes as stream_routes
 from lrhub.service.stream.slots import StreamSlots
 from lrhub.service.tokens import routes as token_routes
+from lrhub.service.tokens import service as token_service
 from lrhub.service.ui.routes import install_pages
 
 API_VERSION = "1"
@@ -63,7 +65,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 return
             retention = timedelta(days=settings.retention_days)
             # The first purge runs before the first request is served.
-            await run_in_threadpool(purge_finished_jobs, engine, older_than=retention)
+            await run_in_threadpool(job_service.purge_finished_jobs, engine, older_than=retention)
             purging = asyncio.create_task(purge_periodically(engine, retention))
             try:
                 yield
@@ -94,7 +96,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         probe_engine=make_engine(
             settings.database_url, lock_timeout=settings.lock_timeout, poolclass=NullPool
         ),
-        authenticator=Authenticator(settings.admin_tokens(), engine),
+        authenticator=Authenticator(
+            settings.admin_tokens(),
+            TokenLookups(
+                job_id_of=functools.partial(job_service.job_id_of_token, engine),
+                api_token_of=functools.partial(token_service.find_by_hash, engine),
+                record_use=functools.partial(token_service.record_use, engine),
+            ),
+        ),
         metrics=metrics,
         job_rows=JobRowCache(),
         limits=settings.limits(),

@@ -2,6 +2,7 @@
 
 Stored tokens are looked up in the database on every request, with no per-process cache: a
 revoked, rotated or expired token stops working at once on every server sharing the database.
+The lookups are injected (`TokenLookups`, wired by `create_app`), so auth reads no store.
 """
 
 from __future__ import annotations
@@ -9,17 +10,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
-
-from sqlalchemy import Engine
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from lrhub.service.auth.principal import ANONYMOUS, Principal, Role
 from lrhub.service.clock import as_utc, iso_text, utc_now
 from lrhub.service.errors import Unauthorized
-from lrhub.service.jobs import store as job_store
 from lrhub.service.settings import AdminToken
-from lrhub.service.storage.database import single_statement_read, write_transaction
-from lrhub.service.tokens import store as token_store
+from lrhub.service.tokens.model import StoredToken
 
 JOB_TOKEN_PREFIX = "lrj_"
 API_TOKEN_PREFIX = "lrt_"
@@ -44,12 +43,24 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class TokenLookups:
+    """How the Authenticator reads stored tokens, each by the sha256 of the presented token."""
+
+    job_id_of: Callable[[str], str | None]
+    """The job whose token has this hash."""
+    api_token_of: Callable[[str], StoredToken | None]
+    """The API token with this hash."""
+    record_use: Callable[[str, datetime], None]
+    """Note that the API token named so was used at that time."""
+
+
 class Authenticator:
     """Turns an `Authorization` header into a Principal."""
 
-    def __init__(self, admin_tokens: list[AdminToken], engine: Engine) -> None:
+    def __init__(self, admin_tokens: list[AdminToken], lookups: TokenLookups) -> None:
         self._admin_tokens = [(token.name, token.secret.encode()) for token in admin_tokens]
-        self.engine = engine
+        self._lookups = lookups
 
     @property
     def enabled(self) -> bool:
@@ -85,13 +96,11 @@ class Authenticator:
         """The job or API token's principal (database reads), or Unauthorized."""
         digest = hash_token(token)
         if token.startswith(JOB_TOKEN_PREFIX):
-            with single_statement_read(self.engine) as connection:
-                job = job_store.find_by_token_hash(connection, digest)
-            if job is None or not hmac.compare_digest(job.token_hash, digest):
+            job_id = self._lookups.job_id_of(digest)
+            if job_id is None:
                 raise Unauthorized(_UNKNOWN)
-            return Principal(actor=f"job:{job.job_id}", role=Role.JOB, job_id=job.job_id)
-        with single_statement_read(self.engine) as connection:
-            stored = token_store.find_by_hash(connection, digest)
+            return Principal(actor=f"job:{job_id}", role=Role.JOB, job_id=job_id)
+        stored = self._lookups.api_token_of(digest)
         if stored is None or not hmac.compare_digest(stored.token_hash, digest):
             raise Unauthorized(_UNKNOWN)
         now = utc_now()
@@ -99,6 +108,5 @@ class Authenticator:
             expired = iso_text(stored.expires_at)
             raise Unauthorized(f"the bearer token {stored.name!r} expired at {expired}")
         if stored.last_used_at is None or now - as_utc(stored.last_used_at) >= LAST_USE_RESOLUTION:
-            with write_transaction(self.engine) as connection:
-                token_store.record_use(connection, stored.name, now)
+            self._lookups.record_use(stored.name, now)
         return Principal(actor=stored.name, role=stored.role)

@@ -10,6 +10,7 @@ from lrhub.service.catalog import service as catalog_service
 from lrhub.service.catalog.model import StoredVersion
 from lrhub.service.catalog.schemas import Schedule, SchedulePut, schedule_etag
 from lrhub.service.context import Caller, Context
+from lrhub.service.fields import SCHEDULE_NAME_PATTERN
 from lrhub.service.http.etags import IfMatch, expected_revision, tagged_revision
 from lrhub.service.http.openapi import with_etag
 from lrhub.service.http.paging import (
@@ -23,7 +24,6 @@ from lrhub.service.http.paging import (
 )
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
-from lrhub.service.http.schemas import SCHEDULE_NAME_PATTERN
 from lrhub.service.revisions import ExpectedRevision
 
 router = v1_router("/v1/schedules", "schedules")

@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 from lrhub.schedules import Spec
 from lrhub.service.catalog.model import StoredVersion
 from lrhub.service.clock import as_utc
-from lrhub.service.http.schemas import RequestBody, StoredText
-from lrhub.service.storage.specs import load_spec
+from lrhub.service.fields import StoredText
+from lrhub.service.http.schemas import RequestBody
+from lrhub.service.stored_specs import load_spec
 
 
 class SchedulePut(RequestBody):

@@ -14,7 +14,7 @@ from lrhub.service.errors import Conflict, NotFound
 from lrhub.service.jobs import store as job_store
 from lrhub.service.revisions import ExpectedRevision, require_revision
 from lrhub.service.storage.database import read_transaction, write_transaction
-from lrhub.service.storage.specs import canonical_text, load_spec
+from lrhub.service.stored_specs import canonical_text, load_spec
 
 
 def put_schedule(

@@ -27,6 +27,7 @@ from lrhub.service.decisions.schemas import (
 )
 from lrhub.service.decisions.service import Outcome
 from lrhub.service.errors import InvalidRequest
+from lrhub.service.fields import MAX_EPOCH
 from lrhub.service.http.paging import (
     DEFAULT_LIMIT,
     Cursor,
@@ -37,7 +38,6 @@ from lrhub.service.http.paging import (
 )
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
-from lrhub.service.http.schemas import MAX_EPOCH
 from lrhub.service.http.strict_json import accepts_undeclared_query
 from lrhub.service.jobs.routes import JobId
 

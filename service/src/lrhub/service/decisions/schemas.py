@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 
 from lrhub.service.clock import as_utc, iso_text
 from lrhub.service.decisions.model import NewDecision, SeriesPoint, StoredDecision
+from lrhub.service.fields import EngineState, Metrics, StepsPerEpoch
 from lrhub.service.http.paging import MAX_ID, encode_cursor
-from lrhub.service.http.schemas import EngineState, Metrics, RequestBody, StepsPerEpoch
+from lrhub.service.http.schemas import RequestBody
 
 
 class DecisionRequest(RequestBody):

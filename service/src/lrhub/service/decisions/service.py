@@ -51,7 +51,7 @@ from lrhub.service.storage.database import (
     single_statement_read,
     write_transaction,
 )
-from lrhub.service.storage.specs import load_spec, spec_key
+from lrhub.service.stored_specs import load_spec, spec_key
 
 FOLLOW_ACTOR = "lrhub:follow-latest"
 # Each lost compare-and-set means another write of the job landed first; a retry of the same

@@ -118,3 +118,17 @@ class BulkResult:
     change_id: str | None
     jobs: list[BulkJobResult]
     next_after: str | None
+
+
+# The most recently seen running jobs whose rate `/metrics` reports (a bound on its series).
+MAX_JOB_RATE_SERIES = 10_000
+
+
+@dataclass(frozen=True)
+class FleetCounts:
+    """Jobs by status across the whole database, how many running ones are stale, and the
+    rate of the most recently seen running jobs."""
+
+    by_status: dict[str, int]
+    stale: int
+    rates: dict[str, float]

@@ -10,6 +10,7 @@ from fastapi import Depends, Path, Query, Response
 
 from lrhub.service.context import AppContext, Caller, Context
 from lrhub.service.errors import InvalidRequest
+from lrhub.service.fields import JOB_ID_PATTERN, LABEL_KEY_PATTERN, storable_text
 from lrhub.service.http.etags import IfMatch, expected_revision, tagged_revision
 from lrhub.service.http.openapi import with_etag
 from lrhub.service.http.paging import (
@@ -24,7 +25,6 @@ from lrhub.service.http.paging import (
 )
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
-from lrhub.service.http.schemas import JOB_ID_PATTERN, LABEL_KEY_PATTERN, storable_text
 from lrhub.service.jobs import service as job_service
 from lrhub.service.jobs.model import JobStatus, StoredJob
 from lrhub.service.jobs.schemas import (

@@ -9,14 +9,8 @@ from pydantic import BaseModel, Field, StrictBool
 
 from lrhub.schedules import Spec
 from lrhub.service.clock import as_utc, utc_now
-from lrhub.service.http.schemas import (
-    EngineState,
-    Labels,
-    Rate,
-    RequestBody,
-    Scale,
-    ScheduleRef,
-)
+from lrhub.service.fields import EngineState, Labels, Rate, Scale, ScheduleRef
+from lrhub.service.http.schemas import RequestBody
 from lrhub.service.jobs.model import (
     AuditAction,
     BulkOutcome,
@@ -27,7 +21,7 @@ from lrhub.service.jobs.model import (
     StoredJob,
 )
 from lrhub.service.jobs.staleness import is_stale
-from lrhub.service.storage.specs import load_spec
+from lrhub.service.stored_specs import load_spec
 
 
 class JobCreate(RequestBody):

@@ -1,4 +1,4 @@
-"""Kubernetes label selectors over jobs: `parse_selector` and the SQL condition of a selector.
+"""Kubernetes label selectors over jobs: `parse_selector` (the jobs store makes them SQL).
 
 Syntax (the Kubernetes one): requirements separated by commas, all of which must hold:
 `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k` (has the label), `!k` (has not).
@@ -16,16 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, or_, true
-
-from lrhub.service.http.schemas import LABEL_KEY_PATTERN
+from lrhub.service.fields import LABEL_KEY_PATTERN
 from lrhub.service.jobs.model import JobStatus
-from lrhub.service.storage.tables import jobs
 
 STATUS_KEY = "status"
 JOB_ID_KEY = "job_id"
 # The pseudo-labels: a job's own fields, selected like labels (they shadow labels so named).
-_FIELDS = {STATUS_KEY: jobs.c.status, JOB_ID_KEY: jobs.c.job_id}
+FIELD_KEYS = (STATUS_KEY, JOB_ID_KEY)
+"""Pseudo-labels that stand for a job's own columns."""
 MAX_SELECTOR_LENGTH = 4096
 MAX_REQUIREMENTS = 64
 
@@ -174,7 +172,7 @@ class _Parser:
 
 
 def _check_field(requirement: Requirement) -> None:
-    if requirement.key not in _FIELDS:
+    if requirement.key not in FIELD_KEYS:
         return
     if requirement.operator in (Operator.EXISTS, Operator.NOT_EXISTS):
         example = "status=running" if requirement.key == STATUS_KEY else "job_id in (a,b)"
@@ -197,27 +195,3 @@ def parse_selector(text: str) -> Selector:
     for requirement in selector.requirements:
         _check_field(requirement)
     return selector
-
-
-def _condition(requirement: Requirement) -> ColumnElement[bool]:
-    column = _FIELDS.get(requirement.key)
-    if column is not None:
-        if requirement.operator == Operator.IN:
-            return column.in_(requirement.values)
-        return column.not_in(requirement.values)
-    # Label values are strings, never JSON null: a NULL here means the label is absent.
-    value: ColumnElement[str] = jobs.c.labels[requirement.key].as_string()
-    match requirement.operator:
-        case Operator.EXISTS:
-            return value.is_not(None)
-        case Operator.NOT_EXISTS:
-            return value.is_(None)
-        case Operator.IN:
-            return value.in_(requirement.values)
-        case Operator.NOT_IN:
-            return or_(value.is_(None), value.not_in(requirement.values))
-
-
-def selector_condition(selector: Selector) -> ColumnElement[bool]:
-    """The WHERE condition on `jobs` that holds exactly for the jobs `selector` matches."""
-    return and_(true(), *map(_condition, selector.requirements))

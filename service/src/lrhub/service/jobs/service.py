@@ -19,21 +19,28 @@ from lrhub.service.clock import utc_now
 from lrhub.service.errors import Conflict, InvalidChange, NotFound, TooManyMatches
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.model import (
+    MAX_JOB_RATE_SERIES,
     AuditAction,
     BulkJobResult,
     BulkOutcome,
     BulkResult,
+    FleetCounts,
     Follow,
     JobStatus,
     StoredEvent,
     StoredJob,
 )
 from lrhub.service.jobs.schemas import JobCreate, JobPatch
-from lrhub.service.jobs.selectors import Selector, selector_condition
+from lrhub.service.jobs.selectors import Selector
 from lrhub.service.jobs.staleness import is_stale
+from lrhub.service.jobs.store import selector_condition
 from lrhub.service.revisions import ExpectedRevision, require_revision
-from lrhub.service.storage.database import read_transaction, write_transaction
-from lrhub.service.storage.specs import canonical_text
+from lrhub.service.storage.database import (
+    read_transaction,
+    single_statement_read,
+    write_transaction,
+)
+from lrhub.service.stored_specs import canonical_text
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +134,13 @@ def create_job(engine: Engine, principal: Principal, job_id: str, body: JobCreat
         principal.require_owner(existing.created_by)
         return PutJobResult(job=existing, token=None)
     return PutJobResult(job=job, token=token)
+
+
+def job_id_of_token(engine: Engine, token_hash: str) -> str | None:
+    """The job whose token hashes to `token_hash` (what authentication looks up)."""
+    with single_statement_read(engine) as connection:
+        job = job_store.find_by_token_hash(connection, token_hash)
+    return job.job_id if job is not None else None
 
 
 def get_job(engine: Engine, principal: Principal, job_id: str) -> StoredJob:
@@ -313,20 +327,6 @@ def purge_finished_jobs(engine: Engine, *, older_than: timedelta) -> list[str]:
     if expired:
         logger.info("retention: deleted %d finished jobs: %s", len(expired), ", ".join(expired))
     return expired
-
-
-# The most recently seen running jobs whose rate `/metrics` reports (a bound on its series).
-MAX_JOB_RATE_SERIES = 10_000
-
-
-@dataclass(frozen=True)
-class FleetCounts:
-    """Jobs by status across the whole database, how many running ones are stale, and the
-    rate of the most recently seen running jobs."""
-
-    by_status: dict[str, int]
-    stale: int
-    rates: dict[str, float]
 
 
 def fleet_counts(engine: Engine, stale_after: timedelta) -> FleetCounts:

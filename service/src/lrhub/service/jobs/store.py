@@ -7,7 +7,18 @@ from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from lrhub.service.clock import utc_now
 from lrhub.service.jobs.model import (
@@ -18,8 +29,9 @@ from lrhub.service.jobs.model import (
     StoredEvent,
     StoredJob,
 )
-from lrhub.service.storage.specs import spec_document
+from lrhub.service.jobs.selectors import JOB_ID_KEY, STATUS_KEY, Operator, Requirement, Selector
 from lrhub.service.storage.tables import events, jobs
+from lrhub.service.stored_specs import spec_document
 
 
 def event_of(row: Mapping[Any, Any]) -> StoredEvent:
@@ -210,3 +222,30 @@ def list_events(
         query = query.where(events.c.id > after_id)
     rows = connection.execute(query.order_by(events.c.id).limit(limit)).mappings()
     return [event_of(row) for row in rows]
+
+
+_SELECTOR_FIELDS = {STATUS_KEY: jobs.c.status, JOB_ID_KEY: jobs.c.job_id}
+
+
+def _requirement_condition(requirement: Requirement) -> ColumnElement[bool]:
+    column = _SELECTOR_FIELDS.get(requirement.key)
+    if column is not None:
+        if requirement.operator == Operator.IN:
+            return column.in_(requirement.values)
+        return column.not_in(requirement.values)
+    # Label values are strings, never JSON null: a NULL here means the label is absent.
+    value: ColumnElement[str] = jobs.c.labels[requirement.key].as_string()
+    match requirement.operator:
+        case Operator.EXISTS:
+            return value.is_not(None)
+        case Operator.NOT_EXISTS:
+            return value.is_(None)
+        case Operator.IN:
+            return value.in_(requirement.values)
+        case Operator.NOT_IN:
+            return or_(value.is_(None), value.not_in(requirement.values))
+
+
+def selector_condition(selector: Selector) -> ColumnElement[bool]:
+    """The WHERE condition on `jobs` that holds exactly for the jobs `selector` matches."""
+    return and_(true(), *map(_requirement_condition, selector.requirements))

@@ -23,7 +23,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lrhub.service.jobs.service import MAX_JOB_RATE_SERIES, FleetCounts
+from lrhub.service.jobs.model import MAX_JOB_RATE_SERIES, FleetCounts
 from lrhub.service.operations.multiprocess import MULTIPROCESS_DIRECTORY_VARIABLE
 
 UNMATCHED_ROUTE = "<unmatched>"

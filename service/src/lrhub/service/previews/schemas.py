@@ -5,13 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from lrhub.schedules import Preview, Spec
-from lrhub.service.http.schemas import (
-    MAX_PREVIEW_EPOCHS,
-    Metrics,
-    RequestBody,
-    ScheduleRef,
-    StepsPerEpoch,
-)
+from lrhub.service.fields import MAX_PREVIEW_EPOCHS, Metrics, ScheduleRef, StepsPerEpoch
+from lrhub.service.http.schemas import RequestBody
 
 
 class PreviewRequest(RequestBody):

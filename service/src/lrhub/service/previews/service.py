@@ -12,7 +12,7 @@ from lrhub.service.errors import EvaluationFailed, InvalidChange
 from lrhub.service.evaluation import Evaluator
 from lrhub.service.limits import Limits
 from lrhub.service.storage.database import read_transaction
-from lrhub.service.storage.specs import load_spec
+from lrhub.service.stored_specs import load_spec
 
 
 def preview_schedule(

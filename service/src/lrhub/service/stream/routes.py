@@ -14,8 +14,8 @@ from starlette.types import Receive, Scope, Send
 
 from lrhub.service.context import AppContext, Caller, Context
 from lrhub.service.errors import InvalidRequest
+from lrhub.service.fields import JOB_ID_PATTERN
 from lrhub.service.http.routers import v1_router
-from lrhub.service.http.schemas import JOB_ID_PATTERN
 from lrhub.service.jobs.routes import SelectorQuery
 from lrhub.service.jobs.selectors import Selector
 from lrhub.service.stream import service as stream_service

@@ -7,7 +7,8 @@ from sqlalchemy import Engine
 from lrhub.service.auth.principal import Principal
 from lrhub.service.errors import NotFound
 from lrhub.service.jobs import store as job_store
-from lrhub.service.jobs.selectors import Selector, selector_condition
+from lrhub.service.jobs.selectors import Selector
+from lrhub.service.jobs.store import selector_condition
 from lrhub.service.storage.database import read_transaction, write_transaction
 from lrhub.service.stream import store as stream_store
 from lrhub.service.stream.model import StreamItem

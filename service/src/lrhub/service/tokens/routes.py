@@ -30,7 +30,7 @@ TokenNamePath = Annotated[str, Path(pattern=TOKEN_NAME_PATTERN, max_length=128)]
 def create_token(body: TokenCreate, context: Context, caller: Caller) -> Response:
     """Create a token; its secret is in this answer only (it is stored hashed)."""
     created = token_service.create_token(
-        context.authenticator, caller, body.name, Role(body.role), body.expires_in
+        context.engine, context.authenticator, caller, body.name, Role(body.role), body.expires_in
     )
     answer = TokenCreated(**Token.of(created.token).model_dump(), token=created.secret)
     return model_response(answer, status_code=201)

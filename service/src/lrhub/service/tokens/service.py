@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +12,11 @@ from lrhub.service.auth.principal import Principal, Role
 from lrhub.service.auth.tokens import Authenticator, hash_token, new_api_token
 from lrhub.service.clock import utc_now
 from lrhub.service.errors import Conflict, NotFound
-from lrhub.service.storage.database import read_transaction, write_transaction
+from lrhub.service.storage.database import (
+    read_transaction,
+    single_statement_read,
+    write_transaction,
+)
 from lrhub.service.tokens import store as token_store
 from lrhub.service.tokens.model import StoredToken
 
@@ -26,6 +30,7 @@ class CreatedToken:
 
 
 def create_token(
+    engine: Engine,
     authenticator: Authenticator,
     principal: Principal,
     name: str,
@@ -52,7 +57,7 @@ def create_token(
         last_used_at=None,
     )
     try:
-        with write_transaction(authenticator.engine) as connection:
+        with write_transaction(engine) as connection:
             token_store.insert_token(connection, token)
     except IntegrityError as error:
         raise Conflict(f"there is a token named {name!r} already; revoke it first") from error
@@ -74,3 +79,15 @@ def revoke_token(engine: Engine, principal: Principal, name: str) -> None:
     with write_transaction(engine) as connection:
         if not token_store.delete_token(connection, name):
             raise NotFound(f"there is no token {name!r}")
+
+
+def find_by_hash(engine: Engine, token_hash: str) -> StoredToken | None:
+    """The API token whose secret hashes to `token_hash` (what authentication looks up)."""
+    with single_statement_read(engine) as connection:
+        return token_store.find_by_hash(connection, token_hash)
+
+
+def record_use(engine: Engine, name: str, at: datetime) -> None:
+    """Note that the token `name` was used at `at`."""
+    with write_transaction(engine) as connection:
+        token_store.record_use(connection, name, at)
