@@ -15,7 +15,7 @@ from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.schemas import Series
 from lrhub.service.fields import MAX_METRICS
 from tests.service.conftest import app_client
-from tests.service.helpers import PLATEAU, create_job, decide, observed
+from tests.service.helpers import LOSSES, PLATEAU, create_job, decide, observed
 
 
 def series_pages(client: TestClient, job_id: str, **params: str) -> list[dict[str, Any]]:
@@ -88,7 +88,8 @@ def test_a_full_last_page_ends_with_an_empty_one(api_on: TestClient) -> None:
     pages = series_pages(api_on, "exact", limit="2")
     assert [page["epochs"] for page in pages] == [[0, 1], [2, 3], []]
     assert pages[-1] | {"bytes": 0} == {
-        "epochs": [], "learning_rates": [], "reasons": [], "decided_at": [], "metrics": [],
+        "epochs": [], "learning_rates": [], "reasons": [], "reductions": [], "decided_at": [],
+        "metrics": [],
         "next_cursor": None, "bytes": 0,
     }  # fmt: skip
 
@@ -148,3 +149,22 @@ def test_times_are_written_as_the_api_writes_them() -> None:
     assert iso_text(moment.replace(microsecond=0)) == "2026-12-02T03:04:05Z"
     later = moment.astimezone(timezone(timedelta(hours=2)))
     assert iso_text(later) == TypeAdapter(datetime).dump_json(later).decode().strip('"')
+
+
+def test_series_and_history_count_the_reductions_the_engine_made(api_on: TestClient) -> None:
+    create_job(api_on, "plateau", spec=PLATEAU)
+    epochs = len(LOSSES)
+    for epoch in range(epochs):
+        decide(api_on, "plateau", epoch, observed(epoch))
+    metrics = [observed(epoch + 1) for epoch in range(epochs - 1)]
+    engine = api_on.post(
+        "/v1/preview", json={"spec": PLATEAU, "epochs": epochs, "metrics": metrics}
+    ).json()
+    assert sum(engine["reductions"]) >= 2, "the losses must make the plateau reduce"
+    series = series_pages(api_on, "plateau")
+    assert joined(series, "reductions") == engine["reductions"]
+    history = api_on.get("/v1/jobs/plateau/epochs", params={"limit": 100}).json()["items"]
+    assert [item["reductions"] for item in history] == engine["reductions"]
+    reduced = [i for i, count in enumerate(engine["reductions"]) if count]
+    rates = engine["learning_rates"]
+    assert all(rates[i] < rates[i - 1] for i in reduced)

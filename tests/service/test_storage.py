@@ -24,7 +24,7 @@ from lrhub.service.auth.principal import Principal
 from lrhub.service.catalog import service as catalog_service
 from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.cache import JobRowCache
-from lrhub.service.decisions.service import Outcome
+from lrhub.service.decisions.model import DecisionKind
 from lrhub.service.evaluation import IN_PROCESS
 from lrhub.service.jobs import service as job_service
 from lrhub.service.jobs import store as job_store
@@ -134,7 +134,7 @@ def test_pooled_postgresql_connections_cut_by_the_server_are_replaced_at_checkou
                 decided = decision_service.decide_epoch(
                     engine, job_rows, LIMITS, IN_PROCESS, ADMIN, "cut", epoch, observed(epoch), None
                 )
-                assert decided.outcome is Outcome.NEW
+                assert decided.kind is DecisionKind.NEW
         finally:
             faults.close()
             engine.dispose()

@@ -17,6 +17,8 @@ class Preview:
     learning_rates: list[float]
     step_learning_rates: list[list[float]] | None
     reasons: list[str]
+    reductions: list[int]
+    """The plateau reductions each epoch's decision made."""
     stop_epoch: int | None
     """The first epoch whose decision said stop, if any."""
 
@@ -33,6 +35,7 @@ def preview(
     rates: list[float] = []
     step_rates: list[list[float]] = []
     reasons: list[str] = []
+    reductions: list[int] = []
     stop_epoch: int | None = None
     observed = list(metrics or [])
     for epoch in range(epochs):
@@ -44,11 +47,13 @@ def preview(
         rates.append(decision.learning_rate)
         step_rates.append(decision.step_learning_rates or [])
         reasons.append(decision.reason)
+        reductions.append(decision.reductions)
         if decision.stop and stop_epoch is None:
             stop_epoch = epoch
     return Preview(
         learning_rates=rates,
         step_learning_rates=step_rates if steps_per_epoch is not None else None,
         reasons=reasons,
+        reductions=reductions,
         stop_epoch=stop_epoch,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 
@@ -26,6 +27,8 @@ class NewDecision:
     step_fixed: float | None
     reason: str
     stop: bool
+    reductions: int
+    """How many plateau reductions this decision made (0 or 1 per plateau rule in the spec)."""
     schedule_name: str | None
     schedule_version: int | None
     spec_key: str
@@ -57,7 +60,30 @@ class SeriesPoint:
     epoch: int
     learning_rate: float
     reason: str
+    reductions: int
     end_metrics_json: str | None
     """The metrics observed at the end of the epoch as the JSON text stored (None until
     reported): a curve passes them on undecoded."""
     decided_at: datetime
+
+
+class DecisionKind(StrEnum):
+    """How a decision request was answered: decided now, replayed, or decided again (rewind)."""
+
+    NEW = "new"
+    REPLAYED = "replayed"
+    REWOUND = "rewound"
+
+
+@dataclass(frozen=True)
+class DecisionReply:
+    """What a decision request gets from the service: the decision (stored now or before) and
+    how it was answered."""
+
+    record: NewDecision
+    kind: DecisionKind
+
+    @property
+    def reductions_made(self) -> int:
+        """The plateau reductions this request made (a replay makes none again)."""
+        return 0 if self.kind is DecisionKind.REPLAYED else self.record.reductions

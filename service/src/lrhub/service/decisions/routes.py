@@ -16,7 +16,7 @@ from lrhub.service.auth.principal import Principal
 from lrhub.service.clock import iso_text
 from lrhub.service.context import AppContext, Caller, Context
 from lrhub.service.decisions import service as decision_service
-from lrhub.service.decisions.model import StoredDecision
+from lrhub.service.decisions.model import DecisionKind, StoredDecision
 from lrhub.service.decisions.schemas import (
     DecisionRequest,
     EpochAnswer,
@@ -25,7 +25,6 @@ from lrhub.service.decisions.schemas import (
     Series,
     series_json,
 )
-from lrhub.service.decisions.service import Outcome
 from lrhub.service.errors import InvalidRequest
 from lrhub.service.fields import MAX_EPOCH
 from lrhub.service.http.paging import (
@@ -78,8 +77,8 @@ def _decide_and_answer(
         body.metrics,
         body.steps_per_epoch,
     )
-    context.metrics.record_decision(decided.outcome, decided.reductions)
-    replayed = decided.outcome is Outcome.REPLAYED
+    context.metrics.record_decision(decided.kind, decided.reductions_made)
+    replayed = decided.kind is DecisionKind.REPLAYED
     return model_response(EpochAnswer.of(decided.record, replayed=replayed))
 
 

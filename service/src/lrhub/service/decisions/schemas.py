@@ -79,6 +79,9 @@ class HistoryEntry(BaseModel):
     step_learning_rates: list[float] | None
     reason: str
     stop: bool
+    reductions: int = Field(
+        description="How many plateau reductions this decision made (0 or 1 per plateau rule)."
+    )
     metrics: dict[str, float] | None = Field(
         description="Observed at the end of this epoch; null until the job reports them."
     )
@@ -99,6 +102,7 @@ class HistoryEntry(BaseModel):
             step_learning_rates=decision.step_learning_rates,
             reason=decision.reason,
             stop=decision.stop,
+            reductions=decision.reductions,
             metrics=decision.end_metrics,
             input_metrics=decision.metrics,
             schedule=ScheduleVersionRef(
@@ -117,6 +121,7 @@ class Series(BaseModel):
     epochs: list[int]
     learning_rates: list[float] = Field(description="The rate used during each epoch.")
     reasons: list[str]
+    reductions: list[int] = Field(description="The plateau reductions each epoch's decision made.")
     decided_at: list[datetime]
     metrics: list[dict[str, float] | None] = Field(
         description="The metrics observed at the end of each epoch; null until it reports them."
@@ -124,7 +129,7 @@ class Series(BaseModel):
     next_cursor: str | None
 
 
-_SERIES_COLUMNS = ("epochs", "learning_rates", "reasons", "decided_at", "metrics")
+_SERIES_COLUMNS = ("epochs", "learning_rates", "reasons", "reductions", "decided_at", "metrics")
 # The body without items, and room for the quoted cursor of the largest epoch.
 _SERIES_OVERHEAD_BYTES = (
     sum(len(f'"{name}":[],') for name in _SERIES_COLUMNS)
@@ -145,6 +150,7 @@ def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> by
     epochs: list[str] = []
     rates: list[str] = []
     reasons: list[str] = []
+    reductions: list[str] = []
     times: list[str] = []
     metrics: list[str] = []
     size = _SERIES_OVERHEAD_BYTES
@@ -156,10 +162,11 @@ def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> by
         epoch = str(point.epoch)
         rate = repr(point.learning_rate)
         reason = encode_basestring_ascii(point.reason)
+        reduced = str(point.reductions)
         time = '"' + iso_text(point.decided_at) + '"'
         ended = point.end_metrics_json or "null"
         # Each piece and a comma after it.
-        cost = len(epoch) + len(rate) + len(reason) + len(time) + len(ended) + 5
+        cost = len(epoch) + len(rate) + len(reason) + len(reduced) + len(time) + len(ended) + 6
         if epochs and size + cost > max_bytes:
             stopped = True
             break
@@ -167,11 +174,12 @@ def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> by
         epochs.append(epoch)
         rates.append(rate)
         reasons.append(reason)
+        reductions.append(reduced)
         times.append(time)
         metrics.append(ended)
         last = point.epoch
     more = stopped or len(epochs) == limit
     cursor = json.dumps(encode_cursor(last) if last is not None and more else None)
-    named = zip(_SERIES_COLUMNS, (epochs, rates, reasons, times, metrics), strict=True)
+    named = zip(_SERIES_COLUMNS, (epochs, rates, reasons, reductions, times, metrics), strict=True)
     body = ",".join(f'"{name}":[{",".join(column)}]' for name, column in named)
     return ("{" + body + ',"next_cursor":' + cursor + "}").encode()

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -37,7 +36,13 @@ from lrhub.service.catalog import store as catalog_store
 from lrhub.service.clock import as_utc, utc_now
 from lrhub.service.decisions import store as decision_store
 from lrhub.service.decisions.cache import JobRowCache
-from lrhub.service.decisions.model import NewDecision, SeriesPoint, StoredDecision
+from lrhub.service.decisions.model import (
+    DecisionKind,
+    DecisionReply,
+    NewDecision,
+    SeriesPoint,
+    StoredDecision,
+)
 from lrhub.service.errors import Conflict, EvaluationFailed, NotFound, Unavailable
 from lrhub.service.evaluation import IN_PROCESS, Evaluator
 from lrhub.service.jobs import store as job_store
@@ -58,24 +63,6 @@ FOLLOW_ACTOR = "lrhub:follow-latest"
 # epoch then replays. Only a job changed this often, in the few milliseconds a decision takes,
 # runs out of attempts (and is answered 503: the client retries).
 MAX_ATTEMPTS = 16
-
-
-class Outcome(StrEnum):
-    """How a decision request was answered."""
-
-    NEW = "new"
-    REPLAYED = "replayed"
-    REWOUND = "rewound"
-
-
-@dataclass(frozen=True)
-class DecidedEpoch:
-    """A decision request's answer: the decision (stored now or before), how it was answered,
-    and how many plateau reductions it made."""
-
-    record: NewDecision
-    outcome: Outcome
-    reductions: int
 
 
 @dataclass(frozen=True)
@@ -135,7 +122,7 @@ def decide_epoch(
     epoch: int,
     metrics: Mapping[str, float] | None,
     steps_per_epoch: int | None,
-) -> DecidedEpoch:
+) -> DecisionReply:
     """Answer the rate of `epoch` for the job: replay, rewind or a new decision.
 
     Unknown metrics (`None`) for an epoch not decided yet are the end metrics the job reported
@@ -163,7 +150,7 @@ def decide_epoch(
                 if known == stored.metrics and steps_per_epoch in (None, stored.steps_per_epoch):
                     _mark_seen(engine, job_id)
                     replayed = _replayed(engine, evaluator, read.job, stored)
-                    return DecidedEpoch(record=replayed, outcome=Outcome.REPLAYED, reductions=0)
+                    return DecisionReply(record=replayed, kind=DecisionKind.REPLAYED)
                 epoch_metrics = known
             rewound_from = stored
         if epoch_metrics is None and epoch > 0:
@@ -183,7 +170,7 @@ class _Decided:
     """A decision computed from a `_Read`: the job row after it, and the answer."""
 
     job: StoredJob
-    result: DecidedEpoch
+    result: DecisionReply
     switched: StoredJob | None  # the job moved to a newer version of its schedule: as it was then
     reopened: StoredJob | None  # a finished job reported again: running once more, as then
     ended_epoch: int | None  # the epoch whose end metrics this decision's metrics are
@@ -275,6 +262,7 @@ def _decide(
         step_fixed=step_rule.fixed if step_rule is not None else None,
         reason=answer.reason,
         stop=answer.stop,
+        reductions=answered.decision.reductions,
         schedule_name=job.schedule_name,
         schedule_version=job.schedule_version,
         spec_key=key,
@@ -295,8 +283,8 @@ def _decide(
         held_rate=answered.held_rate,
         updated_at=now,
     )
-    outcome = Outcome.REWOUND if rewound else Outcome.NEW
-    result = DecidedEpoch(record=record, outcome=outcome, reductions=answered.decision.reductions)
+    kind = DecisionKind.REWOUND if rewound else DecisionKind.NEW
+    result = DecisionReply(record=record, kind=kind)
     ended = epoch - 1 if metrics is not None and previous_epoch == epoch - 1 else None
     return _Decided(
         job=after,

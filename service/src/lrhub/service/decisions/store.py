@@ -267,6 +267,7 @@ def list_series(
             decisions.c.epoch,
             decisions.c.learning_rate,
             decisions.c.reason,
+            decisions.c.reductions,
             cast(decisions.c.end_metrics, Text),
             decisions.c.decided_at,
         )

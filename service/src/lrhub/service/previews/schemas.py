@@ -25,6 +25,7 @@ class PreviewResult(BaseModel):
     learning_rates: list[float]
     step_learning_rates: list[list[float]] | None
     reasons: list[str]
+    reductions: list[int] = Field(description="The plateau reductions each epoch's decision made.")
     stop_epoch: int | None
 
     @classmethod
@@ -34,5 +35,6 @@ class PreviewResult(BaseModel):
             learning_rates=preview.learning_rates,
             step_learning_rates=preview.step_learning_rates,
             reasons=preview.reasons,
+            reductions=preview.reductions,
             stop_epoch=preview.stop_epoch,
         )

@@ -95,6 +95,7 @@ decisions = Table(
     Column("step_fixed", Double, nullable=True),  # every step's rate, when the operator fixed it
     Column("reason", Text, nullable=False),
     Column("stop", Boolean, nullable=False),
+    Column("reductions", Integer, nullable=False, server_default="0"),  # plateau reductions made
     Column("schedule_name", String(128), nullable=True),
     Column("schedule_version", Integer, nullable=True),
     # sha256 of the spec in force: tells which spec `state_before` belongs to on a rewind.
@@ -131,10 +132,42 @@ events = Table(
     Column("before", JsonValue, nullable=True),
     Column("after", JsonValue, nullable=False),
     Column("seq", BigInteger, nullable=True),  # stream position; see stream/store.py
-    Column("change_id", String(36), nullable=True),  # one bulk change's id on each of its events
+    Column("change_id", String(36), nullable=True),  # the change (`changes`) it is part of
 )
 Index("ix_events_job_id", events.c.job_id, events.c.id)
 Index("ix_events_seq", events.c.seq, events.c.id)
+
+# One row per change of one job (PATCH) or many (bulk), written before the jobs change; no
+# foreign key to jobs: the record outlives a deleted job.
+changes = Table(
+    "changes",
+    metadata,
+    Column("change_id", String(36), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(300), nullable=False),
+    Column("job_id", String(253), nullable=True),  # a single-job change
+    Column("selector", Text, nullable=True),  # a bulk change
+    Column("body", JsonValue, nullable=False),  # the PATCH body, fields as given
+    Column("state", String(16), nullable=False),
+    Column("matched", Integer, nullable=False),
+)
+
+# What a change did to each job, written in the transaction that changed it.
+change_jobs = Table(
+    "change_jobs",
+    metadata,
+    Column(
+        "change_id",
+        String(36),
+        ForeignKey("changes.change_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("job_id", String(253), primary_key=True),
+    Column("before", JsonValue, nullable=True),
+    Column("after", JsonValue, nullable=True),
+    Column("outcome", String(32), nullable=False),
+    Column("detail", Text, nullable=True),
+)
 
 # API tokens (`/v1/tokens`); job tokens live on their job row. A revoked token's row is deleted.
 tokens = Table(

@@ -209,13 +209,12 @@ export function sparkline(rates) {
   return svg;
 }
 
-/** Marks where a plateau rule lowered the rate (the rate fell and the reason says why). */
-export function reductionMarks(epochs, rates, reasons) {
+/** Marks where a plateau rule lowered the rate: the epochs whose decision made a reduction
+ * (the service counts them: `reductions` of history items, series and previews). */
+export function reductionMarks(epochs, reductions, reasons) {
   const marks = [];
-  for (let i = 1; i < rates.length; i++) {
-    if (rates[i] < rates[i - 1] && /did not improve/.test(reasons[i])) {
-      marks.push({ epoch: epochs[i], kind: "reduction", label: reasons[i] });
-    }
+  for (let i = 0; i < epochs.length; i++) {
+    if (reductions[i] > 0) marks.push({ epoch: epochs[i], kind: "reduction", label: reasons[i] });
   }
   return marks;
 }

@@ -47,7 +47,7 @@ export function marksOf(items, events) {
     for (const kind of changeKinds(event)) marks.push({ epoch: items[index].epoch, kind, label: describe(kind, event) });
   }
   const changed = new Set(marks.map((m) => m.epoch));
-  const reductions = reductionMarks(items.map((i) => i.epoch), items.map((i) => i.learning_rate), items.map((i) => i.reason));
+  const reductions = reductionMarks(items.map((i) => i.epoch), items.map((i) => i.reductions), items.map((i) => i.reason));
   return [...marks, ...reductions.filter((mark) => !changed.has(mark.epoch))];
 }
 
@@ -57,6 +57,7 @@ export function seriesPageItems(page) {
     epoch,
     learning_rate: page.learning_rates[i],
     reason: page.reasons[i],
+    reductions: page.reductions[i],
     decided_at: page.decided_at[i],
     metrics: page.metrics[i],
   }));

@@ -136,7 +136,7 @@ function previewEditor() {
       const answer = await api("POST", "/v1/preview", { body, signal: inFlight.signal });
       const epochs = answer.learning_rates.map((_, i) => i);
       const metric = body.metrics ? epochs.map((i) => (i < body.metrics.length ? Object.values(body.metrics[i])[0] : null)) : null;
-      const marks = reductionMarks(epochs, answer.learning_rates, answer.reasons);
+      const marks = reductionMarks(epochs, answer.reductions, answer.reasons);
       replace(chartBox, rateChart({ epochs, rates: answer.learning_rates, metric, metricName: metricNameInput.value, marks, width: 600 }));
       stopNote.textContent = answer.stop_epoch === null ? "" : `The job would be told to stop at epoch ${answer.stop_epoch}.`;
       markStale(false);
