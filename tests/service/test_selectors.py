@@ -43,7 +43,10 @@ IN, NOT_IN = Operator.IN, Operator.NOT_IN
     ],
 )
 def test_the_parser_reads_every_kubernetes_form(text: str, requirements: list[Requirement]) -> None:
-    assert parse_selector(text) == Selector(tuple(requirements))
+    selector = parse_selector(text)
+    assert selector == Selector(tuple(requirements))
+    # The text a change record stores reads back as the same selector.
+    assert parse_selector(str(selector)) == selector
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from lrhub.service.auth.middleware import AuthenticationMiddleware
 from lrhub.service.auth.tokens import Authenticator, TokenLookups
 from lrhub.service.catalog import routes as catalog_routes
+from lrhub.service.changes import routes as change_routes
 from lrhub.service.context import AppContext
 from lrhub.service.decisions import routes as decision_routes
 from lrhub.service.decisions.cache import JobRowCache
@@ -117,6 +118,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         catalog_routes.router,
         preview_routes.router,
         job_routes.router,
+        change_routes.router,
         decision_routes.router,
         token_routes.router,
         token_routes.me_router,

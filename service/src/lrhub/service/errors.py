@@ -11,6 +11,7 @@ status and problem type, in one table; nothing else in the service knows about H
     ├── EvaluationFailed    the schedule could not give a rate for this epoch
     ├── TooManyMatches      a selection is larger than one request may change (LRHUB_BULK_MAX)
     ├── Unavailable         the database cannot be reached; callers retry
+    │   └── ChangeInterrupted   a bulk change was cut short; `change_id` names its record
     └── RequestError        the request itself is unusable, found by the HTTP layer
         ├── MalformedRequest    the body is not JSON or has the wrong content type
         ├── PayloadTooLarge     the body is over the configured limit
@@ -27,12 +28,16 @@ from __future__ import annotations
 
 class ServiceError(Exception):
     """Base of every error the service answers; `detail` is shown to the caller, and `field`,
-    when given, names the attribute the error is about (e.g. "schedule" for an unknown one)."""
+    when given, names the attribute the error is about (e.g. "schedule" for an unknown one).
+    `members` are facts the caller can act on, answered beside the detail (e.g. `change_id`)."""
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, detail: str, *, field: str | None = None, members: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        self.members = members or {}
 
 
 class Unauthorized(ServiceError):
@@ -72,6 +77,19 @@ class TooManyMatches(ServiceError):
 
 class Unavailable(ServiceError):
     """The database is unreachable; clients retry."""
+
+
+class ChangeInterrupted(Unavailable):
+    """A bulk change stopped midway (the database became unreachable); its record
+    (`GET /v1/changes/{change_id}`) lists exactly the jobs it changed."""
+
+    def __init__(self, change_id: str, *, done: int, of: int) -> None:
+        super().__init__(
+            f"the change stopped after {done} of {of} jobs: the database is unavailable; "
+            f"change {change_id} records which jobs changed",
+            members={"change_id": change_id},
+        )
+        self.change_id = change_id
 
 
 class RequestError(ServiceError):

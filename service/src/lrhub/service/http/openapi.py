@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 # The errors any /v1 operation may answer (docs/http-api.md "Errors").
 V1_PROBLEM_STATUSES = (400, 401, 403, 404, 408, 409, 412, 413, 422, 500, 503)
@@ -52,7 +52,10 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    """An RFC 9457 problem detail."""
+    """An RFC 9457 problem detail; extension members say more where a problem has them (e.g.
+    `change_id` of a bulk change that stopped midway)."""
+
+    model_config = ConfigDict(extra="allow")
 
     type: str
     title: str

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -95,8 +97,21 @@ def field_errors(error: ServiceError) -> list[dict[str, str]] | None:
 
 
 def _body_location(field: str | None) -> str:
-    # Domain errors name an attribute; every attribute they name arrives in the request body.
+    # Domain errors name an attribute; unless the route says otherwise (`fields_in`), the
+    # attribute arrived in the request body.
     return f"body.{field}"
+
+
+@contextmanager
+def fields_in(location: str, *fields: str) -> Iterator[None]:
+    """Within the block, a domain error about one of `fields` names it at `location` (e.g.
+    "query") instead of in the body: the route knows where each value came from."""
+    try:
+        yield
+    except InvalidChange as error:
+        if error.field not in fields:
+            raise
+        raise InvalidRequest.at(f"{location}.{error.field}", error.detail) from error
 
 
 # 401 says how to authenticate; 503 (database unreachable or a lock wait past its bound) says
@@ -123,6 +138,7 @@ def problem_response(error: ServiceError, instance: str) -> JSONResponse:
     errors = field_errors(error)
     if errors is not None:
         body["errors"] = errors
+    body.update(error.members)
     headers = _HEADERS_BY_STATUS.get(kind.status)
     return JSONResponse(
         body, status_code=kind.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE

@@ -85,39 +85,7 @@ class StoredEvent:
     seq: int | None
     """Stream position (None until the stream's sequencer numbers the event)."""
     change_id: str | None
-    """The bulk change this event belongs to, if any."""
-
-
-class BulkOutcome(StrEnum):
-    """What a bulk change did (or, in a dry run, would do) to one matching job."""
-
-    CHANGED = "changed"
-    UNCHANGED = "unchanged"  # the change leaves its configuration as it was
-    REFUSED = "refused"  # the single-job PATCH rule refuses it (e.g. a stopped job)
-    NO_LONGER_MATCHES = "no_longer_matches"  # changed concurrently so the selector misses it
-
-
-@dataclass(frozen=True)
-class BulkJobResult:
-    """One job of a bulk change: its configuration before and after, what happened, and why
-    when it was not changed."""
-
-    job_id: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    outcome: BulkOutcome
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
-class BulkResult:
-    """A bulk change: how many jobs the selector matched, the id on every audit event it wrote
-    (None for a dry run), each job's result, and where to continue when `limit` cut it short."""
-
-    matched: int
-    change_id: str | None
-    jobs: list[BulkJobResult]
-    next_after: str | None
+    """The change (`changes`) this event belongs to; None for creations and token rotations."""
 
 
 # The most recently seen running jobs whose rate `/metrics` reports (a bound on its series).

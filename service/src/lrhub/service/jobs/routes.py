@@ -8,6 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Response
 
+from lrhub.service.changes import service as change_service
+from lrhub.service.changes.schemas import BulkChange
 from lrhub.service.context import AppContext, Caller, Context
 from lrhub.service.errors import InvalidRequest
 from lrhub.service.fields import JOB_ID_PATTERN, LABEL_KEY_PATTERN, storable_text
@@ -23,13 +25,13 @@ from lrhub.service.http.paging import (
     encode_cursor,
     page_of,
 )
+from lrhub.service.http.problems import fields_in
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
 from lrhub.service.jobs import service as job_service
 from lrhub.service.jobs.model import JobStatus, StoredJob
 from lrhub.service.jobs.schemas import (
     AuditEvent,
-    BulkChange,
     Job,
     JobCreate,
     JobCreated,
@@ -146,23 +148,17 @@ def bulk_patch(
     cursor: Cursor = None,
 ) -> Response:
     """Apply one PATCH body to every job the selector matches, each job atomically."""
-    if not selector:
-        raise InvalidRequest.at("query.selector", "a bulk change needs a non-empty selector")
-    bulk_max = context.settings.bulk_max
-    if limit is not None and limit > bulk_max:
-        raise InvalidRequest.at(
-            "query.limit", f"at most {bulk_max} jobs per request (raise LRHUB_BULK_MAX)"
+    with fields_in("query", "selector", "limit"):
+        result = change_service.change_jobs(
+            context.engine,
+            caller,
+            selector,
+            body,
+            dry_run=dry_run,
+            limit=limit,
+            after=decode_cursor(cursor, JOB_ID_PATTERN),
+            bulk_max=context.settings.bulk_max,
         )
-    result = job_service.bulk_patch(
-        context.engine,
-        caller,
-        selector,
-        body,
-        dry_run=dry_run,
-        limit=limit,
-        after=decode_cursor(cursor, JOB_ID_PATTERN),
-        bulk_max=bulk_max,
-    )
     next_cursor = encode_cursor(result.next_after) if result.next_after is not None else None
     return model_response(BulkChange.of(result, dry_run=dry_run, next_cursor=next_cursor))
 
@@ -177,14 +173,15 @@ def get_job(job_id: JobId, context: Context, caller: Caller) -> Response:
 def patch_job(
     job_id: JobId, body: JobPatch, context: Context, caller: Caller, if_match: IfMatch = None
 ) -> Response:
-    """Change the job from its next decided epoch on; one audit event.
+    """Change the job from its next decided epoch on; one audit event, and a change record
+    (`/v1/changes/{change_id}`) that the event names.
 
     A job token may only report its own job's end: `{"status": "completed"}` or `"failed"`.
     """
-    return _answer(
-        context,
-        job_service.patch_job(context.engine, caller, job_id, body, _expected(if_match, job_id)),
+    job, _ = change_service.change_job(
+        context.engine, caller, job_id, body, _expected(if_match, job_id)
     )
+    return _answer(context, job)
 
 
 @router.delete("/{job_id}", status_code=204, response_class=Response)

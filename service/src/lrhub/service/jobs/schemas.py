@@ -13,8 +13,6 @@ from lrhub.service.fields import EngineState, Labels, Rate, Scale, ScheduleRef
 from lrhub.service.http.schemas import RequestBody
 from lrhub.service.jobs.model import (
     AuditAction,
-    BulkOutcome,
-    BulkResult,
     Follow,
     JobStatus,
     StoredEvent,
@@ -133,7 +131,9 @@ class AuditEvent(BaseModel):
     action: AuditAction
     before: dict[str, Any] | None
     after: dict[str, Any]
-    change_id: str | None = Field(description="The bulk change this event is part of.")
+    change_id: str | None = Field(
+        description="The change this event is part of (`GET /v1/changes/{change_id}`)."
+    )
 
     @classmethod
     def of(cls, event: StoredEvent) -> AuditEvent:
@@ -146,49 +146,6 @@ class AuditEvent(BaseModel):
             before=event.before,
             after=event.after,
             change_id=event.change_id,
-        )
-
-
-class BulkJob(BaseModel):
-    """One matching job of a bulk change: its configuration (as audit events record it) before
-    and after, and what happened to it (`changed` in a dry run: would change)."""
-
-    job_id: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    outcome: BulkOutcome
-    detail: str | None
-
-
-class BulkChange(BaseModel):
-    """The answer of `PATCH /v1/jobs?selector=`: how many jobs matched, the `change_id` on each
-    audit event it wrote (null for a dry run), each job, and `next_cursor` when `limit` left
-    matching jobs for another request."""
-
-    matched: int
-    change_id: str | None
-    dry_run: bool
-    jobs: list[BulkJob]
-    next_cursor: str | None
-
-    @classmethod
-    def of(cls, result: BulkResult, *, dry_run: bool, next_cursor: str | None) -> BulkChange:
-        """The answer for a bulk change's result."""
-        return cls(
-            matched=result.matched,
-            change_id=result.change_id,
-            dry_run=dry_run,
-            jobs=[
-                BulkJob(
-                    job_id=job.job_id,
-                    before=job.before,
-                    after=job.after,
-                    outcome=job.outcome,
-                    detail=job.detail,
-                )
-                for job in result.jobs
-            ],
-            next_cursor=next_cursor,
         )
 
 

@@ -53,6 +53,18 @@ class Requirement:
     operator: Operator
     values: tuple[str, ...] = ()
 
+    def __str__(self) -> str:
+        match self.operator, self.values:
+            case Operator.EXISTS, _:
+                return self.key
+            case Operator.NOT_EXISTS, _:
+                return f"!{self.key}"
+            case Operator.IN, (value,):
+                return f"{self.key}={value}"
+            case Operator.NOT_IN, (value,):
+                return f"{self.key}!={value}"
+        return f"{self.key} {self.operator.value} ({','.join(self.values)})"
+
 
 @dataclass(frozen=True)
 class Selector:
@@ -62,6 +74,10 @@ class Selector:
 
     def __bool__(self) -> bool:
         return bool(self.requirements)
+
+    def __str__(self) -> str:
+        """The selector's text, which `parse_selector` reads back as the same selector."""
+        return ",".join(map(str, self.requirements))
 
     def __and__(self, other: Selector) -> Selector:
         return Selector(self.requirements + other.requirements)

@@ -1,0 +1,61 @@
+"""Storage of changes and what each did to every job (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from sqlalchemy import Connection, insert, select, update
+
+from lrhub.service.changes.model import BulkOutcome, ChangeState, JobChange, StoredChange
+from lrhub.service.storage.tables import change_jobs, changes
+
+
+def insert_change(connection: Connection, change: StoredChange) -> None:
+    """Store a new change (before any job changes)."""
+    connection.execute(insert(changes).values(**asdict(change) | {"state": change.state.value}))
+
+
+def set_state(connection: Connection, change_id: str, state: ChangeState) -> None:
+    """Move the change to `state`."""
+    connection.execute(
+        update(changes).where(changes.c.change_id == change_id).values(state=state.value)
+    )
+
+
+def record_job(connection: Connection, change_id: str, job: JobChange) -> None:
+    """Record what the change did to one job (in the transaction that changed it)."""
+    connection.execute(
+        insert(change_jobs).values(
+            change_id=change_id, **asdict(job) | {"outcome": job.outcome.value}
+        )
+    )
+
+
+def get_change(connection: Connection, change_id: str) -> StoredChange | None:
+    """The change, or None."""
+    row = (
+        connection.execute(select(changes).where(changes.c.change_id == change_id))
+        .mappings()
+        .first()
+    )
+    return StoredChange(**{**row, "state": ChangeState(row["state"])}) if row else None
+
+
+def list_jobs(
+    connection: Connection, change_id: str, *, after: str | None, limit: int
+) -> list[JobChange]:
+    """What the change did to its jobs, by job id after the id `after`."""
+    query = select(change_jobs).where(change_jobs.c.change_id == change_id)
+    if after is not None:
+        query = query.where(change_jobs.c.job_id > after)
+    rows = connection.execute(query.order_by(change_jobs.c.job_id).limit(limit)).mappings()
+    return [
+        JobChange(
+            job_id=row["job_id"],
+            before=row["before"],
+            after=row["after"],
+            outcome=BulkOutcome(row["outcome"]),
+            detail=row["detail"],
+        )
+        for row in rows
+    ]
