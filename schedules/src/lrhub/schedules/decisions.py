@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import EvaluationError
-from .evaluation import Context, Tick, evaluate
+from .evaluation import EvaluationContext, Tick, evaluate
 from .specs import Spec, needs_steps_per_epoch
 
 
@@ -57,18 +57,18 @@ def decide(
         ticks = [Tick(t, None, 0)]
     else:
         ticks = [Tick(t, t * steps_per_epoch + i, i) for i in range(steps_per_epoch)]
-    ctx = Context(epoch, steps_per_epoch, _metric_values(metrics))
-    outcome = evaluate(spec, state or {}, ticks, ctx)
-    for rate in outcome.rates:
+    ctx = EvaluationContext(epoch, steps_per_epoch, _metric_values(metrics))
+    evaluation = evaluate(spec, state or {}, ticks, ctx)
+    for rate in evaluation.rates:
         if not (math.isfinite(rate) and rate >= 0):
             raise EvaluationError(f"epoch {epoch}: the rate {rate} is not a finite number >= 0")
     return Decision(
-        learning_rate=outcome.rates[0],
-        step_learning_rates=outcome.rates if steps_per_epoch is not None else None,
-        state=outcome.state,
-        reason=outcome.reason,
-        stop=outcome.stop,
-        reductions=outcome.reductions,
+        learning_rate=evaluation.rates[0],
+        step_learning_rates=evaluation.rates if steps_per_epoch is not None else None,
+        state=evaluation.state,
+        reason=evaluation.reason,
+        stop=evaluation.stop,
+        reductions=evaluation.reductions,
     )
 
 

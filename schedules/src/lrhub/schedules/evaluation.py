@@ -34,7 +34,7 @@ class Tick:
 
 
 @dataclass(frozen=True)
-class Context:
+class EvaluationContext:
     """What every part of the spec tree sees during one decision."""
 
     epoch: int
@@ -47,7 +47,7 @@ class Context:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Evaluation:
     """Rates for the ticks, the next state, and why."""
 
     rates: list[float]
@@ -57,7 +57,9 @@ class Outcome:
     reductions: int = 0
 
 
-def evaluate(spec: Spec, state: Mapping[str, Any], ticks: list[Tick], ctx: Context) -> Outcome:
+def evaluate(
+    spec: Spec, state: Mapping[str, Any], ticks: list[Tick], ctx: EvaluationContext
+) -> Evaluation:
     """Evaluate ``spec`` over ``ticks``; never mutates ``state``."""
     if isinstance(spec, SequenceSpec):
         return _sequence(spec, state, ticks, ctx)
@@ -76,7 +78,7 @@ def _position(spec: Spec, tick: Tick) -> int:
     return tick.step
 
 
-def _stateless(spec: StatelessSpec, ticks: list[Tick], ctx: Context) -> Outcome:
+def _stateless(spec: StatelessSpec, ticks: list[Tick], ctx: EvaluationContext) -> Evaluation:
     rates: list[float] = []
     last: tuple[int, float] | None = None
     for tick in ticks:
@@ -89,18 +91,18 @@ def _stateless(spec: StatelessSpec, ticks: list[Tick], ctx: Context) -> Outcome:
                 raise EvaluationError(message) from exc
         rates.append(last[1])
     first = _position(spec, ticks[0])
-    return Outcome(rates, {}, f"{spec.type} at {spec.unit} {first}: {rates[0]:.6g}")
+    return Evaluation(rates, {}, f"{spec.type} at {spec.unit} {first}: {rates[0]:.6g}")
 
 
 def _expression(
-    spec: ExpressionSpec, state: Mapping[str, Any], ticks: list[Tick], ctx: Context
-) -> Outcome:
+    spec: ExpressionSpec, state: Mapping[str, Any], ticks: list[Tick], ctx: EvaluationContext
+) -> Evaluation:
     compiled = compile_expression(spec.expression)
     previous = float(state.get("prev_lr", spec.initial_learning_rate))
     if compiled.metrics and not ctx.metrics:
         # The first epoch has no metrics yet: a formula of metrics holds its previous rate.
         reason = f"expression: no metrics reported yet, rate held at {previous:.6g}"
-        return Outcome([previous] * len(ticks), {"prev_lr": previous}, reason)
+        return Evaluation([previous] * len(ticks), {"prev_lr": previous}, reason)
     missing = sorted(compiled.metrics - ctx.metrics.keys())
     if missing:
         names = ", ".join(repr(name) for name in missing)
@@ -130,12 +132,12 @@ def _expression(
         rates.append(previous)
     first = _position(spec, ticks[0])
     reason = f"expression at {spec.unit} {first}: {rates[0]:.6g}"
-    return Outcome(rates, {"prev_lr": previous}, reason)
+    return Evaluation(rates, {"prev_lr": previous}, reason)
 
 
 def _plateau(
-    spec: ReduceOnPlateauSpec, state: Mapping[str, Any], ticks: list[Tick], ctx: Context
-) -> Outcome:
+    spec: ReduceOnPlateauSpec, state: Mapping[str, Any], ticks: list[Tick], ctx: EvaluationContext
+) -> Evaluation:
     counters = Counters.from_state(state)
     metrics = ctx.metrics if ctx.plateau_sees_metrics else None
     if spec.base is None:
@@ -150,7 +152,7 @@ def _plateau(
     rates = [scaled(rate, seen.counters.reductions) for rate in base.rates]
     new_state = {**seen.counters.to_state(), "base": base.state}
     reason = _plateau_reason(seen.action, seen.note, current, rates[0], spec)
-    return Outcome(
+    return Evaluation(
         rates,
         new_state,
         f"{reason} (base {base.reason})",
@@ -165,7 +167,7 @@ def _plateau_on_rate(
     counters: Counters,
     metrics: Mapping[str, float] | None,
     count: int,
-) -> Outcome:
+) -> Evaluation:
     assert spec.initial_learning_rate is not None  # guaranteed by validation: rate xor base
     current = float(state.get("lr", spec.initial_learning_rate))
     seen = observe(spec, counters, metrics, current)
@@ -176,7 +178,7 @@ def _plateau_on_rate(
         rate = spec.initial_learning_rate
     new_state = {**seen.counters.to_state(), "lr": rate}
     reason = _plateau_reason(seen.action, seen.note, current, rate, spec)
-    return Outcome(
+    return Evaluation(
         [rate] * count, new_state, reason, stop=seen.stop, reductions=int(seen.action == "reduce")
     )
 
@@ -192,8 +194,8 @@ def _plateau_reason(
 
 
 def _sequence(
-    spec: SequenceSpec, state: Mapping[str, Any], ticks: list[Tick], ctx: Context
-) -> Outcome:
+    spec: SequenceSpec, state: Mapping[str, Any], ticks: list[Tick], ctx: EvaluationContext
+) -> Evaluation:
     ends = list(itertools.accumulate(stage.duration or 0 for stage in spec.stages[:-1]))
     starts = [0, *ends]
     stored_stage = state.get("stage")
@@ -210,13 +212,13 @@ def _sequence(
         continuing = current_stage == index or (current_stage is None and not current_state)
         stage_state = current_state if current_stage == index else {}
         stage_ctx = ctx if continuing else replace(ctx, plateau_sees_metrics=False)
-        outcome = evaluate(spec.stages[index].schedule, stage_state, local, stage_ctx)
-        rates.extend(outcome.rates)
-        reasons.append(f"stage {index + 1}/{len(spec.stages)}: {outcome.reason}")
-        stop = stop or outcome.stop
-        reductions += outcome.reductions
-        current_stage, current_state = index, outcome.state
-    return Outcome(
+        stage_result = evaluate(spec.stages[index].schedule, stage_state, local, stage_ctx)
+        rates.extend(stage_result.rates)
+        reasons.append(f"stage {index + 1}/{len(spec.stages)}: {stage_result.reason}")
+        stop = stop or stage_result.stop
+        reductions += stage_result.reductions
+        current_stage, current_state = index, stage_result.state
+    return Evaluation(
         rates,
         {"stage": current_stage, "state": dict(current_state)},
         "; then ".join(reasons),
@@ -225,7 +227,7 @@ def _sequence(
     )
 
 
-def _local_tick(spec: SequenceSpec, tick: Tick, start: int, ctx: Context) -> Tick:
+def _local_tick(spec: SequenceSpec, tick: Tick, start: int, ctx: EvaluationContext) -> Tick:
     """The tick on the clock of a stage that started at ``start`` (in the sequence's unit)."""
     if spec.unit == "epoch":
         step = None
