@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from lrhub.service.clock import utc_now
-from lrhub.service.jobs.model import Follow, JobStatus, StoredJob
+from lrhub.service.fields import JobStatus
+from lrhub.service.jobs.model import Follow, StoredJob
 from lrhub.service.jobs.service import purge_finished_jobs
 from lrhub.service.jobs.staleness import is_stale
 from lrhub.service.storage.database import make_engine

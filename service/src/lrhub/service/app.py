@@ -26,8 +26,8 @@ from lrhub.service.http.problems import install_problem_handlers
 from lrhub.service.jobs import routes as job_routes
 from lrhub.service.jobs import service as job_service
 from lrhub.service.jobs.retention import purge_periodically
+from lrhub.service.metrics.prometheus import RequestMetricsMiddleware, ServiceMetrics
 from lrhub.service.operations import routes as operation_routes
-from lrhub.service.operations.metrics import RequestMetricsMiddleware, ServiceMetrics
 from lrhub.service.previews import routes as preview_routes
 from lrhub.service.settings import ServerSettings
 from lrhub.service.storage.database import make_engine
@@ -106,18 +106,19 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             ),
         ),
         metrics=metrics,
-        job_rows=JobRowCache(),
         limits=settings.limits(),
         evaluator=evaluator,
-        stream_slots=StreamSlots(settings.stream_max_connections),
     )
     app.state.context = context
+    app.state.job_rows = JobRowCache()
+    app.state.stream_slots = StreamSlots(settings.stream_max_connections)
     install_problem_handlers(app)
     install_openapi(app)
     for router in (
         catalog_routes.router,
         preview_routes.router,
         job_routes.router,
+        change_routes.job_router,
         change_routes.router,
         decision_routes.router,
         token_routes.router,

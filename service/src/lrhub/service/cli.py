@@ -16,7 +16,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from lrhub.service.operations.multiprocess import MULTIPROCESS_DIRECTORY_VARIABLE
+from lrhub.service.metrics.multiprocess import MULTIPROCESS_DIRECTORY_VARIABLE
 from lrhub.service.settings import ServerSettings
 from lrhub.service.storage.database import make_engine
 from lrhub.service.storage.migrate import upgrade_schema

@@ -12,28 +12,26 @@ from sqlalchemy import Engine
 from lrhub.service.auth.middleware import PRINCIPAL_STATE_KEY
 from lrhub.service.auth.principal import Principal
 from lrhub.service.auth.tokens import Authenticator
-from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.evaluation import Evaluator
 from lrhub.service.limits import Limits
-from lrhub.service.operations.metrics import ServiceMetrics
+from lrhub.service.metrics.prometheus import ServiceMetrics
 from lrhub.service.settings import ServerSettings
-from lrhub.service.stream.slots import StreamSlots
 
 
 @dataclass(frozen=True)
 class AppContext:
-    """The app's long-lived parts: settings, database engine, auth, metrics, the decision
-    path's cache of job rows, where costly evaluations run."""
+    """The app's long-lived parts every domain may use: settings, database engine, auth,
+    metrics, limits, where costly evaluations run. A domain's own long-lived part (the decision
+    path's cache of job rows, the stream slots) is on `app.state` under its name, read by a
+    dependency in that domain's routes, so this module imports no domain."""
 
     settings: ServerSettings
     engine: Engine
     probe_engine: Engine  # unpooled, for readiness probes only
     authenticator: Authenticator
     metrics: ServiceMetrics
-    job_rows: JobRowCache
     limits: Limits
     evaluator: Evaluator
-    stream_slots: StreamSlots
 
 
 async def get_context(request: Request) -> AppContext:

@@ -1,11 +1,12 @@
-"""The value types every domain shares: names, labels, metrics, rates, their bounds, and the one
-rule for text both databases can store.
+"""The value types every domain shares: names, labels, metrics, rates, their bounds, a job's
+status, and the one rule for text both databases can store.
 
 Each domain's own request and response bodies are in its `schemas.py`.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints
@@ -62,3 +63,17 @@ EngineState = Annotated[
         "a sequence's `stage` and that stage's `state` (docs/engine-api.md)."
     ),
 ]
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life: training, stopped by an operator, or ended (as it reported)."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+# Jobs whose training is over: they can be deleted, purged after the retention, and their
+# schedules deleted.
+FINISHED = frozenset({JobStatus.STOPPED, JobStatus.COMPLETED, JobStatus.FAILED})

@@ -21,7 +21,7 @@ from lrhub.service.limits import (
     DEFAULT_MAX_STEPS_PER_EPOCH,
     Limits,
 )
-from lrhub.service.storage.database import DEFAULT_LOCK_TIMEOUT_SECONDS
+from lrhub.service.storage.database import DEFAULT_DATABASE_URL, DEFAULT_LOCK_TIMEOUT_SECONDS
 
 DEFAULT_MAX_BODY_BYTES = 262_144
 MIN_ADMIN_SECRET_LENGTH = 16
@@ -43,7 +43,7 @@ class ServerSettings(BaseSettings):
         env_prefix="LRHUB_", extra="ignore", hide_input_in_errors=True
     )
 
-    database_url: str = "sqlite:///./lrhub.db"
+    database_url: str = DEFAULT_DATABASE_URL
     # `name:secret,other` or bare secrets; empty means auth is off.
     admin_token: SecretStr = SecretStr("")
     host: str = "127.0.0.1"

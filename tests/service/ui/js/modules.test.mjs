@@ -47,14 +47,12 @@ test("reducing to pixel columns keeps each column's lowest and highest point", (
   assert.equal(reduceToColumns(short, 800), short);
 });
 
-test("a reduction is marked where the rate fell because the metric did not improve", () => {
-  const marks = reductionMarks([0, 1, 2, 3], [0.1, 0.1, 0.05, 0.04], [
-    "no metrics reported yet; rate 0.1",
-    "val_loss did not improve (1/2); rate 0.1",
-    "val_loss did not improve for 2 epochs: 0.1 -> 0.05",
-    "cosine decay",
-  ]);
-  assert.deepEqual(marks.map((m) => m.epoch), [2]);
+test("a reduction is marked at each epoch whose decision made one, labelled with its reason", () => {
+  const reasons = ["no metrics reported yet", "loss did not improve (1/2)", "plateau: 0.1 -> 0.05", "cosine decay", "x"];
+  const marks = reductionMarks([0, 1, 2, 5, 7], [0, 0, 1, 0, 2], reasons);
+  assert.deepEqual(marks.map((m) => [m.epoch, m.label]), [[2, "plateau: 0.1 -> 0.05"], [7, "x"]]);
+  // The rate alone never makes a mark: falling rates of a decay are no reductions.
+  assert.deepEqual(reductionMarks([0, 1], [0, 0], ["did not improve", "did not improve"]), []);
 });
 
 test("what-if values and selections", () => {
@@ -73,13 +71,14 @@ test("a series page becomes one history item per epoch, aligned column by column
     epochs: [0, 1, 3],
     learning_rates: [0.1, 0.05, 0.025],
     reasons: ["start", "val_loss did not improve", "rewound"],
+    reductions: [0, 1, 0],
     decided_at: ["2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "2026-01-01T00:00:03Z"],
     metrics: [{ loss: 1 }, null, { loss: 0.5, acc: 0.9 }],
     next_cursor: null,
   };
   assert.deepEqual(seriesPageItems(page), [
-    { epoch: 0, learning_rate: 0.1, reason: "start", decided_at: "2026-01-01T00:00:00Z", metrics: { loss: 1 } },
-    { epoch: 1, learning_rate: 0.05, reason: "val_loss did not improve", decided_at: "2026-01-01T00:00:01Z", metrics: null },
-    { epoch: 3, learning_rate: 0.025, reason: "rewound", decided_at: "2026-01-01T00:00:03Z", metrics: { loss: 0.5, acc: 0.9 } },
+    { epoch: 0, learning_rate: 0.1, reason: "start", reductions: 0, decided_at: "2026-01-01T00:00:00Z", metrics: { loss: 1 } },
+    { epoch: 1, learning_rate: 0.05, reason: "val_loss did not improve", reductions: 1, decided_at: "2026-01-01T00:00:01Z", metrics: null },
+    { epoch: 3, learning_rate: 0.025, reason: "rewound", reductions: 0, decided_at: "2026-01-01T00:00:03Z", metrics: { loss: 0.5, acc: 0.9 } },
   ]);
 });

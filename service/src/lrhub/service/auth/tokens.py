@@ -13,12 +13,12 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from lrhub.service.auth.principal import ANONYMOUS, Principal, Role
 from lrhub.service.clock import as_utc, iso_text, utc_now
 from lrhub.service.errors import Unauthorized
 from lrhub.service.settings import AdminToken
-from lrhub.service.tokens.model import StoredToken
 
 JOB_TOKEN_PREFIX = "lrj_"
 API_TOKEN_PREFIX = "lrt_"
@@ -43,13 +43,28 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class StoredApiToken(Protocol):
+    """What authentication reads of a stored API token (the tokens domain's record has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def role(self) -> Role: ...
+    @property
+    def token_hash(self) -> str: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def last_used_at(self) -> datetime | None: ...
+
+
 @dataclass(frozen=True)
 class TokenLookups:
     """How the Authenticator reads stored tokens, each by the sha256 of the presented token."""
 
     job_id_of: Callable[[str], str | None]
     """The job whose token has this hash."""
-    api_token_of: Callable[[str], StoredToken | None]
+    api_token_of: Callable[[str], StoredApiToken | None]
     """The API token with this hash."""
     record_use: Callable[[str, datetime], None]
     """Note that the API token named so was used at that time."""

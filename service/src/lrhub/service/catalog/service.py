@@ -11,7 +11,6 @@ from lrhub.service.catalog import store as catalog_store
 from lrhub.service.catalog.model import StoredVersion
 from lrhub.service.clock import utc_now
 from lrhub.service.errors import Conflict, NotFound
-from lrhub.service.jobs import store as job_store
 from lrhub.service.revisions import ExpectedRevision, require_revision
 from lrhub.service.storage.database import read_transaction, write_transaction
 from lrhub.service.stored_specs import canonical_text, load_spec
@@ -99,7 +98,7 @@ def delete_schedule(
         if latest is None:
             raise NotFound(f"there is no schedule {name!r}")
         require_revision(expected_revision, latest, f"schedule {name!r}")
-        in_use = job_store.count_active_jobs_using(connection, name)
+        in_use = catalog_store.count_running_jobs_using(connection, name)
         if in_use:
             raise Conflict(
                 f"schedule {name!r} is used by {in_use} job(s) that are not stopped; "

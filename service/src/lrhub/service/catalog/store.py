@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, delete, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
 
 from lrhub.service.catalog.model import StoredVersion
 from lrhub.service.errors import NotFound
-from lrhub.service.storage.tables import schedule_versions, schedules
+from lrhub.service.fields import JobStatus
+from lrhub.service.storage.tables import jobs, schedule_versions, schedules
 
 _VERSION_COLUMNS = (
     schedule_versions.c.name,
@@ -109,3 +110,11 @@ def delete_schedule(connection: Connection, name: str) -> None:
     """Remove a schedule and all its versions."""
     connection.execute(delete(schedule_versions).where(schedule_versions.c.name == name))
     connection.execute(delete(schedules).where(schedules.c.name == name))
+
+
+def count_running_jobs_using(connection: Connection, schedule_name: str) -> int:
+    """How many running jobs use the schedule (stopped, completed and failed ones do not count)."""
+    query = select(func.count()).where(
+        jobs.c.schedule_name == schedule_name, jobs.c.status == JobStatus.RUNNING.value
+    )
+    return int(connection.execute(query).scalar_one())

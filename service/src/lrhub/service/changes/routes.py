@@ -1,20 +1,28 @@
-"""`/v1/changes`: the record of every change of one job or many."""
+"""`/v1/changes`: the record of every change of one job or many, and the two ways to change jobs
+(`PATCH /v1/jobs/{job_id}`, `PATCH /v1/jobs?selector=`), each writing such a record."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Response
+from fastapi import Path, Query, Response
 
 from lrhub.service.changes import service as change_service
-from lrhub.service.changes.schemas import Change
+from lrhub.service.changes.schemas import BulkChange, Change
 from lrhub.service.context import Caller, Context
 from lrhub.service.fields import JOB_ID_PATTERN
+from lrhub.service.http.etags import IfMatch
+from lrhub.service.http.openapi import with_etag
 from lrhub.service.http.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from lrhub.service.http.problems import fields_in
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
+from lrhub.service.jobs.routes import JobId, SelectorQuery, expected_job_revision, job_response
+from lrhub.service.jobs.schemas import Job, JobPatch
 
 router = v1_router("/v1/changes", "changes")
+# Changing jobs is the jobs API's (`PATCH /v1/jobs...`); every such change is recorded here.
+job_router = v1_router("/v1/jobs", "jobs")
 
 ChangeId = Annotated[str, Path(max_length=36, pattern=r"^[0-9a-f-]{36}$")]
 
@@ -36,3 +44,53 @@ def get_change(
     jobs = jobs[:limit]
     next_cursor = encode_cursor(jobs[-1].job_id) if more else None
     return model_response(Change.of(change, jobs, next_cursor))
+
+
+@job_router.patch("", response_model=BulkChange)
+def bulk_patch(
+    body: JobPatch,
+    context: Context,
+    caller: Caller,
+    selector: SelectorQuery,
+    dry_run: Annotated[
+        bool, Query(description="Answer what would change and change nothing.")
+    ] = False,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            description="Change at most this many matching jobs (in id order), even when the "
+            "selector matches more than LRHUB_BULK_MAX; at most LRHUB_BULK_MAX.",
+        ),
+    ] = None,
+    cursor: Cursor = None,
+) -> Response:
+    """Apply one PATCH body to every job the selector matches, each job atomically."""
+    with fields_in("query", "selector", "limit"):
+        result = change_service.change_jobs(
+            context.engine,
+            caller,
+            selector,
+            body,
+            dry_run=dry_run,
+            limit=limit,
+            after=decode_cursor(cursor, JOB_ID_PATTERN),
+            bulk_max=context.settings.bulk_max,
+        )
+    next_cursor = encode_cursor(result.next_after) if result.next_after is not None else None
+    return model_response(BulkChange.of(result, dry_run=dry_run, next_cursor=next_cursor))
+
+
+@job_router.patch("/{job_id}", response_model=Job, responses=with_etag(200))
+def patch_job(
+    job_id: JobId, body: JobPatch, context: Context, caller: Caller, if_match: IfMatch = None
+) -> Response:
+    """Change the job from its next decided epoch on; one audit event, and a change record
+    (`/v1/changes/{change_id}`) that the event names.
+
+    A job token may only report its own job's end: `{"status": "completed"}` or `"failed"`.
+    """
+    job, _ = change_service.change_job(
+        context.engine, caller, job_id, body, expected_job_revision(if_match, job_id)
+    )
+    return job_response(context, job)

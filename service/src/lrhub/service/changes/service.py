@@ -35,9 +35,10 @@ from lrhub.service.errors import (
     NotFound,
     TooManyMatches,
 )
+from lrhub.service.fields import JobStatus
 from lrhub.service.jobs import service as job_service
 from lrhub.service.jobs import store as job_store
-from lrhub.service.jobs.model import AuditAction, Follow, JobStatus, StoredJob
+from lrhub.service.jobs.model import AuditAction, Follow, StoredJob
 from lrhub.service.jobs.schemas import JobPatch
 from lrhub.service.jobs.selectors import Selector
 from lrhub.service.jobs.store import selector_condition

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Annotated
 
-from fastapi import Body, Path, Query, Request, Response
+from fastapi import Body, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +16,7 @@ from lrhub.service.auth.principal import Principal
 from lrhub.service.clock import iso_text
 from lrhub.service.context import AppContext, Caller, Context
 from lrhub.service.decisions import service as decision_service
+from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.decisions.model import DecisionKind, StoredDecision
 from lrhub.service.decisions.schemas import (
     DecisionRequest,
@@ -42,6 +43,15 @@ from lrhub.service.jobs.routes import JobId
 
 router = v1_router("/v1/jobs", "decisions")
 
+
+def _job_rows(request: Request) -> JobRowCache:
+    """The decision path's cache of job rows, one per app (`create_app` makes it)."""
+    job_rows: JobRowCache = request.app.state.job_rows
+    return job_rows
+
+
+JobRows = Annotated[JobRowCache, Depends(_job_rows)]
+
 CSV_COLUMNS = (
     "epoch", "learning_rate", "reason", "stop", "schedule", "version", "superseded",
     "decided_at", "metrics", "input_metrics",
@@ -53,6 +63,7 @@ async def decide_epoch(
     job_id: JobId,
     epoch: Annotated[int, Path(ge=0, le=MAX_EPOCH)],
     context: Context,
+    job_rows: JobRows,
     caller: Caller,
     body: Annotated[DecisionRequest, Body(default_factory=DecisionRequest)],
 ) -> Response:
@@ -60,15 +71,22 @@ async def decide_epoch(
     # In the thread pool, the answer's serialization included (k step rates can make it
     # megabytes): the event loop keeps serving other requests (health checks included) while
     # this one computes, waits for the database or writes its JSON.
-    return await run_in_threadpool(_decide_and_answer, context, caller, job_id, epoch, body)
+    return await run_in_threadpool(
+        _decide_and_answer, context, job_rows, caller, job_id, epoch, body
+    )
 
 
 def _decide_and_answer(
-    context: AppContext, caller: Principal, job_id: str, epoch: int, body: DecisionRequest
+    context: AppContext,
+    job_rows: JobRowCache,
+    caller: Principal,
+    job_id: str,
+    epoch: int,
+    body: DecisionRequest,
 ) -> Response:
     decided = decision_service.decide_epoch(
         context.engine,
-        context.job_rows,
+        job_rows,
         context.limits,
         context.evaluator,
         caller,

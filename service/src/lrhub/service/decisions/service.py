@@ -45,8 +45,9 @@ from lrhub.service.decisions.model import (
 )
 from lrhub.service.errors import Conflict, EvaluationFailed, NotFound, Unavailable
 from lrhub.service.evaluation import IN_PROCESS, Evaluator
+from lrhub.service.fields import JobStatus
 from lrhub.service.jobs import store as job_store
-from lrhub.service.jobs.model import AuditAction, Follow, JobStatus, StoredJob
+from lrhub.service.jobs.model import AuditAction, Follow, StoredJob
 from lrhub.service.jobs.staleness import with_interval
 from lrhub.service.limits import Limits, evaluation_steps
 from lrhub.service.storage.database import (

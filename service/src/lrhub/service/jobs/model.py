@@ -7,19 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-
-class JobStatus(StrEnum):
-    """Where a job is in its life: training, stopped by an operator, or ended (as it reported)."""
-
-    RUNNING = "running"
-    STOPPED = "stopped"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-# Jobs whose training is over: they can be deleted, purged after the retention, and their
-# schedules deleted.
-FINISHED = frozenset({JobStatus.STOPPED, JobStatus.COMPLETED, JobStatus.FAILED})
+from lrhub.service.fields import JobStatus
 
 
 class Follow(StrEnum):
@@ -86,17 +74,3 @@ class StoredEvent:
     """Stream position (None until the stream's sequencer numbers the event)."""
     change_id: str | None
     """The change (`changes`) this event belongs to; None for creations and token rotations."""
-
-
-# The most recently seen running jobs whose rate `/metrics` reports (a bound on its series).
-MAX_JOB_RATE_SERIES = 10_000
-
-
-@dataclass(frozen=True)
-class FleetCounts:
-    """Jobs by status across the whole database, how many running ones are stale, and the
-    rate of the most recently seen running jobs."""
-
-    by_status: dict[str, int]
-    stale: int
-    rates: dict[str, float]

@@ -8,11 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Response
 
-from lrhub.service.changes import service as change_service
-from lrhub.service.changes.schemas import BulkChange
 from lrhub.service.context import AppContext, Caller, Context
 from lrhub.service.errors import InvalidRequest
-from lrhub.service.fields import JOB_ID_PATTERN, LABEL_KEY_PATTERN, storable_text
+from lrhub.service.fields import JOB_ID_PATTERN, LABEL_KEY_PATTERN, JobStatus, storable_text
 from lrhub.service.http.etags import IfMatch, expected_revision, tagged_revision
 from lrhub.service.http.openapi import with_etag
 from lrhub.service.http.paging import (
@@ -22,20 +20,17 @@ from lrhub.service.http.paging import (
     Page,
     decode_cursor,
     decode_int_cursor,
-    encode_cursor,
     page_of,
 )
-from lrhub.service.http.problems import fields_in
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
 from lrhub.service.jobs import service as job_service
-from lrhub.service.jobs.model import JobStatus, StoredJob
+from lrhub.service.jobs.model import StoredJob
 from lrhub.service.jobs.schemas import (
     AuditEvent,
     Job,
     JobCreate,
     JobCreated,
-    JobPatch,
     JobToken,
     job_etag,
 )
@@ -48,13 +43,15 @@ JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=253)]
 _LABEL_KEY = re.compile(LABEL_KEY_PATTERN.removeprefix("^").removesuffix("$"))
 
 
-def _expected(if_match: str | None, job_id: str) -> ExpectedRevision | None:
+def expected_job_revision(if_match: str | None, job_id: str) -> ExpectedRevision | None:
+    """The revision `If-Match` expects job `job_id` at (None when absent)."""
     return expected_revision(if_match, lambda tag: tagged_revision(tag, f"{job_id}#"))
 
 
-def _answer(
+def job_response(
     context: AppContext, job: StoredJob, status_code: int = 200, token: str | None = None
 ) -> Response:
+    """The job as its answer, with its ETag (and its token, once, when just created)."""
     read = Job.of(job, stale_after=context.settings.stale_after)
     body = read if token is None else JobCreated(**read.model_dump(), token=token)
     return model_response(body, status_code=status_code, etag=job_etag(job.job_id, job.revision))
@@ -101,7 +98,9 @@ def put_job(job_id: JobId, body: JobCreate, context: Context, caller: Caller) ->
     """Create the job (201, with its token, shown once) or answer the existing one unchanged."""
     result = job_service.create_job(context.engine, caller, job_id, body)
     created = result.token is not None
-    return _answer(context, result.job, status_code=201 if created else 200, token=result.token)
+    return job_response(
+        context, result.job, status_code=201 if created else 200, token=result.token
+    )
 
 
 @router.get("", response_model=Page[Job])
@@ -128,60 +127,10 @@ def list_jobs(
     )
 
 
-@router.patch("", response_model=BulkChange)
-def bulk_patch(
-    body: JobPatch,
-    context: Context,
-    caller: Caller,
-    selector: SelectorQuery,
-    dry_run: Annotated[
-        bool, Query(description="Answer what would change and change nothing.")
-    ] = False,
-    limit: Annotated[
-        int | None,
-        Query(
-            ge=1,
-            description="Change at most this many matching jobs (in id order), even when the "
-            "selector matches more than LRHUB_BULK_MAX; at most LRHUB_BULK_MAX.",
-        ),
-    ] = None,
-    cursor: Cursor = None,
-) -> Response:
-    """Apply one PATCH body to every job the selector matches, each job atomically."""
-    with fields_in("query", "selector", "limit"):
-        result = change_service.change_jobs(
-            context.engine,
-            caller,
-            selector,
-            body,
-            dry_run=dry_run,
-            limit=limit,
-            after=decode_cursor(cursor, JOB_ID_PATTERN),
-            bulk_max=context.settings.bulk_max,
-        )
-    next_cursor = encode_cursor(result.next_after) if result.next_after is not None else None
-    return model_response(BulkChange.of(result, dry_run=dry_run, next_cursor=next_cursor))
-
-
 @router.get("/{job_id}", response_model=Job, responses=with_etag(200))
 def get_job(job_id: JobId, context: Context, caller: Caller) -> Response:
     """The job: configuration, current rate, last epoch, engine state."""
-    return _answer(context, job_service.get_job(context.engine, caller, job_id))
-
-
-@router.patch("/{job_id}", response_model=Job, responses=with_etag(200))
-def patch_job(
-    job_id: JobId, body: JobPatch, context: Context, caller: Caller, if_match: IfMatch = None
-) -> Response:
-    """Change the job from its next decided epoch on; one audit event, and a change record
-    (`/v1/changes/{change_id}`) that the event names.
-
-    A job token may only report its own job's end: `{"status": "completed"}` or `"failed"`.
-    """
-    job, _ = change_service.change_job(
-        context.engine, caller, job_id, body, _expected(if_match, job_id)
-    )
-    return _answer(context, job)
+    return job_response(context, job_service.get_job(context.engine, caller, job_id))
 
 
 @router.delete("/{job_id}", status_code=204, response_class=Response)
@@ -190,7 +139,7 @@ def delete_job(
 ) -> Response:
     """Delete a job that is not running, with its history and audit log; its token stops
     working."""
-    job_service.delete_job(context.engine, caller, job_id, _expected(if_match, job_id))
+    job_service.delete_job(context.engine, caller, job_id, expected_job_revision(if_match, job_id))
     return Response(status_code=204)
 
 

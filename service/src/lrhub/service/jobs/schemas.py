@@ -9,15 +9,9 @@ from pydantic import BaseModel, Field, StrictBool
 
 from lrhub.schedules import Spec
 from lrhub.service.clock import as_utc, utc_now
-from lrhub.service.fields import EngineState, Labels, Rate, Scale, ScheduleRef
+from lrhub.service.fields import EngineState, JobStatus, Labels, Rate, Scale, ScheduleRef
 from lrhub.service.http.schemas import RequestBody
-from lrhub.service.jobs.model import (
-    AuditAction,
-    Follow,
-    JobStatus,
-    StoredEvent,
-    StoredJob,
-)
+from lrhub.service.jobs.model import AuditAction, Follow, StoredEvent, StoredJob
 from lrhub.service.jobs.staleness import is_stale
 from lrhub.service.stored_specs import load_spec
 

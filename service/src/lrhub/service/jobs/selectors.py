@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lrhub.service.fields import LABEL_KEY_PATTERN
-from lrhub.service.jobs.model import JobStatus
+from lrhub.service.fields import LABEL_KEY_PATTERN, JobStatus
 
 STATUS_KEY = "status"
 JOB_ID_KEY = "job_id"

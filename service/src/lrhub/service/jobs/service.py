@@ -16,20 +16,14 @@ from lrhub.service.auth.tokens import hash_token, new_job_token
 from lrhub.service.catalog import store as catalog_store
 from lrhub.service.clock import utc_now
 from lrhub.service.errors import Conflict, InvalidChange, NotFound
+from lrhub.service.fields import JobStatus
 from lrhub.service.jobs import store as job_store
-from lrhub.service.jobs.model import (
-    MAX_JOB_RATE_SERIES,
-    AuditAction,
-    FleetCounts,
-    Follow,
-    JobStatus,
-    StoredEvent,
-    StoredJob,
-)
+from lrhub.service.jobs.model import AuditAction, Follow, StoredEvent, StoredJob
 from lrhub.service.jobs.schemas import JobCreate
 from lrhub.service.jobs.selectors import Selector
 from lrhub.service.jobs.staleness import is_stale
 from lrhub.service.jobs.store import selector_condition
+from lrhub.service.metrics.prometheus import MAX_JOB_RATE_SERIES, FleetCounts
 from lrhub.service.revisions import ExpectedRevision, require_revision
 from lrhub.service.storage.database import (
     read_transaction,

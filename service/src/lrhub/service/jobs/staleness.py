@@ -12,7 +12,8 @@ import statistics
 from datetime import datetime, timedelta
 
 from lrhub.service.clock import as_utc
-from lrhub.service.jobs.model import JobStatus, StoredJob
+from lrhub.service.fields import JobStatus
+from lrhub.service.jobs.model import StoredJob
 
 INTERVAL_FACTOR = 5
 # How many recent intervals between consecutive epochs a job keeps for its median.

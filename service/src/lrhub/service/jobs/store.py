@@ -21,14 +21,8 @@ from sqlalchemy import (
 )
 
 from lrhub.service.clock import utc_now
-from lrhub.service.jobs.model import (
-    FINISHED,
-    AuditAction,
-    Follow,
-    JobStatus,
-    StoredEvent,
-    StoredJob,
-)
+from lrhub.service.fields import FINISHED, JobStatus
+from lrhub.service.jobs.model import AuditAction, Follow, StoredEvent, StoredJob
 from lrhub.service.jobs.selectors import JOB_ID_KEY, STATUS_KEY, Operator, Requirement, Selector
 from lrhub.service.storage.tables import events, jobs
 from lrhub.service.stored_specs import spec_document
@@ -146,14 +140,6 @@ def running_job_rates(connection: Connection, *, limit: int) -> dict[str, float]
         .limit(limit)
     )
     return {job_id: float(rate) for job_id, rate in connection.execute(query)}
-
-
-def count_active_jobs_using(connection: Connection, schedule_name: str) -> int:
-    """How many running jobs use the schedule (stopped, completed and failed ones do not count)."""
-    query = select(func.count()).where(
-        jobs.c.schedule_name == schedule_name, jobs.c.status == JobStatus.RUNNING.value
-    )
-    return int(connection.execute(query).scalar_one())
 
 
 def delete_job(connection: Connection, job_id: str) -> None:

@@ -23,6 +23,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+DEFAULT_DATABASE_URL = "sqlite:///./lrhub.db"
+"""`LRHUB_DATABASE_URL` when unset: an SQLite file in the working directory."""
 DEFAULT_LOCK_TIMEOUT_SECONDS = 5.0
 _WRITE_OPTION = "lrhub_write"
 

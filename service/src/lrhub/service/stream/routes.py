@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
-from fastapi import Header, Query
+from fastapi import Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
@@ -20,8 +20,18 @@ from lrhub.service.jobs.routes import SelectorQuery
 from lrhub.service.jobs.selectors import Selector
 from lrhub.service.stream import service as stream_service
 from lrhub.service.stream.schemas import server_sent_event
+from lrhub.service.stream.slots import StreamSlots
 
 router = v1_router("/v1/stream", "stream")
+
+
+def _stream_slots(request: Request) -> StreamSlots:
+    """This server process's stream slots (`create_app` makes them)."""
+    slots: StreamSlots = request.app.state.stream_slots
+    return slots
+
+
+Slots = Annotated[StreamSlots, Depends(_stream_slots)]
 
 MAX_POSITION = 2**63 - 1
 
@@ -94,6 +104,7 @@ async def _events(
 )
 async def stream(
     context: Context,
+    slots: Slots,
     caller: Caller,
     selector: SelectorQuery,
     job: Annotated[
@@ -115,6 +126,6 @@ async def stream(
     position = await run_in_threadpool(
         stream_service.open_stream, context.engine, caller, job, start
     )
-    context.stream_slots.acquire()
+    slots.acquire()
     body = _events(context, position, selector, job)
-    return EventStreamResponse(body, on_close=context.stream_slots.release)
+    return EventStreamResponse(body, on_close=slots.release)

@@ -3,11 +3,12 @@ Alembic runs by hand with `alembic.ini`, on LRHUB_DATABASE_URL."""
 
 from __future__ import annotations
 
+import os
+
 from alembic import context
 from sqlalchemy import Connection
 
-from lrhub.service.settings import ServerSettings
-from lrhub.service.storage.database import make_engine, write_transaction
+from lrhub.service.storage.database import DEFAULT_DATABASE_URL, make_engine, write_transaction
 from lrhub.service.storage.tables import metadata
 
 
@@ -21,7 +22,8 @@ handed_over = context.config.attributes.get("connection")
 if handed_over is not None:
     run_migrations(handed_over)
 else:
-    engine = make_engine(ServerSettings().database_url)
+    # By hand: the variable the server reads (storage stands below the settings).
+    engine = make_engine(os.environ.get("LRHUB_DATABASE_URL", DEFAULT_DATABASE_URL))
     try:
         with write_transaction(engine) as connection:
             run_migrations(connection)

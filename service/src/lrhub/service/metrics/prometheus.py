@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -23,10 +24,23 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lrhub.service.jobs.model import MAX_JOB_RATE_SERIES, FleetCounts
-from lrhub.service.operations.multiprocess import MULTIPROCESS_DIRECTORY_VARIABLE
+from lrhub.service.metrics.multiprocess import MULTIPROCESS_DIRECTORY_VARIABLE
 
 UNMATCHED_ROUTE = "<unmatched>"
+
+
+# The most recently seen running jobs whose rate `/metrics` reports (a bound on its series).
+MAX_JOB_RATE_SERIES = 10_000
+
+
+@dataclass(frozen=True)
+class FleetCounts:
+    """Jobs by status across the whole database, how many running ones are stale, and the
+    rate of the most recently seen running jobs."""
+
+    by_status: dict[str, int]
+    stale: int
+    rates: dict[str, float]
 
 
 class _FleetCollector(Collector):
