@@ -20,6 +20,7 @@ from sqlalchemy import Engine, insert, inspect, select, text
 
 import lrhub.service.storage
 from lrhub.schedules import parse_spec
+from lrhub.schedules import preview as preview_schedule
 from lrhub.service.auth.principal import Principal
 from lrhub.service.catalog import service as catalog_service
 from lrhub.service.decisions import service as decision_service
@@ -34,7 +35,7 @@ from lrhub.service.jobs.store import selector_condition
 from lrhub.service.limits import Limits
 from lrhub.service.storage.database import make_engine
 from lrhub.service.storage.migrate import alembic_config, upgrade_schema
-from lrhub.service.storage.tables import decisions, metadata
+from lrhub.service.storage.tables import decisions, jobs, metadata
 from tests.service.conftest import migrated
 from tests.service.helpers import LOSSES, PLATEAU, observed
 from tests.support.db_faults import DatabaseFaults
@@ -206,5 +207,47 @@ def test_labels_stored_before_0002_with_nul_no_longer_break_label_filters(
         assert [job.job_id for job in found] == ["good"]
         assert repaired is not None and repaired.labels == {"team": "vi\ufffdsion"}
         assert repaired.created_by is None
+    finally:
+        engine.dispose()
+
+
+def test_decisions_stored_before_0007_count_the_reductions_their_reasons_name(
+    empty_db_url: str,
+) -> None:
+    """0007 counts a stored decision's reductions from the engine's own note: the reasons here
+    are the engine's, and so is the count they are checked against (a plateau that reduces,
+    then stays at min_lr, where it still says it did not improve but cannot reduce)."""
+    spec = {**PLATEAU, "min_lr": 0.05}
+    losses = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    reported = [{"val_loss": loss} for loss in losses]
+    preview = preview_schedule(parse_spec(spec), len(losses), metrics=reported)
+    assert 0 < sum(preview.reductions) < sum("did not improve" in r for r in preview.reasons)
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0006")
+        now = datetime.now(UTC)
+        with engine.begin() as connection:
+            connection.execute(insert(jobs).values(
+                job_id="old", token_hash="0" * 64, status="running", follow="pinned", spec="{}",
+                scale=1.0, paused=False, labels={}, clock_origin=0, revision=0, created_at=now,
+                updated_at=now, row_version=0,
+            ))  # fmt: skip
+            # Only the columns revision 0006 has: an INSERT names the keys it is given.
+            rows = zip(preview.learning_rates, preview.reasons, strict=True)
+            connection.execute(insert(decisions), [
+                {"job_id": "old", "epoch": epoch, "learning_rate": rate, "reason": reason,
+                 "stop": False, "spec_key": "k", "clock_origin": 0, "state_after": {}, "gap": 0,
+                 "rewound": False, "superseded": False, "decided_at": now}
+                for epoch, (rate, reason) in enumerate(rows)
+            ])  # fmt: skip
+        upgrade_schema(engine)
+        with engine.connect() as connection:
+            stored = (
+                connection.execute(select(decisions.c.reductions).order_by(decisions.c.epoch))
+                .scalars()
+                .all()
+            )
+        assert stored == preview.reductions
     finally:
         engine.dispose()
