@@ -8,12 +8,19 @@ from typing import Annotated
 from fastapi import Path, Query, Response
 
 from lrhub.service.changes import service as change_service
-from lrhub.service.changes.schemas import BulkChange, Change
+from lrhub.service.changes.schemas import BulkChange, BulkJob, Change
 from lrhub.service.context import Caller, Context
 from lrhub.service.fields import JOB_ID_PATTERN
 from lrhub.service.http.etags import IfMatch
 from lrhub.service.http.openapi import with_etag
-from lrhub.service.http.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
+from lrhub.service.http.paging import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+    page_of,
+)
 from lrhub.service.http.problems import fields_in
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
@@ -37,13 +44,11 @@ def get_change(
 ) -> Response:
     """A change: who, when, of which job or selector, its body, and what it did to each job
     (before and after, the outcome), by job id."""
-    change = change_service.get_change(context.engine, caller, change_id)
     after = decode_cursor(cursor, JOB_ID_PATTERN)
-    jobs = change_service.list_change_jobs(context.engine, caller, change_id, after, limit + 1)
-    more = len(jobs) > limit
-    jobs = jobs[:limit]
-    next_cursor = encode_cursor(jobs[-1].job_id) if more else None
-    return model_response(Change.of(change, jobs, next_cursor))
+    change, jobs = change_service.get_change(context.engine, caller, change_id, after, limit)
+    return model_response(
+        Change.of(change, page_of(jobs, limit, lambda job: job.job_id, BulkJob.of))
+    )
 
 
 @job_router.patch("", response_model=BulkChange)

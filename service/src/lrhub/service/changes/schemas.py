@@ -15,6 +15,7 @@ from lrhub.service.changes.model import (
     StoredChange,
 )
 from lrhub.service.clock import as_utc
+from lrhub.service.http.paging import Page
 
 
 class BulkJob(BaseModel):
@@ -80,7 +81,7 @@ class Change(BaseModel):
     next_cursor: str | None
 
     @classmethod
-    def of(cls, change: StoredChange, jobs: list[JobChange], next_cursor: str | None) -> Change:
+    def of(cls, change: StoredChange, jobs: Page[BulkJob]) -> Change:
         """The answer for a stored change and a page of its jobs."""
         return cls(
             change_id=change.change_id,
@@ -91,6 +92,6 @@ class Change(BaseModel):
             body=change.body,
             state=change.state,
             matched=change.matched,
-            jobs=[BulkJob.of(job) for job in jobs],
-            next_cursor=next_cursor,
+            jobs=jobs.items,
+            next_cursor=jobs.next_cursor,
         )

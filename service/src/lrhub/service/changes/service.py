@@ -353,22 +353,14 @@ def _mark_interrupted(engine: Engine, change_id: str, *, done: int, of: int) -> 
         logger.warning("change %s could not be marked interrupted", change_id)
 
 
-def get_change(engine: Engine, principal: Principal, change_id: str) -> StoredChange:
-    """The change."""
+def get_change(
+    engine: Engine, principal: Principal, change_id: str, after: str | None, limit: int
+) -> tuple[StoredChange, list[JobChange]]:
+    """The change, and what it did to each job by job id after the id `after` (at most
+    `limit`), read in one transaction."""
     principal.require_viewer()
     with read_transaction(engine) as connection:
         change = change_store.get_change(connection, change_id)
-    if change is None:
-        raise NotFound(f"there is no change {change_id!r}")
-    return change
-
-
-def list_change_jobs(
-    engine: Engine, principal: Principal, change_id: str, after: str | None, limit: int
-) -> list[JobChange]:
-    """What the change did to each job, by job id after the id `after`."""
-    principal.require_viewer()
-    with read_transaction(engine) as connection:
-        if change_store.get_change(connection, change_id) is None:
+        if change is None:
             raise NotFound(f"there is no change {change_id!r}")
-        return change_store.list_jobs(connection, change_id, after=after, limit=limit)
+        return change, change_store.list_jobs(connection, change_id, after=after, limit=limit)
