@@ -43,14 +43,19 @@ from typing import Any, Literal, TypeVar
 from lrhub.schedules import ScheduleError, is_metric_name, parse_spec
 
 from ._sync import Client
-from .errors import LrhubError
-from .local_decisions import JobSnapshot, LocalDecision, decide_locally
+from .errors import JobConflict, LrhubError, ProblemError, ServiceDown, TransportError
+from .local_decisions import JobSnapshot, LocalAnswer, answer_locally
 from .models import EpochAnswer, Job, JobPatch, JsonObject
 from .outage import DEFAULT_MAX_PENDING, PendingEpochs, is_outage
 
 OnError = Literal["hold", "local", "raise"]
 OnConflict = Literal["warn", "raise"]
 ResultT = TypeVar("ResultT")
+
+# What asking lrhub fails with: no answer (unreachable, breaker open) or a refusal; `on_error`,
+# the buffer and the breaker deal with these. Not a `JobConflict`: the job exists with another
+# schedule than the one given, which the caller hears of whatever `on_error` says.
+_UNANSWERED = (TransportError, ProblemError, ServiceDown)
 
 
 def reported_metrics(logs: Mapping[str, Any]) -> dict[str, float]:
@@ -81,10 +86,6 @@ def loss_of(logs: Mapping[str, Any]) -> float | None:
 def ending_status(last_loss: float | None) -> Literal["completed", "failed"]:
     """How a training that ended normally is reported: failed when its last loss is not finite."""
     return "failed" if last_loss is not None and not isfinite(last_loss) else "completed"
-
-
-class JobConflict(ValueError):
-    """The job id exists with another schedule or spec than the one this run was given."""
 
 
 @dataclass
@@ -122,10 +123,6 @@ class CircuitBreaker:
             return True
         self.trip()
         return False
-
-
-class ServiceDown(LrhubError):
-    """The circuit breaker is open: lrhub was not asked (it failed recently and is not back)."""
 
 
 @dataclass(frozen=True)
@@ -276,7 +273,7 @@ class JobRun:
         self.registered = False
         self._failing = False
         self._pending = PendingEpochs(max_pending)
-        # The job as the service last described it (local mode): what local decisions start from.
+        # The job as the service last described it (local mode): what local answers start from.
         self._snapshot: JobSnapshot | None = None
 
     # -- copies: a tuner deep-copies its callbacks, a launcher may pickle them ----------------
@@ -319,10 +316,10 @@ class JobRun:
         self._buffer(epoch, metrics, steps_per_epoch, end_only=False)
         try:
             decision = self._flush()
-        except LrhubError as error:
+        except _UNANSWERED as error:
             self._warn_once(error)
             if self.on_error == "local":
-                return self._decide_locally(epoch, metrics, steps_per_epoch)
+                return self._answer_locally(epoch, metrics, steps_per_epoch)
             return None
         assert decision is not None
         if self.on_error == "local":
@@ -340,7 +337,7 @@ class JobRun:
         self._buffer(epoch, metrics, None, end_only=True)
         try:
             self._flush()
-        except LrhubError as error:
+        except _UNANSWERED as error:
             self._warn_once(error)
 
     def finish(self, status: Literal["completed", "failed"]) -> None:
@@ -354,7 +351,7 @@ class JobRun:
                 raise ServiceDown("lrhub is still unreachable")
             self._ensure_registered()
             self.client.patch_job(self.job, JobPatch(status=status))
-        except LrhubError as error:
+        except _UNANSWERED as error:
             warnings.warn(
                 f"lrhub job {self.job!r}: could not report it {status} ({error})",
                 RuntimeWarning,
@@ -370,7 +367,7 @@ class JobRun:
         one through) reports the job failed before it propagates."""
         try:
             return request()
-        except LrhubError as error:
+        except _UNANSWERED as error:
             if not is_outage(error):
                 self.finish("failed")
             raise
@@ -460,13 +457,13 @@ class JobRun:
         self._failing = False
         return decision
 
-    def _decide_locally(
+    def _answer_locally(
         self, epoch: int, metrics: Mapping[str, float] | None, steps_per_epoch: int | None
     ) -> EpochAnswer | None:
         if self._snapshot is None:
             return None  # the service never described the job: nothing to compute from
         try:
-            local = decide_locally(self._snapshot, epoch, metrics, steps_per_epoch)
+            local = answer_locally(self._snapshot, epoch, metrics, steps_per_epoch)
         except ScheduleError as error:
             warnings.warn(
                 f"lrhub job {self.job!r}: no local rate for epoch {epoch} ({error}); holding",
@@ -486,9 +483,9 @@ class JobRun:
         """Keep the snapshot in step with the service's answers: the service wins."""
         if self._snapshot is None:
             return
-        local: LocalDecision | None
+        local: LocalAnswer | None
         try:
-            local = decide_locally(self._snapshot, decision.epoch, metrics, steps_per_epoch)
+            local = answer_locally(self._snapshot, decision.epoch, metrics, steps_per_epoch)
         except ScheduleError:
             local = None
         if local is not None and (
@@ -508,7 +505,7 @@ class JobRun:
         """Run a service call; on failure warn and go on, or raise, as configured."""
         try:
             result = action()
-        except LrhubError as error:
+        except _UNANSWERED as error:
             if self.on_error == "raise":
                 raise
             if is_outage(error):
