@@ -14,7 +14,7 @@
 """
 
 from ._async import AsyncClient
-from ._base import RetryPolicy
+from ._http import RetryPolicy
 from ._sync import Client
 from .errors import (
     BadRequest,
