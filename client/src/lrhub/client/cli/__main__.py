@@ -2,4 +2,6 @@
 
 from . import main
 
-main()
+# Only when run: a tool that imports every module (pkgutil.walk_packages) must not start the CLI.
+if __name__ == "__main__":
+    main()
