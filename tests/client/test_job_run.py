@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from lrhub.client import Client
-from lrhub.client.training import CircuitBreaker, JobConflict, JobRun
+from lrhub.client import Client, JobConflict
+from lrhub.client.training import CircuitBreaker, JobRun
 from tests.support.server import ServerProcess, start_server
 
 PLATEAU = {"type": "reduce_on_plateau", "monitor": "val_loss", "patience": 1,

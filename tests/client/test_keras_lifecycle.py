@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lrhub.client import Client, NotFound
+from lrhub.client import Client, JobConflict, NotFound
 from tests.support.server import ServerProcess, running_server
 
 keras = pytest.importorskip("keras")
 
 from lrhub.client.keras import RemoteLearningRate  # noqa: E402
-from lrhub.client.training import JobConflict  # noqa: E402
 from tests.client.ionosphere import QUICK_PLATEAU, build_model, fit  # noqa: E402
 from tests.client.preemptible_fit import EPOCHS, POINTS  # noqa: E402
 

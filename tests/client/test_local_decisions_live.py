@@ -1,4 +1,4 @@
-"""`decide_locally` (on_error="local") against a real `lrhub serve`: for every operator change the
+"""`answer_locally` (on_error="local") against a real `lrhub serve`: for every operator change the
 service applies (scale, override, pause, stop, a new spec with a restarted clock), the rate the
 client computes from the job's last spec and state is the rate the service answers."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lrhub.client import Client, JobPatch
-from lrhub.client.local_decisions import LOCAL_REASON_PREFIX, JobSnapshot, decide_locally
+from lrhub.client.local_decisions import LOCAL_REASON_PREFIX, JobSnapshot, answer_locally
 from lrhub.client.models import EpochAnswer
 from tests.support.server import ServerProcess
 
@@ -55,13 +55,13 @@ def test_local_decisions_answer_what_the_service_answers_through_operator_change
 ) -> None:
     with Client(live_server.url) as client:
         client.put_job("mirror-1", spec=PLATEAU)
-        # Advanced only by local decisions between changes: what on_error="local" does in an outage.
+        # Advanced only by local answers between changes: what on_error="local" does in an outage.
         chained = JobSnapshot.of(client.get_job("mirror-1"))
         for epoch, (change, metrics, steps) in enumerate(SCRIPT):
             if change is not None:
                 client.patch_job("mirror-1", change)
                 chained = JobSnapshot.of(client.get_job("mirror-1"))
-            local = decide_locally(chained, epoch, metrics, steps)
+            local = answer_locally(chained, epoch, metrics, steps)
             served = client.decide("mirror-1", epoch, metrics=metrics, steps_per_epoch=steps)
             assert_same_answer(local.answer, served)
             chained = local.snapshot
@@ -77,7 +77,7 @@ def test_a_job_paused_before_its_first_epoch_holds_its_first_scaled_rate_locally
         client.patch_job("mirror-2", JobPatch(paused=True))
         chained = JobSnapshot.of(client.get_job("mirror-2"))
         for epoch, metrics in enumerate([{}, {"val_loss": 1.0}, {"val_loss": 2.0}]):
-            local = decide_locally(chained, epoch, metrics, None)
+            local = answer_locally(chained, epoch, metrics, None)
             served = client.decide("mirror-2", epoch, metrics=metrics)
             assert_same_answer(local.answer, served)
             chained = local.snapshot

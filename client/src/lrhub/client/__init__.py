@@ -14,14 +14,15 @@
 """
 
 from ._async import AsyncClient
-from ._base import RetryPolicy
+from ._http import RetryPolicy
 from ._sync import Client
 from .errors import (
     BadRequest,
     Conflict,
     ConnectError,
-    EvaluationError,
+    EvaluationFailed,
     Forbidden,
+    JobConflict,
     LrhubError,
     MethodNotAllowed,
     NotFound,
@@ -31,6 +32,7 @@ from .errors import (
     RateLimited,
     RequestTimeout,
     ServerError,
+    ServiceDown,
     ServiceUnavailable,
     Timeout,
     TransportError,
@@ -71,11 +73,12 @@ __all__ = [
     "Conflict",
     "ConnectError",
     "EpochAnswer",
-    "EvaluationError",
+    "EvaluationFailed",
     "Forbidden",
     "Health",
     "HistoryEntry",
     "Job",
+    "JobConflict",
     "JobPatch",
     "JobSchedule",
     "JobToken",
@@ -95,6 +98,7 @@ __all__ = [
     "ScheduleVersionRef",
     "Series",
     "ServerError",
+    "ServiceDown",
     "ServiceUnavailable",
     "StreamEvent",
     "Timeout",

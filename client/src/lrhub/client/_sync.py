@@ -9,9 +9,10 @@ from typing import Literal, Self
 
 import httpx
 
-from ._base import (
+from . import _calls
+from ._base import BaseClient
+from ._http import (
     STREAM_PATH,
-    BaseClient,
     Call,
     EventStreamParser,
     ResultT,
@@ -112,27 +113,27 @@ class Client(BaseClient):
         if_match: str | None = None,
     ) -> Schedule:
         """Create or update a named schedule; a changed spec makes a new version."""
-        return self._send(self._put_schedule(name, spec, description, if_match))
+        return self._send(_calls.put_schedule(name, spec, description, if_match))
 
     def get_schedule(self, name: str, *, version: int | None = None) -> Schedule:
         """A schedule's latest version, or the given one."""
-        return self._send(self._get_schedule(name, version))
+        return self._send(_calls.get_schedule(name, version))
 
     def list_schedules(
         self, *, limit: int | None = None, cursor: str | None = None
     ) -> Page[Schedule]:
         """One page of schedules (their latest versions)."""
-        return self._send(self._list_schedules(limit, cursor))
+        return self._send(_calls.list_schedules(limit, cursor))
 
     def list_versions(
         self, name: str, *, limit: int | None = None, cursor: str | None = None
     ) -> Page[Schedule]:
         """One page of a schedule's versions, oldest first."""
-        return self._send(self._list_versions(name, limit, cursor))
+        return self._send(_calls.list_versions(name, limit, cursor))
 
     def delete_schedule(self, name: str, *, if_match: str | None = None) -> None:
         """Delete a schedule (refused with `Conflict` while a running job uses it)."""
-        return self._send(self._delete_schedule(name, if_match))
+        return self._send(_calls.delete_schedule(name, if_match))
 
     def preview(
         self,
@@ -144,7 +145,7 @@ class Client(BaseClient):
         metrics: Sequence[Mapping[str, float]] | None = None,
     ) -> PreviewResult:
         """The rates a spec or stored schedule gives over `epochs`; nothing is stored."""
-        return self._send(self._preview(spec, schedule, epochs, steps_per_epoch, metrics))
+        return self._send(_calls.preview(spec, schedule, epochs, steps_per_epoch, metrics))
 
     def put_job(
         self,
@@ -157,11 +158,11 @@ class Client(BaseClient):
         labels: Mapping[str, str] | None = None,
     ) -> Job:
         """Create a job, or get the existing one unchanged (a restarted pod gets its own job)."""
-        return self._send(self._put_job(job_id, schedule, spec, follow, scale, labels))
+        return self._send(_calls.put_job(job_id, schedule, spec, follow, scale, labels))
 
     def get_job(self, job_id: str) -> Job:
         """A job's state."""
-        return self._send(self._get_job(job_id))
+        return self._send(_calls.get_job(job_id))
 
     def list_jobs(
         self,
@@ -174,11 +175,11 @@ class Client(BaseClient):
     ) -> Page[Job]:
         """One page of jobs having all `labels` (and `status`) that `selector` (Kubernetes
         label-selector syntax, e.g. `team=vision,stage!=prod`) matches."""
-        return self._send(self._list_jobs(labels, status, limit, cursor, selector))
+        return self._send(_calls.list_jobs(labels, status, limit, cursor, selector))
 
     def patch_job(self, job_id: str, changes: JobPatch, *, if_match: str | None = None) -> Job:
         """Change a job; effective at its next decided epoch. Not retried once sent."""
-        return self._send(self._patch_job(job_id, changes, if_match))
+        return self._send(_calls.patch_job(job_id, changes, if_match))
 
     def patch_jobs(
         self,
@@ -192,7 +193,7 @@ class Client(BaseClient):
         """Apply `changes` to every job `selector` matches (Kubernetes label-selector syntax);
         `dry_run` answers each job's before and after and changes nothing. Not retried once
         sent, unless a dry run."""
-        return self._send(self._patch_jobs(selector, changes, dry_run, limit, cursor))
+        return self._send(_calls.patch_jobs(selector, changes, dry_run, limit, cursor))
 
     def stream(
         self, *, selector: str | None = None, job: str | None = None, after: int | None = None
@@ -200,7 +201,7 @@ class Client(BaseClient):
         """Follow `GET /v1/stream`: each decision, change and status transition as it happens
         (after the event id `after`, to resume; else from now). Ends when the connection does;
         resume with the last event's id. Raises a `ProblemError` for an error answer."""
-        params = self._stream_params(selector, job, after)
+        params = _calls.stream_params(selector, job, after)
         parser = EventStreamParser()
         try:
             with self._http.stream(
@@ -228,18 +229,18 @@ class Client(BaseClient):
 
         `metrics=None` means "not known" (resumed from a checkpoint); `{}` means "none observed".
         """
-        return self._send(self._decide(job_id, epoch, metrics, steps_per_epoch))
+        return self._send(_calls.decide(job_id, epoch, metrics, steps_per_epoch))
 
     def delete_job(self, job_id: str, *, if_match: str | None = None) -> None:
         """Delete a job that is not running, with its history (its token stops working)."""
-        return self._send(self._delete_job(job_id, if_match))
+        return self._send(_calls.delete_job(job_id, if_match))
 
     def report_epoch_end(
         self, job_id: str, epoch: int, *, metrics: Mapping[str, float]
     ) -> HistoryEntry:
         """Record the metrics observed at the end of `epoch` (the last epoch of a fit; the
         others reach the service with the next epoch's `decide`)."""
-        return self._send(self._report_epoch_end(job_id, epoch, metrics))
+        return self._send(_calls.report_epoch_end(job_id, epoch, metrics))
 
     def history(
         self,
@@ -250,41 +251,41 @@ class Client(BaseClient):
         cursor: str | None = None,
     ) -> Page[HistoryEntry]:
         """One page of a job's decisions, oldest first."""
-        return self._send(self._history(job_id, superseded, limit, cursor))
+        return self._send(_calls.history(job_id, superseded, limit, cursor))
 
     def series(self, job_id: str, *, limit: int | None = None, cursor: str | None = None) -> Series:
         """A job's curve as columns, the decision in force for each epoch, oldest first (up to
         `limit` epochs; follow `next_cursor` for more): what a plot needs, much smaller than
         the history."""
-        return self._send(self._series(job_id, limit, cursor))
+        return self._send(_calls.series(job_id, limit, cursor))
 
     def history_csv(self, job_id: str, *, superseded: bool = False) -> str:
         """A job's whole history as CSV text."""
-        return self._send(self._history_csv(job_id, superseded))
+        return self._send(_calls.history_csv(job_id, superseded))
 
     def events(
         self, job_id: str, *, limit: int | None = None, cursor: str | None = None
     ) -> Page[AuditEvent]:
         """One page of a job's audit log, oldest first."""
-        return self._send(self._events(job_id, limit, cursor))
+        return self._send(_calls.events(job_id, limit, cursor))
 
     def rotate_job_token(self, job_id: str) -> JobToken:
         """A new token for the job (shown once); its old token stops working. Not retried."""
-        return self._send(self._rotate_job_token(job_id))
+        return self._send(_calls.rotate_job_token(job_id))
 
     def create_token(
         self, name: str, *, role: TokenRole, expires_in: int | None = None
     ) -> TokenCreated:
         """Create an API token (admin); its secret is in the answer only. Not retried."""
-        return self._send(self._create_token(name, role, expires_in))
+        return self._send(_calls.create_token(name, role, expires_in))
 
     def list_tokens(self, *, limit: int | None = None, cursor: str | None = None) -> Page[Token]:
         """One page of API tokens by name (admin): roles and times, never secrets."""
-        return self._send(self._list_tokens(limit, cursor))
+        return self._send(_calls.list_tokens(limit, cursor))
 
     def revoke_token(self, name: str) -> None:
         """Revoke an API token (admin): every server refuses it from the next request on."""
-        self._send(self._revoke_token(name))
+        self._send(_calls.revoke_token(name))
 
     def probe(self, *, timeout: float = 1.0) -> bool:
         """One `GET /readyz` attempt of at most `timeout` seconds, never retried: True when the
@@ -297,8 +298,8 @@ class Client(BaseClient):
 
     def health(self) -> Health:
         """Liveness: the process serves."""
-        return self._send(self._health())
+        return self._send(_calls.health())
 
     def ready(self) -> Readiness:
         """Readiness: the database is reachable (`ServiceUnavailable` when not)."""
-        return self._send(self._ready())
+        return self._send(_calls.ready())

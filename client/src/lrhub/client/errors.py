@@ -1,4 +1,4 @@
-"""Exceptions raised by the lrhub client.
+"""Exceptions raised by the lrhub client: one hierarchy, and the whole of it is drawn here.
 
 Every error the client raises is an `LrhubError`::
 
@@ -6,24 +6,27 @@ Every error the client raises is an `LrhubError`::
     ├── TransportError                  the service could not be reached or did not answer
     │   ├── ConnectError                connection refused / DNS / TLS
     │   └── Timeout                     no answer within the timeout
-    └── ProblemError                    the service answered a problem+json (RFC 9457) 4xx/5xx
-        ├── BadRequest                  400 malformed-request
-        ├── Unauthorized                401 unauthorized
-        ├── Forbidden                   403 forbidden
-        ├── NotFound                    404 not-found
-        ├── MethodNotAllowed            405 method-not-allowed
-        ├── Conflict                    409 conflict
-        ├── RequestTimeout              408 request-timeout (the body arrived too slowly)
-        ├── PreconditionFailed          412 precondition-failed (stale If-Match)
-        ├── PayloadTooLarge             413 payload-too-large
-        ├── ValidationError             422 validation-error (`errors[].loc` names the field)
-        ├── EvaluationError             422 evaluation-error (no rate for this epoch)
-        ├── RateLimited                 429
-        ├── ServiceUnavailable          503 unavailable (database unreachable)
-        └── ServerError                 any other 5xx
+    ├── ProblemError                    the service answered a problem+json (RFC 9457) 4xx/5xx
+    │   ├── BadRequest                  400 malformed-request
+    │   ├── Unauthorized                401 unauthorized
+    │   ├── Forbidden                   403 forbidden
+    │   ├── NotFound                    404 not-found
+    │   ├── MethodNotAllowed            405 method-not-allowed
+    │   ├── Conflict                    409 conflict
+    │   ├── RequestTimeout              408 request-timeout (the body arrived too slowly)
+    │   ├── PreconditionFailed          412 precondition-failed (stale If-Match)
+    │   ├── PayloadTooLarge             413 payload-too-large
+    │   ├── ValidationError             422 validation-error (`errors[].loc` names the field)
+    │   ├── EvaluationFailed            422 evaluation-error (no rate for this epoch)
+    │   ├── RateLimited                 429
+    │   ├── ServiceUnavailable          503 unavailable (database unreachable)
+    │   └── ServerError                 any other 5xx
+    ├── ServiceDown                     a training run's circuit breaker is open: lrhub not asked
+    └── JobConflict                     the job exists with another schedule (also a ValueError)
 
 A problem is matched on its `type` first and on its HTTP status when the type is unknown (a proxy's
-plain 502 becomes a `ServerError`).
+plain 502 becomes a `ServerError`). `ServiceDown` and `JobConflict` come from the training
+adapters (`lrhub.client.training`), never from a `Client` call.
 """
 
 from __future__ import annotations
@@ -110,8 +113,9 @@ class ValidationError(ProblemError):
     """422: an invalid field; `errors[].loc` names it."""
 
 
-class EvaluationError(ProblemError):
-    """422: the schedule could not give a rate for this epoch."""
+class EvaluationFailed(ProblemError):
+    """422: the schedule could not give a rate for this epoch: the service's evaluation failed
+    with the engine's `lrhub.schedules.EvaluationError`, a name this client leaves to the engine."""
 
 
 class RateLimited(ProblemError):
@@ -126,6 +130,18 @@ class ServerError(ProblemError):
     """Any other 5xx."""
 
 
+class ServiceDown(LrhubError):
+    """The circuit breaker of a training run is open: lrhub was not asked (it failed recently and
+    does not answer its probe yet)."""
+
+
+class JobConflict(LrhubError, ValueError):
+    """The job id exists with another schedule or spec than the one a training run was given.
+
+    Also a `ValueError`, as it always was: the arguments clash with the job that exists.
+    """
+
+
 _BY_TYPE: dict[str, type[ProblemError]] = {
     "malformed-request": BadRequest,
     "unauthorized": Unauthorized,
@@ -137,7 +153,7 @@ _BY_TYPE: dict[str, type[ProblemError]] = {
     "precondition-failed": PreconditionFailed,
     "payload-too-large": PayloadTooLarge,
     "validation-error": ValidationError,
-    "evaluation-error": EvaluationError,
+    "evaluation-error": EvaluationFailed,
     "rate-limited": RateLimited,
     "unavailable": ServiceUnavailable,
     "internal-error": ServerError,

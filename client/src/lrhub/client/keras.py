@@ -9,39 +9,34 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Unpack
 
 import keras
 import numpy as np
 from keras.src import backend
 from keras.src.utils import io_utils
 
-from ._sync import Client
-from .models import EpochAnswer, JsonObject
-from .outage import DEFAULT_MAX_PENDING
+from .models import EpochAnswer
 from .training import (
-    CircuitBreaker,
-    JobOptions,
-    OnConflict,
-    OnError,
-    ResultT,
+    JobOptionKeywords,
+    JobRun,
     UsesJobRun,
     ending_status,
     loss_of,
     reported_metrics,
 )
+from .training.run import ResultT
 
 
 class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[misc]
     """Sets the optimizer's learning rate from an lrhub job at the start of every epoch.
 
     Args:
-        job, schedule, spec, labels, scale, on_error, on_conflict, client, max_pending, breaker:
-            the job and what to do when lrhub cannot answer, as
-            `lrhub.client.training.JobOptions`.
         per_step: also set the rate before every batch, from the per-step rates the service
             answers for the epoch (one request per epoch, none per batch).
         verbose: 1 prints the rate and the service's reason every epoch.
+        **options: the job and what to do when lrhub cannot answer (`job`, `schedule` or `spec`,
+            `on_error`, ...), as `lrhub.client.training.JobOptionKeywords` documents them.
 
     When each epoch ends the callback sends its logs as metrics and gets the next epoch's rate
     in the same request (the last epoch of a fit sends its logs alone), so a process killed at
@@ -58,26 +53,10 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
     """
 
     def __init__(
-        self,
-        job: str | None = None,
-        schedule: str | None = None,
-        spec: JsonObject | None = None,
-        labels: Mapping[str, str] | None = None,
-        scale: float = 1.0,
-        per_step: bool = False,
-        on_error: OnError = "hold",
-        verbose: int = 1,
-        client: Client | None = None,
-        max_pending: int = DEFAULT_MAX_PENDING,
-        on_conflict: OnConflict = "warn",
-        breaker: CircuitBreaker | None = None,
+        self, *, per_step: bool = False, verbose: int = 1, **options: Unpack[JobOptionKeywords]
     ) -> None:
         super().__init__()
-        self.run = JobOptions(
-            job=job, schedule=schedule, spec=spec, labels=labels, scale=scale,
-            on_error=on_error, on_conflict=on_conflict, client=client, max_pending=max_pending,
-            breaker=breaker,
-        ).run("RemoteLearningRate")  # fmt: skip
+        self.run = JobRun.for_adapter("RemoteLearningRate", **options)
         self.per_step = per_step
         self.verbose = verbose
         self._steps_per_epoch: int | None = None

@@ -8,16 +8,12 @@ ratios, `on_error`, the outage buffer, the stop signal and the job's lifecycle a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 import lightning.pytorch as pl
 
-from ._sync import Client
-from .models import JsonObject
-from .outage import DEFAULT_MAX_PENDING
 from .torch import RemoteScheduler
-from .training import CircuitBreaker, JobOptions, OnConflict, OnError
+from .training import JobOptionKeywords, JobOptions
 
 
 class RemoteLearningRate(pl.Callback):
@@ -39,35 +35,23 @@ class RemoteLearningRate(pl.Callback):
     When the service answers `stop`, `trainer.should_stop` is set.
 
     Args:
-        job, schedule, spec, labels, scale, on_error, on_conflict, client, max_pending,
-        breaker: as `lrhub.client.training.JobOptions`.
         monitor: as `lrhub.client.torch.RemoteScheduler`.
         log_rate: log the rate with `pl_module.log` (default True).
+        **options: the job and what to do when lrhub cannot answer (`job`, `schedule` or `spec`,
+            `on_error`, ...), as `lrhub.client.training.JobOptionKeywords` documents them.
     """
 
     def __init__(
         self,
-        job: str | None = None,
-        schedule: str | None = None,
-        spec: JsonObject | None = None,
         *,
-        labels: Mapping[str, str] | None = None,
-        scale: float = 1.0,
         monitor: str | None = None,
-        on_error: OnError = "hold",
-        on_conflict: OnConflict = "warn",
-        client: Client | None = None,
-        max_pending: int = DEFAULT_MAX_PENDING,
-        breaker: CircuitBreaker | None = None,
         log_rate: bool = True,
+        **options: Unpack[JobOptionKeywords],
     ) -> None:
         super().__init__()
-        # Checked now, run when training starts (the optimizer exists then).
-        self._options = JobOptions(
-            job=job, schedule=schedule, spec=spec, labels=labels, scale=scale,
-            on_error=on_error, on_conflict=on_conflict, client=client, max_pending=max_pending,
-            breaker=breaker,
-        )  # fmt: skip
+        # Checked now; the scheduler is made of them when training starts (the optimizer exists).
+        JobOptions(**options)
+        self._options = options
         self._monitor = monitor
         self.log_rate = log_rate
         self.scheduler: RemoteScheduler | None = None
@@ -90,9 +74,7 @@ class RemoteLearningRate(pl.Callback):
             )
         optimizer = trainer.optimizers[0]
         if self.scheduler is None or self.scheduler.optimizer is not optimizer:
-            self.scheduler = RemoteScheduler(
-                optimizer, monitor=self._monitor, **self._options.keywords()
-            )
+            self.scheduler = RemoteScheduler(optimizer, monitor=self._monitor, **self._options)
         if self._restored is not None:
             self.scheduler.load_state_dict(self._restored["scheduler"])
             self._validated = self._restored["validated"]

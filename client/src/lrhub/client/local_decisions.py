@@ -1,4 +1,4 @@
-"""Decisions computed on the client, from the job's last spec and state, while lrhub is down.
+"""Answers computed on the client, from the job's last spec and state, while lrhub is down.
 
 The service and the client share the engine (`lrhub.schedules.decide`), so a rate computed here
 is the rate the service would have answered for the same epoch and metrics, as long as nobody
@@ -62,20 +62,21 @@ class JobSnapshot:
 
 
 @dataclass(frozen=True)
-class LocalDecision:
-    """A decision made on the client, and the snapshot of the job once it is made."""
+class LocalAnswer:
+    """The wire answer computed on the client while the service is unreachable, and the
+    snapshot of the job after it."""
 
     answer: EpochAnswer
     snapshot: JobSnapshot
 
 
-def decide_locally(
+def answer_locally(
     snapshot: JobSnapshot,
     epoch: int,
     metrics: Mapping[str, float] | None,
     steps_per_epoch: int | None,
-) -> LocalDecision:
-    """The decision the service would make for `epoch` of the job in `snapshot`.
+) -> LocalAnswer:
+    """The answer the service would give for `epoch` of the job in `snapshot`.
 
     Raises the engine's `ScheduleError` when the spec cannot give a rate here. The service
     decides with the same `lrhub.schedules.answer_epoch`, so clock origin, operator settings and
@@ -90,16 +91,16 @@ def decide_locally(
         clock_origin=snapshot.clock_origin,
         settings=snapshot.settings,
     )
-    answer = answered.answer
-    decision = EpochAnswer(
+    rate = answered.answer
+    answer = EpochAnswer(
         job_id=snapshot.job_id,
         epoch=epoch,
-        learning_rate=answer.learning_rate,
-        step_learning_rates=answer.step_learning_rates,
-        reason=f"{LOCAL_REASON_PREFIX}: {answer.reason}",
-        stop=answer.stop,
+        learning_rate=rate.learning_rate,
+        step_learning_rates=rate.step_learning_rates,
+        reason=f"{LOCAL_REASON_PREFIX}: {rate.reason}",
+        stop=rate.stop,
         state=answered.decision.state,
         decided_at=datetime.now(UTC),
     )
     after = replace(snapshot, state=answered.decision.state, held_rate=answered.held_rate)
-    return LocalDecision(answer=decision, snapshot=after)
+    return LocalAnswer(answer=answer, snapshot=after)

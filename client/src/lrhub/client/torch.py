@@ -11,18 +11,14 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import torch
 
-from ._sync import Client
-from .models import EpochAnswer, JsonObject
-from .outage import DEFAULT_MAX_PENDING
+from .models import EpochAnswer
 from .training import (
-    CircuitBreaker,
-    JobOptions,
-    OnConflict,
-    OnError,
+    JobOptionKeywords,
+    JobRun,
     UsesJobRun,
     ending_status,
     loss_of,
@@ -50,9 +46,6 @@ class RemoteScheduler(UsesJobRun):
             ratio to the first group's initial rate (`initial_lr`, as torch's schedulers record
             it): the first group gets the service's rate, group i that rate times
             `initial_lr_i / initial_lr_0`.
-        job, schedule, spec, labels, scale, on_error, on_conflict, client, max_pending, breaker:
-            the job and what to do when lrhub cannot answer, as
-            `lrhub.client.training.JobOptions` (hold keeps every group's current rate).
         per_step: `step()` is called after every batch: each epoch's per-step rates come in one
             request (none per batch). Needs `steps_per_epoch`. The metrics given to the step
             that ends an epoch (its last batch's) are that epoch's.
@@ -63,6 +56,9 @@ class RemoteScheduler(UsesJobRun):
             context manager) when training ends.
         monitor: the name a bare number given to `step()` is reported under; defaults to the
             `monitor` of the job's spec (a plateau), else `"loss"`.
+        **options: the job and what to do when lrhub cannot answer (`job`, `schedule` or `spec`,
+            `on_error`, ...), as `lrhub.client.training.JobOptionKeywords` documents them (hold
+            keeps every group's current rate).
 
     `should_stop` turns True when the service answers `stop` (an operator stopped the job, or a
     plateau's `stop_patience` ran out): break out of the training loop. `state_dict()` holds
@@ -74,21 +70,12 @@ class RemoteScheduler(UsesJobRun):
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
-        job: str | None = None,
-        schedule: str | None = None,
-        spec: JsonObject | None = None,
         *,
-        labels: Mapping[str, str] | None = None,
-        scale: float = 1.0,
         per_step: bool = False,
         steps_per_epoch: int | None = None,
         epochs: int | None = None,
         monitor: str | None = None,
-        on_error: OnError = "hold",
-        on_conflict: OnConflict = "warn",
-        client: Client | None = None,
-        max_pending: int = DEFAULT_MAX_PENDING,
-        breaker: CircuitBreaker | None = None,
+        **options: Unpack[JobOptionKeywords],
     ) -> None:
         if per_step and (steps_per_epoch is None or steps_per_epoch < 1):
             raise ValueError(
@@ -96,11 +83,7 @@ class RemoteScheduler(UsesJobRun):
             )
         if epochs is not None and epochs < 1:
             raise ValueError(f"epochs must be at least 1, not {epochs}")
-        self.run = JobOptions(
-            job=job, schedule=schedule, spec=spec, labels=labels, scale=scale,
-            on_error=on_error, on_conflict=on_conflict, client=client, max_pending=max_pending,
-            breaker=breaker,
-        ).run("RemoteScheduler")  # fmt: skip
+        self.run = JobRun.for_adapter("RemoteScheduler", **options)
         self.optimizer = optimizer
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])

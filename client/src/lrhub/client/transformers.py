@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from ._sync import Client
-from .models import JsonObject
-from .outage import DEFAULT_MAX_PENDING
 from .torch import RemoteScheduler
-from .training import CircuitBreaker, JobOptions, OnConflict, OnError
+from .training import JobOptionKeywords, JobOptions
 
 
 class RemoteLearningRate(TrainerCallback):
@@ -36,33 +33,16 @@ class RemoteLearningRate(TrainerCallback):
     When the service answers `stop`, `control.should_training_stop` is set.
 
     Args:
-        job, schedule, spec, labels, scale, on_error, on_conflict, client, max_pending,
-        breaker: as `lrhub.client.training.JobOptions`.
         monitor: as `lrhub.client.torch.RemoteScheduler` (a number metric is named after the
             spec's monitor; the Trainer reports a mapping, so `monitor` rarely matters).
+        **options: the job and what to do when lrhub cannot answer (`job`, `schedule` or `spec`,
+            `on_error`, ...), as `lrhub.client.training.JobOptionKeywords` documents them.
     """
 
-    def __init__(
-        self,
-        job: str | None = None,
-        schedule: str | None = None,
-        spec: JsonObject | None = None,
-        *,
-        labels: Mapping[str, str] | None = None,
-        scale: float = 1.0,
-        monitor: str | None = None,
-        on_error: OnError = "hold",
-        on_conflict: OnConflict = "warn",
-        client: Client | None = None,
-        max_pending: int = DEFAULT_MAX_PENDING,
-        breaker: CircuitBreaker | None = None,
-    ) -> None:
-        # Checked now, run when training starts (the optimizer exists then).
-        self._options = JobOptions(
-            job=job, schedule=schedule, spec=spec, labels=labels, scale=scale,
-            on_error=on_error, on_conflict=on_conflict, client=client, max_pending=max_pending,
-            breaker=breaker,
-        )  # fmt: skip
+    def __init__(self, *, monitor: str | None = None, **options: Unpack[JobOptionKeywords]) -> None:
+        # Checked now; the scheduler is made of them when training starts (the optimizer exists).
+        JobOptions(**options)
+        self._options = options
         self._monitor = monitor
         self.scheduler: RemoteScheduler | None = None
         # The last evaluation's metrics, reported before the next optimizer step (or at the end).
@@ -87,9 +67,7 @@ class RemoteLearningRate(TrainerCallback):
                 stacklevel=2,
             )
         if self.scheduler is None or self.scheduler.optimizer is not optimizer:
-            self.scheduler = RemoteScheduler(
-                optimizer, monitor=self._monitor, **self._options.keywords()
-            )
+            self.scheduler = RemoteScheduler(optimizer, monitor=self._monitor, **self._options)
         self._evaluated = None
 
     def on_evaluate(
