@@ -285,6 +285,16 @@ def test_fleet_commands_patch_by_selector_and_watch(live_server: ServerProcess) 
     human = lrhub(live_server, "jobs", "patch", "-l", selector, "--scale", "0.5")
     assert "1 matched, 1 changed" in human and "scale" in human
     assert lrhub_json(live_server, "jobs", "show", "v1")["scale"] == 0.5
+    [event] = lrhub_json(live_server, "jobs", "events", "v1")["items"][-1:]
+    record = lrhub_json(live_server, "changes", "show", event["change_id"])
+    assert (record["selector"], record["body"], record["state"]) == (
+        selector,
+        {"scale": 0.5},
+        "applied",
+    )
+    shown = " ".join(lrhub(live_server, "changes", "show", event["change_id"]).split())
+    assert "selector team=vision,stage!=prod" in shown and "scale: 1.0 -> 0.5" in shown
+    lrhub(live_server, "changes", "show", "00000000-0000-0000-0000-000000000000", code=1)
     lrhub(live_server, "jobs", "patch", "-l", "team=vision", code=2)  # nothing to change
     typo = runner.invoke(app, ["--url", live_server.url, "jobs", "patch", "-l", "team=", "--stop"])
     assert typo.exit_code == 0, typo.output  # `team=` is a valid selector: the empty value

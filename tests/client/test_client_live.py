@@ -93,6 +93,12 @@ def test_async_client_covers_every_resource(live_server: ServerProcess) -> None:
             assert csv_text.splitlines()[0].startswith("epoch,learning_rate,reason")
             events = await client.events("a-1")
             assert [e.action for e in events.items] == ["create", "update"]
+            change_id = events.items[-1].change_id
+            assert change_id is not None
+            change = await client.change(change_id)
+            assert (change.job_id, change.body, change.state) == ("a-1", {"scale": 0.5}, "applied")
+            assert [(job.before or {}).get("scale") for job in change.jobs] == [1.0]
+            assert series.reductions == [e.reductions for e in in_force]
             jobs = await client.list_jobs(labels={"team": "x"}, status="running")
             assert [j.job_id for j in jobs.items] == ["a-1"]
 

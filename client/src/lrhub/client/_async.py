@@ -23,6 +23,7 @@ from ._http import (
 from .models import (
     AuditEvent,
     BulkChange,
+    Change,
     EpochAnswer,
     Health,
     HistoryEntry,
@@ -274,6 +275,13 @@ class AsyncClient(BaseClient):
     ) -> Page[AuditEvent]:
         """One page of a job's audit log, oldest first."""
         return await self._send(_calls.events(job_id, limit, cursor))
+
+    async def change(
+        self, change_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Change:
+        """A change's record: who, when, of which job or selector, its body, and one page of
+        what it did to each job (`next_cursor` for more). Every audit event names its change."""
+        return await self._send(_calls.change(change_id, limit, cursor))
 
     async def rotate_job_token(self, job_id: str) -> JobToken:
         """A new token for the job (shown once); its old token stops working. Not retried."""

@@ -15,6 +15,7 @@ from ._http import Call, ResultT
 from .models import (
     AuditEvent,
     BulkChange,
+    Change,
     EpochAnswer,
     Health,
     HistoryEntry,
@@ -58,6 +59,7 @@ _SCHEDULE_PAGE = TypeAdapter(Page[Schedule])
 _JOB_PAGE = TypeAdapter(Page[Job])
 _HISTORY_PAGE = TypeAdapter(Page[HistoryEntry])
 _HISTORY_ENTRY = TypeAdapter(HistoryEntry)
+_CHANGE = TypeAdapter(Change)
 _SERIES = TypeAdapter(Series)
 _EVENT_PAGE = TypeAdapter(Page[AuditEvent])
 _PREVIEW = TypeAdapter(PreviewResult)
@@ -289,6 +291,15 @@ def events(job_id: str, limit: int | None, cursor: str | None) -> Call[Page[Audi
         "GET",
         f"/v1/jobs/{_segment(job_id)}/events",
         _model(_EVENT_PAGE),
+        params=_paging(limit, cursor),
+    )
+
+
+def change(change_id: str, limit: int | None, cursor: str | None) -> Call[Change]:
+    return Call(
+        "GET",
+        f"/v1/changes/{_segment(change_id)}",
+        _model(_CHANGE),
         params=_paging(limit, cursor),
     )
 

@@ -23,6 +23,7 @@ from ._http import (
 from .models import (
     AuditEvent,
     BulkChange,
+    Change,
     EpochAnswer,
     Health,
     HistoryEntry,
@@ -268,6 +269,13 @@ class Client(BaseClient):
     ) -> Page[AuditEvent]:
         """One page of a job's audit log, oldest first."""
         return self._send(_calls.events(job_id, limit, cursor))
+
+    def change(
+        self, change_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Change:
+        """A change's record: who, when, of which job or selector, its body, and one page of
+        what it did to each job (`next_cursor` for more). Every audit event names its change."""
+        return self._send(_calls.change(change_id, limit, cursor))
 
     def rotate_job_token(self, job_id: str) -> JobToken:
         """A new token for the job (shown once); its old token stops working. Not retried."""

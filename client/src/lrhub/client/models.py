@@ -46,6 +46,9 @@ class PreviewResult(_Model):
     learning_rates: list[float]
     step_learning_rates: list[list[float]] | None = None
     reasons: list[str]
+    reductions: list[int] = Field(
+        default_factory=list, description="The plateau reductions each epoch's decision made."
+    )
     stop_epoch: int | None = None
 
 
@@ -136,6 +139,7 @@ class HistoryEntry(_Model):
     step_learning_rates: list[float] | None = None
     reason: str
     stop: bool = False
+    reductions: int = Field(default=0, description="The plateau reductions this decision made.")
     metrics: dict[str, float] | None = Field(
         default=None, description="Observed at the end of this epoch; None until reported."
     )
@@ -154,6 +158,9 @@ class Series(_Model):
     epochs: list[int]
     learning_rates: list[float]
     reasons: list[str]
+    reductions: list[int] = Field(
+        default_factory=list, description="The plateau reductions each epoch's decision made."
+    )
     decided_at: list[datetime]
     metrics: list[dict[str, float] | None] = Field(
         description="Observed at the end of each epoch; None until it reports them."
@@ -172,7 +179,9 @@ class AuditEvent(_Model):
     action: str
     before: JsonObject | None = None
     after: JsonObject | None = None
-    change_id: str | None = Field(default=None, description="The bulk change it is part of.")
+    change_id: str | None = Field(
+        default=None, description="The change it is part of (`Client.change`)."
+    )
 
 
 class BulkJob(_Model):
@@ -192,6 +201,23 @@ class BulkChange(_Model):
     matched: int
     change_id: str | None = None
     dry_run: bool = False
+    jobs: list[BulkJob] = Field(default_factory=list)
+    next_cursor: str | None = None
+
+
+class Change(_Model):
+    """A change's record (`Client.change`): who asked for what and when, of which job
+    (`job_id`) or jobs (`selector`), its state (`applying`, `applied`, `interrupted`) and what
+    it did to each job, by job id (`next_cursor` pages `jobs`)."""
+
+    change_id: str
+    at: datetime
+    actor: str
+    job_id: str | None = None
+    selector: str | None = None
+    body: JsonObject
+    state: str
+    matched: int
     jobs: list[BulkJob] = Field(default_factory=list)
     next_cursor: str | None = None
 

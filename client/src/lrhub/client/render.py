@@ -13,6 +13,7 @@ from rich.table import Table
 from .models import (
     AuditEvent,
     BulkChange,
+    Change,
     HistoryEntry,
     Job,
     JobSchedule,
@@ -200,6 +201,27 @@ def bulk_table(change: BulkChange) -> Table:
     for job in change.jobs:
         fields = ", ".join(_changed(job.before, job.after))
         table.add_row(job.job_id, job.outcome, fields, job.detail or "")
+    return table
+
+
+def change_table(change: Change) -> Table:
+    """A change's record: one row per job, its outcome and each changed field before -> after."""
+    target = f"job {change.job_id}" if change.job_id else f"selector {change.selector}"
+    title = (
+        f"change {change.change_id}: {change.actor}, {_when(change.at)}, {target}, "
+        f"{change.state} ({change.matched} job(s))"
+    )
+    table = Table(title=title)
+    table.add_column("job", no_wrap=True, min_width=_widest(job.job_id for job in change.jobs))
+    for column in ("outcome", "before -> after", "detail"):
+        table.add_column(column)
+    for job in change.jobs:
+        before, after = job.before or {}, job.after or {}
+        moves = [
+            f"{name}: {before.get(name)!r} -> {after.get(name)!r}"
+            for name in _changed(job.before, job.after)
+        ]
+        table.add_row(job.job_id, job.outcome, "\n".join(moves), job.detail or "")
     return table
 
 

@@ -3,8 +3,8 @@
 Human output (rich tables) by default, `--json` for scripts. `--url` and `--token` default to
 `LRHUB_URL` and `LRHUB_TOKEN`.
 
-One module per resource: `schedules`, `jobs` and `tokens` (a sub-command each), `watch` (the
-event stream) and `serve` (the server). What every command shares (the common options, the
+One module per resource: `schedules`, `jobs`, `tokens` and `changes` (a sub-command each),
+`watch` (the event stream) and `serve` (the server). What every command shares (the common options, the
 client built from `--url`/`--token` or the environment, error reporting, paging, output) is in
 `_shared`. This module is the app itself and the console script's entry point, `main`.
 """
@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from . import jobs, schedules, serve, tokens, watch
+from . import changes, jobs, schedules, serve, tokens, watch
 
 app = typer.Typer(
     help="lrhub: learning-rate schedules and training jobs over HTTP.",
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(schedules.app, name="schedules")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(changes.app, name="changes")
 app.command(context_settings=serve.CONTEXT_SETTINGS)(serve.serve)
 app.command("watch")(watch.watch)
 
