@@ -222,6 +222,15 @@ def test_every_problem_type_maps_to_its_exception(
     assert caught.value.errors == errors and caught.value.instance == "/v1/jobs/x"
 
 
+def test_a_problem_s_extension_members_are_kept() -> None:
+    body = {"type": "https://lrhub.dev/problems/unavailable", "title": "Service unavailable",
+            "status": 503, "detail": "stopped after 3 of 9 jobs", "change_id": "c-1"}  # fmt: skip
+    handler, seen = scripted(httpx.Response(503, json=body))
+    with client_for(handler, max_retries=0) as client, pytest.raises(ServiceUnavailable) as caught:
+        client.patch_jobs("team=a", JobPatch(scale=0.5))
+    assert caught.value.extensions == {"change_id": "c-1"} and len(seen) == 1
+
+
 def test_an_answer_without_problem_body_maps_on_status() -> None:
     handler, _ = scripted(httpx.Response(502, text="<html>bad gateway</html>"))
     with client_for(handler, max_retries=0) as client, pytest.raises(ServerError) as caught:

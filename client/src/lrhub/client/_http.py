@@ -79,6 +79,10 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
+# The members every problem may have; any other is an extension member.
+_PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "errors", "instance"})
+
+
 def problem_from_response(response: httpx.Response) -> ProblemError:
     """The exception for an error answer, from its problem+json body when it has one."""
     try:
@@ -96,6 +100,7 @@ def problem_from_response(response: httpx.Response) -> ProblemError:
         detail=str(body.get("detail") or ""),
         errors=errors if isinstance(errors, list) else None,
         instance=body.get("instance"),
+        extensions={key: value for key, value in body.items() if key not in _PROBLEM_MEMBERS},
     )
 
 

@@ -53,7 +53,9 @@ class Timeout(TransportError):
 
 
 class ProblemError(LrhubError):
-    """The service answered an error status, described by an RFC 9457 problem document."""
+    """The service answered an error status, described by an RFC 9457 problem document.
+    `extensions` holds the problem's other members, such as the `change_id` of a bulk change
+    the database stopped midway (`Client.change` reads what it changed)."""
 
     def __init__(
         self,
@@ -63,6 +65,7 @@ class ProblemError(LrhubError):
         detail: str = "",
         errors: list[dict[str, Any]] | None = None,
         instance: str | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         self.status = status
         self.type = type
@@ -70,6 +73,7 @@ class ProblemError(LrhubError):
         self.detail = detail
         self.errors = errors or []
         self.instance = instance
+        self.extensions = extensions or {}
         super().__init__(f"{status} {title}: {detail}" if detail else f"{status} {title}")
 
 

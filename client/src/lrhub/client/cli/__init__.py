@@ -3,8 +3,8 @@
 Human output (rich tables) by default, `--json` for scripts. `--url` and `--token` default to
 `LRHUB_URL` and `LRHUB_TOKEN`.
 
-One module per resource: `schedules`, `jobs`, `tokens` and `changes` (a sub-command each),
-`watch` (the event stream) and `serve` (the server). What every command shares (the common options, the
+One module per resource: `schedules`, `jobs`, `tokens` and `changes` (a sub-command each), `watch`
+(the event stream) and `serve` (the server). What every command shares (the common options, the
 client built from `--url`/`--token` or the environment, error reporting, paging, output) is in
 `_shared`. This module is the app itself and the console script's entry point, `main`.
 """
