@@ -12,16 +12,21 @@ import sys
 import weakref
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:
-    from .run import JobRun
+
+class Unfinished(Protocol):
+    """A run that can still be reported finished (a `JobRun`); named here, not imported, so
+    that crash reports stand below the run that uses them."""
+
+    def finish(self, status: Literal["completed", "failed"]) -> None: ...
+
 
 # The runs that reported an epoch and have not finished: what a crash leaves unfinished.
-_training: weakref.WeakSet[JobRun] = weakref.WeakSet()
+_training: weakref.WeakSet[Unfinished] = weakref.WeakSet()
 
 
-def track(run: JobRun) -> None:
+def track(run: Unfinished) -> None:
     """Count `run` as training; the first time, put `_report_crash` in front of sys.excepthook
     (chained: a hook installed before, such as an error reporter's, still runs). `forget` takes
     the run out again when it finishes, so a run reported failed elsewhere is not reported twice
@@ -33,7 +38,7 @@ def track(run: JobRun) -> None:
     _training.add(run)
 
 
-def forget(run: JobRun) -> None:
+def forget(run: Unfinished) -> None:
     """`run` finished: a crash after this has nothing of it to report."""
     _training.discard(run)
 
