@@ -5,6 +5,8 @@ Runs against SQLite and PostgreSQL; the PostgreSQL half needs LRHUB_TEST_DATABAS
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -81,6 +83,55 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(sqlite_url: 
     engine.dispose()
     expected = {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "busy_timeout": 5000}
     assert pragmas == expected
+
+
+def test_turning_on_wal_waits_for_a_connection_writing_to_a_new_sqlite_file(
+    tmp_path: Path,
+) -> None:
+    """While another connection holds the write lock of a file still in rollback-journal mode (as
+    one does while it switches a new file to WAL), `PRAGMA journal_mode=WAL` answers "database
+    is locked" at once, busy timeout or not: what made servers opening one new file together
+    fail. The holder lets go when the pragma runs a second time, so only a retry connects."""
+    path = tmp_path / "lrhub.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    attempts = 0
+
+    def let_go_at_the_second_attempt(statement: str) -> None:
+        nonlocal attempts
+        if statement == "PRAGMA journal_mode=WAL":
+            attempts += 1
+            if attempts == 2:
+                holder.execute("ROLLBACK")
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
+        connection.set_trace_callback(let_go_at_the_second_attempt)
+        return connection
+
+    engine = make_engine(f"sqlite:///{path}", creator=connect)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        engine.dispose()
+        holder.close()
+    assert attempts == 2
+
+
+def test_turning_on_wal_gives_up_after_the_lock_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "lrhub.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    engine = make_engine(f"sqlite:///{path}", lock_timeout=0.2)
+    started = time.monotonic()
+    try:
+        with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+            engine.connect()
+        assert time.monotonic() - started >= 0.2
+    finally:
+        engine.dispose()
+        holder.close()
 
 
 def test_concurrent_retries_of_one_job_decide_each_epoch_once(engine: Engine) -> None:

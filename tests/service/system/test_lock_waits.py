@@ -9,8 +9,12 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.server import running_server
+
+# It waits out a 3 s lock timeout by design, after starting a server: about 5 s.
+pytestmark = pytest.mark.slow
 
 PLATEAU = {"type": "reduce_on_plateau", "monitor": "val_loss", "initial_learning_rate": 0.1}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import select
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -81,7 +82,7 @@ def _sqlite_engine(database_url: str, lock_timeout: float, **kwargs: Any) -> Eng
         # Let SQLAlchemy's begin event emit BEGIN instead of pysqlite guessing when to.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor, lock_timeout)
         cursor.execute(f"PRAGMA busy_timeout={round(lock_timeout * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -93,6 +94,30 @@ def _sqlite_engine(database_url: str, lock_timeout: float, **kwargs: Any) -> Eng
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor, lock_timeout: float) -> None:
+    """`PRAGMA journal_mode=WAL`, retried while the database is busy, for `lock_timeout` seconds.
+
+    On a file still in rollback-journal mode (a new one), the switch upgrades a read lock to a
+    write lock, and SQLite answers SQLITE_BUSY at once, without waiting in its busy handler
+    (that could deadlock), while another connection holds a write lock: several servers or
+    workers opening one new file together fail there. Once the file is in WAL mode the pragma
+    takes no write lock.
+    """
+    deadline = time.monotonic() + lock_timeout
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            remaining = deadline - time.monotonic()
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or remaining <= 0:
+                raise
+            # Backing off from 1 ms to 100 ms, as SQLite's own busy handler does.
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.1)
 
 
 @contextmanager
