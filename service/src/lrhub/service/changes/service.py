@@ -159,6 +159,7 @@ def _new_change(
     actor: str,
     body: JobPatch,
     *,
+    state: ChangeState,
     matched: int,
     job_id: str | None = None,
     selector: str | None = None,
@@ -170,7 +171,7 @@ def _new_change(
         job_id=job_id,
         selector=selector,
         body=body.model_dump(mode="json", exclude_unset=True),
-        state=ChangeState.APPLYING,
+        state=state,
         matched=matched,
     )
 
@@ -217,7 +218,8 @@ def change_job(
         principal.require_job(job_id, change=True)
     else:
         principal.require_operator()
-    change = _new_change(principal.actor, body, matched=1, job_id=job_id)
+    # One transaction: the record is `applied` exactly when the job's change commits with it.
+    change = _new_change(principal.actor, body, state=ChangeState.APPLIED, matched=1, job_id=job_id)
     with write_transaction(engine) as connection:
         job = job_store.get_job(connection, job_id, lock=True)
         if job is None:
@@ -229,7 +231,6 @@ def change_job(
         updated, _ = _change_one(
             connection, principal.actor, job, body, change_id=change.change_id, reported=reported
         )
-        change_store.set_state(connection, change.change_id, ChangeState.APPLIED)
     return updated, change.change_id
 
 
@@ -308,7 +309,13 @@ def change_jobs(
                     _bulk_job(connection, principal.actor, job_id, selector, body, None, True)
                 )
         return ChangeResult(matched=matched, change_id=None, jobs=results, next_after=next_after)
-    change = _new_change(principal.actor, body, matched=len(ids), selector=str(selector))
+    change = _new_change(
+        principal.actor,
+        body,
+        state=ChangeState.APPLYING,
+        matched=len(ids),
+        selector=str(selector),
+    )
     with write_transaction(engine) as connection:
         change_store.insert_change(connection, change)
     results = _apply_to_each(engine, principal.actor, change.change_id, ids, selector, body)
