@@ -13,7 +13,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import ColumnElement, Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -238,13 +238,13 @@ def _bulk_job(
     connection: Connection,
     actor: str,
     job_id: str,
-    selector: Selector,
+    condition: ColumnElement[bool],
     body: JobPatch,
     change_id: str | None,
     dry_run: bool,
 ) -> JobChange:
-    """One job of a bulk change, in its own transaction: locked, matched again, changed."""
-    condition = selector_condition(selector)
+    """One job of a bulk change, in its own transaction: locked, matched again (`condition`,
+    the selector's), changed."""
     job = job_store.get_job(connection, job_id, lock=not dry_run, where=condition)
     if job is None:
         result = JobChange(
@@ -306,7 +306,7 @@ def change_jobs(
         for job_id in ids:
             with read_transaction(engine) as connection:
                 results.append(
-                    _bulk_job(connection, principal.actor, job_id, selector, body, None, True)
+                    _bulk_job(connection, principal.actor, job_id, condition, body, None, True)
                 )
         return ChangeResult(matched=matched, change_id=None, jobs=results, next_after=next_after)
     change = _new_change(
@@ -318,7 +318,7 @@ def change_jobs(
     )
     with write_transaction(engine) as connection:
         change_store.insert_change(connection, change)
-    results = _apply_to_each(engine, principal.actor, change.change_id, ids, selector, body)
+    results = _apply_to_each(engine, principal.actor, change.change_id, ids, condition, body)
     return ChangeResult(
         matched=matched, change_id=change.change_id, jobs=results, next_after=next_after
     )
@@ -329,7 +329,7 @@ def _apply_to_each(
     actor: str,
     change_id: str,
     ids: list[str],
-    selector: Selector,
+    condition: ColumnElement[bool],
     body: JobPatch,
 ) -> list[JobChange]:
     results: list[JobChange] = []
@@ -337,7 +337,7 @@ def _apply_to_each(
         for job_id in ids:
             with write_transaction(engine) as connection:
                 results.append(
-                    _bulk_job(connection, actor, job_id, selector, body, change_id, False)
+                    _bulk_job(connection, actor, job_id, condition, body, change_id, False)
                 )
         with write_transaction(engine) as connection:
             change_store.set_state(connection, change_id, ChangeState.APPLIED)
