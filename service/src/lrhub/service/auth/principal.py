@@ -45,6 +45,9 @@ class Principal:
     actor: str
     role: Role = Role.ADMIN
     job_id: str | None = None  # set for a job token: the only job it reaches
+    # An API token's id (its secret's sha256): what a creator's jobs are bound to, not its
+    # name, which a revoked token's successor may take.
+    token_id: str | None = None
 
     def _refuse(self, needed: str) -> Forbidden:
         return Forbidden(f"a {self.role} token may not do this; it needs {needed}")
@@ -82,7 +85,8 @@ class Principal:
         if self.job_id != job_id:
             raise Forbidden(f"this job token belongs to another job, not {job_id!r}")
 
-    def require_owner(self, created_by: str | None) -> None:
-        """For a creator: raise Forbidden unless it created the job (`created_by` as stored)."""
-        if self.role == Role.CREATOR and created_by != self.actor:
+    def require_owner(self, creator_token: str | None) -> None:
+        """For a creator: raise Forbidden unless this very token created the job
+        (`creator_token` as stored: the creating token's id)."""
+        if self.role == Role.CREATOR and (creator_token is None or creator_token != self.token_id):
             raise Forbidden("a creator token reaches only the jobs it created")

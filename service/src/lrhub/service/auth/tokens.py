@@ -124,4 +124,4 @@ class Authenticator:
             raise Unauthorized(f"the bearer token {stored.name!r} expired at {expired}")
         if stored.last_used_at is None or now - as_utc(stored.last_used_at) >= LAST_USE_RESOLUTION:
             self._lookups.record_use(stored.name, now)
-        return Principal(actor=stored.name, role=stored.role)
+        return Principal(actor=stored.name, role=stored.role, token_id=stored.token_hash)

@@ -225,7 +225,7 @@ def change_job(
         if job is None:
             raise NotFound(f"there is no job {job_id!r}")
         if reported:
-            principal.require_owner(job.created_by)
+            principal.require_owner(job.creator_token)
         require_revision(expected_revision, job.revision, f"job {job_id!r}")
         change_store.insert_change(connection, change)
         updated, _ = _change_one(

@@ -141,7 +141,7 @@ def decide_epoch(
             read = _Read(*cached)
         else:
             read = _read(engine, job_id, epoch, metrics_known=metrics is not None)
-        principal.require_owner(read.job.created_by)
+        principal.require_owner(read.job.creator_token)
         rewound_from: StoredDecision | None = None
         epoch_metrics = metrics
         if read.job.last_epoch is not None and epoch <= read.job.last_epoch:
@@ -349,7 +349,7 @@ def record_epoch_end(
         job = job_store.get_job(connection, job_id, lock=True)
         if job is None:
             raise NotFound(f"there is no job {job_id!r}")
-        principal.require_owner(job.created_by)
+        principal.require_owner(job.creator_token)
         decision = decision_store.active_decision(connection, job_id, epoch)
         if decision is None:
             raise Conflict(f"epoch {epoch} of job {job_id!r} has no decision to report the end of")
@@ -390,7 +390,7 @@ def job_history(
         job = job_store.get_job(connection, job_id)
         if job is None:
             raise NotFound(f"there is no job {job_id!r}")
-        principal.require_owner(job.created_by)
+        principal.require_owner(job.creator_token)
         found = decision_store.list_decisions(
             connection, job_id, include_superseded=include_superseded, after_id=after, limit=limit
         )
@@ -420,7 +420,7 @@ def job_series(
                 job = job_store.get_job(connection, job_id)
                 if job is None:
                     raise NotFound(f"there is no job {job_id!r}")
-                principal.require_owner(job.created_by)
+                principal.require_owner(job.creator_token)
             return decision_store.list_series(connection, job_id, after_epoch=after, limit=rows)
 
     first = read(after_epoch, min(limit, SERIES_READ_ROWS), check=True)

@@ -57,6 +57,8 @@ class StoredJob:
     last_seen_at: datetime | None
     """When the job last reported (a decision, an epoch's end, its status); None before that."""
     epoch_intervals: list[float] | None
+    creator_token: str | None = None
+    """The id of the API token that created the job (see `Principal.token_id`)."""
 
 
 @dataclass(frozen=True)

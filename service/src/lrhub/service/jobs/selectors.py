@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lrhub.service.fields import LABEL_KEY_PATTERN, JobStatus
+from lrhub.service.fields import LABEL_KEY_PATTERN, JobStatus, storable_text
 
 STATUS_KEY = "status"
 JOB_ID_KEY = "job_id"
@@ -204,6 +204,10 @@ def parse_selector(text: str) -> Selector:
     """The selector `text` (Kubernetes label-selector syntax, see the module docstring)."""
     if len(text) > MAX_SELECTOR_LENGTH:
         raise SelectorError(f"longer than {MAX_SELECTOR_LENGTH} characters")
+    try:
+        storable_text(text)  # a value the database cannot compare with (NUL) is bad input
+    except ValueError as error:
+        raise SelectorError(str(error)) from None
     selector = _Parser(text).selector()
     if len(selector.requirements) > MAX_REQUIREMENTS:
         raise SelectorError(f"more than {MAX_REQUIREMENTS} requirements")

@@ -84,7 +84,7 @@ def create_job(engine: Engine, principal: Principal, job_id: str, body: JobCreat
     principal.require_job(job_id, change=True)
     existing = _read_job(engine, job_id)
     if existing is not None:
-        principal.require_owner(existing.created_by)
+        principal.require_owner(existing.creator_token)
         return PutJobResult(job=existing, token=None)
     principal.require_creator()
     require_one_schedule(body.schedule, body.spec is not None, required=True)
@@ -114,6 +114,7 @@ def create_job(engine: Engine, principal: Principal, job_id: str, body: JobCreat
                 updated_at=now,
                 row_version=0,
                 created_by=principal.actor,
+                creator_token=principal.token_id,
                 last_seen_at=None,
                 epoch_intervals=None,
             )
@@ -124,7 +125,7 @@ def create_job(engine: Engine, principal: Principal, job_id: str, body: JobCreat
         existing = _read_job(engine, job_id)
         if existing is None:
             raise
-        principal.require_owner(existing.created_by)
+        principal.require_owner(existing.creator_token)
         return PutJobResult(job=existing, token=None)
     return PutJobResult(job=job, token=token)
 
@@ -142,7 +143,7 @@ def get_job(engine: Engine, principal: Principal, job_id: str) -> StoredJob:
     job = _read_job(engine, job_id)
     if job is None:
         raise NotFound(f"there is no job {job_id!r}")
-    principal.require_owner(job.created_by)
+    principal.require_owner(job.creator_token)
     return job
 
 
@@ -184,12 +185,18 @@ def delete_job(
 def purge_finished_jobs(engine: Engine, *, older_than: timedelta) -> list[str]:
     """Delete the completed, failed and stopped jobs idle for longer than `older_than`; their ids.
 
-    Several replicas may purge at once: a job another one deleted first is simply gone.
+    Several replicas may purge at once: a job another one deleted first is simply gone. A job
+    that another replica reopens or hears from between the selection and the delete is kept:
+    the delete checks the rule again on the row itself.
     """
+    cutoff = utc_now() - older_than
     with write_transaction(engine) as connection:
-        expired = job_store.finished_job_ids_idle_since(connection, utc_now() - older_than)
-        for job_id in expired:
-            job_store.delete_job(connection, job_id)
+        selected = job_store.finished_job_ids_idle_since(connection, cutoff)
+        expired = [
+            job_id
+            for job_id in selected
+            if job_store.delete_if_idle_and_finished(connection, job_id, cutoff)
+        ]
     if expired:
         logger.info("retention: deleted %d finished jobs: %s", len(expired), ", ".join(expired))
     return expired

@@ -84,7 +84,7 @@ def update_job(connection: Connection, job: StoredJob) -> None:
     """Store every column of `job` that can change after creation (the caller holds the row:
     PostgreSQL `FOR UPDATE` or SQLite `BEGIN IMMEDIATE`)."""
     values = _columns(job)
-    for fixed in ("job_id", "token_hash", "created_at", "created_by"):
+    for fixed in ("job_id", "token_hash", "created_at", "created_by", "creator_token"):
         del values[fixed]
     connection.execute(update(jobs).where(jobs.c.job_id == job.job_id).values(**values))
 
@@ -147,14 +147,31 @@ def delete_job(connection: Connection, job_id: str) -> None:
     connection.execute(delete(jobs).where(jobs.c.job_id == job_id))
 
 
-def finished_job_ids_idle_since(connection: Connection, cutoff: datetime) -> list[str]:
-    """Finished jobs with no change and no report since `cutoff`."""
-    query = select(jobs.c.job_id).where(
+def _idle_and_finished(cutoff: datetime) -> ColumnElement[bool]:
+    """Finished with no change and no report since `cutoff` (the retention rule)."""
+    return and_(
         jobs.c.status.in_([status.value for status in FINISHED]),
         jobs.c.updated_at < cutoff,
         or_(jobs.c.last_seen_at.is_(None), jobs.c.last_seen_at < cutoff),
     )
-    return list(connection.execute(query).scalars())
+
+
+def finished_job_ids_idle_since(connection: Connection, cutoff: datetime) -> list[str]:
+    """Finished jobs with no change and no report since `cutoff`."""
+    return list(
+        connection.execute(select(jobs.c.job_id).where(_idle_and_finished(cutoff))).scalars()
+    )
+
+
+def delete_if_idle_and_finished(connection: Connection, job_id: str, cutoff: datetime) -> bool:
+    """Delete the job if it is still finished and idle since `cutoff`; whether it was.
+
+    The rule is in the DELETE's own WHERE, so a job reopened or reported after it was selected
+    survives: PostgreSQL re-checks the WHERE on the row's newest version once the concurrent
+    writer commits, and SQLite's write lock holds off every writer meanwhile.
+    """
+    statement = delete(jobs).where(jobs.c.job_id == job_id, _idle_and_finished(cutoff))
+    return connection.execute(statement).rowcount == 1
 
 
 def audit_snapshot(job: StoredJob) -> dict[str, Any]:

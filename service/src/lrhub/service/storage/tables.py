@@ -73,6 +73,9 @@ jobs = Table(
     Column("last_seen_at", DateTime(timezone=True), nullable=True),
     # Seconds between its last few consecutive epochs: what "stale" is measured against.
     Column("epoch_intervals", JsonValue, nullable=True),
+    # The id of the API token that created it (its secret's sha256): what a creator token's
+    # access is bound to, so a later token of the same name reaches none of its jobs.
+    Column("creator_token", String(64), nullable=True),
 )
 Index("ix_jobs_status", jobs.c.status)
 
@@ -150,7 +153,10 @@ changes = Table(
     Column("body", JsonValue, nullable=False),  # the PATCH body, fields as given
     Column("state", String(16), nullable=False),
     Column("matched", Integer, nullable=False),
+    # The client's Idempotency-Key of a bulk change: a retry with it resumes this change.
+    Column("idempotency_key", String(128), nullable=True),
 )
+Index("ux_changes_idempotency_key", changes.c.actor, changes.c.idempotency_key, unique=True)
 
 # What a change did to each job, written in the transaction that changed it.
 change_jobs = Table(

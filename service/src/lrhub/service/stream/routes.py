@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -41,7 +42,9 @@ def _start_position(after: int | None, last_event_id: str | None) -> int | None:
     if last_event_id is None:
         return after
     text = last_event_id.strip()
-    if not text.isdigit() or int(text) > MAX_POSITION:
+    # ASCII digits only: str.isdigit admits other scripts' digits and superscripts ("²"),
+    # which int() refuses.
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_POSITION:
         raise InvalidRequest.at("header.last-event-id", "must be an event id this stream sent")
     return int(text)
 
@@ -123,8 +126,9 @@ async def stream(
     Server-Sent Events: `id:` the event id, `event:` decision, change or status, `data:` the
     history item or audit event with its `job_id`; a keep-alive comment every 15 s of quiet."""
     start = _start_position(after, last_event_id)
+    field = "query.after" if last_event_id is None else "header.last-event-id"
     position = await run_in_threadpool(
-        stream_service.open_stream, context.engine, caller, job, start
+        partial(stream_service.open_stream, after_field=field), context.engine, caller, job, start
     )
     slots.acquire()
     body = _events(context, position, selector, job)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from lrhub.service.auth.principal import Principal
-from lrhub.service.errors import NotFound
+from lrhub.service.errors import InvalidRequest, NotFound
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.selectors import Selector
 from lrhub.service.jobs.store import selector_condition
@@ -14,10 +14,19 @@ from lrhub.service.stream import store as stream_store
 from lrhub.service.stream.model import StreamItem
 
 
-def open_stream(engine: Engine, principal: Principal, job_id: str | None, after: int | None) -> int:
+def open_stream(
+    engine: Engine,
+    principal: Principal,
+    job_id: str | None,
+    after: int | None,
+    *,
+    after_field: str = "query.after",
+) -> int:
     """The position a stream starts after: `after` (resuming), else the newest one (new
     events only). The whole fleet is for viewers; a job token may follow its own job only, a
-    creator the jobs it created."""
+    creator the jobs it created. An `after` beyond the newest event is no id this stream
+    sent: InvalidRequest on `after_field` (resuming there would silently skip the events up
+    to it)."""
     if job_id is None:
         principal.require_viewer()
     else:
@@ -26,14 +35,17 @@ def open_stream(engine: Engine, principal: Principal, job_id: str | None, after:
             job = job_store.get_job(connection, job_id)
         if job is None:
             raise NotFound(f"there is no job {job_id!r}")
-        principal.require_owner(job.created_by)
-    if after is not None:
-        return after
+        principal.require_owner(job.creator_token)
     # What committed before this request is not "new": number all of it, then start after it.
     while number_pending(engine) >= stream_store.SEQUENCE_BATCH:
         pass
     with read_transaction(engine) as connection:
-        return stream_store.head(connection)
+        newest = stream_store.head(connection)
+    if after is None:
+        return newest
+    if after > newest:
+        raise InvalidRequest.at(after_field, f"{after} is beyond the newest event id ({newest})")
+    return after
 
 
 def number_pending(engine: Engine) -> int:
