@@ -126,3 +126,29 @@ def test_a_new_token_with_a_revoked_ones_name_reaches_none_of_its_jobs(
     problem(api.patch("/v1/jobs/mine", json={"status": "completed"}, headers=second), 403)
     new_job(api, "theirs", headers=second)
     assert api.get("/v1/jobs/theirs", headers=second).status_code == 200
+
+
+def test_a_finished_job_of_a_deleted_schedule_keeps_its_spec_and_never_follows_the_name(
+    api_on: TestClient,
+) -> None:
+    put_schedule(api_on, "shared", DROP)
+    create_job(api_on, "done", schedule="shared")
+    first = decide(api_on, "done", 0, {})["learning_rate"]
+    assert api_on.patch("/v1/jobs/done", json={"status": "completed"}).status_code == 200
+    assert api_on.delete("/v1/schedules/shared").status_code == 204
+    detached = api_on.get("/v1/jobs/done").json()
+    assert detached["schedule"] == {"name": None, "version": None, "follow": "pinned"}
+    assert detached["spec"]["initial_learning_rate"] == DROP["initial_learning_rate"]
+    event = api_on.get("/v1/jobs/done/events").json()["items"][-1]
+    assert event["before"]["schedule"]["name"] == "shared"
+    assert event["after"]["schedule"]["name"] is None
+    # A new schedule of the same name is a new schedule: the old job does not follow it.
+    put_schedule(api_on, "shared", {**DROP, "initial_learning_rate": 0.9})
+    reopened = decide(api_on, "done", 1, {})
+    assert reopened["learning_rate"] == first
+    job = api_on.get("/v1/jobs/done").json()
+    assert job["status"] == "running" and job["schedule"]["name"] is None
+    # A running job still holds its schedule: deleting it is refused.
+    create_job(api_on, "busy", schedule="shared")
+    problem(api_on.delete("/v1/schedules/shared"), 409, "busy")
+    assert api_on.get("/v1/jobs/busy").json()["schedule"]["name"] == "shared"

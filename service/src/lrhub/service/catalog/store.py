@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
 from lrhub.service.catalog.model import StoredVersion
 from lrhub.service.errors import NotFound
-from lrhub.service.fields import JobStatus
-from lrhub.service.storage.tables import jobs, schedule_versions, schedules
+from lrhub.service.storage.tables import schedule_versions, schedules
 
 _VERSION_COLUMNS = (
     schedule_versions.c.name,
@@ -33,11 +32,14 @@ def parse_reference(reference: str) -> tuple[str, int | None]:
     return name, int(version) if version else None
 
 
-def resolve_reference(connection: Connection, reference: str) -> StoredVersion:
+def resolve_reference(
+    connection: Connection, reference: str, *, share_lock: bool = False
+) -> StoredVersion:
     """The schedule version `reference` (a job's or a preview's `schedule`) names; NotFound
-    if there is none."""
+    if there is none. `share_lock` (for a job about to use it) holds the schedule's row until
+    commit, so a concurrent delete waits for the job, or the job finds the schedule gone."""
     name, version = parse_reference(reference)
-    found = get_version(connection, name, version)
+    found = get_version(connection, name, version, share_lock=share_lock)
     if found is None:
         what = f"version {version} of schedule {name!r}" if version else f"schedule {name!r}"
         raise NotFound(f"there is no {what}", field="schedule")
@@ -53,14 +55,19 @@ def latest_version_number(connection: Connection, name: str, *, lock: bool = Fal
     return int(value) if value is not None else None
 
 
-def get_version(connection: Connection, name: str, version: int | None) -> StoredVersion | None:
-    """Version `version` of `name` (the latest when None)."""
+def get_version(
+    connection: Connection, name: str, version: int | None, *, share_lock: bool = False
+) -> StoredVersion | None:
+    """Version `version` of `name` (the latest when None), optionally share-locking the
+    schedule's row (PostgreSQL; SQLite's write transactions are serialized anyway)."""
     wanted = schedules.c.latest_version if version is None else version
     query = (
         select(*_VERSION_COLUMNS)
         .select_from(_JOINED)
         .where(schedule_versions.c.name == name, schedule_versions.c.version == wanted)
     )
+    if share_lock:
+        query = query.with_for_update(read=True, of=schedules)
     row = connection.execute(query).mappings().first()
     return _version(row) if row else None
 
@@ -110,11 +117,3 @@ def delete_schedule(connection: Connection, name: str) -> None:
     """Remove a schedule and all its versions."""
     connection.execute(delete(schedule_versions).where(schedule_versions.c.name == name))
     connection.execute(delete(schedules).where(schedules.c.name == name))
-
-
-def count_running_jobs_using(connection: Connection, schedule_name: str) -> int:
-    """How many running jobs use the schedule (stopped, completed and failed ones do not count)."""
-    query = select(func.count()).where(
-        jobs.c.schedule_name == schedule_name, jobs.c.status == JobStatus.RUNNING.value
-    )
-    return int(connection.execute(query).scalar_one())

@@ -52,7 +52,7 @@ def schedule_choice(
     """Columns for a named schedule reference or (with `spec_given`) an inline spec (the rule
     of creation and of every change)."""
     if schedule is not None:
-        stored = catalog_store.resolve_reference(connection, schedule)
+        stored = catalog_store.resolve_reference(connection, schedule, share_lock=True)
         pinned_version = catalog_store.parse_reference(schedule)[1] is not None
         return {
             "schedule_name": stored.name,

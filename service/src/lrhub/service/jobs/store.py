@@ -142,6 +142,17 @@ def running_job_rates(connection: Connection, *, limit: int) -> dict[str, float]
     return {job_id: float(rate) for job_id, rate in connection.execute(query)}
 
 
+def jobs_using_schedule(connection: Connection, schedule_name: str) -> list[StoredJob]:
+    """The jobs on the named schedule, row-locked (PostgreSQL), by id."""
+    query = (
+        select(jobs)
+        .where(jobs.c.schedule_name == schedule_name)
+        .order_by(jobs.c.job_id)
+        .with_for_update()
+    )
+    return [job_of(row) for row in connection.execute(query).mappings()]
+
+
 def delete_job(connection: Connection, job_id: str) -> None:
     """Delete a job; its decisions and audit events go with it (foreign keys cascade)."""
     connection.execute(delete(jobs).where(jobs.c.job_id == job_id))
