@@ -4,12 +4,14 @@ jobs of a deleted schedule, and retried bulk changes."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from datetime import timedelta
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from httpx2 import Response
 
 from lrhub.service.jobs.service import purge_finished_jobs
 from lrhub.service.storage.database import make_engine
@@ -28,7 +30,9 @@ def _wait_for_a_lock_wait(engine: sa.Engine) -> None:
         "SELECT count(*) FROM pg_stat_activity "
         "WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
-    with engine.connect() as connection:
+    # Autocommit: each poll its own transaction, which reads pg_stat_activity afresh (a
+    # transaction keeps the first snapshot of it).
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         while not connection.execute(query).scalar_one():
             assert time.monotonic() < deadline, "the purge never waited for the job's row"
             time.sleep(0.01)  # polling interval, not a race guard
@@ -41,7 +45,7 @@ def test_retention_keeps_a_job_reopened_after_the_purge_selected_it(db_url: str)
         assert api.patch("/v1/jobs/reopened", json={"status": "completed"}).status_code == 200
     set_job_times(db_url, "reopened", ago=timedelta(days=31))
     holder = make_engine(db_url)
-    purger = make_engine(db_url)
+    purger = make_engine(db_url, lock_timeout=LOCK_WAIT_DEADLINE_SECONDS)
     purged: list[list[str]] = []
     try:
         with holder.connect() as connection:
@@ -102,7 +106,7 @@ def test_stream_positions_must_be_ascii_digits_up_to_the_newest_event(api_on: Te
         b"",
         b"18446744073709551616",
     ):
-        answer = api_on.get("/v1/stream", headers={"Last-Event-ID": header})
+        answer = api_on.get("/v1/stream", headers={b"Last-Event-ID": header})
         problem(answer, 422, "event id")
     # Two events so far (the creation and the decision): 3 is no id this stream sent.
     problem(api_on.get("/v1/stream", headers={"Last-Event-ID": "3"}), 422, "newest")
@@ -152,3 +156,88 @@ def test_a_finished_job_of_a_deleted_schedule_keeps_its_spec_and_never_follows_t
     create_job(api_on, "busy", schedule="shared")
     problem(api_on.delete("/v1/schedules/shared"), 409, "busy")
     assert api_on.get("/v1/jobs/busy").json()["schedule"]["name"] == "shared"
+
+
+def _hold_the_write_lock_once_jobs_changed(
+    db_path: str, held: threading.Event, release: threading.Event
+) -> None:
+    """SQLite: once the change recorded a few jobs, take the database's write lock between two
+    of its job transactions and hold it until `release`."""
+    connection = sqlite3.connect(db_path, timeout=0, isolation_level=None)
+    deadline = time.monotonic() + LOCK_WAIT_DEADLINE_SECONDS
+    try:
+        while connection.execute("SELECT count(*) FROM change_jobs").fetchone()[0] < 3:
+            assert time.monotonic() < deadline, "the change never started"
+        while True:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError:
+                assert time.monotonic() < deadline, "never got between two job transactions"
+        held.set()
+        release.wait(LOCK_WAIT_DEADLINE_SECONDS)
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()
+
+
+def test_a_retried_bulk_change_resumes_the_interrupted_one(db_url: str) -> None:
+    with app_client(db_url, lock_timeout=0.2) as api:
+        ids = [f"r{index:03d}" for index in range(200)]
+        for job_id in ids:
+            create_job(api, job_id, spec=DROP, labels={"team": "retry"})
+        key = {"Idempotency-Key": "bulk-scale-4"}
+        selected = {"selector": "team=retry"}
+
+        def request(body: dict[str, float] | None = None) -> Response:
+            return api.patch("/v1/jobs", params=selected, json=body or {"scale": 4.0}, headers=key)
+
+        if db_url.startswith("sqlite"):
+            held, release = threading.Event(), threading.Event()
+            path = sa.make_url(db_url).database
+            assert path is not None
+            holder = threading.Thread(
+                target=_hold_the_write_lock_once_jobs_changed, args=(path, held, release)
+            )
+            holder.start()
+            try:
+                answer = request()
+            finally:
+                release.set()
+                holder.join()
+            assert held.is_set()
+        else:
+            engine = make_engine(db_url)
+            try:
+                with engine.connect() as connection, connection.begin():
+                    # Another session holds one job's row past the change's lock bound.
+                    connection.execute(
+                        sa.text("SELECT 1 FROM jobs WHERE job_id = 'r100' FOR UPDATE")
+                    )
+                    answer = request()
+            finally:
+                engine.dispose()
+        change_id = problem(answer, 503, "change")["change_id"]
+        first = api.get(f"/v1/changes/{change_id}", params={"limit": 500}).json()
+        # "applying" when the held lock kept it from being marked interrupted too.
+        assert first["state"] in ("interrupted", "applying")
+        assert 0 < len(first["jobs"]) < len(ids)
+
+        retried = request()
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["change_id"] == change_id
+        assert [job["job_id"] for job in retried.json()["jobs"]] == ids
+        record = api.get(f"/v1/changes/{change_id}", params={"limit": 500}).json()
+        assert record["state"] == "applied" and len(record["jobs"]) == len(ids)
+        # Every job changed exactly once, by this one change.
+        for job_id in (ids[0], ids[-1]):
+            events = api.get(f"/v1/jobs/{job_id}/events").json()["items"]
+            assert [event["change_id"] for event in events[1:]] == [change_id]
+        assert {api.get(f"/v1/jobs/{job_id}").json()["scale"] for job_id in ids} == {4.0}
+        # Replaying an applied change answers it again and changes nothing more.
+        create_job(api, "r999", spec=DROP, labels={"team": "retry"})
+        again = request()
+        assert again.json()["change_id"] == change_id
+        assert api.get("/v1/jobs/r999").json()["scale"] == 1.0
+        # The key belongs to that change: another body with it is refused.
+        problem(request({"scale": 2.0}), 422, "idempotency")

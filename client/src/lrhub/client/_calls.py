@@ -4,6 +4,7 @@ one blocking and one with asyncio."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -213,7 +214,10 @@ def patch_jobs(
         params=params + _paging(limit, cursor),
         body=changes.model_dump(mode="json", exclude_unset=True),
         has_body=True,
-        idempotent=dry_run,
+        # One key for every attempt of this call: a retry resumes the change the first
+        # attempt started (only the jobs it did not reach change), so retrying is safe.
+        headers={} if dry_run else {"Idempotency-Key": str(uuid.uuid4())},
+        idempotent=True,
     )
 
 

@@ -118,6 +118,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         catalog_routes.router,
         preview_routes.router,
         job_routes.router,
+        job_routes.schedule_router,
         change_routes.job_router,
         change_routes.router,
         decision_routes.router,

@@ -31,7 +31,7 @@ router = v1_router("/v1/schedules", "schedules")
 ScheduleName = Annotated[str, Path(pattern=SCHEDULE_NAME_PATTERN, max_length=128)]
 
 
-def _expected(if_match: str | None, name: str) -> ExpectedRevision | None:
+def expected_schedule_revision(if_match: str | None, name: str) -> ExpectedRevision | None:
     return expected_revision(if_match, lambda tag: tagged_revision(tag, f"{name}@"))
 
 
@@ -55,7 +55,12 @@ def put_schedule(
 ) -> Response:
     """Create the schedule (201) or add a version when the spec changed (200)."""
     version, created = catalog_service.put_schedule(
-        context.engine, caller, name, body.spec, body.description, _expected(if_match, name)
+        context.engine,
+        caller,
+        name,
+        body.spec,
+        body.description,
+        expected_schedule_revision(if_match, name),
     )
     return _answer(version, status_code=201 if created else 200)
 
@@ -93,12 +98,3 @@ def list_versions(
     after = decode_int_cursor(cursor)
     versions = catalog_service.list_versions(context.engine, name, after, limit)
     return model_response(page_of(versions, limit, lambda v: v.version, Schedule.of))
-
-
-@router.delete("/{name}", status_code=204, response_class=Response)
-def delete_schedule(
-    name: ScheduleName, context: Context, caller: Caller, if_match: IfMatch = None
-) -> Response:
-    """Remove the schedule; 409 while a job that is not stopped uses it."""
-    catalog_service.delete_schedule(context.engine, caller, name, _expected(if_match, name))
-    return Response(status_code=204)

@@ -10,10 +10,7 @@ from lrhub.service.auth.principal import Principal
 from lrhub.service.catalog import store as catalog_store
 from lrhub.service.catalog.model import StoredVersion
 from lrhub.service.clock import utc_now
-from lrhub.service.errors import Conflict, NotFound
-from lrhub.service.fields import JobStatus
-from lrhub.service.jobs import store as job_store
-from lrhub.service.jobs.model import AuditAction, Follow
+from lrhub.service.errors import NotFound
 from lrhub.service.revisions import ExpectedRevision, require_revision
 from lrhub.service.storage.database import read_transaction, write_transaction
 from lrhub.service.stored_specs import canonical_text, load_spec
@@ -86,44 +83,3 @@ def list_versions(engine: Engine, name: str, after: int | None, limit: int) -> l
         if catalog_store.latest_version_number(connection, name) is None:
             raise NotFound(f"there is no schedule {name!r}")
         return catalog_store.list_versions(connection, name, after=after, limit=limit)
-
-
-def delete_schedule(
-    engine: Engine,
-    principal: Principal,
-    name: str,
-    expected_revision: ExpectedRevision | None,
-) -> None:
-    """Remove `name` and its versions; Conflict while a running job uses it.
-
-    The finished and stopped jobs on it are detached in the same transaction: each keeps the
-    spec it had as its own inline spec (`schedule` null, `follow: pinned`), with an audit
-    event, so none of them follows a schedule that no longer exists, even when a decision
-    reopens it, and a new schedule of the same name is a new schedule no old job follows.
-    """
-    principal.require_operator()
-    with write_transaction(engine) as connection:
-        latest = catalog_store.latest_version_number(connection, name, lock=True)
-        if latest is None:
-            raise NotFound(f"there is no schedule {name!r}")
-        require_revision(expected_revision, latest, f"schedule {name!r}")
-        using = job_store.jobs_using_schedule(connection, name)
-        running = [job.job_id for job in using if job.status == JobStatus.RUNNING]
-        if running:
-            raise Conflict(
-                f"schedule {name!r} is used by {len(running)} running job(s) "
-                f"({', '.join(running[:5])}); switch or stop them first"
-            )
-        for job in using:
-            # updated_at is kept: detaching is no sign of life, retention still counts from
-            # the job's own last change.
-            detached = job_store.changed(
-                job,
-                schedule_name=None,
-                schedule_version=None,
-                follow=Follow.PINNED,
-                revision=job.revision + 1,
-            )
-            job_store.update_job(connection, detached)
-            job_store.record_event(connection, principal.actor, AuditAction.UPDATE, job, detached)
-        catalog_store.delete_schedule(connection, name)

@@ -53,6 +53,8 @@ class StoredChange:
     """The PATCH body, the fields as the caller gave them."""
     state: ChangeState
     matched: int
+    idempotency_key: str | None = None
+    """The client's key of a bulk change: a retry with it resumes this change."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Query, Response
+from fastapi import Header, Path, Query, Response
 
 from lrhub.service.changes import service as change_service
 from lrhub.service.changes.schemas import BulkChange, BulkJob, Change
@@ -69,9 +69,21 @@ def bulk_patch(
         ),
     ] = None,
     cursor: Cursor = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=128,
+            pattern=r"^[\x21-\x7e]+$",
+            description="A key of the client's choosing: a retry with the same key (after a "
+            "503, a timeout) resumes that change, changing only the jobs it did not reach.",
+        ),
+    ] = None,
 ) -> Response:
-    """Apply one PATCH body to every job the selector matches, each job atomically."""
-    with fields_in("query", "selector", "limit"):
+    """Apply one PATCH body to every job the selector matches, each job atomically. With an
+    `Idempotency-Key`, retrying is safe: the retry resumes the same change."""
+    with fields_in("header", "idempotency-key"), fields_in("query", "selector", "limit"):
         result = change_service.change_jobs(
             context.engine,
             caller,
@@ -81,6 +93,7 @@ def bulk_patch(
             limit=limit,
             after=decode_cursor(cursor, JOB_ID_PATTERN),
             bulk_max=context.settings.bulk_max,
+            idempotency_key=None if dry_run else idempotency_key,
         )
     next_cursor = encode_cursor(result.next_after) if result.next_after is not None else None
     return model_response(BulkChange.of(result, dry_run=dry_run, next_cursor=next_cursor))

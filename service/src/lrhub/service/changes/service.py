@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from lrhub.service.auth.principal import Principal
@@ -163,6 +163,7 @@ def _new_change(
     matched: int,
     job_id: str | None = None,
     selector: str | None = None,
+    idempotency_key: str | None = None,
 ) -> StoredChange:
     return StoredChange(
         change_id=str(uuid.uuid4()),
@@ -173,6 +174,7 @@ def _new_change(
         body=body.model_dump(mode="json", exclude_unset=True),
         state=state,
         matched=matched,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -273,6 +275,7 @@ def change_jobs(
     limit: int | None,
     after: str | None,
     bulk_max: int,
+    idempotency_key: str | None = None,
 ) -> ChangeResult:
     """Apply one PATCH body to every job `selector` matches (after the id `after`), each job in
     its own transaction with the single-job rule; `dry_run` answers the same and stores nothing.
@@ -280,7 +283,8 @@ def change_jobs(
     The selector must not be empty. More matches than `bulk_max` are refused unless `limit`
     (at most `bulk_max`) says how many of them, in id order, may change; the answer then says
     where to continue. Cut short by the database, it raises ChangeInterrupted with the change's
-    id; the record lists exactly the jobs changed before.
+    id; the record lists exactly the jobs changed before. A retry with the same
+    `idempotency_key` resumes that change: only the jobs it did not reach are changed.
     """
     principal.require_operator()
     if not selector:
@@ -315,13 +319,73 @@ def change_jobs(
         state=ChangeState.APPLYING,
         matched=len(ids),
         selector=str(selector),
+        idempotency_key=idempotency_key,
     )
-    with write_transaction(engine) as connection:
-        change_store.insert_change(connection, change)
-    results = _apply_to_each(engine, principal.actor, change.change_id, ids, condition, body)
+    earlier = _start_change(engine, change)
+    if earlier is None:
+        results = _apply_to_each(engine, principal.actor, change.change_id, ids, condition, body)
+    else:
+        results = _resume(engine, principal.actor, earlier, change, ids, condition, body)
+        change = earlier
     return ChangeResult(
         matched=matched, change_id=change.change_id, jobs=results, next_after=next_after
     )
+
+
+def _start_change(engine: Engine, change: StoredChange) -> StoredChange | None:
+    """Store the new `change`; or, when its Idempotency-Key names an earlier change of the
+    same actor, that change (nothing stored)."""
+    key = change.idempotency_key
+    if key is not None:
+        with read_transaction(engine) as connection:
+            earlier = change_store.find_by_key(connection, change.actor, key)
+        if earlier is not None:
+            return earlier
+    try:
+        with write_transaction(engine) as connection:
+            change_store.insert_change(connection, change)
+    except IntegrityError:
+        # The same key's first attempt stored it concurrently: this request resumes that one.
+        if key is None:
+            raise
+        with read_transaction(engine) as connection:
+            earlier = change_store.find_by_key(connection, change.actor, key)
+        if earlier is None:
+            raise
+        return earlier
+    return None
+
+
+def _resume(
+    engine: Engine,
+    actor: str,
+    earlier: StoredChange,
+    retry: StoredChange,
+    ids: list[str],
+    condition: ColumnElement[bool],
+    body: JobPatch,
+) -> list[JobChange]:
+    """A retry of `earlier` (the same Idempotency-Key): the jobs it did not reach yet are
+    changed as part of it, the others are answered as it recorded them; a change already
+    applied is only answered. A key reused for another selector or body is refused."""
+    if (earlier.selector, earlier.body) != (retry.selector, retry.body):
+        raise InvalidChange(
+            "idempotency-key",
+            f"this key was used for change {earlier.change_id} with another selector or body",
+        )
+    with read_transaction(engine) as connection:
+        recorded = {
+            job.job_id: job
+            for job in change_store.list_jobs(
+                connection, earlier.change_id, after=None, limit=len(ids) + earlier.matched
+            )
+        }
+    if earlier.state != ChangeState.APPLIED:
+        pending = [job_id for job_id in ids if job_id not in recorded]
+        logger.info("change %s resumed for %d more jobs", earlier.change_id, len(pending))
+        for result in _apply_to_each(engine, actor, earlier.change_id, pending, condition, body):
+            recorded[result.job_id] = result
+    return [recorded[job_id] for job_id in sorted(recorded)]
 
 
 def _apply_to_each(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -31,14 +33,22 @@ def record_job(connection: Connection, change_id: str, job: JobChange) -> None:
     )
 
 
+def _change(row: Mapping[Any, Any] | None) -> StoredChange | None:
+    return StoredChange(**{**row, "state": ChangeState(row["state"])}) if row else None
+
+
 def get_change(connection: Connection, change_id: str) -> StoredChange | None:
     """The change, or None."""
-    row = (
-        connection.execute(select(changes).where(changes.c.change_id == change_id))
-        .mappings()
-        .first()
+    query = select(changes).where(changes.c.change_id == change_id)
+    return _change(connection.execute(query).mappings().first())
+
+
+def find_by_key(connection: Connection, actor: str, idempotency_key: str) -> StoredChange | None:
+    """The change `actor` made with this Idempotency-Key, or None."""
+    query = select(changes).where(
+        changes.c.actor == actor, changes.c.idempotency_key == idempotency_key
     )
-    return StoredChange(**{**row, "state": ChangeState(row["state"])}) if row else None
+    return _change(connection.execute(query).mappings().first())
 
 
 def list_jobs(

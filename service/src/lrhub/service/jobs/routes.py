@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Response
 
+from lrhub.service.catalog.routes import ScheduleName, expected_schedule_revision
 from lrhub.service.context import AppContext, Caller, Context
 from lrhub.service.errors import InvalidRequest
 from lrhub.service.fields import JOB_ID_PATTERN, LABEL_KEY_PATTERN, JobStatus, storable_text
@@ -38,6 +39,8 @@ from lrhub.service.jobs.selectors import Selector, SelectorError, parse_selector
 from lrhub.service.revisions import ExpectedRevision
 
 router = v1_router("/v1/jobs", "jobs")
+# Deleting a schedule detaches the finished jobs on it: a use case of the jobs domain.
+schedule_router = v1_router("/v1/schedules", "schedules")
 
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=253)]
 _LABEL_KEY = re.compile(LABEL_KEY_PATTERN.removeprefix("^").removesuffix("$"))
@@ -162,3 +165,15 @@ def list_events(
     after = decode_int_cursor(cursor)
     events = job_service.list_events(context.engine, caller, job_id, after, limit)
     return model_response(page_of(events, limit, lambda event: event.id, AuditEvent.of))
+
+
+@schedule_router.delete("/{name}", status_code=204, response_class=Response)
+def delete_schedule(
+    name: ScheduleName, context: Context, caller: Caller, if_match: IfMatch = None
+) -> Response:
+    """Remove the schedule; 409 while a running job uses it. The finished and stopped jobs
+    on it keep the spec they had, as their own (`schedule` null), with an audit event."""
+    job_service.delete_schedule(
+        context.engine, caller, name, expected_schedule_revision(if_match, name)
+    )
+    return Response(status_code=204)

@@ -202,6 +202,47 @@ def purge_finished_jobs(engine: Engine, *, older_than: timedelta) -> list[str]:
     return expired
 
 
+def delete_schedule(
+    engine: Engine,
+    principal: Principal,
+    name: str,
+    expected_revision: ExpectedRevision | None,
+) -> None:
+    """Remove `name` and its versions; Conflict while a running job uses it.
+
+    The finished and stopped jobs on it are detached in the same transaction: each keeps the
+    spec it had as its own inline spec (`schedule` null, `follow: pinned`), with an audit
+    event, so none of them follows a schedule that no longer exists, even when a decision
+    reopens it, and a new schedule of the same name is a new schedule no old job follows.
+    """
+    principal.require_operator()
+    with write_transaction(engine) as connection:
+        latest = catalog_store.latest_version_number(connection, name, lock=True)
+        if latest is None:
+            raise NotFound(f"there is no schedule {name!r}")
+        require_revision(expected_revision, latest, f"schedule {name!r}")
+        using = job_store.jobs_using_schedule(connection, name)
+        running = [job.job_id for job in using if job.status == JobStatus.RUNNING]
+        if running:
+            raise Conflict(
+                f"schedule {name!r} is used by {len(running)} running job(s) "
+                f"({', '.join(running[:5])}); switch or stop them first"
+            )
+        for job in using:
+            # updated_at is kept: detaching is no sign of life, retention still counts from
+            # the job's own last change.
+            detached = job_store.changed(
+                job,
+                schedule_name=None,
+                schedule_version=None,
+                follow=Follow.PINNED,
+                revision=job.revision + 1,
+            )
+            job_store.update_job(connection, detached)
+            job_store.record_event(connection, principal.actor, AuditAction.UPDATE, job, detached)
+        catalog_store.delete_schedule(connection, name)
+
+
 def fleet_counts(engine: Engine, stale_after: timedelta) -> FleetCounts:
     """The fleet's job counts now (what `/metrics` reports, the same from every process)."""
     with read_transaction(engine) as connection:
