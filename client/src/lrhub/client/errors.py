@@ -16,6 +16,7 @@ Every error the client raises is an `LrhubError`::
     │   ├── RequestTimeout              408 request-timeout (the body arrived too slowly)
     │   ├── PreconditionFailed          412 precondition-failed (stale If-Match)
     │   ├── PayloadTooLarge             413 payload-too-large
+    │   ├── HeadersTooLarge             431 headers-too-large
     │   ├── ValidationError             422 validation-error (`errors[].loc` names the field)
     │   ├── EvaluationFailed            422 evaluation-error (no rate for this epoch)
     │   ├── RateLimited                 429
@@ -113,6 +114,10 @@ class PayloadTooLarge(ProblemError):
     """413: the body is above the service's limit."""
 
 
+class HeadersTooLarge(ProblemError):
+    """431: the request's headers are above the service's limit."""
+
+
 class ValidationError(ProblemError):
     """422: an invalid field; `errors[].loc` names it."""
 
@@ -156,6 +161,7 @@ _BY_TYPE: dict[str, type[ProblemError]] = {
     "request-timeout": RequestTimeout,
     "precondition-failed": PreconditionFailed,
     "payload-too-large": PayloadTooLarge,
+    "headers-too-large": HeadersTooLarge,
     "validation-error": ValidationError,
     "evaluation-error": EvaluationFailed,
     "rate-limited": RateLimited,
@@ -173,6 +179,7 @@ _BY_STATUS: dict[int, type[ProblemError]] = {
     409: Conflict,
     412: PreconditionFailed,
     413: PayloadTooLarge,
+    431: HeadersTooLarge,
     422: ValidationError,
     429: RateLimited,
     503: ServiceUnavailable,

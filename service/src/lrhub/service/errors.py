@@ -104,6 +104,10 @@ class PayloadTooLarge(RequestError):
     """The body is larger than `LRHUB_MAX_BODY_BYTES`."""
 
 
+class HeadersTooLarge(RequestError):
+    """The request's headers are larger than `LRHUB_MAX_HEADER_BYTES`."""
+
+
 class RequestTimeout(RequestError):
     """The body did not arrive within `LRHUB_BODY_TIMEOUT` seconds."""
 

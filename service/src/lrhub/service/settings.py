@@ -24,6 +24,7 @@ from lrhub.service.limits import (
 from lrhub.service.storage.database import DEFAULT_DATABASE_URL, DEFAULT_LOCK_TIMEOUT_SECONDS
 
 DEFAULT_MAX_BODY_BYTES = 262_144
+DEFAULT_MAX_HEADER_BYTES = 65_536
 MIN_ADMIN_SECRET_LENGTH = 16
 
 
@@ -67,6 +68,8 @@ class ServerSettings(BaseSettings):
     # Slow or idle clients: seconds until a connection's request headers must have arrived, a
     # request's body must have arrived, and an idle keep-alive connection is closed.
     header_timeout: float = Field(default=10.0, gt=0, le=3600)
+    # Bytes a request's line and headers may take before it is answered 431 and closed.
+    max_header_bytes: int = Field(default=DEFAULT_MAX_HEADER_BYTES, ge=1024, le=16 * 1024 * 1024)
     body_timeout: float = Field(default=30.0, gt=0, le=3600)
     keep_alive_timeout: int = Field(default=5, ge=1, le=3600)
     # Completed, failed and stopped jobs idle for longer are deleted with their history; None
