@@ -20,10 +20,11 @@ class StreamFollower:
     selector: str | None = None
     job: str | None = None
     after: int | None = None
+    token: str | None = None
     events: queue.Queue[StreamEvent | BaseException | None] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
-        self._client = Client(self.url, max_retries=0)
+        self._client = Client(self.url, token=self.token, max_retries=0)
         self._thread = threading.Thread(target=self._follow, daemon=True)
         self._thread.start()
 

@@ -107,6 +107,19 @@ class Authenticator:
             raise Unauthorized(_UNKNOWN)
         return token
 
+    def still_valid(self, principal: Principal) -> bool:
+        """Whether the stored token `principal` authenticated with still authenticates it: not
+        revoked, rotated or expired since (database reads). Configured admin tokens and auth
+        switched off always do. What a long request (an event stream) checks as it goes."""
+        if principal.token_id is None:
+            return True
+        if principal.role == Role.JOB:
+            return self._lookups.job_id_of(principal.token_id) == principal.job_id
+        stored = self._lookups.api_token_of(principal.token_id)
+        return stored is not None and (
+            stored.expires_at is None or as_utc(stored.expires_at) > utc_now()
+        )
+
     def authenticate_stored(self, token: str) -> Principal:
         """The job or API token's principal (database reads), or Unauthorized."""
         digest = hash_token(token)
@@ -114,7 +127,7 @@ class Authenticator:
             job_id = self._lookups.job_id_of(digest)
             if job_id is None:
                 raise Unauthorized(_UNKNOWN)
-            return Principal(actor=f"job:{job_id}", role=Role.JOB, job_id=job_id)
+            return Principal(actor=f"job:{job_id}", role=Role.JOB, job_id=job_id, token_id=digest)
         stored = self._lookups.api_token_of(digest)
         if stored is None or not hmac.compare_digest(stored.token_hash, digest):
             raise Unauthorized(_UNKNOWN)

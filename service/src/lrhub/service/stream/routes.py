@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
+from lrhub.service.auth.principal import Principal
 from lrhub.service.context import AppContext, Caller, Context
 from lrhub.service.errors import InvalidRequest
 from lrhub.service.fields import JOB_ID_PATTERN
@@ -35,6 +36,8 @@ def _stream_slots(request: Request) -> StreamSlots:
 Slots = Annotated[StreamSlots, Depends(_stream_slots)]
 
 MAX_POSITION = 2**63 - 1
+# How often an open stream checks that its token still authenticates it.
+REVALIDATE_SECONDS = 1.0
 
 
 def _start_position(after: int | None, last_event_id: str | None) -> int | None:
@@ -69,17 +72,26 @@ class EventStreamResponse(StreamingResponse):
 
 async def _events(
     context: AppContext,
+    caller: Principal,
     position: int,
     selector: Selector,
     job: str | None,
 ) -> AsyncIterator[str]:
     settings = context.settings
     quiet_since = time.monotonic()
+    checked_at = time.monotonic()
     yield ": lrhub event stream\n\n"  # headers and a first byte at once
     # No disconnect polling here: StreamingResponse itself ends this generator when the client
     # goes (by listening for the disconnect, or by a failing send on ASGI 2.4 servers); a
     # second reader of `receive` would take messages from it.
     while True:
+        if time.monotonic() - checked_at >= REVALIDATE_SECONDS:
+            # A token revoked, rotated or expired (on any replica) ends its open streams: the
+            # database says so, as it does for every new request.
+            if not await run_in_threadpool(context.authenticator.still_valid, caller):
+                yield ": the token was revoked or has expired\n\n"
+                return
+            checked_at = time.monotonic()
         items = await run_in_threadpool(
             stream_service.next_events,
             context.engine,
@@ -131,5 +143,5 @@ async def stream(
         partial(stream_service.open_stream, after_field=field), context.engine, caller, job, start
     )
     slots.acquire()
-    body = _events(context, position, selector, job)
+    body = _events(context, caller, position, selector, job)
     return EventStreamResponse(body, on_close=slots.release)
