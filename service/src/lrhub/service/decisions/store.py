@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from lrhub.service.decisions.model import NewDecision, SeriesPoint, StoredDecision
 from lrhub.service.jobs.model import StoredJob
 from lrhub.service.jobs.store import job_of
+from lrhub.service.storage.database import DriverStatement, DriverWrite
 from lrhub.service.storage.tables import decisions, jobs, schedules, spec_texts
 
 # The decision path's statements are built once: SQLAlchemy then reuses their compiled form
@@ -179,6 +180,30 @@ def insert_decision(connection: Connection, record: NewDecision, ended_epoch: in
     connection.execute(_INSERT_DECISION, _record_parameters(record))
     if ended_epoch is not None:
         connection.execute(_RECORD_END_METRICS, _ended_parameters(record, ended_epoch))
+
+
+# SQLite's decision write, the same statements on the driver's cursor (see DriverStatement).
+_DRIVER_DECIDE_ON_JOB = DriverStatement(_DECIDE_ON_JOB)
+_DRIVER_INSERT_DECISION = DriverStatement(_INSERT_DECISION)
+_DRIVER_RECORD_END_METRICS = DriverStatement(_RECORD_END_METRICS)
+
+
+def decide_on_driver(
+    write: DriverWrite,
+    read: StoredJob,
+    read_latest: int,
+    decided: StoredJob,
+    record: NewDecision,
+    ended_epoch: int | None,
+) -> bool:
+    """SQLite, inside a driver write transaction: what `compare_and_set_job` then
+    `insert_decision` do; False (nothing written) when the job changed since it was read."""
+    if _DRIVER_DECIDE_ON_JOB.execute(write, _job_parameters(read, read_latest, decided)) != 1:
+        return False
+    _DRIVER_INSERT_DECISION.execute(write, _record_parameters(record))
+    if ended_epoch is not None:
+        _DRIVER_RECORD_END_METRICS.execute(write, _ended_parameters(record, ended_epoch))
+    return True
 
 
 def mark_seen(connection: Connection, job_id: str, at: datetime) -> None:

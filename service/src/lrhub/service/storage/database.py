@@ -15,14 +15,16 @@ from __future__ import annotations
 import select
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg.pq import ConnStatus
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy import ClauseElement, Connection, Dialect, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.compiler import SQLCompiler
 
 DEFAULT_DATABASE_URL = "sqlite:///./lrhub.db"
 """`LRHUB_DATABASE_URL` when unset: an SQLite file in the working directory."""
@@ -158,3 +160,93 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
     """One read-only transaction: a consistent snapshot for reads that span several queries."""
     with engine.connect() as connection, connection.begin():
         yield connection
+
+
+class DriverStatement:
+    """A Core statement compiled once per kind of database and run on the driver's own cursor.
+
+    For the few fixed statements on the decision path: SQLAlchemy's per-execution work (the
+    compiled-cache lookup, building the parameters, events, setting up a result) costs more than
+    SQLite's own execution of such a statement. The SQL and the parameters' conversions (JSON,
+    datetimes) are SQLAlchemy's, taken from the compiled statement, so rows are written exactly
+    as through SQLAlchemy. Positional (qmark) drivers only: SQLite.
+    """
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self._statement = statement
+        self._compiled: dict[str, tuple[str, list[_Parameter]]] = {}
+
+    def _compile(self, dialect: Dialect) -> tuple[str, list[_Parameter]]:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            sql = self._statement.compile(dialect=dialect)
+            assert isinstance(sql, SQLCompiler)
+            assert sql.positiontup is not None, "a positional paramstyle"
+            binds = {name: bind for bind, name in sql.bind_names.items()}
+            parameters = [
+                _Parameter(
+                    name,
+                    binds[name].type.dialect_impl(dialect).bind_processor(dialect),
+                    binds[name].value,
+                )
+                for name in sql.positiontup
+            ]
+            compiled = self._compiled[dialect.name] = (sql.string, parameters)
+        return compiled
+
+    def execute(self, write: DriverWrite, values: Mapping[str, Any]) -> int:
+        """Run with `values` by parameter name (a literal's own value when absent); the number
+        of rows it changed."""
+        sql, parameters = self._compile(write.dialect)
+        bound = []
+        for parameter in parameters:
+            value = values.get(parameter.name, parameter.default)
+            bound.append(value if parameter.process is None else parameter.process(value))
+        try:
+            write.cursor.execute(sql, bound)
+        except sqlite3.Error as error:
+            # As SQLAlchemy raises it, so a locked database is a 503 like everywhere else.
+            raise DBAPIError.instance(sql, bound, error, sqlite3.Error) from error
+        return write.cursor.rowcount
+
+
+@dataclass(frozen=True)
+class _Parameter:
+    name: str
+    process: Callable[[Any], Any] | None
+    default: Any
+
+
+@dataclass(frozen=True)
+class DriverWrite:
+    """An open SQLite write transaction on a pooled connection's own cursor."""
+
+    cursor: sqlite3.Cursor
+    dialect: Dialect
+
+
+@contextmanager
+def driver_write_transaction(engine: Engine) -> Iterator[DriverWrite]:
+    """SQLite: one `BEGIN IMMEDIATE` transaction for `DriverStatement`s, committed when the
+    block ends (rolled back on an exception), on a connection of the engine's pool (with its
+    pragmas and busy timeout)."""
+    pooled = engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        cursor = driver.cursor()
+        try:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                yield DriverWrite(cursor, engine.dialect)
+                cursor.execute("COMMIT")
+            except sqlite3.Error as error:
+                raise DBAPIError.instance(None, None, error, sqlite3.Error) from error
+        except BaseException:
+            if driver.in_transaction:
+                driver.rollback()
+            raise
+        finally:
+            cursor.close()
+    finally:
+        pooled.close()
