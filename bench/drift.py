@@ -1,12 +1,12 @@
 """Drift over a job's life: the latency of epoch 10,000 of a job against its epoch 10.
 
-One job decides epochs 0 to 10,109 in order over one keep-alive connection, on a fresh server
-per database (the decisions table grows with it to 10,100 rows). Every block of 100 of its
-epochs is followed by 100 requests to the database's durable floor, so each window of the job's
-life is also a ratio over a floor measured within seconds of it. The figures: p50 of epochs
-10-109 ("epoch 10") and of epochs 10,010-10,109 ("epoch 10,000"), each over its floor blocks'
-p50, and the second over the first; then a new job's epochs 10-109 on the grown table (what
-another job pays for one that ran long). `--quick`: epoch 1,000 instead of 10,000.
+One job decides epochs 0 to 10,209 in order over one keep-alive connection, on a fresh server
+per database (the decisions table grows with it). In two windows of its life, epochs 10-209
+("epoch 10") and 10,010-10,209 ("epoch 10,000"), each decision is followed by a request to the
+database's durable floor, so each window's p50 is also a ratio over a floor measured in the same
+seconds (the machine's load moves both alike). The figures: each window's p50 over its floor's,
+and the second over the first; then a new job's epochs 10-209 on the grown table, also in turns
+(what another job pays for one that ran long). `--quick`: epoch 1,000 instead of 10,000.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from bench.targets import (
 )
 from bench.workload import create_job, decision_body, decision_path
 
-BLOCK = 100
+WINDOW = 200
 EARLY = 10  # the first window starts here: epochs 0-9 warm the job up
 FLAT_TARGET = 1.1
 
@@ -57,21 +57,23 @@ def _servers(config: BenchConfig, database: str) -> Iterator[tuple[Target, Targe
         yield Target(database, lrhub), Target(DURABLE_FLOOR_OF[database], floor)
 
 
-def _floor_block(client: httpx.Client, start: int) -> list[float]:
-    """`BLOCK` requests to the floor (it needs no job)."""
-    return timed_epochs(client, "drift-floor", range(start, start + BLOCK))
-
-
-def timed_epochs(client: httpx.Client, job_id: str, epochs: range) -> list[float]:
-    """Decide `epochs` of `job_id` in order; each request's seconds."""
-    durations = []
+def timed_epochs(
+    client: httpx.Client, job_id: str, epochs: range, floor: httpx.Client | None = None
+) -> tuple[list[float], list[float]]:
+    """Decide `epochs` of `job_id` in order; each request's seconds, and with `floor`, the
+    seconds of a floor request made after each decision (request by request, in turns)."""
+    durations: list[float] = []
+    floor_durations: list[float] = []
     for epoch in epochs:
-        started = time.perf_counter()
-        response = client.post(decision_path(job_id, epoch), json=decision_body(epoch))
-        durations.append(time.perf_counter() - started)
-        if response.status_code != 200:
-            raise RuntimeError(f"{job_id} epoch {epoch}: {response.status_code} {response.text}")
-    return durations
+        for target, durations_of in ((client, durations), (floor, floor_durations)):
+            if target is None:
+                continue
+            started = time.perf_counter()
+            response = target.post(decision_path(job_id, epoch), json=decision_body(epoch))
+            durations_of.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                raise RuntimeError(f"{job_id} {epoch}: {response.status_code} {response.text}")
+    return durations, floor_durations
 
 
 def _window(lrhub: list[float], floor: list[float]) -> dict[str, Any]:
@@ -84,39 +86,33 @@ def _window(lrhub: list[float], floor: list[float]) -> dict[str, Any]:
 
 
 def measure(lrhub: Target, floor: Target, late: int) -> dict[str, Any]:
-    """One job's life up to epoch `late` + 109 in blocks, in turns with the floor."""
-    late_start = late + EARLY
-    epochs = late_start + BLOCK
-    samples: dict[str, list[float]] = {"early": [], "late": [], "new_job": []}
-    floors: dict[str, list[float]] = {"early": [], "late": [], "new_job": []}
+    """One job's life up to epoch `late` + 10 + `WINDOW`: its windows in turns with the floor,
+    request by request; then a new job's first window."""
+    windows: dict[str, tuple[list[float], list[float]]] = {}
     with (
         httpx.Client(base_url=lrhub.server.url, timeout=30) as client,
         httpx.Client(base_url=floor.server.url, timeout=30) as floor_client,
     ):
+        # A fresh server's first requests warm its caches: one 100-epoch job on each first.
         timed_job_run(floor_client, floor, "drift-warmup")
-        create_job(client, "drift")
-        # Epoch 0 to EARLY - 1: the job's first epochs (no window), then blocks from EARLY.
-        timed_epochs(client, "drift", range(EARLY))
-        for start in range(EARLY, epochs, BLOCK):
-            block = timed_epochs(client, "drift", range(start, min(start + BLOCK, epochs)))
-            floor_block = _floor_block(floor_client, start)
-            window = "early" if start == EARLY else "late" if start >= late_start else None
-            if window is not None:
-                samples[window].extend(block)
-                floors[window].extend(floor_block)
-        create_job(client, "drift-new")
-        timed_epochs(client, "drift-new", range(EARLY))
-        samples["new_job"] = timed_epochs(client, "drift-new", range(EARLY, EARLY + BLOCK))
-        floors["new_job"] = _floor_block(floor_client, 0)
-    windows = {name: _window(samples[name], floors[name]) for name in samples}
-    early = windows["early"]["p50_over_floor"]
+        timed_job_run(client, lrhub, "drift-warmup")
+        for job_id, name in (("drift", "early"), ("drift-new", "new_job")):
+            create_job(client, job_id)
+            timed_epochs(client, job_id, range(EARLY))
+            windows[name] = timed_epochs(client, job_id, range(EARLY, EARLY + WINDOW), floor_client)
+            if name == "early":
+                timed_epochs(client, job_id, range(EARLY + WINDOW, late + EARLY))
+                late_window = range(late + EARLY, late + EARLY + WINDOW)
+                windows["late"] = timed_epochs(client, job_id, late_window, floor_client)
+    summaries = {name: _window(*samples) for name, samples in windows.items()}
+    early = summaries["early"]["p50_over_floor"]
     return {
         "late_epoch": late,
-        "windows": windows,
-        "late_over_early": ratio(windows["late"]["p50_over_floor"], early),
-        "new_job_over_early": ratio(windows["new_job"]["p50_over_floor"], early),
+        "windows": summaries,
+        "late_over_early": ratio(summaries["late"]["p50_over_floor"], early),
+        "new_job_over_early": ratio(summaries["new_job"]["p50_over_floor"], early),
         "late_over_early_raw": ratio(
-            windows["late"]["decision"]["p50_ms"], windows["early"]["decision"]["p50_ms"]
+            summaries["late"]["decision"]["p50_ms"], summaries["early"]["decision"]["p50_ms"]
         ),
     }
 
@@ -129,4 +125,4 @@ def run(config: BenchConfig) -> dict[str, Any]:
     for database in databases:
         with _servers(config, database) as (lrhub, floor):
             results[database] = measure(lrhub, floor, late)
-    return {"target": FLAT_TARGET, "block": BLOCK, "databases": results}
+    return {"target": FLAT_TARGET, "window": WINDOW, "databases": results}

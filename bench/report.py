@@ -260,10 +260,11 @@ def drift_section(result: dict[str, Any]) -> str:
         ]
         for database, r in result["databases"].items()
         for label, window, ratio in (
-            ("epochs 10-109", "early", 1.0),
-            (f"epochs {r['late_epoch'] + 10:,}-{r['late_epoch'] + 109:,}", "late",
-             r["late_over_early"]),
-            ("a new job's epochs 10-109 after it", "new_job", r["new_job_over_early"]),
+            (f"epochs 10-{9 + result['window']}", "early", 1.0),
+            (f"epochs {r['late_epoch'] + 10:,}-{r['late_epoch'] + 9 + result['window']:,}",
+             "late", r["late_over_early"]),
+            (f"a new job's epochs 10-{9 + result['window']} after it", "new_job",
+             r["new_job_over_early"]),
         )
     ]  # fmt: skip
     header = [
@@ -271,8 +272,8 @@ def drift_section(result: dict[str, Any]) -> str:
         "p50 / floor", "(p50 / floor) / epoch 10's",
     ]  # fmt: skip
     return (
-        f"One job's epochs in blocks of {result['block']}, each followed by as many requests to "
-        "its database's durable floor.\n\n" + table(header, rows)
+        "One job's decisions in two windows of its life, then a new job's; each decision "
+        "followed by a request to the database's durable floor.\n\n" + table(header, rows)
     )
 
 
