@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg.pq import ConnStatus
 from sqlalchemy import ClauseElement, Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -167,47 +168,58 @@ class DriverStatement:
 
     For the few fixed statements on the decision path: SQLAlchemy's per-execution work (the
     compiled-cache lookup, building the parameters, events, setting up a result) costs more than
-    SQLite's own execution of such a statement. The SQL and the parameters' conversions (JSON,
-    datetimes) are SQLAlchemy's, taken from the compiled statement, so rows are written exactly
-    as through SQLAlchemy. Positional (qmark) drivers only: SQLite.
+    SQLite's own execution of such a statement, and a good part of a PostgreSQL round trip. The
+    SQL and the parameters' conversions (JSON, datetimes, booleans) are SQLAlchemy's, taken from
+    the compiled statement, so rows are written exactly as through SQLAlchemy.
     """
 
     def __init__(self, statement: ClauseElement) -> None:
         self._statement = statement
-        self._compiled: dict[str, tuple[str, list[_Parameter]]] = {}
+        self._compiled: dict[str, tuple[str, list[_Parameter], bool]] = {}
 
-    def _compile(self, dialect: Dialect) -> tuple[str, list[_Parameter]]:
+    def _compile(self, dialect: Dialect) -> tuple[str, list[_Parameter], bool]:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             sql = self._statement.compile(dialect=dialect)
             assert isinstance(sql, SQLCompiler)
-            assert sql.positiontup is not None, "a positional paramstyle"
             binds = {name: bind for bind, name in sql.bind_names.items()}
+            # qmark (SQLite) binds by position; pyformat (psycopg) by name.
+            positional = sql.positiontup is not None
             parameters = [
                 _Parameter(
                     name,
                     binds[name].type.dialect_impl(dialect).bind_processor(dialect),
                     binds[name].value,
                 )
-                for name in sql.positiontup
+                for name in (sql.positiontup if positional else binds) or ()
             ]
-            compiled = self._compiled[dialect.name] = (sql.string, parameters)
+            compiled = self._compiled[dialect.name] = (sql.string, parameters, positional)
         return compiled
+
+    def _run(self, write: DriverWrite, values: Mapping[str, Any]) -> None:
+        sql, parameters, positional = self._compile(write.dialect)
+        bound = {}
+        for parameter in parameters:
+            value = values.get(parameter.name, parameter.default)
+            bound[parameter.name] = value if parameter.process is None else parameter.process(value)
+        arguments: Any = list(bound.values()) if positional else bound
+        try:
+            write.cursor.execute(sql, arguments)
+        except write.errors as error:
+            # As SQLAlchemy raises it: a locked database or lock timeout is a 503 as elsewhere.
+            raise DBAPIError.instance(sql, arguments, error, write.errors) from error
 
     def execute(self, write: DriverWrite, values: Mapping[str, Any]) -> int:
         """Run with `values` by parameter name (a literal's own value when absent); the number
         of rows it changed."""
-        sql, parameters = self._compile(write.dialect)
-        bound = []
-        for parameter in parameters:
-            value = values.get(parameter.name, parameter.default)
-            bound.append(value if parameter.process is None else parameter.process(value))
-        try:
-            write.cursor.execute(sql, bound)
-        except sqlite3.Error as error:
-            # As SQLAlchemy raises it, so a locked database is a 503 like everywhere else.
-            raise DBAPIError.instance(sql, bound, error, sqlite3.Error) from error
-        return write.cursor.rowcount
+        self._run(write, values)
+        rowcount: int = write.cursor.rowcount
+        return rowcount
+
+    def first(self, write: DriverWrite, values: Mapping[str, Any]) -> Any:
+        """Run as `execute` does; the first row it returned, or None."""
+        self._run(write, values)
+        return write.cursor.fetchone()
 
 
 @dataclass(frozen=True)
@@ -219,34 +231,50 @@ class _Parameter:
 
 @dataclass(frozen=True)
 class DriverWrite:
-    """An open SQLite write transaction on a pooled connection's own cursor."""
+    """A pooled connection's own cursor, open for `DriverStatement`s."""
 
-    cursor: sqlite3.Cursor
+    cursor: Any  # sqlite3.Cursor or psycopg.Cursor
     dialect: Dialect
+    errors: type[Exception]  # the driver's base exception
 
 
 @contextmanager
-def driver_write_transaction(engine: Engine) -> Iterator[DriverWrite]:
-    """SQLite: one `BEGIN IMMEDIATE` transaction for `DriverStatement`s, committed when the
-    block ends (rolled back on an exception), on a connection of the engine's pool (with its
-    pragmas and busy timeout)."""
+def driver_write(engine: Engine) -> Iterator[DriverWrite]:
+    """A connection of the engine's pool (with its pragmas, timeouts and dead-connection
+    check) for `DriverStatement`s. SQLite: one `BEGIN IMMEDIATE` transaction, committed when the
+    block ends. PostgreSQL: autocommit, so each statement must do all its writes atomically (as
+    `decide_on_driver` does). Rolled back on an exception; a connection the error broke is
+    dropped from the pool."""
     pooled = engine.raw_connection()
+    driver: Any = pooled.driver_connection
+    sqlite = is_sqlite(engine)
+    errors: type[Exception] = sqlite3.Error if sqlite else psycopg.Error
+    cursor = driver.cursor()
     try:
-        driver = pooled.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
-        cursor = driver.cursor()
         try:
-            try:
+            if sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
-                yield DriverWrite(cursor, engine.dialect)
+            else:
+                driver.autocommit = True
+            yield DriverWrite(cursor, engine.dialect, errors)
+            if sqlite:
                 cursor.execute("COMMIT")
-            except sqlite3.Error as error:
-                raise DBAPIError.instance(None, None, error, sqlite3.Error) from error
-        except BaseException:
-            if driver.in_transaction:
-                driver.rollback()
-            raise
-        finally:
-            cursor.close()
+        except errors as error:
+            raise DBAPIError.instance(None, None, error, errors) from error
+    except BaseException as error:
+        original = error.orig if isinstance(error, DBAPIError) else None
+        if isinstance(original, errors) and engine.dialect.is_disconnect(
+            original,  # type: ignore[arg-type]  # the driver's own error, as SQLAlchemy passes it
+            driver,
+            cursor,
+        ):
+            pooled.invalidate(original)
+        elif sqlite and driver.in_transaction:
+            driver.rollback()
+        raise
     finally:
+        if pooled.is_valid:
+            cursor.close()
+            if not sqlite:
+                driver.autocommit = False
         pooled.close()
