@@ -11,8 +11,8 @@ lrhub's blocking database code is: the difference between the two is the thread-
 
 The durable floor (`LRHUB_BENCH_FLOOR_DATABASE_URL` set) is the thread-pool endpoint plus one
 committed INSERT of the request on that database, through the driver stack lrhub uses
-(SQLAlchemy Core, a pooled psycopg connection, an autocommit statement): the least a durable
-decision can cost there.
+(SQLAlchemy Core, a pooled connection, an autocommit statement): the least a durable decision
+can cost there. On SQLite the file is in WAL mode with `synchronous=NORMAL`, as lrhub's is.
 """
 
 from __future__ import annotations
@@ -23,7 +23,18 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Path
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine, insert
+from sqlalchemy import (
+    JSON,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    insert,
+)
 
 # What the durable floor writes per request: the request, as a decision row would hold it.
 _metadata = MetaData()
@@ -52,6 +63,30 @@ class DecisionRequest(BaseModel):
     steps_per_epoch: int | None = None
 
 
+def durable_engine(database_url: str) -> Engine:
+    """The durable floor's engine: SQLite in WAL with `synchronous=NORMAL` (lrhub's settings),
+    or PostgreSQL without pre-ping."""
+    if not database_url.startswith("sqlite"):
+        return create_engine(database_url, pool_pre_ping=False)
+    engine = create_engine(database_url, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: object) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+def prepare_database(database_url: str) -> None:
+    """Create the durable floor's table (before its workers start, so they do not race)."""
+    engine = durable_engine(database_url)
+    _metadata.create_all(engine)
+    engine.dispose()
+
+
 def create_app() -> FastAPI:
     """The floor app; uvicorn builds it with `--factory`, as `lrhub serve` builds lrhub's."""
     raw = os.environ.get(RESPONSE_TEMPLATE_VARIABLE)
@@ -70,8 +105,7 @@ def create_app() -> FastAPI:
 
     database_url = os.environ.get(DATABASE_VARIABLE)
     if database_url:
-        engine = create_engine(database_url, pool_pre_ping=False)
-        _metadata.create_all(engine)
+        engine = durable_engine(database_url)
         statement = insert(floor_writes)
 
         def decide_durably(job_id: str, epoch: Epoch, body: DecisionRequest) -> dict[str, Any]:

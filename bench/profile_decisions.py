@@ -26,7 +26,7 @@ from bench.latency import timed_job_run
 from bench.postgres import configured_url, scratch_postgres
 from bench.report import table
 from bench.servers import floor_server, lrhub_server
-from bench.targets import FLOOR, Target, sample_decision
+from bench.targets import DURABLE_FLOOR_OF, POSTGRESQL, SQLITE, Target, sample_decision
 from bench.workload import EPOCHS_PER_JOB
 
 SAMPLES_PER_SECOND = 1000
@@ -67,6 +67,11 @@ def py_spy() -> str | None:
     return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
 
 
+def _in_package(path: str, package: str) -> bool:
+    # Relative to sys.path when installed; absolute (…/src/lrhub/...) in an editable install.
+    return path.startswith(package) or f"/{package}" in path
+
+
 def category(leaf: str) -> str:
     """The category of a sample from its innermost frame."""
     function, _, location = leaf.rpartition(" (")
@@ -76,7 +81,7 @@ def category(leaf: str) -> str:
         return DRIVER
     path = location.split(":")[0]
     for package, name in LRHUB_PACKAGES.items():
-        if path.startswith(package):
+        if _in_package(path, package):
             return name
     return CATEGORIES.get(path.split("/")[0], "other")
 
@@ -106,7 +111,7 @@ def inclusive_ms_by_lrhub_function(raw_profile: Path, requests: int) -> dict[str
         functions = {
             frame.rsplit(":", 1)[0] + ")"  # one entry per function, whatever the line
             for frame in frames
-            if frame.rpartition(" (")[2].startswith(tuple(LRHUB_PACKAGES))
+            if any(_in_package(frame.rpartition(" (")[2], p) for p in LRHUB_PACKAGES)
         }
         for function in functions:
             totals[function] += count
@@ -140,15 +145,24 @@ def profiled_run(target: Target, jobs: int, output: Path, gil_only: bool) -> Non
             spy.wait(timeout=60)
 
 
-def compare(workdir: Path, database_url: str | None, jobs: int, name: str, gil_only: bool) -> str:
-    """Profile lrhub then the floor: Markdown tables of CPU ms per request by category, and
-    inside lrhub's own functions."""
+def compare(
+    workdir: Path,
+    database_url: str | None,
+    floor_url: str,
+    jobs: int,
+    name: str,
+    gil_only: bool,
+) -> str:
+    """Profile lrhub then its durable floor (on `floor_url`, a database of the same kind):
+    Markdown tables of CPU ms per request by category, and inside lrhub's own functions."""
     requests = jobs * EPOCHS_PER_JOB
     with lrhub_server(workdir / "lrhub", database_url) as server:
         profiled_run(Target(name, server), jobs, workdir / "lrhub.txt", gil_only)
         template = sample_decision(server.url)
-    with floor_server(workdir / "floor", template) as server:
-        profiled_run(Target(FLOOR, server), jobs, workdir / "floor.txt", gil_only)
+    floor_dir = workdir / "floor"
+    with floor_server(floor_dir, template, threadpool=True, database_url=floor_url) as server:
+        durable = Target(DURABLE_FLOOR_OF[name], server)
+        profiled_run(durable, jobs, workdir / "floor.txt", gil_only)
     lrhub = sampled_ms_by_category(workdir / "lrhub.txt", requests)
     floor = sampled_ms_by_category(workdir / "floor.txt", requests)
     names = sorted(set(lrhub) | set(floor), key=lambda n: -(lrhub.get(n, 0) - floor.get(n, 0)))
@@ -159,7 +173,7 @@ def compare(workdir: Path, database_url: str | None, jobs: int, name: str, gil_o
         for n in names
     ]  # fmt: skip
     rows.append(["total", sum(lrhub.values()), sum(floor.values()), extra_total, "100%"])
-    header = ["category", f"lrhub ({name}) ms", "floor ms", "extra ms", "share of extra"]
+    header = ["category", f"lrhub ({name}) ms", "durable floor ms", "extra ms", "share of extra"]
     inclusive = inclusive_ms_by_lrhub_function(workdir / "lrhub.txt", requests)
     top = sorted(inclusive.items(), key=lambda item: -item[1])[:TOP_FUNCTIONS]
     return "\n\n".join([
@@ -183,13 +197,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("py-spy not found: pip install py-spy")
     with tempfile.TemporaryDirectory(prefix="lrhub-profile-") as directory:
         workdir = Path(directory)
+        gil_only = not arguments.all_threads
         if arguments.database == "sqlite":
-            print(compare(workdir, None, arguments.jobs, "sqlite", not arguments.all_threads))
+            floor_url = f"sqlite:///{workdir / 'floor-durable.db'}"
+            print(compare(workdir, None, floor_url, arguments.jobs, SQLITE, gil_only))
         else:
-            with scratch_postgres(configured_url()) as url:
-                print(
-                    compare(workdir, url, arguments.jobs, "postgresql", not arguments.all_threads)
-                )
+            with (
+                scratch_postgres(configured_url()) as url,
+                scratch_postgres(configured_url()) as floor_url,
+            ):
+                print(compare(workdir, url, floor_url, arguments.jobs, POSTGRESQL, gil_only))
     return 0
 
 

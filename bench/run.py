@@ -28,6 +28,7 @@ Benchmark = Callable[[BenchConfig], dict[str, Any]]
 # Benchmark name -> module with a `run(config)`; imported only when selected, so a latency run
 # never pays for TensorFlow or Optuna.
 BENCHMARKS = {
+    "drift": "bench.drift",
     "import_time": "bench.import_time",
     "isolation": "bench.isolation",
     "latency": "bench.latency",

@@ -15,7 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.floor_app import DATABASE_VARIABLE, RESPONSE_TEMPLATE_VARIABLE, THREADPOOL_VARIABLE
+from bench.floor_app import (
+    DATABASE_VARIABLE,
+    RESPONSE_TEMPLATE_VARIABLE,
+    THREADPOOL_VARIABLE,
+    prepare_database,
+)
 from bench.machine import REPOSITORY
 from tests.support.server import ServerProcess, free_port, running_server
 
@@ -50,6 +55,8 @@ def floor_server(
     endpoint runs on the event loop, or in the thread pool when `threadpool`, and commits one
     INSERT per request on `database_url` when given (the durable floor)."""
     workdir.mkdir(parents=True, exist_ok=True)
+    if database_url:
+        prepare_database(database_url)
     port = free_port()
     env = dict(os.environ)
     env[RESPONSE_TEMPLATE_VARIABLE] = json.dumps(response_template)

@@ -15,12 +15,17 @@ from bench.servers import floor_server, lrhub_server
 from bench.workload import create_job, decision_body, decision_path
 from tests.support.server import ServerProcess
 
-FLOOR = "floor"
-FLOOR_THREADPOOL = "floor-threadpool"
-# The floor plus one committed INSERT on the benchmark's PostgreSQL: PostgreSQL's baseline.
-FLOOR_DURABLE = "floor-durable-postgresql"
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
+
+FLOOR = "floor"
+FLOOR_THREADPOOL = "floor-threadpool"
+# The thread-pool floor plus one committed INSERT: each database's baseline (the durable floors).
+FLOOR_DURABLE_SQLITE = "floor-durable-sqlite"
+FLOOR_DURABLE = "floor-durable-postgresql"
+FLOORS = (FLOOR, FLOOR_THREADPOOL, FLOOR_DURABLE_SQLITE, FLOOR_DURABLE)
+# Each lrhub target's durable floor.
+DURABLE_FLOOR_OF = {SQLITE: FLOOR_DURABLE_SQLITE, POSTGRESQL: FLOOR_DURABLE}
 SAMPLE_JOB = "bench-sample"
 
 
@@ -33,7 +38,7 @@ class Target:
 
     @property
     def is_floor(self) -> bool:
-        return self.name in (FLOOR, FLOOR_THREADPOOL, FLOOR_DURABLE)
+        return self.name in FLOORS
 
     def prepare_job(self, client: httpx.Client, job_id: str) -> None:
         """Register `job_id` on lrhub; nothing to do on the floor."""
@@ -54,14 +59,17 @@ def sample_decision(url: str) -> dict[str, Any]:
 @contextmanager
 def decision_targets(config: BenchConfig, *, workers: int = 1) -> Iterator[list[Target]]:
     """Start the floors, lrhub on SQLite and (if configured) on a scratch PostgreSQL database,
-    with the durable floor on a scratch database of the same PostgreSQL server."""
+    with each durable floor on a database of the same kind (an SQLite file beside lrhub's, a
+    scratch database of the same PostgreSQL server)."""
     tag = f"w{workers}"
     with ExitStack() as stack:
         sqlite = stack.enter_context(lrhub_server(config.workdir / f"sqlite-{tag}", None, workers))
         targets = [Target(SQLITE, sqlite)]
+        floor_sqlite = f"sqlite:///{config.workdir / f'floor-durable-{tag}.db'}"
         floor_kinds: list[tuple[str, bool, str | None]] = [
             (FLOOR, False, None),
             (FLOOR_THREADPOOL, True, None),
+            (FLOOR_DURABLE_SQLITE, True, floor_sqlite),
         ]
         if config.postgres_url is not None:
             url = stack.enter_context(scratch_postgres(config.postgres_url))

@@ -17,7 +17,7 @@ import httpx
 
 from bench.config import BenchConfig
 from bench.stats import ratio
-from bench.targets import FLOOR, Target, decision_targets
+from bench.targets import DURABLE_FLOOR_OF, FLOOR, Target, decision_targets
 
 CONCURRENT_JOBS = (1, 64, 256)
 WORKER_COUNTS = (1, 2)
@@ -68,7 +68,8 @@ def measure_target(target: Target, jobs: int, seconds: int) -> dict[str, Any]:
 
 
 def run(config: BenchConfig) -> dict[str, Any]:
-    """Every (workers, concurrent jobs, target) combination; ratios over the floor."""
+    """Every (workers, concurrent jobs, target) combination; ratios over the floor and, for
+    lrhub, over its database's durable floor."""
     if shutil.which("wrk") is None:
         return {"skipped": "wrk not found: apt-get install wrk (Debian) or brew install wrk"}
     seconds = config.scaled(quick=2, full=8)
@@ -79,15 +80,18 @@ def run(config: BenchConfig) -> dict[str, Any]:
                 results = {t.name: measure_target(t, jobs, seconds) for t in targets}
                 floor_rate = results[FLOOR]["per_second"]
                 for name, counts in results.items():
-                    rows.append(
-                        {
-                            "target": name,
-                            "workers": workers,
-                            "jobs": jobs,
-                            **counts,
-                            "floor_ratio": ratio(counts["per_second"], floor_rate),
-                        }
-                    )
+                    durable = DURABLE_FLOOR_OF.get(name)
+                    row = {
+                        "target": name,
+                        "workers": workers,
+                        "jobs": jobs,
+                        **counts,
+                        "floor_ratio": ratio(counts["per_second"], floor_rate),
+                    }
+                    if durable in results:
+                        durable_rate = results[durable]["per_second"]
+                        row["durable_floor_ratio"] = ratio(counts["per_second"], durable_rate)
+                    rows.append(row)
     one_worker_floor = {
         row["jobs"]: row["per_second"]
         for row in rows

@@ -26,7 +26,8 @@ def test_quick_latency_benchmark_reports_every_target_against_the_floor(tmp_path
     assert report["quick"] is True
     assert {"date_utc", "cores", "memory_total", "commit"} <= report["machine"].keys()
     latency = report["benchmarks"]["latency"]
-    assert set(latency["targets"]) == {"floor", "floor-threadpool", "sqlite"}
+    floors = {"floor", "floor-threadpool", "floor-durable-sqlite"}
+    assert set(latency["targets"]) == floors | {"sqlite"}
     for summary in latency["targets"].values():
         assert summary["n"] == latency["requests_per_target"]
         assert 0 < summary["p50_ms"] <= summary["p99_ms"]

@@ -35,7 +35,7 @@ from lrhub.service.jobs.schemas import JobCreate
 from lrhub.service.jobs.selectors import Selector
 from lrhub.service.jobs.store import selector_condition
 from lrhub.service.limits import Limits
-from lrhub.service.storage.database import make_engine
+from lrhub.service.storage.database import make_engine, write_transaction
 from lrhub.service.storage.migrate import alembic_config, upgrade_schema
 from lrhub.service.storage.tables import decisions, jobs, metadata
 from tests.service.conftest import migrated
@@ -190,6 +190,39 @@ def test_pooled_postgresql_connections_cut_by_the_server_are_replaced_at_checkou
         finally:
             faults.close()
             engine.dispose()
+
+
+def test_a_decision_blocked_past_the_lock_timeout_fails_and_leaves_its_connection_clean(
+    db_url: str,
+) -> None:
+    # The decision's write runs on the driver's own cursor: a lock wait must still end as
+    # SQLAlchemy's OperationalError (answered 503), and the pooled connection must come back
+    # without an open transaction, so the next decision on it is written.
+    engine = make_engine(db_url, lock_timeout=0.2)
+    holder = make_engine(db_url)
+    try:
+        job_service.create_job(engine, ADMIN, "held", JobCreate(spec=parse_spec(PLATEAU)))
+        job_rows = JobRowCache()
+
+        def decide(epoch: int) -> DecisionKind:
+            return decision_service.decide_epoch(
+                engine, job_rows, LIMITS, IN_PROCESS, ADMIN, "held", epoch, observed(epoch), None
+            ).kind
+
+        assert decide(0) is DecisionKind.NEW
+        # SQLite: the write lock of BEGIN IMMEDIATE; PostgreSQL: the job's row lock.
+        with write_transaction(holder) as connection:
+            connection.execute(select(jobs).where(jobs.c.job_id == "held").with_for_update())
+            with pytest.raises(sa.exc.OperationalError):
+                decide(1)
+        assert decide(1) is DecisionKind.NEW
+        history = decision_service.job_history(
+            engine, ADMIN, "held", include_superseded=True, after=None, limit=None
+        )
+        assert [(d.epoch, d.end_metrics) for d in history] == [(0, observed(1)), (1, None)]
+    finally:
+        holder.dispose()
+        engine.dispose()
 
 
 def test_deleting_a_job_row_cascades_to_its_history(engine: Engine) -> None:

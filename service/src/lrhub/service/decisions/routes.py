@@ -44,8 +44,9 @@ from lrhub.service.jobs.routes import JobId
 router = v1_router("/v1/jobs", "decisions")
 
 
-def _job_rows(request: Request) -> JobRowCache:
-    """The decision path's cache of job rows, one per app (`create_app` makes it)."""
+async def _job_rows(request: Request) -> JobRowCache:
+    """The decision path's cache of job rows, one per app (`create_app` makes it); `async`, as
+    every dependency of the decision is, so that FastAPI does not hop to its thread pool for it."""
     job_rows: JobRowCache = request.app.state.job_rows
     return job_rows
 

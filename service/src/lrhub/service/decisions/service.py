@@ -6,7 +6,10 @@ compare-and-set on the job's `row_version` and its schedule's latest version. A 
 either changed (another request, replica or PATCH got there first) writes nothing, and the epoch is
 decided again from a fresh read, where a concurrent retry of the same epoch turns into a replay.
 On PostgreSQL the common write is one autocommit statement (the insert runs only if the
-compare-and-set updated the job), so a decision from a cached row is one round trip.
+compare-and-set updated the job), so a decision from a cached row is one round trip; on SQLite
+it is the compare-and-set, the insert and the end metrics in one transaction. Both run on the
+driver's own cursor (`DriverStatement`: no SQLAlchemy work per statement, which costs more than
+SQLite's own execution of these statements).
 
 Rewind rule: the state before the rewound epoch is restored only if it belongs to the
 configuration in force now (same spec, same clock origin). A PATCH between that epoch and now
@@ -51,8 +54,7 @@ from lrhub.service.jobs.model import AuditAction, Follow, StoredJob
 from lrhub.service.jobs.staleness import with_interval
 from lrhub.service.limits import Limits, evaluation_steps
 from lrhub.service.storage.database import (
-    autocommit_statement,
-    is_sqlite,
+    driver_write,
     read_transaction,
     single_statement_read,
     write_transaction,
@@ -307,10 +309,10 @@ def _store(engine: Engine, cache: JobRowCache, read: _Read, decided: _Decided) -
             decision_store.store_spec_text(connection, record.spec_key, decided.job.spec)
         cache.note_spec_kept(record.spec_key)
     simple = not record.rewound and decided.switched is None and decided.reopened is None
-    if not is_sqlite(engine) and simple:
-        with autocommit_statement(engine) as connection:
-            return decision_store.decide_in_one_statement(
-                connection, read.job, read.latest_version, decided.job, record, decided.ended_epoch
+    if simple:
+        with driver_write(engine) as write:
+            return decision_store.decide_on_driver(
+                write, read.job, read.latest_version, decided.job, record, decided.ended_epoch
             )
     with write_transaction(engine) as connection:
         if not decision_store.compare_and_set_job(

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from lrhub.service.decisions.model import NewDecision, SeriesPoint, StoredDecision
 from lrhub.service.jobs.model import StoredJob
 from lrhub.service.jobs.store import job_of
+from lrhub.service.storage.database import DriverStatement, DriverWrite
 from lrhub.service.storage.tables import decisions, jobs, schedules, spec_texts
 
 # The decision path's statements are built once: SQLAlchemy then reuses their compiled form
@@ -145,25 +146,6 @@ def _job_parameters(read: StoredJob, read_latest: int, decided: StoredJob) -> di
     }
 
 
-def decide_in_one_statement(
-    connection: Connection,
-    read: StoredJob,
-    read_latest: int,
-    decided: StoredJob,
-    record: NewDecision,
-    ended_epoch: int | None,
-) -> bool:
-    """PostgreSQL, autocommit: update the job from `read` to `decided`, insert `record` and
-    record its metrics as `ended_epoch`'s end metrics, all or nothing in one statement; False
-    when the job changed since it was read."""
-    parameters = (
-        _record_parameters(record)
-        | _job_parameters(read, read_latest, decided)
-        | _ended_parameters(record, ended_epoch)
-    )
-    return connection.execute(_DECIDE_IN_ONE_STATEMENT, parameters).first() is not None
-
-
 def compare_and_set_job(
     connection: Connection, read: StoredJob, read_latest: int, decided: StoredJob
 ) -> bool:
@@ -179,6 +161,36 @@ def insert_decision(connection: Connection, record: NewDecision, ended_epoch: in
     connection.execute(_INSERT_DECISION, _record_parameters(record))
     if ended_epoch is not None:
         connection.execute(_RECORD_END_METRICS, _ended_parameters(record, ended_epoch))
+
+
+# A new decision's write, the same statements on the driver's cursor (see DriverStatement).
+_DRIVER_DECIDE_ON_JOB = DriverStatement(_DECIDE_ON_JOB)
+_DRIVER_INSERT_DECISION = DriverStatement(_INSERT_DECISION)
+_DRIVER_RECORD_END_METRICS = DriverStatement(_RECORD_END_METRICS)
+_DRIVER_DECIDE_IN_ONE_STATEMENT = DriverStatement(_DECIDE_IN_ONE_STATEMENT)
+
+
+def decide_on_driver(
+    write: DriverWrite,
+    read: StoredJob,
+    read_latest: int,
+    decided: StoredJob,
+    record: NewDecision,
+    ended_epoch: int | None,
+) -> bool:
+    """Update the job from `read` to `decided`, insert `record` and record its metrics as
+    `ended_epoch`'s end metrics (SQLite: in the write's transaction; PostgreSQL: in one
+    statement); False (nothing written) when the job changed since it was read."""
+    job = _job_parameters(read, read_latest, decided)
+    if write.dialect.name == "postgresql":
+        parameters = _record_parameters(record) | job | _ended_parameters(record, ended_epoch)
+        return _DRIVER_DECIDE_IN_ONE_STATEMENT.first(write, parameters) is not None
+    if _DRIVER_DECIDE_ON_JOB.execute(write, job) != 1:
+        return False
+    _DRIVER_INSERT_DECISION.execute(write, _record_parameters(record))
+    if ended_epoch is not None:
+        _DRIVER_RECORD_END_METRICS.execute(write, _ended_parameters(record, ended_epoch))
+    return True
 
 
 def mark_seen(connection: Connection, job_id: str, at: datetime) -> None:

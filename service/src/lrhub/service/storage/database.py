@@ -15,14 +15,17 @@ from __future__ import annotations
 import select
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg.pq import ConnStatus
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy import ClauseElement, Connection, Dialect, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.compiler import SQLCompiler
 
 DEFAULT_DATABASE_URL = "sqlite:///./lrhub.db"
 """`LRHUB_DATABASE_URL` when unset: an SQLite file in the working directory."""
@@ -169,3 +172,120 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
     """One read-only transaction: a consistent snapshot for reads that span several queries."""
     with engine.connect() as connection, connection.begin():
         yield connection
+
+
+class DriverStatement:
+    """A Core statement compiled once per kind of database and run on the driver's own cursor.
+
+    For the few fixed statements on the decision path: SQLAlchemy's per-execution work (the
+    compiled-cache lookup, building the parameters, events, setting up a result) costs more than
+    SQLite's own execution of such a statement, and a good part of a PostgreSQL round trip. The
+    SQL and the parameters' conversions (JSON, datetimes, booleans) are SQLAlchemy's, taken from
+    the compiled statement, so rows are written exactly as through SQLAlchemy.
+    """
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self._statement = statement
+        self._compiled: dict[str, tuple[str, list[_Parameter], bool]] = {}
+
+    def _compile(self, dialect: Dialect) -> tuple[str, list[_Parameter], bool]:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            sql = self._statement.compile(dialect=dialect)
+            assert isinstance(sql, SQLCompiler)
+            binds = {name: bind for bind, name in sql.bind_names.items()}
+            # qmark (SQLite) binds by position; pyformat (psycopg) by name.
+            positional = sql.positiontup is not None
+            parameters = [
+                _Parameter(
+                    name,
+                    binds[name].type.dialect_impl(dialect).bind_processor(dialect),
+                    binds[name].value,
+                )
+                for name in (sql.positiontup if positional else binds) or ()
+            ]
+            compiled = self._compiled[dialect.name] = (sql.string, parameters, positional)
+        return compiled
+
+    def _run(self, write: DriverWrite, values: Mapping[str, Any]) -> None:
+        sql, parameters, positional = self._compile(write.dialect)
+        bound = {}
+        for parameter in parameters:
+            value = values.get(parameter.name, parameter.default)
+            bound[parameter.name] = value if parameter.process is None else parameter.process(value)
+        arguments: Any = list(bound.values()) if positional else bound
+        try:
+            write.cursor.execute(sql, arguments)
+        except write.errors as error:
+            # As SQLAlchemy raises it: a locked database or lock timeout is a 503 as elsewhere.
+            raise DBAPIError.instance(sql, arguments, error, write.errors) from error
+
+    def execute(self, write: DriverWrite, values: Mapping[str, Any]) -> int:
+        """Run with `values` by parameter name (a literal's own value when absent); the number
+        of rows it changed."""
+        self._run(write, values)
+        rowcount: int = write.cursor.rowcount
+        return rowcount
+
+    def first(self, write: DriverWrite, values: Mapping[str, Any]) -> Any:
+        """Run as `execute` does; the first row it returned, or None."""
+        self._run(write, values)
+        return write.cursor.fetchone()
+
+
+@dataclass(frozen=True)
+class _Parameter:
+    name: str
+    process: Callable[[Any], Any] | None
+    default: Any
+
+
+@dataclass(frozen=True)
+class DriverWrite:
+    """A pooled connection's own cursor, open for `DriverStatement`s."""
+
+    cursor: Any  # sqlite3.Cursor or psycopg.Cursor
+    dialect: Dialect
+    errors: type[Exception]  # the driver's base exception
+
+
+@contextmanager
+def driver_write(engine: Engine) -> Iterator[DriverWrite]:
+    """A connection of the engine's pool (with its pragmas, timeouts and dead-connection
+    check) for `DriverStatement`s. SQLite: one `BEGIN IMMEDIATE` transaction, committed when the
+    block ends. PostgreSQL: autocommit, so each statement must do all its writes atomically (as
+    `decide_on_driver` does). Rolled back on an exception; a connection the error broke is
+    dropped from the pool."""
+    pooled = engine.raw_connection()
+    driver: Any = pooled.driver_connection
+    sqlite = is_sqlite(engine)
+    errors: type[Exception] = sqlite3.Error if sqlite else psycopg.Error
+    cursor = driver.cursor()
+    try:
+        try:
+            if sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            else:
+                driver.autocommit = True
+            yield DriverWrite(cursor, engine.dialect, errors)
+            if sqlite:
+                cursor.execute("COMMIT")
+        except errors as error:
+            raise DBAPIError.instance(None, None, error, errors) from error
+    except BaseException as error:
+        original = error.orig if isinstance(error, DBAPIError) else None
+        if isinstance(original, errors) and engine.dialect.is_disconnect(
+            original,  # type: ignore[arg-type]  # the driver's own error, as SQLAlchemy passes it
+            driver,
+            cursor,
+        ):
+            pooled.invalidate(original)
+        elif sqlite and driver.in_transaction:
+            driver.rollback()
+        raise
+    finally:
+        if pooled.is_valid:
+            cursor.close()
+            if not sqlite:
+                driver.autocommit = False
+        pooled.close()
