@@ -11,6 +11,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from typing import Any
 
+from .libraries import timm_rate, transformers_rate
 from .specs import (
     ConstantSpec,
     CosineDecayRestartsSpec,
@@ -26,6 +27,8 @@ from .specs import (
     RampHoldDecaySpec,
     StatelessSpec,
     StepDecaySpec,
+    TimmSpec,
+    TransformersSpec,
     one_cycle_phase_ends,
 )
 
@@ -192,4 +195,8 @@ _CURVES: dict[str, Callable[[Any, float], float]] = {
 
 def rate_at(spec: StatelessSpec, t: float) -> float:
     """The rate of a stateless spec at t (epochs or steps, as its unit says)."""
+    if isinstance(spec, TransformersSpec):
+        return transformers_rate(spec, t)
+    if isinstance(spec, TimmSpec):
+        return timm_rate(spec, t)
     return _CURVES[spec.type](spec, t)

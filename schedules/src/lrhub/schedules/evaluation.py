@@ -4,12 +4,14 @@ Every spec is evaluated over the epoch's *ticks*: one tick per epoch, or one per
 steps_per_epoch is known. A tick carries the schedule's own clock (epoch count and step count,
 relative to the clock origin or to the start of a sequence stage). Stateful parts keep their
 state in plain dicts: ``{"prev_lr"}`` for expressions, plateau counters (plus ``lr`` or the
-``base`` state) for reduce_on_plateau, ``{"stage", "state"}`` for sequences.
+``base`` state) for reduce_on_plateau, ``{"stage", "state"}`` for sequences, ``{"factors"}``
+for products; a library's plateau scheduler keeps the state of its `plateau_equivalent`.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -19,7 +21,17 @@ from .curves import rate_at
 from .errors import EvaluationError
 from .expressions import compile_expression
 from .plateau import Counters, observe, reduced_rate
-from .specs import ExpressionSpec, ReduceOnPlateauSpec, SequenceSpec, Spec, StatelessSpec
+from .specs import (
+    ExpressionSpec,
+    ProductSpec,
+    ReduceOnPlateauSpec,
+    SequenceSpec,
+    Spec,
+    StatelessSpec,
+    TimmSpec,
+    TransformersSpec,
+    plateau_equivalent,
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,33 @@ def evaluate(
         return _plateau(spec, state, ticks, ctx)
     if isinstance(spec, ExpressionSpec):
         return _expression(spec, state, ticks, ctx)
+    if isinstance(spec, ProductSpec):
+        return _product(spec, state, ticks, ctx)
+    if isinstance(spec, TransformersSpec | TimmSpec):
+        equivalent = plateau_equivalent(spec)
+        if equivalent is not None:
+            return evaluate(equivalent, state, ticks, ctx)
     return _stateless(spec, ticks, ctx)
+
+
+def _product(
+    spec: ProductSpec, state: Mapping[str, Any], ticks: list[Tick], ctx: EvaluationContext
+) -> Evaluation:
+    """torch's ChainedScheduler: each factor on the same clock, their rates multiplied."""
+    stored = list(state.get("factors", []))
+    parts = [
+        evaluate(factor, stored[index] if index < len(stored) else {}, ticks, ctx)
+        for index, factor in enumerate(spec.factors)
+    ]
+    rates = [math.prod(rates) for rates in zip(*(part.rates for part in parts), strict=True)]
+    reason = " x ".join(f"({part.reason})" for part in parts)
+    return Evaluation(
+        rates,
+        {"factors": [part.state for part in parts]},
+        f"product {rates[0]:.6g} of {reason}",
+        stop=any(part.stop for part in parts),
+        reductions=sum(part.reductions for part in parts),
+    )
 
 
 def _position(spec: Spec, tick: Tick) -> int:
