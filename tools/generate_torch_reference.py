@@ -494,6 +494,77 @@ def sequential_cases() -> list[Case]:
     ]
 
 
+# --- ChainedScheduler ---------------------------------------------------------------------------
+
+
+def chained_case(
+    case_id: str,
+    initial: float,
+    factors: Iterable[tuple[StageFactory, dict[str, Any]]],
+    epochs: int,
+) -> Case:
+    """One ChainedScheduler case: the first factor's spec gives the rate, the others (written
+    with an initial rate of 1) multiply it."""
+    optimizer = _optimizer(initial)
+    factories, specs = zip(*factors, strict=True)
+    scheduler = lr_scheduler.ChainedScheduler([factory(optimizer) for factory in factories])
+    return {
+        "id": case_id,
+        "spec": {"type": "product", "factors": list(specs)},
+        "epochs": epochs,
+        "learning_rates": per_epoch_rates(scheduler, epochs),
+    }
+
+
+def chained_cases() -> list[Case]:
+    """Warm-up times decay, three step-shaped factors, warm-up times cosine."""
+    base = 0.1
+
+    def exponential(gamma: float, rate: float = 1.0) -> tuple[StageFactory, dict[str, Any]]:
+        return (
+            lambda opt: lr_scheduler.ExponentialLR(opt, gamma=gamma),
+            {
+                "type": "exponential_decay",
+                "initial_learning_rate": rate,
+                "decay_steps": 1,
+                "decay_rate": gamma,
+            },
+        )
+
+    constant_then_base = (
+        lambda opt: lr_scheduler.ConstantLR(opt, factor=0.1, total_iters=5),
+        {"type": "piecewise_constant_decay", "boundaries": [4], "values": [base * 0.1, base]},
+    )
+    warmup = (
+        lambda opt: lr_scheduler.LinearLR(opt, start_factor=0.1, end_factor=1.0, total_iters=10),
+        {
+            "type": "linear",
+            "start_learning_rate": base * 0.1,
+            "end_learning_rate": base,
+            "duration": 10,
+        },
+    )
+    step = (
+        lambda opt: lr_scheduler.StepLR(opt, step_size=10, gamma=0.5),
+        {"type": "step_decay", "initial_learning_rate": base, "drop": 0.5, "every": 10},
+    )
+    multi = (
+        lambda opt: lr_scheduler.MultiStepLR(opt, milestones=[30, 60], gamma=0.1),
+        {"type": "multi_step", "initial_learning_rate": 1.0, "milestones": [30, 60]},
+    )
+    cosine = (
+        lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=100),
+        {"type": "cosine_decay", "initial_learning_rate": 1.0, "decay_steps": 100},
+    )
+    return [
+        chained_case(
+            "constant-times-exponential", base, [constant_then_base, exponential(0.95)], 100
+        ),
+        chained_case("step-exponential-multistep", base, [step, exponential(0.98), multi], 100),
+        chained_case("warmup-times-cosine", base, [warmup, cosine], 100),
+    ]
+
+
 # --- output -------------------------------------------------------------------------------------
 
 # family (the output file's name) -> (torch scheduler, case builder)
@@ -503,6 +574,7 @@ FAMILIES: dict[str, tuple[str, Callable[[], list[Case]]]] = {
     "cyclic": ("CyclicLR", cyclic_cases),
     "one_cycle": ("OneCycleLR", one_cycle_cases),
     "sequential": ("SequentialLR", sequential_cases),
+    "chained": ("ChainedScheduler", chained_cases),
 }
 
 

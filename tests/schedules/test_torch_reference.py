@@ -16,7 +16,7 @@ import pytest
 from tests.schedules.helpers_reference import change_epochs, epoch_rates, plateau_rates, step_rates
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "torch"
-FAMILIES = ("reduce_on_plateau", "multi_step", "cyclic", "one_cycle", "sequential")
+FAMILIES = ("reduce_on_plateau", "multi_step", "cyclic", "one_cycle", "sequential", "chained")
 
 # Both sides compute in float64; the engine may order the arithmetic differently.
 REL = 1e-9
@@ -50,7 +50,7 @@ def test_reduce_on_plateau_matches_torch(case: dict[str, Any]) -> None:
     assert rates == pytest.approx(expected, rel=REL, abs=0)
 
 
-@pytest.mark.parametrize("case", cases("multi_step") + cases("sequential"))
+@pytest.mark.parametrize("case", cases("multi_step") + cases("sequential") + cases("chained"))
 def test_per_epoch_schedule_matches_torch(case: dict[str, Any]) -> None:
     rates = epoch_rates(case["spec"], case["epochs"])
     assert rates == pytest.approx(case["learning_rates"], rel=REL, abs=0)

@@ -819,10 +819,13 @@ def error_location(error: Mapping[str, Any]) -> str:
     """
     path: list[str] = []
     expect_tag = True  # a spec parsed alone starts with its tag
+    previous: object = None
     for part in error.get("loc", ()):
         if not (expect_tag and part in SPEC_TYPES):
             path.append(str(part))
-        expect_tag = part in _SPEC_KEYS
+        # A product's factors are a list of specs: the tag follows the index.
+        expect_tag = part in _SPEC_KEYS or (previous == "factors" and isinstance(part, int))
+        previous = part
     if error.get("type") in _TAG_ERRORS:
         path.append("type")
     return ".".join(path)
