@@ -475,7 +475,7 @@ def test_product_keeps_each_factors_state() -> None:
         assert decision.reductions == single.reductions
         state = json.loads(json.dumps(decision.state))
         plateau_state = single.state
-    assert single.learning_rate < PLATEAU["initial_learning_rate"]
+    assert single.learning_rate < 0.1  # the plateau did reduce
 
 
 def test_specs_are_frozen() -> None:
