@@ -494,6 +494,96 @@ def sequential_cases() -> list[Case]:
     ]
 
 
+# --- momentum (beta1) cycled by CyclicLR and OneCycleLR -----------------------------------------
+
+
+def momentum_case(
+    case_id: str,
+    optimizer_name: Literal["SGD", "Adam"],
+    scheduler_name: Literal["CyclicLR", "OneCycleLR"],
+    torch_kwargs: dict[str, Any],
+    spec: dict[str, Any],
+    epochs: int,
+    steps_per_epoch: int,
+) -> Case:
+    """Rates and momentums (SGD's momentum, Adam's betas[0]) before every step, with torch's
+    default momentum cycling."""
+    parameters = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer: Optimizer = (
+        SGD(parameters, lr=0.1, momentum=0.9)
+        if optimizer_name == "SGD"
+        else torch.optim.Adam(parameters, lr=0.1)
+    )
+    scheduler = getattr(lr_scheduler, scheduler_name)(optimizer, **torch_kwargs)
+    rates, momentums = [], []
+    for _ in range(epochs * steps_per_epoch):
+        group = optimizer.param_groups[0]
+        rates.append(float(group["lr"]))
+        momentums.append(float(group["momentum"] if optimizer_name == "SGD" else group["betas"][0]))
+        optimizer.step()
+        scheduler.step()
+    return {
+        "id": case_id,
+        "spec": {**spec, "unit": "step"},
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "learning_rates": rates,
+        "momentums": momentums,
+    }
+
+
+def momentum_cases() -> list[Case]:
+    """Default momentum cycling of both schedulers on SGD and on Adam, plus other bounds."""
+    cyclic = {"base_lr": 1e-3, "max_lr": 1e-2, "step_size_up": 15, "step_size_down": 10}
+    cyclic_spec = {
+        "type": "cyclic",
+        "base_learning_rate": 1e-3,
+        "max_learning_rate": 1e-2,
+        "step_size_up": 15,
+        "step_size_down": 10,
+    }
+    one_cycle = {"max_lr": 0.1, "total_steps": 120}
+    one_cycle_spec = {"type": "one_cycle", "max_learning_rate": 0.1, "total_steps": 120}
+    return [
+        momentum_case("cyclic-sgd", "SGD", "CyclicLR", cyclic, cyclic_spec, 4, 30),
+        momentum_case("cyclic-adam", "Adam", "CyclicLR", cyclic, cyclic_spec, 4, 30),
+        momentum_case(
+            "cyclic-triangular2-bounds",
+            "SGD",
+            "CyclicLR",
+            {**cyclic, "mode": "triangular2", "base_momentum": 0.7, "max_momentum": 0.95},
+            {**cyclic_spec, "mode": "triangular2", "base_momentum": 0.7, "max_momentum": 0.95},
+            4,
+            30,
+        ),
+        momentum_case(
+            "cyclic-exp-range",
+            "Adam",
+            "CyclicLR",
+            {**cyclic, "mode": "exp_range", "gamma": 0.99},
+            {**cyclic_spec, "mode": "exp_range", "gamma": 0.99},
+            4,
+            30,
+        ),
+        momentum_case("one-cycle-sgd", "SGD", "OneCycleLR", one_cycle, one_cycle_spec, 4, 30),
+        momentum_case("one-cycle-adam", "Adam", "OneCycleLR", one_cycle, one_cycle_spec, 4, 30),
+        momentum_case(
+            "one-cycle-three-phase-linear",
+            "SGD",
+            "OneCycleLR",
+            {**one_cycle, "three_phase": True, "anneal_strategy": "linear", "base_momentum": 0.8},
+            {
+                **one_cycle_spec,
+                "three_phase": True,
+                "anneal_strategy": "linear",
+                "base_momentum": 0.8,
+            },
+            4,
+            30,
+        ),
+    ]
+
+
 # --- ChainedScheduler ---------------------------------------------------------------------------
 
 
@@ -575,6 +665,7 @@ FAMILIES: dict[str, tuple[str, Callable[[], list[Case]]]] = {
     "one_cycle": ("OneCycleLR", one_cycle_cases),
     "sequential": ("SequentialLR", sequential_cases),
     "chained": ("ChainedScheduler", chained_cases),
+    "momentum": ("CyclicLR, OneCycleLR", momentum_cases),
 }
 
 

@@ -37,6 +37,9 @@ class Answer:
     step_learning_rates: list[float] | None
     reason: str
     stop: bool
+    momentum: float | None = None
+    """The schedule's momentum (beta1): the operator's settings change the rate only."""
+    step_momentums: list[float] | None = None
 
 
 def fixed_rate(settings: OperatorSettings) -> float | None:
@@ -80,7 +83,14 @@ def apply_operator_settings(decision: Decision, settings: OperatorSettings) -> A
     stop = decision.stop
     if settings.stopped:
         stop, reason = True, f"job stopped by an operator; {reason}"
-    return Answer(learning_rate=rate, step_learning_rates=step_rates, reason=reason, stop=stop)
+    return Answer(
+        learning_rate=rate,
+        step_learning_rates=step_rates,
+        reason=reason,
+        stop=stop,
+        momentum=decision.momentum,
+        step_momentums=decision.step_momentums,
+    )
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,15 @@ class LinearSpec(_SpecModel):
     duration: Positive
 
 
+def _without_momentum_if_stored_before(data: Any, info: ValidationInfo) -> Any:
+    """A stored spec (canonical JSON, every field written) without `cycle_momentum` was stored
+    before momentum was scheduled: it keeps its meaning, the rate alone."""
+    stored = isinstance(info.context, Mapping) and info.context.get("stored", False)
+    if stored and isinstance(data, Mapping) and "cycle_momentum" not in data:
+        return {**data, "cycle_momentum": False}
+    return data
+
+
 class CyclicSpec(_SpecModel):
     """PyTorch CyclicLR (triangular, triangular2, exp_range)."""
 
@@ -211,6 +220,16 @@ class CyclicSpec(_SpecModel):
     step_size_down: Positive | None = None
     mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
     gamma: Positive = 1.0
+    cycle_momentum: bool = True
+    """Cycle momentum (Adam's beta1) inversely to the rate, from max_momentum down to
+    base_momentum, as PyTorch does by default."""
+    base_momentum: UnitInterval = 0.8
+    max_momentum: UnitInterval = 0.9
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_momentum(cls, data: Any, info: ValidationInfo) -> Any:
+        return _without_momentum_if_stored_before(data, info)
 
 
 class OneCycleSpec(_SpecModel):
@@ -224,6 +243,16 @@ class OneCycleSpec(_SpecModel):
     anneal_strategy: Literal["cos", "linear"] = "cos"
     div_factor: Positive = 25.0
     final_div_factor: Positive = 1e4
+    cycle_momentum: bool = True
+    """Cycle momentum (Adam's beta1) inversely to the rate between base_momentum and
+    max_momentum, as PyTorch does by default."""
+    base_momentum: UnitInterval = 0.85
+    max_momentum: UnitInterval = 0.95
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_momentum(cls, data: Any, info: ValidationInfo) -> Any:
+        return _without_momentum_if_stored_before(data, info)
 
     @field_validator("pct_start")
     @classmethod
@@ -782,10 +811,15 @@ def _check_nesting(nested: list[Spec]) -> None:
         raise ValueError(f"specs nest {depth} levels deep; the limit is {MAX_NESTING}")
 
 
-def parse_spec(data: Mapping[str, Any]) -> Spec:
-    """Validate ``data`` into a spec; SpecError (ExpressionError for formulas) names the fields."""
+def parse_spec(data: Mapping[str, Any], *, stored: bool = False) -> Spec:
+    """Validate ``data`` into a spec; SpecError (ExpressionError for formulas) names the fields.
+
+    ``stored``: ``data`` is a spec's canonical JSON as stored earlier; fields added since then
+    take the value that keeps its meaning (a one_cycle or cyclic stored without
+    ``cycle_momentum`` cycles no momentum), not the default a new spec gets.
+    """
     try:
-        return SpecAdapter.validate_python(data)
+        return SpecAdapter.validate_python(data, context={"stored": stored})
     except ValidationError as exc:
         raise _spec_error(exc) from None
 
