@@ -16,6 +16,7 @@ from .operators import (
     apply_operator_settings,
     effective_clock_origin,
     fixed_rate,
+    step_momentums,
     step_rates,
 )
 from .previews import Preview, preview
@@ -57,5 +58,6 @@ __all__ = [
     "preview",
     "refuse_negative_zero",
     "spec_to_json",
+    "step_momentums",
     "step_rates",
 ]

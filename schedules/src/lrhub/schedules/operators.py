@@ -185,3 +185,26 @@ def step_rates(
     )
     assert answer.step_learning_rates is not None
     return answer.step_learning_rates
+
+
+def step_momentums(
+    spec: Spec,
+    state_before: Mapping[str, Any] | None,
+    *,
+    epoch: int,
+    metrics: Mapping[str, float] | None,
+    steps_per_epoch: int,
+    clock_origin: int,
+) -> list[float] | None:
+    """The per-step momentums (beta1) of an epoch answered with `answer_epoch`, derived again
+    like `step_rates` (the operator's settings change rates only); None where the spec
+    schedules no momentum."""
+    decision = decide(
+        spec,
+        state_before,
+        epoch=epoch,
+        metrics=metrics,
+        steps_per_epoch=steps_per_epoch,
+        clock_origin=clock_origin,
+    )
+    return decision.step_momentums
