@@ -11,7 +11,9 @@ empty stand-ins for the `timm` and `timm.scheduler` packages (pointing at the in
 directories) into `sys.modules`, so importing `timm.scheduler.cosine_lr` and the like runs those
 modules' own code and never the packages' `__init__`.
 
-Each output file holds the library's version and a list of cases: an `id`, the lrhub `spec`, the
+`cooldown.json` holds Transformers' warmup-stable-decay schedules whose decay starts at several
+steps: what a cooldown started on demand at that step must give. Each other file holds the
+library's version and a list of cases: an `id`, the lrhub `spec`, the
 `epochs` (and `steps_per_epoch` for per-step specs) to preview, the `metrics` observed at the end of
 each epoch (plateau only) and `learning_rates`: what the library put in the optimizer at each epoch
 (or step). Transformers' schedulers are read before every `scheduler.step()`; timm's after
@@ -248,6 +250,45 @@ def transformers_cases() -> list[Case]:
     ]
 
 
+def cooldown_case(start: int, length: int, shape: str, min_lr_ratio: float) -> Case:
+    """Transformers' WSD whose decay starts at `start` (no warm-up, `start` stable steps): the
+    rates a cooldown started at that step must give."""
+    learning_rate = 0.05
+    optimizer = _optimizer(learning_rate)
+    kwargs = {
+        "num_stable_steps": start,
+        "num_decay_steps": length,
+        "decay_type": shape,
+        "min_lr_ratio": min_lr_ratio,
+    }
+    built = transformers.get_scheduler(
+        "warmup_stable_decay", optimizer, num_warmup_steps=0, scheduler_specific_kwargs=kwargs
+    )
+    rates = []
+    for _ in range(start + length + 20):
+        rates.append(_lr(optimizer))
+        optimizer.step()
+        built.step()
+    return {
+        "id": f"{shape}-from-{start}-ratio-{min_lr_ratio}",
+        "learning_rate": learning_rate,
+        "start": start,
+        "length": length,
+        "shape": shape,
+        "min_lr_ratio": min_lr_ratio,
+        "learning_rates": rates,
+    }
+
+
+def cooldown_cases() -> list[Case]:
+    """Every decay shape, started at several steps, to 0 and to a floor."""
+    return [
+        cooldown_case(start, 60, shape, ratio)
+        for shape in ("linear", "cosine", "1-sqrt")
+        for start, ratio in ((0, 0.0), (17, 0.1), (30, 0.0), (45, 0.02))
+    ]
+
+
 # --- timm ---------------------------------------------------------------------------------------
 
 
@@ -451,6 +492,7 @@ def timm_cases() -> list[Case]:
 FAMILIES: dict[str, tuple[Callable[[], str], Callable[[], list[Case]]]] = {
     "transformers": (lambda: transformers.__version__, transformers_cases),
     "timm": (_timm_version, timm_cases),
+    "cooldown": (lambda: transformers.__version__, cooldown_cases),
 }
 
 

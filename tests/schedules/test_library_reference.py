@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+from lrhub.schedules import Cooldown, OperatorSettings, answer_epoch, parse_spec
 from lrhub.schedules.specs import TIMM_KWARGS, TRANSFORMERS_KWARGS
 from tests.schedules.helpers_reference import change_epochs, epoch_rates, plateau_rates, step_rates
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "libraries"
-FAMILIES = ("transformers", "timm")
+FAMILIES = ("transformers", "timm")  # and cooldown.json, Transformers' WSD decay from a step
 
 # Both sides compute in float64 with the libraries' own operations.
 REL = 1e-12
@@ -59,3 +60,39 @@ def test_library_schedule_matches(case: dict[str, Any]) -> None:
     else:
         rates = epoch_rates(case["spec"], case["epochs"])
     assert rates == pytest.approx(expected, rel=REL, abs=0)
+
+
+def cooled_rates(case: dict[str, Any], steps_per_epoch: int) -> list[float]:
+    """A constant-rate job given a cooldown before the decision of the epoch holding step
+    `start`, decided epoch by epoch as the service does (the started cooldown carried on)."""
+    spec = parse_spec({"type": "constant", "unit": "step", "learning_rate": case["learning_rate"]})
+    low = case["learning_rate"] * case["min_lr_ratio"]
+    cooldown: Cooldown | None = None
+    rates: list[float] = []
+    for epoch in range(len(case["learning_rates"]) // steps_per_epoch):
+        if epoch * steps_per_epoch == case["start"]:
+            cooldown = Cooldown(case["length"], "step", case["shape"], min_learning_rate=low)
+        answered = answer_epoch(
+            spec,
+            None,
+            epoch=epoch,
+            metrics=None,
+            steps_per_epoch=steps_per_epoch,
+            clock_origin=0,
+            settings=OperatorSettings(cooldown=cooldown),
+        )
+        cooldown = answered.cooldown
+        assert answered.answer.step_learning_rates is not None
+        rates.extend(answered.answer.step_learning_rates)
+    return rates
+
+
+@pytest.mark.parametrize("case", cases("cooldown"))
+def test_a_cooldown_started_at_any_step_matches_transformers_wsd_decay(
+    case: dict[str, Any],
+) -> None:
+    expected = case["learning_rates"]
+    assert cooled_rates(case, 1) == pytest.approx(expected, rel=REL, abs=0)
+    # Per-step epochs: the cooldown starts with the epoch that holds its first step.
+    if case["start"] % 5 == 0 and len(expected) % 5 == 0:
+        assert cooled_rates(case, 5) == pytest.approx(expected, rel=REL, abs=0)
