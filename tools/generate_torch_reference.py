@@ -494,6 +494,167 @@ def sequential_cases() -> list[Case]:
     ]
 
 
+# --- momentum (beta1) cycled by CyclicLR and OneCycleLR -----------------------------------------
+
+
+def momentum_case(
+    case_id: str,
+    optimizer_name: Literal["SGD", "Adam"],
+    scheduler_name: Literal["CyclicLR", "OneCycleLR"],
+    torch_kwargs: dict[str, Any],
+    spec: dict[str, Any],
+    epochs: int,
+    steps_per_epoch: int,
+) -> Case:
+    """Rates and momentums (SGD's momentum, Adam's betas[0]) before every step, with torch's
+    default momentum cycling."""
+    parameters = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer: Optimizer = (
+        SGD(parameters, lr=0.1, momentum=0.9)
+        if optimizer_name == "SGD"
+        else torch.optim.Adam(parameters, lr=0.1)
+    )
+    scheduler = getattr(lr_scheduler, scheduler_name)(optimizer, **torch_kwargs)
+    rates, momentums = [], []
+    for _ in range(epochs * steps_per_epoch):
+        group = optimizer.param_groups[0]
+        rates.append(float(group["lr"]))
+        momentums.append(float(group["momentum"] if optimizer_name == "SGD" else group["betas"][0]))
+        optimizer.step()
+        scheduler.step()
+    return {
+        "id": case_id,
+        "spec": {**spec, "unit": "step"},
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "learning_rates": rates,
+        "momentums": momentums,
+    }
+
+
+def momentum_cases() -> list[Case]:
+    """Default momentum cycling of both schedulers on SGD and on Adam, plus other bounds."""
+    cyclic = {"base_lr": 1e-3, "max_lr": 1e-2, "step_size_up": 15, "step_size_down": 10}
+    cyclic_spec = {
+        "type": "cyclic",
+        "base_learning_rate": 1e-3,
+        "max_learning_rate": 1e-2,
+        "step_size_up": 15,
+        "step_size_down": 10,
+    }
+    one_cycle = {"max_lr": 0.1, "total_steps": 120}
+    one_cycle_spec = {"type": "one_cycle", "max_learning_rate": 0.1, "total_steps": 120}
+    return [
+        momentum_case("cyclic-sgd", "SGD", "CyclicLR", cyclic, cyclic_spec, 4, 30),
+        momentum_case("cyclic-adam", "Adam", "CyclicLR", cyclic, cyclic_spec, 4, 30),
+        momentum_case(
+            "cyclic-triangular2-bounds",
+            "SGD",
+            "CyclicLR",
+            {**cyclic, "mode": "triangular2", "base_momentum": 0.7, "max_momentum": 0.95},
+            {**cyclic_spec, "mode": "triangular2", "base_momentum": 0.7, "max_momentum": 0.95},
+            4,
+            30,
+        ),
+        momentum_case(
+            "cyclic-exp-range",
+            "Adam",
+            "CyclicLR",
+            {**cyclic, "mode": "exp_range", "gamma": 0.99},
+            {**cyclic_spec, "mode": "exp_range", "gamma": 0.99},
+            4,
+            30,
+        ),
+        momentum_case("one-cycle-sgd", "SGD", "OneCycleLR", one_cycle, one_cycle_spec, 4, 30),
+        momentum_case("one-cycle-adam", "Adam", "OneCycleLR", one_cycle, one_cycle_spec, 4, 30),
+        momentum_case(
+            "one-cycle-three-phase-linear",
+            "SGD",
+            "OneCycleLR",
+            {**one_cycle, "three_phase": True, "anneal_strategy": "linear", "base_momentum": 0.8},
+            {
+                **one_cycle_spec,
+                "three_phase": True,
+                "anneal_strategy": "linear",
+                "base_momentum": 0.8,
+            },
+            4,
+            30,
+        ),
+    ]
+
+
+# --- ChainedScheduler ---------------------------------------------------------------------------
+
+
+def chained_case(
+    case_id: str,
+    initial: float,
+    factors: Iterable[tuple[StageFactory, dict[str, Any]]],
+    epochs: int,
+) -> Case:
+    """One ChainedScheduler case: the first factor's spec gives the rate, the others (written
+    with an initial rate of 1) multiply it."""
+    optimizer = _optimizer(initial)
+    factories, specs = zip(*factors, strict=True)
+    scheduler = lr_scheduler.ChainedScheduler([factory(optimizer) for factory in factories])
+    return {
+        "id": case_id,
+        "spec": {"type": "product", "factors": list(specs)},
+        "epochs": epochs,
+        "learning_rates": per_epoch_rates(scheduler, epochs),
+    }
+
+
+def chained_cases() -> list[Case]:
+    """Warm-up times decay, three step-shaped factors, warm-up times cosine."""
+    base = 0.1
+
+    def exponential(gamma: float, rate: float = 1.0) -> tuple[StageFactory, dict[str, Any]]:
+        return (
+            lambda opt: lr_scheduler.ExponentialLR(opt, gamma=gamma),
+            {
+                "type": "exponential_decay",
+                "initial_learning_rate": rate,
+                "decay_steps": 1,
+                "decay_rate": gamma,
+            },
+        )
+
+    constant_then_base = (
+        lambda opt: lr_scheduler.ConstantLR(opt, factor=0.1, total_iters=5),
+        {"type": "piecewise_constant_decay", "boundaries": [4], "values": [base * 0.1, base]},
+    )
+    warmup = (
+        lambda opt: lr_scheduler.LinearLR(opt, start_factor=0.1, end_factor=1.0, total_iters=10),
+        {
+            "type": "linear",
+            "start_learning_rate": base * 0.1,
+            "end_learning_rate": base,
+            "duration": 10,
+        },
+    )
+    step = (
+        lambda opt: lr_scheduler.StepLR(opt, step_size=10, gamma=0.5),
+        {"type": "step_decay", "initial_learning_rate": base, "drop": 0.5, "every": 10},
+    )
+    multi = (
+        lambda opt: lr_scheduler.MultiStepLR(opt, milestones=[30, 60], gamma=0.1),
+        {"type": "multi_step", "initial_learning_rate": 1.0, "milestones": [30, 60]},
+    )
+    cosine = (
+        lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=100),
+        {"type": "cosine_decay", "initial_learning_rate": 1.0, "decay_steps": 100},
+    )
+    return [
+        chained_case(
+            "constant-times-exponential", base, [constant_then_base, exponential(0.95)], 100
+        ),
+        chained_case("step-exponential-multistep", base, [step, exponential(0.98), multi], 100),
+        chained_case("warmup-times-cosine", base, [warmup, cosine], 100),
+    ]
+
+
 # --- output -------------------------------------------------------------------------------------
 
 # family (the output file's name) -> (torch scheduler, case builder)
@@ -503,6 +664,8 @@ FAMILIES: dict[str, tuple[str, Callable[[], list[Case]]]] = {
     "cyclic": ("CyclicLR", cyclic_cases),
     "one_cycle": ("OneCycleLR", one_cycle_cases),
     "sequential": ("SequentialLR", sequential_cases),
+    "chained": ("ChainedScheduler", chained_cases),
+    "momentum": ("CyclicLR, OneCycleLR", momentum_cases),
 }
 
 

@@ -177,31 +177,97 @@ def test_per_epoch_training_ends_with_the_weights_of_torchs_own_scheduler(
     assert remote.get_last_lr() == [history[-1].learning_rate]
 
 
-def test_one_cycle_per_step_ends_with_the_weights_of_torchs_one_cycle(client: Client) -> None:
-    total = EPOCHS * STEPS_PER_EPOCH
-    spec = {"type": "one_cycle", "unit": "step", "max_learning_rate": 0.1, "total_steps": total}
-    # lrhub sets rates only; torch's OneCycleLR also cycles momentum unless told not to.
-    reference, _, _, _ = train(
-        lambda optimizer: lr_scheduler.OneCycleLR(
-            optimizer, max_lr=0.1, total_steps=total, cycle_momentum=False
+def adam(model: Any) -> Any:
+    return torch.optim.Adam(model.parameters(), lr=0.1)
+
+
+def sgd(model: Any) -> Any:
+    return build_optimizer(model)
+
+
+TOTAL = EPOCHS * STEPS_PER_EPOCH
+MOMENTUM_CASES = [
+    pytest.param(
+        {"type": "one_cycle", "unit": "step", "max_learning_rate": 0.1, "total_steps": TOTAL},
+        lambda optimizer: lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=TOTAL),
+        id="OneCycleLR",
+    ),
+    pytest.param(
+        {"type": "cyclic", "unit": "step", "base_learning_rate": 0.01,
+         "max_learning_rate": 0.1, "step_size_up": 5, "step_size_down": 3},
+        lambda optimizer: lr_scheduler.CyclicLR(
+            optimizer, base_lr=0.01, max_lr=0.1, step_size_up=5, step_size_down=3
         ),
-        per_step=True,
+        id="CyclicLR",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("optimizer_of", [sgd, adam], ids=["SGD", "Adam"])
+@pytest.mark.parametrize(("spec", "torch_scheduler"), MOMENTUM_CASES)
+def test_momentum_cycling_per_step_ends_with_the_weights_of_torchs_scheduler(
+    client: Client,
+    spec: dict[str, Any],
+    torch_scheduler: Callable[[Any], Any],
+    optimizer_of: Callable[[Any], Any],
+    request: pytest.FixtureRequest,
+) -> None:
+    """torch's defaults cycle momentum (SGD) or beta1 (Adam); RemoteScheduler does the same."""
+    job = f"momentum-{request.node.callspec.id}".lower().replace("[", "-").replace("]", "")
+    model = build_model()
+    reference, _, _, _ = train(
+        torch_scheduler, per_step=True, model=model, optimizer=optimizer_of(model)
     )
 
     def remote(optimizer: Any) -> RemoteScheduler:
         return RemoteScheduler(
-            optimizer, job="one-cycle", spec=spec, per_step=True,
+            optimizer, job=job, spec=spec, per_step=True,
             steps_per_epoch=STEPS_PER_EPOCH, epochs=EPOCHS, client=client,
         )  # fmt: skip
 
-    model, _, remote_scheduler, _ = train(remote, per_step=True)
-    assert_same_weights(model, reference)
-    job = client.get_job("one-cycle")
-    assert job.status == "completed"
-    history = client.history("one-cycle").items
-    assert [entry.epoch for entry in history] == list(range(EPOCHS))
-    assert all(len(entry.step_learning_rates or []) == STEPS_PER_EPOCH for entry in history)
+    model = build_model()
+    trained, _, remote_scheduler, _ = train(
+        remote, per_step=True, model=model, optimizer=optimizer_of(model)
+    )
+    assert_same_weights(trained, reference)
+    history = client.history(job).items
+    assert all(len(entry.step_momentums or []) == STEPS_PER_EPOCH for entry in history)
+    assert len({entry.momentum for entry in history}) > 1  # the momentum did cycle
     assert remote_scheduler.finished
+
+
+@pytest.mark.parametrize("optimizer_of", [sgd, adam], ids=["SGD", "Adam"])
+def test_a_product_ends_with_the_weights_of_torchs_chained_scheduler(
+    client: Client, optimizer_of: Callable[[Any], Any]
+) -> None:
+    spec = {
+        "type": "product",
+        "factors": [
+            {"type": "piecewise_constant_decay", "boundaries": [2], "values": [0.05, 0.1]},
+            {"type": "step_decay", "initial_learning_rate": 1, "drop": 0.5, "every": 2},
+        ],
+    }
+
+    def chained(optimizer: Any) -> Any:
+        return lr_scheduler.ChainedScheduler(
+            [
+                lr_scheduler.ConstantLR(optimizer, factor=0.5, total_iters=3),
+                lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5),
+            ]
+        )
+
+    model = build_model()
+    reference, _, _, expected = train(chained, model=model, optimizer=optimizer_of(model))
+    job = f"product-{optimizer_of.__name__}"
+    model = build_model()
+    trained, _, _, rates = train(
+        lambda optimizer: RemoteScheduler(optimizer, job=job, spec=spec, client=client),
+        model=model,
+        optimizer=optimizer_of(model),
+    )
+    assert rates == expected
+    assert len({rate[0] for rate in rates}) > 2
+    assert_same_weights(trained, reference)
 
 
 PLATEAU = {

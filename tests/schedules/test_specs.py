@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from lrhub.schedules import (
     Spec,
     SpecAdapter,
     SpecError,
+    decide,
     needs_steps_per_epoch,
     parse_spec,
     spec_to_json,
@@ -229,6 +231,59 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "greater than 0",
     ),
     ("nesting too deep", _nested(9), "base", "the limit is 8"),
+    (
+        "unknown transformers kwarg",
+        {"type": "transformers", "scheduler": "cosine", "learning_rate": 0.1, "kwargs": {"x": 1}},
+        "kwargs",
+        "x: Extra inputs are not permitted",
+    ),
+    (
+        "transformers type needs training steps",
+        {"type": "transformers", "scheduler": "linear", "learning_rate": 0.1},
+        "",
+        "linear needs num_training_steps",
+    ),
+    (
+        "transformers min_lr xor min_lr_rate",
+        {
+            "type": "transformers",
+            "scheduler": "cosine_with_min_lr",
+            "learning_rate": 0.1,
+            "num_training_steps": 10,
+        },
+        "kwargs",
+        "exactly one of min_lr or min_lr_rate",
+    ),
+    (
+        "timm kwarg of the wrong type",
+        {"type": "timm", "scheduler": "cosine", "learning_rate": 0.1, "kwargs": {"t_initial": 0}},
+        "kwargs",
+        "t_initial: Input should be greater than 0",
+    ),
+    (
+        "timm noise is refused",
+        {
+            "type": "timm",
+            "scheduler": "step",
+            "learning_rate": 0.1,
+            "kwargs": {"decay_t": 3, "noise_range_t": 5},
+        },
+        "kwargs",
+        "noise_range_t: Extra inputs are not permitted",
+    ),
+    (
+        "timm plateau needs a monitor",
+        {"type": "timm", "scheduler": "plateau", "learning_rate": 0.1},
+        "monitor",
+        "plateau needs the metric",
+    ),
+    ("product without factors", {"type": "product", "factors": []}, "factors", "at least 1"),
+    (
+        "product factor field",
+        {"type": "product", "factors": [CONSTANT, _with(EXPONENTIAL, decay_rate=0)]},
+        "factors.1.decay_rate",
+        "greater than 0",
+    ),
 ]
 
 
@@ -367,6 +422,60 @@ def test_canonical_json_round_trips() -> None:
     assert spec_to_json(parse_spec(canonical)) == canonical
     assert canonical["stages"][1]["schedule"]["mode"] == "min"
     assert canonical["stages"][1]["schedule"]["base"]["alpha"] == 0.0
+
+
+def test_library_specs_fill_the_libraries_defaults() -> None:
+    transformers = parse_spec(
+        {
+            "type": "transformers",
+            "scheduler": "warmup_stable_decay",
+            "learning_rate": 0.1,
+            "num_training_steps": 100,
+            "kwargs": {"num_decay_steps": 20},
+        }
+    )
+    canonical = spec_to_json(transformers)
+    assert canonical["unit"] == "step"
+    assert canonical["kwargs"]["decay_type"] == "cosine"
+    assert canonical["kwargs"]["warmup_type"] == "linear"
+    assert spec_to_json(parse_spec(canonical)) == canonical
+    timm = spec_to_json(
+        parse_spec(
+            {
+                "type": "timm",
+                "scheduler": "cosine",
+                "learning_rate": 0.1,
+                "kwargs": {"t_initial": 10},
+            }
+        )
+    )
+    assert timm["unit"] == "epoch"
+    assert timm["kwargs"]["cycle_limit"] == 1 and timm["kwargs"]["warmup_prefix"] is False
+    assert spec_to_json(parse_spec(timm)) == timm
+
+
+def test_product_keeps_each_factors_state() -> None:
+    """A plateau factor reduces as it would alone; the other factor multiplies every rate."""
+    plateau = _with(PLATEAU, patience=0, factor=0.5, monitor="loss")
+    product = parse_spec(
+        {"type": "product", "factors": [plateau, _with(EXPONENTIAL, initial_learning_rate=1.0)]}
+    )
+    alone, multiplier = (
+        parse_spec(plateau),
+        parse_spec(_with(EXPONENTIAL, initial_learning_rate=1.0)),
+    )
+    state: dict[str, Any] | None = None
+    plateau_state: dict[str, Any] | None = None
+    for epoch, loss in enumerate([1.0, 1.0, 1.0, 0.5, 0.5]):
+        metrics = {"loss": loss} if epoch else None
+        decision = decide(product, state, epoch=epoch, metrics=metrics)
+        single = decide(alone, plateau_state, epoch=epoch, metrics=metrics)
+        factor = decide(multiplier, None, epoch=epoch).learning_rate
+        assert decision.learning_rate == single.learning_rate * factor
+        assert decision.reductions == single.reductions
+        state = json.loads(json.dumps(decision.state))
+        plateau_state = single.state
+    assert single.learning_rate < 0.1  # the plateau did reduce
 
 
 def test_specs_are_frozen() -> None:

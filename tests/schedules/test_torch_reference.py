@@ -13,10 +13,19 @@ from typing import Any
 
 import pytest
 
+from lrhub.schedules import parse_spec, preview
 from tests.schedules.helpers_reference import change_epochs, epoch_rates, plateau_rates, step_rates
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "torch"
-FAMILIES = ("reduce_on_plateau", "multi_step", "cyclic", "one_cycle", "sequential")
+FAMILIES = (
+    "reduce_on_plateau",
+    "multi_step",
+    "cyclic",
+    "one_cycle",
+    "sequential",
+    "chained",
+    "momentum",
+)
 
 # Both sides compute in float64; the engine may order the arithmetic differently.
 REL = 1e-9
@@ -50,7 +59,7 @@ def test_reduce_on_plateau_matches_torch(case: dict[str, Any]) -> None:
     assert rates == pytest.approx(expected, rel=REL, abs=0)
 
 
-@pytest.mark.parametrize("case", cases("multi_step") + cases("sequential"))
+@pytest.mark.parametrize("case", cases("multi_step") + cases("sequential") + cases("chained"))
 def test_per_epoch_schedule_matches_torch(case: dict[str, Any]) -> None:
     rates = epoch_rates(case["spec"], case["epochs"])
     assert rates == pytest.approx(case["learning_rates"], rel=REL, abs=0)
@@ -68,3 +77,22 @@ def test_per_step_schedule_with_unit_epoch_counts_epochs(case: dict[str, Any]) -
     expected = case["learning_rates"]
     rates = epoch_rates({**case["spec"], "unit": "epoch"}, len(expected))
     assert rates == pytest.approx(expected, rel=REL, abs=0)
+
+
+@pytest.mark.parametrize("case", cases("momentum"))
+def test_momentum_matches_torch(case: dict[str, Any]) -> None:
+    """With torch's default cycle_momentum, the momentum (SGD) or beta1 (Adam) of every step."""
+    spec = parse_spec(case["spec"])
+    result = preview(spec, case["epochs"], steps_per_epoch=case["steps_per_epoch"])
+    assert result.step_momentums is not None and result.step_learning_rates is not None
+    momentums = [m for epoch in result.step_momentums for m in epoch or []]
+    rates = [rate for epoch in result.step_learning_rates for rate in epoch]
+    assert rates == pytest.approx(case["learning_rates"], rel=REL, abs=0)
+    assert momentums == pytest.approx(case["momentums"], rel=REL, abs=0)
+    assert result.momentums == [epoch[0] for epoch in result.step_momentums if epoch]
+
+
+@pytest.mark.parametrize("case", cases("cyclic") + cases("one_cycle"))
+def test_cycle_momentum_off_schedules_no_momentum(case: dict[str, Any]) -> None:
+    result = preview(parse_spec({**case["spec"], "unit": "epoch", "cycle_momentum": False}), 2)
+    assert result.momentums is None

@@ -9,6 +9,7 @@ import json
 from fastapi.testclient import TestClient
 
 from lrhub.schedules import parse_spec, preview
+from lrhub.service.stored_specs import load_spec
 from tests.service.helpers import (
     DROP,
     LOSSES,
@@ -174,3 +175,29 @@ def test_steps_per_epoch_gives_per_step_rates(api_on: TestClient) -> None:
     retried_with_other_steps = decide(api_on, "steps", 2, {}, steps_per_epoch=2)
     assert not retried_with_other_steps["replayed"]
     assert len(retried_with_other_steps["step_learning_rates"]) == 2
+
+
+def test_momentum_is_answered_replayed_and_kept_in_the_history(api_on: TestClient) -> None:
+    one_cycle = {"type": "one_cycle", "unit": "step", "max_learning_rate": 0.1, "total_steps": 12}
+    create_job(api_on, "momentum", spec=one_cycle)
+    answers = [decide(api_on, "momentum", epoch, {}, steps_per_epoch=4) for epoch in range(3)]
+    expected = preview(parse_spec(one_cycle), 3, steps_per_epoch=4)
+    assert [a["step_momentums"] for a in answers] == expected.step_momentums
+    assert [a["momentum"] for a in answers] == expected.momentums
+    assert answers[0]["momentum"] == 0.95  # torch's default max_momentum, at the lowest rate
+
+    # An operator's scale changes the rates, never the momentum; a retry answers the same.
+    assert api_on.patch("/v1/jobs/momentum", json={"scale": 0.5}).status_code == 200
+    replay = decide(api_on, "momentum", 2, {}, steps_per_epoch=4)
+    assert replay["replayed"] and replay["step_momentums"] == answers[2]["step_momentums"]
+    rows = history(api_on, "momentum")
+    assert [row["momentum"] for row in rows] == expected.momentums
+    assert [row["step_momentums"] for row in rows] == expected.step_momentums
+
+
+def test_a_spec_without_momentum_fields_stored_before_keeps_its_meaning() -> None:
+    stored = {"type": "cyclic", "base_learning_rate": 0.01, "max_learning_rate": 0.1}
+    stored |= {"step_size_up": 4, "unit": "epoch"}
+    assert preview(load_spec(json.dumps(stored)), 2).momentums is None
+    # The same spec sent today gets torch's default: momentum cycles.
+    assert preview(parse_spec(stored), 2).momentums is not None

@@ -97,6 +97,8 @@ def answer_locally(
         epoch=epoch,
         learning_rate=rate.learning_rate,
         step_learning_rates=rate.step_learning_rates,
+        momentum=rate.momentum,
+        step_momentums=rate.step_momentums,
         reason=f"{LOCAL_REASON_PREFIX}: {rate.reason}",
         stop=rate.stop,
         state=answered.decision.state,

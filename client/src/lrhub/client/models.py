@@ -121,6 +121,10 @@ class EpochAnswer(_Model):
     epoch: int
     learning_rate: float
     step_learning_rates: list[float] | None = None
+    momentum: float | None = Field(
+        default=None, description="The momentum (beta1) the schedule sets; None when none."
+    )
+    step_momentums: list[float] | None = None
     reason: str
     stop: bool = False
     schedule: ScheduleVersionRef = Field(default_factory=ScheduleVersionRef)
@@ -137,6 +141,8 @@ class HistoryEntry(_Model):
     epoch: int
     learning_rate: float
     step_learning_rates: list[float] | None = None
+    momentum: float | None = None
+    step_momentums: list[float] | None = None
     reason: str
     stop: bool = False
     reductions: int = Field(default=0, description="The plateau reductions this decision made.")

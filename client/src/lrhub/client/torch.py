@@ -24,6 +24,7 @@ from .training import (
     loss_of,
     reported_metrics,
 )
+from .training.momentum import ScheduledMomentum
 
 #: What `step()` takes as the metrics of the epoch that just ended.
 Metrics = Mapping[str, Any] | float | torch.Tensor | None
@@ -110,6 +111,7 @@ class RemoteScheduler(UsesJobRun):
         self._asked_with: dict[str, float] | None = {}
         self._step_rates: list[float] | None = None
         self._last_loss: float | None = None
+        self._momentum = ScheduledMomentum(optimizer)
         self.run.start()
         self._apply(self.run.ask(lambda: self.run.decide(0, {}, **self._steps())))
 
@@ -203,6 +205,7 @@ class RemoteScheduler(UsesJobRun):
         epoch, metrics = self.last_epoch, self._asked_with
         answer = self.run.ask(lambda: self.run.decide(epoch, metrics, **self._steps()))
         if answer is not None:
+            self._momentum.answered(answer)
             self._step_rates = answer.step_learning_rates
             self.should_stop = answer.stop
             if self._step_rates is None:
@@ -260,6 +263,7 @@ class RemoteScheduler(UsesJobRun):
             self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
             return
         self.should_stop = self.should_stop or answer.stop
+        self._momentum.answered(answer)
         self._step_rates = answer.step_learning_rates
         self._set_rates(
             answer.learning_rate if self._step_rates is None else self._step_rates[0]
@@ -269,6 +273,7 @@ class RemoteScheduler(UsesJobRun):
         rates = self._step_rates
         if rates is not None and self.step_in_epoch < len(rates):
             self._set_rates(rates[self.step_in_epoch])
+        self._momentum.at_step(self.step_in_epoch)
 
     def _set_rates(self, rate: float) -> None:
         """The first group gets `rate`, every other its ratio to the first's initial rate."""

@@ -10,12 +10,15 @@ from .metrics import METRIC_NAME_PATTERN, is_metric_name
 from .operators import (
     Answer,
     AnsweredEpoch,
+    Cooldown,
     OperatorSettings,
     StepRule,
     answer_epoch,
+    apply_cooldown,
     apply_operator_settings,
     effective_clock_origin,
     fixed_rate,
+    step_momentums,
     step_rates,
 )
 from .previews import Preview, preview
@@ -34,6 +37,7 @@ __all__ = [
     "METRIC_NAME_PATTERN",
     "Answer",
     "AnsweredEpoch",
+    "Cooldown",
     "Decision",
     "EvaluationError",
     "ExpressionError",
@@ -45,6 +49,7 @@ __all__ = [
     "SpecError",
     "StepRule",
     "answer_epoch",
+    "apply_cooldown",
     "apply_operator_settings",
     "decide",
     "effective_clock_origin",
@@ -57,5 +62,6 @@ __all__ = [
     "preview",
     "refuse_negative_zero",
     "spec_to_json",
+    "step_momentums",
     "step_rates",
 ]

@@ -11,6 +11,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from typing import Any
 
+from .libraries import timm_rate, transformers_rate
 from .specs import (
     ConstantSpec,
     CosineDecayRestartsSpec,
@@ -26,6 +27,8 @@ from .specs import (
     RampHoldDecaySpec,
     StatelessSpec,
     StepDecaySpec,
+    TimmSpec,
+    TransformersSpec,
     one_cycle_phase_ends,
 )
 
@@ -120,8 +123,8 @@ def linear(spec: LinearSpec, t: float) -> float:
     return spec.start_learning_rate + span * (t / spec.duration)
 
 
-def cyclic(spec: CyclicSpec, t: float) -> float:
-    """PyTorch CyclicLR.get_lr with last_epoch = t."""
+def _cyclic_scales(spec: CyclicSpec, t: float) -> tuple[float, float]:
+    """CyclicLR's position in its cycle (0 to 1 and back) and its mode's amplitude scale."""
     up = float(spec.step_size_up)
     down = float(spec.step_size_down) if spec.step_size_down is not None else up
     total = up + down
@@ -129,31 +132,60 @@ def cyclic(spec: CyclicSpec, t: float) -> float:
     cycle = math.floor(1 + t / total)
     x = 1.0 + t / total - cycle
     scale = x / ratio if x <= ratio else (x - 1) / (ratio - 1)
-    height = (spec.max_learning_rate - spec.base_learning_rate) * scale
     if spec.mode == "triangular":
-        return spec.base_learning_rate + height * 1.0
+        return scale, 1.0
     if spec.mode == "triangular2":
-        return spec.base_learning_rate + height * (1 / (2.0 ** (cycle - 1)))
-    return spec.base_learning_rate + height * math.pow(spec.gamma, t)
+        return scale, 1 / (2.0 ** (cycle - 1))
+    return scale, math.pow(spec.gamma, t)
+
+
+def cyclic(spec: CyclicSpec, t: float) -> float:
+    """PyTorch CyclicLR.get_lr with last_epoch = t."""
+    scale, amplitude = _cyclic_scales(spec, t)
+    height = (spec.max_learning_rate - spec.base_learning_rate) * scale
+    return spec.base_learning_rate + height * amplitude
+
+
+def _one_cycle_phase(spec: OneCycleSpec, t: float) -> tuple[int, float]:
+    """The phase OneCycleLR is in at t and how far through it; past total_steps - 1 the end."""
+    step = min(t, float(spec.total_steps - 1))
+    ends = one_cycle_phase_ends(spec.pct_start, spec.total_steps, spec.three_phase)
+    start_step = 0.0
+    for index, end_step in enumerate(ends):
+        if step <= end_step or index == len(ends) - 1:
+            return index, (step - start_step) / (end_step - start_step)
+        start_step = end_step
+    raise AssertionError("unreachable: the last phase always answers")
 
 
 def one_cycle(spec: OneCycleSpec, t: float) -> float:
     """PyTorch OneCycleLR.get_lr; from step total_steps - 1 on, its final rate is held."""
-    step = min(t, float(spec.total_steps - 1))
     initial = spec.max_learning_rate / spec.div_factor
     rates = {"initial": initial, "max": spec.max_learning_rate}
     rates["min"] = initial / spec.final_div_factor
     phases = [("initial", "max"), ("max", "min")]
     if spec.three_phase:
         phases = [("initial", "max"), ("max", "initial"), ("initial", "min")]
-    ends = one_cycle_phase_ends(spec.pct_start, spec.total_steps, spec.three_phase)
-    start_step = 0.0
-    for index, ((start, end), end_step) in enumerate(zip(phases, ends, strict=True)):
-        if step <= end_step or index == len(phases) - 1:
-            pct = (step - start_step) / (end_step - start_step)
-            return _anneal(spec.anneal_strategy, rates[start], rates[end], pct)
-        start_step = end_step
-    raise AssertionError("unreachable: the last phase always answers")
+    index, pct = _one_cycle_phase(spec, t)
+    start, end = phases[index]
+    return _anneal(spec.anneal_strategy, rates[start], rates[end], pct)
+
+
+def momentum_at(spec: StatelessSpec, t: float) -> float | None:
+    """The momentum (or Adam's beta1) PyTorch's OneCycleLR or CyclicLR sets at t, cycled
+    inversely to the rate; None for a spec that does not cycle momentum."""
+    if isinstance(spec, CyclicSpec) and spec.cycle_momentum:
+        scale, amplitude = _cyclic_scales(spec, t)
+        height = (spec.max_momentum - spec.base_momentum) * scale
+        return spec.max_momentum - height * amplitude
+    if isinstance(spec, OneCycleSpec) and spec.cycle_momentum:
+        low, high = spec.base_momentum, spec.max_momentum
+        phases = [(high, low), (low, high)]
+        if spec.three_phase:
+            phases = [(high, low), (low, high), (high, high)]
+        index, pct = _one_cycle_phase(spec, t)
+        return _anneal(spec.anneal_strategy, *phases[index], pct)
+    return None
 
 
 def _anneal(strategy: str, start: float, end: float, pct: float) -> float:
@@ -192,4 +224,8 @@ _CURVES: dict[str, Callable[[Any, float], float]] = {
 
 def rate_at(spec: StatelessSpec, t: float) -> float:
     """The rate of a stateless spec at t (epochs or steps, as its unit says)."""
+    if isinstance(spec, TransformersSpec):
+        return transformers_rate(spec, t)
+    if isinstance(spec, TimmSpec):
+        return timm_rate(spec, t)
     return _CURVES[spec.type](spec, t)

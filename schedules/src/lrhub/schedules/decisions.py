@@ -27,6 +27,10 @@ class Decision:
     """True once reduce_on_plateau's stop_patience is exhausted."""
     reductions: int
     """Plateau reductions made by this decision (0 or 1)."""
+    momentum: float | None = None
+    """Momentum (Adam's beta1) of the epoch (of its first step), where the spec schedules it."""
+    step_momentums: list[float] | None = None
+    """The epoch's k momentums when steps_per_epoch=k was given and momentum is scheduled."""
 
 
 def decide(
@@ -69,6 +73,8 @@ def decide(
         reason=evaluation.reason,
         stop=evaluation.stop,
         reductions=evaluation.reductions,
+        momentum=evaluation.momentums[0] if evaluation.momentums else None,
+        step_momentums=evaluation.momentums if steps_per_epoch is not None else None,
     )
 
 

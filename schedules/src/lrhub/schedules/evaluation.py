@@ -4,22 +4,34 @@ Every spec is evaluated over the epoch's *ticks*: one tick per epoch, or one per
 steps_per_epoch is known. A tick carries the schedule's own clock (epoch count and step count,
 relative to the clock origin or to the start of a sequence stage). Stateful parts keep their
 state in plain dicts: ``{"prev_lr"}`` for expressions, plateau counters (plus ``lr`` or the
-``base`` state) for reduce_on_plateau, ``{"stage", "state"}`` for sequences.
+``base`` state) for reduce_on_plateau, ``{"stage", "state"}`` for sequences, ``{"factors"}``
+for products; a library's plateau scheduler keeps the state of its `plateau_equivalent`.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .curves import rate_at
+from .curves import momentum_at, rate_at
 from .errors import EvaluationError
 from .expressions import compile_expression
 from .plateau import Counters, observe, reduced_rate
-from .specs import ExpressionSpec, ReduceOnPlateauSpec, SequenceSpec, Spec, StatelessSpec
+from .specs import (
+    ExpressionSpec,
+    ProductSpec,
+    ReduceOnPlateauSpec,
+    SequenceSpec,
+    Spec,
+    StatelessSpec,
+    TimmSpec,
+    TransformersSpec,
+    plateau_equivalent,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,8 @@ class Evaluation:
     reason: str
     stop: bool = False
     reductions: int = 0
+    momentums: list[float] | None = None
+    """Momentum (beta1) for the ticks, where the spec schedules it."""
 
 
 def evaluate(
@@ -67,7 +81,35 @@ def evaluate(
         return _plateau(spec, state, ticks, ctx)
     if isinstance(spec, ExpressionSpec):
         return _expression(spec, state, ticks, ctx)
+    if isinstance(spec, ProductSpec):
+        return _product(spec, state, ticks, ctx)
+    if isinstance(spec, TransformersSpec | TimmSpec):
+        equivalent = plateau_equivalent(spec)
+        if equivalent is not None:
+            return evaluate(equivalent, state, ticks, ctx)
     return _stateless(spec, ticks, ctx)
+
+
+def _product(
+    spec: ProductSpec, state: Mapping[str, Any], ticks: list[Tick], ctx: EvaluationContext
+) -> Evaluation:
+    """torch's ChainedScheduler: each factor on the same clock, their rates multiplied."""
+    stored = list(state.get("factors", []))
+    parts = [
+        evaluate(factor, stored[index] if index < len(stored) else {}, ticks, ctx)
+        for index, factor in enumerate(spec.factors)
+    ]
+    rates = [math.prod(rates) for rates in zip(*(part.rates for part in parts), strict=True)]
+    reason = " x ".join(f"({part.reason})" for part in parts)
+    return Evaluation(
+        rates,
+        {"factors": [part.state for part in parts]},
+        f"product {rates[0]:.6g} of {reason}",
+        stop=any(part.stop for part in parts),
+        reductions=sum(part.reductions for part in parts),
+        # torch's chained schedulers each set momentum outright: the last one's stands.
+        momentums=next((p.momentums for p in reversed(parts) if p.momentums is not None), None),
+    )
 
 
 def _position(spec: Spec, tick: Tick) -> int:
@@ -91,7 +133,11 @@ def _stateless(spec: StatelessSpec, ticks: list[Tick], ctx: EvaluationContext) -
                 raise EvaluationError(message) from exc
         rates.append(last[1])
     first = _position(spec, ticks[0])
-    return Evaluation(rates, {}, f"{spec.type} at {spec.unit} {first}: {rates[0]:.6g}")
+    momentums: list[float] | None = None
+    if momentum_at(spec, first) is not None:
+        momentums = [momentum_at(spec, _position(spec, tick)) or 0.0 for tick in ticks]
+    reason = f"{spec.type} at {spec.unit} {first}: {rates[0]:.6g}"
+    return Evaluation(rates, {}, reason, momentums=momentums)
 
 
 def _expression(
@@ -158,6 +204,7 @@ def _plateau(
         f"{reason} (base {base.reason})",
         stop=seen.stop or base.stop,
         reductions=int(seen.action == "reduce") + base.reductions,
+        momentums=base.momentums,
     )
 
 
@@ -202,6 +249,7 @@ def _sequence(
     current_stage: int | None = None if stored_stage is None else int(stored_stage)
     current_state: Mapping[str, Any] = state.get("state", {})
     rates: list[float] = []
+    momentums: list[float] | None = []
     reasons: list[str] = []
     stop = False
     reductions = 0
@@ -214,6 +262,11 @@ def _sequence(
         stage_ctx = ctx if continuing else replace(ctx, plateau_sees_metrics=False)
         stage_result = evaluate(spec.stages[index].schedule, stage_state, local, stage_ctx)
         rates.extend(stage_result.rates)
+        # Momentum is scheduled only where every stage of the epoch schedules it.
+        if momentums is not None and stage_result.momentums is not None:
+            momentums.extend(stage_result.momentums)
+        else:
+            momentums = None
         reasons.append(f"stage {index + 1}/{len(spec.stages)}: {stage_result.reason}")
         stop = stop or stage_result.stop
         reductions += stage_result.reductions
@@ -224,6 +277,7 @@ def _sequence(
         "; then ".join(reasons),
         stop=stop,
         reductions=reductions,
+        momentums=momentums,
     )
 
 

@@ -9,12 +9,42 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from .decisions import Decision, decide
 from .errors import EvaluationError
+from .libraries import wsd_decay
 from .specs import Spec
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """A decay an operator started (the warmup-stable-decay recipe's late decision): from the
+    rate the job had at `start`, down to `min_learning_rate` over `length` steps or epochs with
+    the shape of Transformers' WSD decay, then held."""
+
+    length: int
+    unit: Literal["step", "epoch"]
+    shape: Literal["linear", "cosine", "1-sqrt"]
+    min_learning_rate: float = 0.0
+    start: int | None = None
+    """The global step (or epoch) it starts at: fixed by the job's first decision after it was
+    given, with `start_rate` the rate the job would have had then."""
+    start_rate: float | None = None
+
+    def rate_at(self, position: int) -> float:
+        """Transformers' WSD decay from `start`: min + (start_rate - min) * decay(progress)."""
+        assert self.start is not None and self.start_rate is not None, "not started yet"
+        if position >= self.start + self.length:
+            return self.min_learning_rate
+        progress = float(position - self.start) / float(max(1, self.length))
+        low = self.min_learning_rate
+        return low + (self.start_rate - low) * wsd_decay(self.shape, progress)
+
+    def finished(self, position: int) -> bool:
+        """True once the decay has reached its end (a cancel then changes nothing)."""
+        return self.start is not None and position >= self.start + self.length
 
 
 @dataclass(frozen=True)
@@ -27,6 +57,9 @@ class OperatorSettings:
     held_rate: float | None = None
     """The rate held while paused (the job's rate when it was paused)."""
     stopped: bool = False
+    cooldown: Cooldown | None = None
+    """A decay started on demand; it replaces the schedule's rate x scale (override and pause
+    still win)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +70,9 @@ class Answer:
     step_learning_rates: list[float] | None
     reason: str
     stop: bool
+    momentum: float | None = None
+    """The schedule's momentum (beta1): the operator's settings change the rate only."""
+    step_momentums: list[float] | None = None
 
 
 def fixed_rate(settings: OperatorSettings) -> float | None:
@@ -80,7 +116,14 @@ def apply_operator_settings(decision: Decision, settings: OperatorSettings) -> A
     stop = decision.stop
     if settings.stopped:
         stop, reason = True, f"job stopped by an operator; {reason}"
-    return Answer(learning_rate=rate, step_learning_rates=step_rates, reason=reason, stop=stop)
+    return Answer(
+        learning_rate=rate,
+        step_learning_rates=step_rates,
+        reason=reason,
+        stop=stop,
+        momentum=decision.momentum,
+        step_momentums=decision.step_momentums,
+    )
 
 
 @dataclass(frozen=True)
@@ -92,6 +135,40 @@ class AnsweredEpoch:
     answer: Answer
     clock_origin: int
     held_rate: float | None
+    cooldown: Cooldown | None = None
+    """The settings' cooldown, started (its `start` fixed) by this decision at the latest."""
+
+
+def apply_cooldown(
+    answer: Answer, cooldown: Cooldown, *, epoch: int, steps_per_epoch: int | None
+) -> tuple[Answer, Cooldown]:
+    """The answer with the cooldown's rates in place of the schedule's; a cooldown not started
+    yet starts now, from the rate the job would have had (the answer's first rate).
+
+    Raises EvaluationError for a cooldown in steps without steps_per_epoch.
+    """
+    if cooldown.unit == "step":
+        if steps_per_epoch is None:
+            raise EvaluationError("the cooldown counts steps: give steps_per_epoch")
+        positions = [epoch * steps_per_epoch + index for index in range(steps_per_epoch)]
+    else:
+        positions = [epoch] * (steps_per_epoch or 1)
+    if cooldown.start is None:
+        cooldown = replace(cooldown, start=positions[0], start_rate=answer.learning_rate)
+    rates = [cooldown.rate_at(position) for position in positions]
+    assert cooldown.start is not None
+    done = min(positions[0] - cooldown.start, cooldown.length)
+    reason = (
+        f"cooldown ({cooldown.shape}) {done}/{cooldown.length} {cooldown.unit}s: "
+        f"{rates[0]:.6g} (the schedule says: {answer.reason})"
+    )
+    cooled = replace(
+        answer,
+        learning_rate=rates[0],
+        step_learning_rates=rates if answer.step_learning_rates is not None else None,
+        reason=reason,
+    )
+    return cooled, cooldown
 
 
 def effective_clock_origin(clock_origin: int, epoch: int) -> int:
@@ -125,10 +202,21 @@ def answer_epoch(
         clock_origin=origin,
     )
     answer = apply_operator_settings(decision, settings)
+    cooldown = settings.cooldown
+    if cooldown is not None and fixed_rate(settings) is None:
+        answer, cooldown = apply_cooldown(
+            answer, cooldown, epoch=epoch, steps_per_epoch=steps_per_epoch
+        )
     held_rate = settings.held_rate
     if settings.paused and held_rate is None:
         held_rate = answer.learning_rate
-    return AnsweredEpoch(decision=decision, answer=answer, clock_origin=origin, held_rate=held_rate)
+    return AnsweredEpoch(
+        decision=decision,
+        answer=answer,
+        clock_origin=origin,
+        held_rate=held_rate,
+        cooldown=cooldown,
+    )
 
 
 @dataclass(frozen=True)
@@ -175,3 +263,26 @@ def step_rates(
     )
     assert answer.step_learning_rates is not None
     return answer.step_learning_rates
+
+
+def step_momentums(
+    spec: Spec,
+    state_before: Mapping[str, Any] | None,
+    *,
+    epoch: int,
+    metrics: Mapping[str, float] | None,
+    steps_per_epoch: int,
+    clock_origin: int,
+) -> list[float] | None:
+    """The per-step momentums (beta1) of an epoch answered with `answer_epoch`, derived again
+    like `step_rates` (the operator's settings change rates only); None where the spec
+    schedules no momentum."""
+    decision = decide(
+        spec,
+        state_before,
+        epoch=epoch,
+        metrics=metrics,
+        steps_per_epoch=steps_per_epoch,
+        clock_origin=clock_origin,
+    )
+    return decision.step_momentums

@@ -21,6 +21,10 @@ class Preview:
     """The plateau reductions each epoch's decision made."""
     stop_epoch: int | None
     """The first epoch whose decision said stop, if any."""
+    momentums: list[float | None] | None = None
+    """Each epoch's momentum (beta1), where the spec schedules it; None if it never does."""
+    step_momentums: list[list[float] | None] | None = None
+    """Each epoch's per-step momentums, when per-step rates were asked for."""
 
 
 def preview(
@@ -37,6 +41,8 @@ def preview(
     reasons: list[str] = []
     reductions: list[int] = []
     stop_epoch: int | None = None
+    momentums: list[float | None] = []
+    step_momentums: list[list[float] | None] = []
     observed = list(metrics or [])
     for epoch in range(epochs):
         previous = observed[epoch - 1] if 0 < epoch <= len(observed) else None
@@ -48,6 +54,8 @@ def preview(
         step_rates.append(decision.step_learning_rates or [])
         reasons.append(decision.reason)
         reductions.append(decision.reductions)
+        momentums.append(decision.momentum)
+        step_momentums.append(decision.step_momentums)
         if decision.stop and stop_epoch is None:
             stop_epoch = epoch
     return Preview(
@@ -56,4 +64,8 @@ def preview(
         reasons=reasons,
         reductions=reductions,
         stop_epoch=stop_epoch,
+        momentums=momentums if any(m is not None for m in momentums) else None,
+        step_momentums=step_momentums
+        if steps_per_epoch is not None and any(step_momentums)
+        else None,
     )

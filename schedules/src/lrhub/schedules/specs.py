@@ -18,6 +18,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from .errors import ErrorDetail, ExpressionError, SpecError
@@ -200,6 +201,15 @@ class LinearSpec(_SpecModel):
     duration: Positive
 
 
+def _without_momentum_if_stored_before(data: Any, info: ValidationInfo) -> Any:
+    """A stored spec (canonical JSON, every field written) without `cycle_momentum` was stored
+    before momentum was scheduled: it keeps its meaning, the rate alone."""
+    stored = isinstance(info.context, Mapping) and info.context.get("stored", False)
+    if stored and isinstance(data, Mapping) and "cycle_momentum" not in data:
+        return {**data, "cycle_momentum": False}
+    return data
+
+
 class CyclicSpec(_SpecModel):
     """PyTorch CyclicLR (triangular, triangular2, exp_range)."""
 
@@ -210,6 +220,16 @@ class CyclicSpec(_SpecModel):
     step_size_down: Positive | None = None
     mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
     gamma: Positive = 1.0
+    cycle_momentum: bool = True
+    """Cycle momentum (Adam's beta1) inversely to the rate, from max_momentum down to
+    base_momentum, as PyTorch does by default."""
+    base_momentum: UnitInterval = 0.8
+    max_momentum: UnitInterval = 0.9
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_momentum(cls, data: Any, info: ValidationInfo) -> Any:
+        return _without_momentum_if_stored_before(data, info)
 
 
 class OneCycleSpec(_SpecModel):
@@ -223,6 +243,16 @@ class OneCycleSpec(_SpecModel):
     anneal_strategy: Literal["cos", "linear"] = "cos"
     div_factor: Positive = 25.0
     final_div_factor: Positive = 1e4
+    cycle_momentum: bool = True
+    """Cycle momentum (Adam's beta1) inversely to the rate between base_momentum and
+    max_momentum, as PyTorch does by default."""
+    base_momentum: UnitInterval = 0.85
+    max_momentum: UnitInterval = 0.95
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_momentum(cls, data: Any, info: ValidationInfo) -> Any:
+        return _without_momentum_if_stored_before(data, info)
 
     @field_validator("pct_start")
     @classmethod
@@ -363,6 +393,298 @@ class ExpressionSpec(_SpecModel):
         return expression
 
 
+class _Kwargs(BaseModel):
+    """A library's scheduler arguments: unknown names are refused, defaults are the library's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _NoKwargs(_Kwargs):
+    pass
+
+
+class _CosineKwargs(_Kwargs):
+    num_cycles: Finite = 0.5
+
+
+class _RestartsKwargs(_Kwargs):
+    num_cycles: PositiveCount = 1
+
+
+class _PolynomialKwargs(_Kwargs):
+    lr_end: Rate = 1e-7
+    power: Finite = 1.0
+
+
+class _InverseSqrtKwargs(_Kwargs):
+    timescale: PositiveCount | None = None
+
+
+class _CosineMinKwargs(_Kwargs):
+    num_cycles: Finite = 0.5
+    min_lr: Rate | None = None
+    min_lr_rate: NonNegative | None = None
+
+    @model_validator(mode="after")
+    def _one_minimum(self) -> _CosineMinKwargs:
+        if (self.min_lr is None) == (self.min_lr_rate is None):
+            raise ValueError("give exactly one of min_lr or min_lr_rate")
+        return self
+
+
+class _CosineWarmupMinKwargs(_CosineMinKwargs):
+    warmup_lr_rate: Finite | None = None
+
+
+WsdShape = Literal["linear", "cosine", "1-sqrt"]
+
+
+class _WsdKwargs(_Kwargs):
+    num_decay_steps: Count
+    num_stable_steps: Count | None = None
+    warmup_type: WsdShape = "linear"
+    decay_type: WsdShape = "cosine"
+    min_lr_ratio: NonNegative = 0.0
+    num_cycles: Finite = 0.5
+
+
+class _TorchPlateauKwargs(_Kwargs):
+    mode: Literal["min", "max"] = "min"
+    factor: Fraction = 0.1
+    patience: Count = 10
+    threshold: NonNegative = 1e-4
+    threshold_mode: Literal["rel", "abs"] = "rel"
+    cooldown: Count = 0
+    min_lr: Rate = 0.0
+
+
+TRANSFORMERS_KWARGS: dict[str, type[_Kwargs]] = {
+    "constant": _NoKwargs,
+    "constant_with_warmup": _NoKwargs,
+    "linear": _NoKwargs,
+    "cosine": _CosineKwargs,
+    "cosine_with_restarts": _RestartsKwargs,
+    "polynomial": _PolynomialKwargs,
+    "inverse_sqrt": _InverseSqrtKwargs,
+    "cosine_with_min_lr": _CosineMinKwargs,
+    "cosine_warmup_with_min_lr": _CosineWarmupMinKwargs,
+    "warmup_stable_decay": _WsdKwargs,
+    "reduce_lr_on_plateau": _TorchPlateauKwargs,
+}
+# The types whose get_scheduler needs num_training_steps.
+_NEEDS_TRAINING_STEPS = frozenset(
+    {"linear", "cosine", "cosine_with_restarts", "polynomial", "cosine_with_min_lr"}
+    | {"cosine_warmup_with_min_lr"}
+)
+
+
+def _library_kwargs(
+    table: Mapping[str, type[_Kwargs]], scheduler: str | None, kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`kwargs` validated by `scheduler`'s argument model, defaults filled (a ValueError names
+    the argument otherwise)."""
+    if scheduler is None:  # the scheduler itself is invalid and already reported
+        return dict(kwargs)
+    try:
+        return table[scheduler].model_validate(kwargs).model_dump()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or scheduler}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValueError(f"{scheduler}: {problems}") from None
+
+
+class TransformersSpec(_SpecModel):
+    """``transformers.get_scheduler(scheduler, optimizer(lr=learning_rate), num_warmup_steps,
+    num_training_steps, scheduler_specific_kwargs=kwargs)``, exactly."""
+
+    type: Literal["transformers"] = "transformers"
+    unit: Unit = "step"
+    scheduler: Literal[
+        "constant",
+        "constant_with_warmup",
+        "linear",
+        "cosine",
+        "cosine_with_restarts",
+        "polynomial",
+        "inverse_sqrt",
+        "cosine_with_min_lr",
+        "cosine_warmup_with_min_lr",
+        "warmup_stable_decay",
+        "reduce_lr_on_plateau",
+    ]
+    learning_rate: Rate
+    num_warmup_steps: Count = 0
+    num_training_steps: PositiveCount | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    monitor: str | None = Field(default=None, min_length=1, max_length=200, validate_default=True)
+    """The metric reduce_lr_on_plateau watches (Transformers' Trainer: ``eval_loss``)."""
+
+    @field_validator("kwargs")
+    @classmethod
+    def _known_kwargs(cls, kwargs: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _library_kwargs(TRANSFORMERS_KWARGS, info.data.get("scheduler"), kwargs)
+
+    @field_validator("monitor")
+    @classmethod
+    def _plateau_monitor(cls, monitor: str | None, info: ValidationInfo) -> str | None:
+        plateau = info.data.get("scheduler") == "reduce_lr_on_plateau"
+        if monitor is not None and not plateau:
+            raise ValueError("only reduce_lr_on_plateau watches a metric")
+        return ("eval_loss" if monitor is None else monitor) if plateau else None
+
+    @model_validator(mode="after")
+    def _library_preconditions(self) -> TransformersSpec:
+        # get_scheduler's own refusals, so that an accepted spec always has a rate.
+        if self.scheduler in _NEEDS_TRAINING_STEPS and self.num_training_steps is None:
+            raise ValueError(f"{self.scheduler} needs num_training_steps")
+        if self.scheduler == "polynomial" and not self.learning_rate > self.kwargs["lr_end"]:
+            raise ValueError("polynomial: kwargs.lr_end must be smaller than learning_rate")
+        if self.scheduler == "warmup_stable_decay" and self.kwargs["num_stable_steps"] is None:
+            if self.num_training_steps is None:
+                raise ValueError("warmup_stable_decay needs num_training_steps or num_stable_steps")
+            if self.num_training_steps < self.num_warmup_steps + self.kwargs["num_decay_steps"]:
+                raise ValueError("num_training_steps < num_warmup_steps + kwargs.num_decay_steps")
+        min_lr = self.kwargs.get("min_lr")
+        plateau = self.scheduler == "reduce_lr_on_plateau"
+        if min_lr is not None and not plateau and self.learning_rate == 0:
+            raise ValueError("kwargs.min_lr needs a learning_rate > 0 (it is divided by it)")
+        return self
+
+
+class _TimmWarmup(_Kwargs):
+    warmup_t: Count = 0
+    warmup_lr_init: Rate = 0.0
+
+
+class _TimmCycles(_TimmWarmup):
+    t_initial: PositiveCount
+    lr_min: Rate = 0.0
+    cycle_mul: Positive = 1.0
+    cycle_decay: NonNegative = 1.0
+    cycle_limit: Count = 1
+    warmup_prefix: bool = False
+
+
+class _TimmCosineKwargs(_TimmCycles):
+    k_decay: Positive = 1.0
+
+
+class _TimmPolyKwargs(_TimmCosineKwargs):
+    power: Finite = 0.5
+
+
+class _TimmTanhKwargs(_TimmCycles):
+    lb: Finite = -7.0
+    ub: Finite = 3.0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> _TimmTanhKwargs:
+        if not self.lb < self.ub:
+            raise ValueError("lb must be smaller than ub")
+        return self
+
+
+class _TimmStepKwargs(_TimmWarmup):
+    decay_t: Positive
+    decay_rate: Finite = 1.0
+    warmup_prefix: bool = True
+
+
+class _TimmMultiStepKwargs(_TimmWarmup):
+    decay_t: tuple[Count, ...] = Field(min_length=1)
+    decay_rate: Finite = 1.0
+    warmup_prefix: bool = True
+
+    @field_validator("decay_t")
+    @classmethod
+    def _increasing(cls, decay_t: tuple[int, ...]) -> tuple[int, ...]:
+        if any(b < a for a, b in itertools.pairwise(decay_t)):
+            raise ValueError("decay_t must be increasing")
+        return decay_t
+
+
+class _TimmWsdKwargs(_TimmWarmup):
+    t_initial: PositiveCount
+    decay_t: PositiveCount
+    lr_min: Rate = 0.0
+    stable_fn: Literal["constant", "rsqrt", "power"] = "constant"
+    stable_timescale: Positive | None = None
+    stable_power: Positive = 0.5
+    decay_fn: Literal["linear", "1-sqrt", "cosine", "power", "exp"] = "1-sqrt"
+    decay_power: Positive = 0.5
+    decay_ratio: Fraction = 0.1
+
+    @model_validator(mode="after")
+    def _phases(self) -> _TimmWsdKwargs:
+        if self.decay_t > self.t_initial:
+            raise ValueError("decay_t must be in (0, t_initial]")
+        if self.stable_fn != "constant" and self.stable_timescale is None and not self.warmup_t:
+            raise ValueError(f"stable_fn {self.stable_fn!r} needs stable_timescale (or warmup_t)")
+        return self
+
+
+class _TimmPlateauKwargs(_TimmWarmup):
+    decay_rate: Fraction = 0.1
+    patience_t: Count = 10
+    threshold: NonNegative = 1e-4
+    cooldown_t: Count = 0
+    lr_min: Rate = 0.0
+    mode: Literal["min", "max"] = "max"
+
+
+TIMM_KWARGS: dict[str, type[_Kwargs]] = {
+    "cosine": _TimmCosineKwargs,
+    "step": _TimmStepKwargs,
+    "multistep": _TimmMultiStepKwargs,
+    "poly": _TimmPolyKwargs,
+    "tanh": _TimmTanhKwargs,
+    "wsd": _TimmWsdKwargs,
+    "plateau": _TimmPlateauKwargs,
+}
+
+
+class TimmSpec(_SpecModel):
+    """timm's scheduler class ``scheduler`` built with ``kwargs`` on an optimizer of rate
+    ``learning_rate``, noise off; its ``t_in_epochs`` is the spec's unit."""
+
+    type: Literal["timm"] = "timm"
+    scheduler: Literal["cosine", "step", "multistep", "poly", "tanh", "wsd", "plateau"]
+    learning_rate: Rate
+    kwargs: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    monitor: str | None = Field(default=None, min_length=1, max_length=200, validate_default=True)
+    """The metric plateau watches (required for it)."""
+
+    @field_validator("kwargs")
+    @classmethod
+    def _known_kwargs(cls, kwargs: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _library_kwargs(TIMM_KWARGS, info.data.get("scheduler"), kwargs)
+
+    @field_validator("monitor")
+    @classmethod
+    def _plateau_monitor(cls, monitor: str | None, info: ValidationInfo) -> str | None:
+        plateau = info.data.get("scheduler") == "plateau"
+        if plateau and monitor is None:
+            raise ValueError("plateau needs the metric it watches")
+        if not plateau and monitor is not None:
+            raise ValueError("only plateau watches a metric")
+        return monitor
+
+
+class ProductSpec(_SpecModel):
+    """PyTorch ChainedScheduler: the product of the factors' rates. The first factor gives the
+    rate, the others multipliers (write them with an initial rate of 1)."""
+
+    type: Literal["product"] = "product"
+    factors: tuple[Spec, ...] = Field(min_length=1)
+
+    @field_validator("factors")
+    @classmethod
+    def _bounded_nesting(cls, factors: tuple[Spec, ...]) -> tuple[Spec, ...]:
+        _check_nesting(list(factors))
+        return factors
+
+
 StatelessSpec: TypeAlias = (
     ConstantSpec
     | ExponentialDecaySpec
@@ -377,10 +699,15 @@ StatelessSpec: TypeAlias = (
     | CyclicSpec
     | OneCycleSpec
     | RampHoldDecaySpec
+    | TransformersSpec
+    | TimmSpec
 )
-"""The specs whose rate depends on t alone."""
+"""The specs whose rate depends on t alone (the libraries' plateau schedulers aside: they are
+evaluated as their `plateau_equivalent`)."""
 
-_AnySpec: TypeAlias = StatelessSpec | SequenceSpec | ReduceOnPlateauSpec | ExpressionSpec
+_AnySpec: TypeAlias = (
+    StatelessSpec | SequenceSpec | ReduceOnPlateauSpec | ExpressionSpec | ProductSpec
+)
 
 Spec: TypeAlias = Annotated[_AnySpec, Field(discriminator="type")]
 """Any schedule spec, discriminated on ``type``."""
@@ -388,6 +715,7 @@ Spec: TypeAlias = Annotated[_AnySpec, Field(discriminator="type")]
 Stage.model_rebuild()
 SequenceSpec.model_rebuild()
 ReduceOnPlateauSpec.model_rebuild()
+ProductSpec.model_rebuild()
 
 SpecAdapter: TypeAdapter[Spec] = TypeAdapter(Spec)
 SPEC_TYPES = frozenset(model.model_fields["type"].default for model in get_args(_AnySpec))
@@ -399,7 +727,59 @@ def children(spec: Spec) -> list[Spec]:
         return [stage.schedule for stage in spec.stages]
     if isinstance(spec, ReduceOnPlateauSpec) and spec.base is not None:
         return [spec.base]
+    if isinstance(spec, ProductSpec):
+        return list(spec.factors)
     return []
+
+
+def plateau_equivalent(spec: TransformersSpec | TimmSpec) -> Spec | None:
+    """The lrhub spec a library's plateau scheduler is (None for the others, whose rate depends
+    on t alone): Transformers' is torch's ReduceLROnPlateau; timm's ramps linearly over warmup_t
+    (ignoring the metrics meanwhile, as timm does) and then is torch's, from the ramp's end."""
+    kwargs = spec.kwargs
+    assert spec.monitor is not None or spec.scheduler not in {"reduce_lr_on_plateau", "plateau"}
+    if isinstance(spec, TransformersSpec):
+        if spec.scheduler != "reduce_lr_on_plateau":
+            return None
+        return ReduceOnPlateauSpec(
+            unit=spec.unit,
+            monitor=spec.monitor or "",
+            semantics="torch",
+            initial_learning_rate=spec.learning_rate,
+            mode=kwargs["mode"],
+            factor=kwargs["factor"],
+            patience=kwargs["patience"],
+            min_delta=kwargs["threshold"],
+            threshold_mode=kwargs["threshold_mode"],
+            cooldown=kwargs["cooldown"],
+            min_lr=kwargs["min_lr"],
+        )
+    if spec.scheduler != "plateau":
+        return None
+    warmup_t, start = kwargs["warmup_t"], kwargs["warmup_lr_init"]
+    # timm's ramp: start + t * (rate - start) / warmup_t; the plateau reduces the rate it ends on.
+    ramp_end = start + warmup_t * ((spec.learning_rate - start) / warmup_t) if warmup_t else 0.0
+    plateau = ReduceOnPlateauSpec(
+        unit=spec.unit,
+        monitor=spec.monitor or "",
+        semantics="torch",
+        initial_learning_rate=ramp_end if warmup_t else spec.learning_rate,
+        mode=kwargs["mode"],
+        factor=kwargs["decay_rate"],
+        patience=kwargs["patience_t"],
+        min_delta=kwargs["threshold"],
+        cooldown=kwargs["cooldown_t"],
+        min_lr=kwargs["lr_min"],
+    )
+    if not warmup_t:
+        return plateau
+    ramp = LinearSpec(
+        unit=spec.unit, start_learning_rate=start, end_learning_rate=ramp_end, duration=warmup_t
+    )
+    return SequenceSpec(
+        unit=spec.unit,
+        stages=(Stage(schedule=ramp, duration=warmup_t), Stage(schedule=plateau)),
+    )
 
 
 # One rate of a built-in schedule takes about as long as evaluating this many expression nodes
@@ -431,10 +811,15 @@ def _check_nesting(nested: list[Spec]) -> None:
         raise ValueError(f"specs nest {depth} levels deep; the limit is {MAX_NESTING}")
 
 
-def parse_spec(data: Mapping[str, Any]) -> Spec:
-    """Validate ``data`` into a spec; SpecError (ExpressionError for formulas) names the fields."""
+def parse_spec(data: Mapping[str, Any], *, stored: bool = False) -> Spec:
+    """Validate ``data`` into a spec; SpecError (ExpressionError for formulas) names the fields.
+
+    ``stored``: ``data`` is a spec's canonical JSON as stored earlier; fields added since then
+    take the value that keeps its meaning (a one_cycle or cyclic stored without
+    ``cycle_momentum`` cycles no momentum), not the default a new spec gets.
+    """
     try:
-        return SpecAdapter.validate_python(data)
+        return SpecAdapter.validate_python(data, context={"stored": stored})
     except ValidationError as exc:
         raise _spec_error(exc) from None
 
@@ -468,10 +853,13 @@ def error_location(error: Mapping[str, Any]) -> str:
     """
     path: list[str] = []
     expect_tag = True  # a spec parsed alone starts with its tag
+    previous: object = None
     for part in error.get("loc", ()):
         if not (expect_tag and part in SPEC_TYPES):
             path.append(str(part))
-        expect_tag = part in _SPEC_KEYS
+        # A product's factors are a list of specs: the tag follows the index.
+        expect_tag = part in _SPEC_KEYS or (previous == "factors" and isinstance(part, int))
+        previous = part
     if error.get("type") in _TAG_ERRORS:
         path.append("type")
     return ".".join(path)

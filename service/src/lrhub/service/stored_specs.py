@@ -23,8 +23,8 @@ def canonical_text(spec: Spec) -> str:
 
 @lru_cache(maxsize=SPEC_CACHE_SIZE)
 def load_spec(text: str) -> Spec:
-    """The spec stored as `text` (parsed once per process)."""
-    return parse_spec(json.loads(text))
+    """The spec stored as `text` (parsed once per process), with the meaning it was stored with."""
+    return parse_spec(json.loads(text), stored=True)
 
 
 @lru_cache(maxsize=SPEC_CACHE_SIZE)

@@ -29,8 +29,9 @@ there, once) and make their `JobRun` with `JobRun.for_adapter`; `UsesJobRun` giv
 and `client`.
 
 One module per concern: `run` (`JobRun`, `UsesJobRun`), `options` (`JobOptionKeywords`,
-`JobOptions`), `breaker` (`CircuitBreaker`), `crashes` (the `sys.excepthook` net) and `logs`
-(what a framework logged, as the service takes it). The outage buffer is `lrhub.client.outage`
+`JobOptions`), `breaker` (`CircuitBreaker`), `crashes` (the `sys.excepthook` net), `logs`
+(what a framework logged, as the service takes it) and `momentum` (`ScheduledMomentum`: the
+scheduled momentum or beta1 set in a torch optimizer). The outage buffer is `lrhub.client.outage`
 and the local answers `lrhub.client.local_decisions`.
 """
 

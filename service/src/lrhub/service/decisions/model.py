@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -42,6 +42,11 @@ class NewDecision:
     decided_at: datetime
     end_metrics: dict[str, float] | None
     """Observed at the end of this epoch; None until the job reports them."""
+    momentum: float | None
+    """The schedule's momentum (beta1) of the epoch's first step, where it schedules one."""
+    step_momentums: list[float] | None = field(default=None, kw_only=True)
+    """The epoch's per-step momentums when known, as answered or derived again on read (like
+    `step_learning_rates`, never written)."""
 
 
 @dataclass(frozen=True)

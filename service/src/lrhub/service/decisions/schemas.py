@@ -43,6 +43,13 @@ class EpochAnswer(BaseModel):
     epoch: int
     learning_rate: float
     step_learning_rates: list[float] | None
+    momentum: float | None = Field(
+        description="The momentum (SGD, RMSprop) or beta1 (Adam family) the schedule sets for "
+        "the epoch (its first step's); null when it schedules none."
+    )
+    step_momentums: list[float] | None = Field(
+        description="The epoch's per-step momentums, with steps_per_epoch and a momentum."
+    )
     reason: str
     stop: bool
     schedule: ScheduleVersionRef
@@ -60,6 +67,8 @@ class EpochAnswer(BaseModel):
             epoch=record.epoch,
             learning_rate=record.learning_rate,
             step_learning_rates=record.step_learning_rates,
+            momentum=record.momentum,
+            step_momentums=record.step_momentums,
             reason=record.reason,
             stop=record.stop,
             schedule=ScheduleVersionRef(name=record.schedule_name, version=record.schedule_version),
@@ -77,6 +86,10 @@ class HistoryEntry(BaseModel):
     epoch: int
     learning_rate: float = Field(description="The rate used during this epoch (its first step's).")
     step_learning_rates: list[float] | None
+    momentum: float | None = Field(
+        description="The momentum (beta1) the schedule set for this epoch (its first step's)."
+    )
+    step_momentums: list[float] | None
     reason: str
     stop: bool
     reductions: int = Field(
@@ -100,6 +113,8 @@ class HistoryEntry(BaseModel):
             epoch=decision.epoch,
             learning_rate=decision.learning_rate,
             step_learning_rates=decision.step_learning_rates,
+            momentum=decision.momentum,
+            step_momentums=decision.step_momentums,
             reason=decision.reason,
             stop=decision.stop,
             reductions=decision.reductions,

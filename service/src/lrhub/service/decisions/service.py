@@ -32,6 +32,7 @@ from lrhub.schedules import (
     StepRule,
     answer_epoch,
     effective_clock_origin,
+    step_momentums,
     step_rates,
 )
 from lrhub.service.auth.principal import Principal
@@ -277,6 +278,8 @@ def _decide(
         superseded=False,
         decided_at=now,
         end_metrics=None,
+        momentum=answer.momentum,
+        step_momentums=answer.step_momentums,
     )
     after = job_store.changed(
         job,
@@ -468,9 +471,21 @@ def _with_step_rates(
             clock_origin=decision.clock_origin,
             rule=StepRule(scale=decision.step_scale, fixed=decision.step_fixed),
         )
+        momentums = None
+        if decision.momentum is not None:
+            momentums = evaluator.run(
+                cost,
+                step_momentums,
+                spec,
+                decision.state_before,
+                epoch=decision.epoch,
+                metrics=decision.metrics,
+                steps_per_epoch=decision.steps_per_epoch,
+                clock_origin=decision.clock_origin,
+            )
     except EvaluationError:
         return decision  # it gave these rates once; a spec that no longer does has none to show
-    return replace(decision, step_learning_rates=rates)
+    return replace(decision, step_learning_rates=rates, step_momentums=momentums)
 
 
 def _replayed(

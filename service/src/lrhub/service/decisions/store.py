@@ -127,6 +127,7 @@ def _record_parameters(record: NewDecision) -> dict[str, Any]:
     # Field by field, not asdict: that deep-copies every list, the step rates included.
     parameters = {_DECISION_PARAM + name: getattr(record, name) for name in _RECORD_FIELDS}
     parameters[_DECISION_PARAM + "step_learning_rates"] = None  # derived on read
+    del parameters[_DECISION_PARAM + "step_momentums"]  # derived on read, no column
     return parameters
 
 

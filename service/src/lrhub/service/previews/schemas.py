@@ -24,6 +24,12 @@ class PreviewResult(BaseModel):
 
     learning_rates: list[float]
     step_learning_rates: list[list[float]] | None
+    momentums: list[float | None] | None = Field(
+        description="Each epoch's momentum (beta1), where the spec schedules one; null if never."
+    )
+    step_momentums: list[list[float] | None] | None = Field(
+        description="Each epoch's per-step momentums, with steps_per_epoch."
+    )
     reasons: list[str]
     reductions: list[int] = Field(description="The plateau reductions each epoch's decision made.")
     stop_epoch: int | None
@@ -34,6 +40,8 @@ class PreviewResult(BaseModel):
         return cls(
             learning_rates=preview.learning_rates,
             step_learning_rates=preview.step_learning_rates,
+            momentums=preview.momentums,
+            step_momentums=preview.step_momentums,
             reasons=preview.reasons,
             reductions=preview.reductions,
             stop_epoch=preview.stop_epoch,

@@ -99,6 +99,8 @@ decisions = Table(
     Column("reason", Text, nullable=False),
     Column("stop", Boolean, nullable=False),
     Column("reductions", Integer, nullable=False, server_default="0"),  # plateau reductions made
+    # The schedule's momentum (beta1) for the epoch's first step; null where none is scheduled.
+    Column("momentum", Double, nullable=True),
     Column("schedule_name", String(128), nullable=True),
     Column("schedule_version", Integer, nullable=True),
     # sha256 of the spec in force: tells which spec `state_before` belongs to on a rewind.
