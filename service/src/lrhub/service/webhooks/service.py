@@ -1,0 +1,251 @@
+"""Use cases of webhooks: subscriptions (admin only), the outbox other services write events
+to inside their own transactions (`record_event`), and the deliverer's claims and outcomes.
+
+Delivery is at least once: an event's messages commit with the event or not at all, and a
+message stays in the outbox until an attempt succeeds, its retries run out or its webhook is
+disabled. Every attempt of one message carries the same `webhook-id`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from lrhub.service.auth.principal import Principal
+from lrhub.service.clock import iso_text, utc_now
+from lrhub.service.errors import Conflict, InvalidChange, NotFound
+from lrhub.service.fields import JobStatus
+from lrhub.service.jobs import store as job_store
+from lrhub.service.jobs.model import StoredJob
+from lrhub.service.jobs.selectors import parse_selector
+from lrhub.service.storage.database import read_transaction, write_transaction
+from lrhub.service.webhook_options import WebhookOptions
+from lrhub.service.webhooks import signing
+from lrhub.service.webhooks import store as webhook_store
+from lrhub.service.webhooks.model import (
+    Claim,
+    MessageState,
+    NewMessage,
+    StoredMessage,
+    StoredWebhook,
+    WebhookEvent,
+)
+from lrhub.service.webhooks.targets import TargetRefused, resolve
+
+# The event a job's new status raises.
+_STATUS_EVENTS = {
+    JobStatus.COMPLETED: WebhookEvent.JOB_COMPLETED,
+    JobStatus.FAILED: WebhookEvent.JOB_FAILED,
+    JobStatus.STOPPED: WebhookEvent.JOB_STOPPED,
+}
+
+
+@dataclass(frozen=True)
+class CreatedWebhook:
+    """A new webhook and its signing secret, answered this once (stored encrypted)."""
+
+    webhook: StoredWebhook
+    secret: str
+
+
+def create_webhook(
+    engine: Engine,
+    principal: Principal,
+    options: WebhookOptions,
+    url: str,
+    events: list[WebhookEvent],
+    selector: str | None,
+) -> CreatedWebhook:
+    """Subscribe `url` to `events` of the jobs `selector` selects (all jobs when None)."""
+    principal.require_admin()
+    if options.key is None:
+        raise Conflict(
+            "webhooks are off on this server: set LRHUB_WEBHOOK_KEY (at least 32 characters), "
+            "which their signing secrets are encrypted with"
+        )
+    try:
+        resolve(url, allow_private=options.allow_private)
+    except TargetRefused as error:
+        raise InvalidChange("url", str(error)) from error
+    webhook_id = "wh_" + uuid.uuid4().hex
+    secret = signing.new_secret()
+    webhook = StoredWebhook(
+        webhook_id=webhook_id,
+        url=url,
+        events=sorted({event.value for event in events}),
+        selector=selector,
+        secret=signing.seal(options.key, webhook_id, secret),
+        created_by=principal.actor,
+        created_at=utc_now(),
+        disabled_at=None,
+        disabled_reason=None,
+    )
+    with write_transaction(engine) as connection:
+        webhook_store.insert_webhook(connection, webhook)
+    return CreatedWebhook(webhook=webhook, secret=secret)
+
+
+def list_webhooks(
+    engine: Engine, principal: Principal, after: str | None, limit: int
+) -> list[StoredWebhook]:
+    """Webhooks by id after the id `after`."""
+    principal.require_admin()
+    with read_transaction(engine) as connection:
+        return webhook_store.list_webhooks(connection, after=after, limit=limit)
+
+
+def delete_webhook(engine: Engine, principal: Principal, webhook_id: str) -> None:
+    """Remove the webhook, its undelivered messages and its delivery log."""
+    principal.require_admin()
+    with write_transaction(engine) as connection:
+        if not webhook_store.delete_webhook(connection, webhook_id):
+            raise NotFound(f"there is no webhook {webhook_id!r}")
+
+
+def list_deliveries(
+    engine: Engine, principal: Principal, webhook_id: str, after: int | None, limit: int
+) -> list[StoredMessage]:
+    """The webhook's messages, oldest first, each with its attempts."""
+    principal.require_admin()
+    with read_transaction(engine) as connection:
+        if webhook_store.get_webhook(connection, webhook_id) is None:
+            raise NotFound(f"there is no webhook {webhook_id!r}")
+        return webhook_store.list_messages(connection, webhook_id, after_id=after, limit=limit)
+
+
+def record_event(
+    connection: Connection, event: WebhookEvent, job_id: str, data: Mapping[str, Any]
+) -> None:
+    """Write `event` of the job `job_id` to the outbox of every enabled webhook that subscribes
+    to it and whose selector selects the job, in the caller's transaction (so it is delivered
+    if and only if the event commits)."""
+    subscribers = [
+        webhook
+        for webhook in webhook_store.enabled_webhooks(connection)
+        if event.value in webhook.events
+    ]
+    if not subscribers:
+        return
+    now = utc_now()
+    body = json.dumps(
+        {"type": event.value, "timestamp": iso_text(now), "data": {"job_id": job_id, **data}},
+        separators=(",", ":"),
+    )
+    messages = [
+        NewMessage(
+            message_id="msg_" + uuid.uuid4().hex,
+            webhook_id=webhook.webhook_id,
+            event_type=event.value,
+            payload=body,
+            created_at=now,
+        )
+        for webhook in subscribers
+        if webhook.selector is None
+        or webhook_store.job_matches(
+            connection, job_id, job_store.selector_condition(parse_selector(webhook.selector))
+        )
+    ]
+    if messages:
+        webhook_store.insert_messages(connection, messages)
+
+
+def record_job_change(
+    connection: Connection,
+    actor: str,
+    before: StoredJob,
+    after: StoredJob,
+    change_id: str | None,
+) -> None:
+    """The events of a recorded change of one job: `change`, and the job's new status's."""
+    data = {
+        "actor": actor,
+        "change_id": change_id,
+        "labels": after.labels,
+        "status": after.status.value,
+        "before": job_store.audit_snapshot(before),
+        "after": job_store.audit_snapshot(after),
+    }
+    record_event(connection, WebhookEvent.CHANGE, after.job_id, data)
+    status_event = _STATUS_EVENTS.get(after.status)
+    if status_event is not None and before.status != after.status:
+        record_event(connection, status_event, after.job_id, data)
+
+
+def raises_events(*, stop: bool, reductions: int) -> bool:
+    """Whether storing a decision raises a webhook event (a stop or a plateau reduction)."""
+    return stop or reductions > 0
+
+
+def record_decision(connection: Connection, job: StoredJob, decision: Mapping[str, Any]) -> None:
+    """The events of a decision of `job` just stored (its fields `epoch`, `learning_rate`,
+    `reason`, `reductions`, `stop`, `metrics`): `decision.stop`, `plateau.reduced`."""
+    data = {"labels": job.labels, **decision}
+    if decision["stop"]:
+        record_event(connection, WebhookEvent.DECISION_STOP, job.job_id, data)
+    if decision["reductions"] > 0:
+        record_event(connection, WebhookEvent.PLATEAU_REDUCED, job.job_id, data)
+
+
+def claim_due(engine: Engine, options: WebhookOptions, claimed_by: str, limit: int) -> list[Claim]:
+    """Claim up to `limit` messages due for an attempt, for this process until its lease ends."""
+    now = utc_now()
+    first_delay = options.retry_schedule[0]
+    with read_transaction(engine) as connection:
+        if not webhook_store.has_due(connection, now, first_delay):
+            return []  # the common case, without taking a write lock
+    with write_transaction(engine) as connection:
+        return webhook_store.claim_due(
+            connection,
+            now=now,
+            first_delay=first_delay,
+            lease_until=now + options.lease,
+            claimed_by=claimed_by,
+            limit=limit,
+        )
+
+
+def finish_attempt(
+    engine: Engine,
+    options: WebhookOptions,
+    claim: Claim,
+    *,
+    status_code: int | None,
+    error: str | None,
+) -> MessageState:
+    """Record the outcome of `claim`'s attempt: a 2xx delivers the message; 410 disables the
+    webhook; anything else (or no answer) retries by the schedule until it runs out."""
+    now = utc_now()
+    next_attempt_at: datetime | None = None
+    with write_transaction(engine) as connection:
+        if status_code is not None and 200 <= status_code < 300:
+            state = MessageState.DELIVERED
+        elif status_code == 410:
+            state = MessageState.FAILED
+        elif claim.attempt < len(options.retry_schedule):
+            state = MessageState.PENDING
+            next_attempt_at = now + options.retry_schedule[claim.attempt]
+        else:
+            state = MessageState.FAILED
+        webhook_store.finish_attempt(
+            connection,
+            claim,
+            now=now,
+            status_code=status_code,
+            error=error,
+            state=state,
+            next_attempt_at=next_attempt_at,
+        )
+        if status_code == 410:
+            webhook_store.disable_webhook(
+                connection,
+                claim.message.webhook_id,
+                at=now,
+                reason=f"the receiver answered 410 Gone to message {claim.message.message_id}",
+            )
+    return state
