@@ -128,6 +128,7 @@ class ServerSettings(BaseSettings):
             retry_schedule=parse_retry_schedule(self.webhook_retry_schedule),
             allow_private=self.webhook_allow_private,
             timeout=self.webhook_timeout,
+            lock_timeout=self.lock_timeout,
         )
 
     @field_validator("admin_token")

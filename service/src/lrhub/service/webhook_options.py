@@ -46,9 +46,12 @@ class WebhookOptions:
     """Whether private, loopback and link-local targets are allowed (SSRF guard off)."""
     timeout: float
     """Seconds one attempt may take, connecting and reading the answer included."""
+    lock_timeout: float
+    """Seconds a statement may wait for a database lock (LRHUB_LOCK_TIMEOUT)."""
 
     @property
     def lease(self) -> timedelta:
         """How long a claimed attempt is this process's: past it (the process died while
-        delivering), another process claims the message again. Longer than any attempt."""
-        return timedelta(seconds=2 * self.timeout + 5)
+        delivering), another process claims the message again. Longer than an attempt and the
+        write of its outcome may take, so a live process's attempt is never sent twice."""
+        return timedelta(seconds=2 * self.timeout + 2 * self.lock_timeout)
