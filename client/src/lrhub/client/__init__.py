@@ -44,6 +44,8 @@ from .models import (
     BulkChange,
     BulkJob,
     Change,
+    Delivery,
+    DeliveryAttempt,
     EpochAnswer,
     Health,
     HistoryEntry,
@@ -60,6 +62,8 @@ from .models import (
     StreamEvent,
     Token,
     TokenCreated,
+    Webhook,
+    WebhookCreated,
 )
 from .settings import ClientSettings
 
@@ -74,6 +78,8 @@ __all__ = [
     "ClientSettings",
     "Conflict",
     "ConnectError",
+    "Delivery",
+    "DeliveryAttempt",
     "EpochAnswer",
     "EvaluationFailed",
     "Forbidden",
@@ -109,4 +115,6 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "ValidationError",
+    "Webhook",
+    "WebhookCreated",
 ]
