@@ -234,3 +234,20 @@ def test_deleting_a_webhook_drops_its_outbox(hooks_api: TestClient) -> None:
         assert hooks_api.get("/v1/webhooks").json()["items"] == []
         path = f"/v1/webhooks/{created['webhook_id']}/deliveries"
         assert hooks_api.get(path).status_code == 404
+
+
+def test_a_stale_job_is_announced_once_per_silence(db_url: str) -> None:
+    with running_receiver() as receiver, app_client(db_url, **FAST, stale_after=1.0) as api:
+        created = subscribe(api, receiver, ["job.stale"], selector="team=a")
+        create_job(api, "quiet", spec=PLATEAU, labels={"team": "a"})
+        create_job(api, "other", spec=PLATEAU, labels={"team": "b"})
+        [first] = receiver.wait_for(lambda seen: len(seen) == 1)
+        # It reports, then falls silent again: a second spell, a second event.
+        decide(api, "quiet", 0, {})
+        got = receiver.wait_for(lambda seen: len(seen) == 2)
+        # Scans run every 0.25 s: a third request would have come with the second.
+        events = [item.verify(created["secret"]) for item in got]
+        assert [event["type"] for event in events] == ["job.stale", "job.stale"]
+        assert {event["data"]["job_id"] for event in events} == {"quiet"}
+        assert events[0]["data"]["silent_since"] < events[1]["data"]["silent_since"]
+        assert first.message_id != got[1].message_id

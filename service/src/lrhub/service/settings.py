@@ -129,6 +129,7 @@ class ServerSettings(BaseSettings):
             allow_private=self.webhook_allow_private,
             timeout=self.webhook_timeout,
             lock_timeout=self.lock_timeout,
+            stale_after=self.stale_after,
         )
 
     @field_validator("admin_token")

@@ -48,6 +48,8 @@ class WebhookOptions:
     """Seconds one attempt may take, connecting and reading the answer included."""
     lock_timeout: float
     """Seconds a statement may wait for a database lock (LRHUB_LOCK_TIMEOUT)."""
+    stale_after: timedelta
+    """LRHUB_STALE_AFTER: what `job.stale` events are raised by."""
 
     @property
     def lease(self) -> timedelta:

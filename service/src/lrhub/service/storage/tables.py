@@ -247,3 +247,17 @@ webhook_attempts = Table(
     Column("status_code", Integer, nullable=True),
     Column("error", Text, nullable=True),
 )
+
+# Which stale spells of which jobs a `job.stale` event was raised for: one per job and silence
+# (`since`: its last report, or its creation), so each spell is announced once by one replica.
+webhook_stale_notices = Table(
+    "webhook_stale_notices",
+    metadata,
+    Column(
+        "job_id",
+        String(253),
+        ForeignKey("jobs.job_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("since", DateTime(timezone=True), primary_key=True),
+)

@@ -1,4 +1,5 @@
-"""The deliverer: a background thread per server process that claims due messages from the
+"""The deliverer: a background thread per server process that raises `job.stale` events (a
+job goes stale by saying nothing, so no request raises them) and claims due messages from the
 outbox and sends them, each attempt in a small pool of threads, with its own database engine and
 HTTP client. Nothing on the request path waits for it, so a slow or dead receiver delays no
 decision; a process killed mid-attempt leaves a claim whose lease runs out, and the message is
@@ -25,6 +26,8 @@ from lrhub.service.webhooks.targets import TargetRefused, resolve
 LOGGER = logging.getLogger("lrhub.webhooks")
 # How often an idle deliverer looks for due messages: the added latency of a delivery.
 POLL_SECONDS = 0.1
+# The longest pause between two looks for newly stale jobs.
+STALE_SCAN_SECONDS = 5.0
 # Attempts in flight per process; more due messages wait for the next free sender.
 SENDERS = 8
 # What is read of a receiver's answer: enough for an error message, never a whole page.
@@ -64,8 +67,14 @@ class Deliverer:
         self.engine.dispose()
 
     def _run(self) -> None:
+        # Stale jobs are looked for a few times per LRHUB_STALE_AFTER, at most every few seconds.
+        stale_every = min(STALE_SCAN_SECONDS, self.options.stale_after.total_seconds() / 4)
+        next_stale_scan = time.monotonic()
         while not self._stopped.is_set():
             try:
+                if time.monotonic() >= next_stale_scan:
+                    next_stale_scan = time.monotonic() + stale_every
+                    webhook_service.announce_stale_jobs(self.engine, self.options.stale_after)
                 claimed = self._claim_some()
             except Exception:  # a database outage: try again after a pause, never die
                 LOGGER.exception("webhook deliverer could not claim messages")

@@ -9,21 +9,23 @@ disabled. Every attempt of one message carries the same `webhook-id`.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
 from lrhub.service.auth.principal import Principal
-from lrhub.service.clock import iso_text, utc_now
+from lrhub.service.clock import as_utc, iso_text, utc_now
 from lrhub.service.errors import Conflict, InvalidChange, NotFound
 from lrhub.service.fields import JobStatus
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.model import StoredJob
 from lrhub.service.jobs.selectors import parse_selector
+from lrhub.service.jobs.staleness import is_stale
 from lrhub.service.storage.database import read_transaction, write_transaction
 from lrhub.service.webhook_options import WebhookOptions
 from lrhub.service.webhooks import signing
@@ -37,6 +39,8 @@ from lrhub.service.webhooks.model import (
     WebhookEvent,
 )
 from lrhub.service.webhooks.targets import TargetRefused, resolve
+
+logger = logging.getLogger(__name__)
 
 # The event a job's new status raises.
 _STATUS_EVENTS = {
@@ -192,6 +196,51 @@ def record_decision(connection: Connection, job: StoredJob, decision: Mapping[st
         record_event(connection, WebhookEvent.PLATEAU_REDUCED, job.job_id, data)
 
 
+# Running jobs read at a time while looking for stale ones.
+_STALE_CANDIDATE_BATCH = 500
+
+
+def announce_stale_jobs(engine: Engine, stale_after: timedelta) -> int:
+    """Raise `job.stale` for each running job that is stale now (`is_stale`) and was not
+    announced for this spell of silence; how many it raised. Reads nothing more when no
+    webhook subscribes to it."""
+    with read_transaction(engine) as connection:
+        subscribed = any(
+            WebhookEvent.JOB_STALE.value in webhook.events
+            for webhook in webhook_store.enabled_webhooks(connection)
+        )
+    if not subscribed:
+        return 0
+    now = utc_now()
+    raised = 0
+    after: str | None = None
+    while True:
+        with read_transaction(engine) as connection:
+            batch = job_store.list_running_jobs_silent_since(
+                connection, now - stale_after, after=after, limit=_STALE_CANDIDATE_BATCH
+            )
+            noticed = webhook_store.stale_noticed(connection, [job.job_id for job in batch])
+        for job in batch:
+            since = as_utc(job.last_seen_at or job.created_at)
+            if (job.job_id, since) in noticed or not is_stale(
+                job, now=now, stale_after=stale_after
+            ):
+                continue
+            with write_transaction(engine) as connection:
+                if webhook_store.note_stale(connection, job.job_id, since):
+                    data = {
+                        "labels": job.labels,
+                        "status": job.status.value,
+                        "silent_since": iso_text(since),
+                        "silent_seconds": round((now - since).total_seconds(), 3),
+                    }
+                    record_event(connection, WebhookEvent.JOB_STALE, job.job_id, data)
+                    raised += 1
+        if len(batch) < _STALE_CANDIDATE_BATCH:
+            return raised
+        after = batch[-1].job_id
+
+
 def claim_due(engine: Engine, options: WebhookOptions, claimed_by: str, limit: int) -> list[Claim]:
     """Claim up to `limit` messages due for an attempt, for this process until its lease ends."""
     now = utc_now()
@@ -217,7 +266,7 @@ def finish_attempt(
     *,
     status_code: int | None,
     error: str | None,
-) -> MessageState:
+) -> None:
     """Record the outcome of `claim`'s attempt: a 2xx delivers the message; 410 disables the
     webhook; anything else (or no answer) retries by the schedule until it runs out."""
     now = utc_now()
@@ -232,7 +281,7 @@ def finish_attempt(
             next_attempt_at = now + options.retry_schedule[claim.attempt]
         else:
             state = MessageState.FAILED
-        webhook_store.finish_attempt(
+        if not webhook_store.finish_attempt(
             connection,
             claim,
             now=now,
@@ -240,7 +289,13 @@ def finish_attempt(
             error=error,
             state=state,
             next_attempt_at=next_attempt_at,
-        )
+        ):
+            logger.warning(
+                "webhook message %s: attempt %d outlived its lease; another claim has it",
+                claim.message.message_id,
+                claim.attempt,
+            )
+            return
         if status_code == 410:
             webhook_store.disable_webhook(
                 connection,
@@ -248,4 +303,3 @@ def finish_attempt(
                 at=now,
                 reason=f"the receiver answered 410 Gone to message {claim.message.message_id}",
             )
-    return state

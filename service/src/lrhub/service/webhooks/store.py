@@ -26,8 +26,16 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
-from lrhub.service.storage.tables import jobs, webhook_attempts, webhook_messages, webhooks
+from lrhub.service.clock import as_utc
+from lrhub.service.storage.tables import (
+    jobs,
+    webhook_attempts,
+    webhook_messages,
+    webhook_stale_notices,
+    webhooks,
+)
 from lrhub.service.webhooks.model import (
     Claim,
     MessageState,
@@ -246,3 +254,31 @@ def list_messages(
             )
         )
     return messages
+
+
+def stale_noticed(connection: Connection, job_ids: Sequence[str]) -> set[tuple[str, datetime]]:
+    """The (job, silent since) spells of `job_ids` a `job.stale` event was raised for."""
+    rows = connection.execute(
+        select(webhook_stale_notices).where(webhook_stale_notices.c.job_id.in_(job_ids))
+    )
+    return {(job_id, as_utc(since)) for job_id, since in rows}
+
+
+def note_stale(connection: Connection, job_id: str, since: datetime) -> bool:
+    """Record that the job's spell of silence since `since` was announced; False when it was
+    already (by this process or another: the primary key decides, whoever commits first)."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    inserted = connection.execute(
+        dialect.insert(webhook_stale_notices)
+        .values(job_id=job_id, since=since)
+        .on_conflict_do_nothing()
+        .returning(webhook_stale_notices.c.job_id)
+    )
+    if inserted.first() is None:
+        return False
+    connection.execute(
+        delete(webhook_stale_notices).where(
+            webhook_stale_notices.c.job_id == job_id, webhook_stale_notices.c.since < since
+        )
+    )
+    return True

@@ -2,7 +2,8 @@
 
 `webhooks` holds each subscription with its signing secret encrypted; `webhook_messages` one row
 per event and webhook, written in the transaction of the event, claimed by one deliverer at a
-time (`lease_until`, `claimed_by`); `webhook_attempts` every attempt's outcome.
+time (`lease_until`, `claimed_by`); `webhook_attempts` every attempt's outcome;
+`webhook_stale_notices` the stale spells of jobs a `job.stale` event was raised for.
 
 Revision ID: 0011
 Revises: 0007
@@ -20,7 +21,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add `webhooks`, `webhook_messages` and `webhook_attempts`."""
+    """Add `webhooks`, `webhook_messages`, `webhook_attempts`, `webhook_stale_notices`."""
     op.create_table(
         "webhooks",
         sa.Column("webhook_id", sa.String(40), primary_key=True),
@@ -68,10 +69,21 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer, nullable=True),
         sa.Column("error", sa.Text, nullable=True),
     )
+    op.create_table(
+        "webhook_stale_notices",
+        sa.Column(
+            "job_id",
+            sa.String(253),
+            sa.ForeignKey("jobs.job_id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("since", sa.DateTime(timezone=True), primary_key=True),
+    )
 
 
 def downgrade() -> None:
     """Drop the webhooks tables."""
+    op.drop_table("webhook_stale_notices")
     op.drop_table("webhook_attempts")
     op.drop_table("webhook_messages")
     op.drop_table("webhooks")
