@@ -4,21 +4,25 @@ each message exactly once."""
 
 from __future__ import annotations
 
+import re
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from tests.service.helpers import PLATEAU
 from tests.support.postgres import scratch_database
 from tests.support.receiver import poll_until, running_receiver
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import ServerProcess, free_port, running_server, start_server
 
 pytestmark = pytest.mark.slow
 
 KEY = "a-webhook-key-of-at-least-32-characters"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def webhook_env(**extra: str) -> dict[str, str]:
@@ -118,3 +122,39 @@ def test_two_replicas_deliver_each_attempt_once(tmp_path: Path, postgres_url: st
     secret = created["secret"]
     jobs_told = {item.verify(secret)["data"]["job_id"] for item in receiver.received}
     assert jobs_told == {f"j{index}" for index in range(jobs)}
+
+
+def readme_receiver() -> str:
+    """The receiver the README's webhooks section shows, as it is there."""
+    section = README.read_text().split("## Webhooks: events pushed", 1)[1]
+    found = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert found is not None, "the README's webhooks section has no python receiver"
+    return found[1]
+
+
+def test_the_readme_receiver_verifies_a_delivery(tmp_path: Path) -> None:
+    port = free_port()
+    with running_server(tmp_path, env=webhook_env()) as server:
+        body = {"url": f"http://127.0.0.1:{port}/lrhub", "events": ["job.failed"]}
+        created = httpx.post(f"{server.url}/v1/webhooks", json=body, timeout=10).json()
+        code = re.sub(r'"whsec_[^"]*"', repr(created["secret"]), readme_receiver())
+        printed: list[tuple[Any, ...]] = []
+        namespace: dict[str, Any] = {"print": lambda *args: printed.append(args)}
+        exec(compile(code, "README.md", "exec"), namespace)
+        receiver = uvicorn.Server(
+            uvicorn.Config(namespace["app"], host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=receiver.run, daemon=True)
+        thread.start()
+        try:
+            poll_until(lambda: receiver.started, bool, 30.0)
+            response = httpx.put(f"{server.url}/v1/jobs/j", json={"spec": PLATEAU}, timeout=10)
+            assert response.status_code == 201, response.text
+            failed = {"status": "failed"}
+            assert httpx.patch(f"{server.url}/v1/jobs/j", json=failed, timeout=10).is_success
+            poll_until(lambda: printed, lambda seen: seen == [("job.failed", "j")], 30.0)
+            [delivery] = deliveries(server, created["webhook_id"])
+            assert [attempt["status_code"] for attempt in delivery["attempts"]] == [200]
+        finally:
+            receiver.should_exit = True
+            thread.join(30)
