@@ -217,6 +217,12 @@ def test_webhooks_need_a_key_and_an_admin(secure_api: TestClient) -> None:
     body = {"url": "http://example.com/", "events": ["change"]}
     problem(secure_api.post("/v1/webhooks", json=body), 401)
     headers = {"Authorization": "Bearer s3cret-admin-token"}
+    operator = secure_api.post(
+        "/v1/tokens", json={"name": "ops", "role": "operator"}, headers=headers
+    )
+    as_operator = {"Authorization": f"Bearer {operator.json()['token']}"}
+    problem(secure_api.post("/v1/webhooks", json=body, headers=as_operator), 403)
+    problem(secure_api.get("/v1/webhooks", headers=as_operator), 403)
     problem(secure_api.post("/v1/webhooks", json=body, headers=headers), 409, "LRHUB_WEBHOOK_KEY")
     missing = "/v1/webhooks/wh_" + "0" * 32
     problem(secure_api.delete(missing, headers=headers), 404)
