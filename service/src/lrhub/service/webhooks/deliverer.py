@@ -1,14 +1,17 @@
 """The deliverer: a background thread per server process that raises `job.stale` events (a
 job goes stale by saying nothing, so no request raises them) and claims due messages from the
-outbox and sends them, each attempt in a small pool of threads, with its own database engine and
-HTTP client. Nothing on the request path waits for it, so a slow or dead receiver delays no
-decision; a process killed mid-attempt leaves a claim whose lease runs out, and the message is
-claimed again (by any replica) with the next attempt number and the same `webhook-id`.
+outbox, and a pool of sender threads that make the attempts, with the deliverer's own database
+engine and HTTP client. The claiming thread records the outcomes of the attempts that ended
+together with its next claim, one transaction per round. Nothing on the request path waits for
+it, so a slow or dead receiver delays no decision; a process killed mid-attempt leaves a claim
+whose lease runs out, and the message is claimed again (by any replica) with the next attempt
+number and the same `webhook-id`.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -19,7 +22,7 @@ from sqlalchemy import Engine
 
 from lrhub.service.webhook_options import WebhookOptions
 from lrhub.service.webhooks import service as webhook_service
-from lrhub.service.webhooks.model import Claim
+from lrhub.service.webhooks.model import Claim, Outcome
 from lrhub.service.webhooks.signing import SecretUnreadable, signature, unseal
 from lrhub.service.webhooks.targets import TargetRefused, resolve
 
@@ -43,7 +46,9 @@ class Deliverer:
         self.options = options
         self.name = f"deliverer-{uuid.uuid4().hex[:12]}"
         self._stopped = threading.Event()
-        self._free = threading.Semaphore(SENDERS)
+        # Attempts report here; the claiming thread records them with its next claim.
+        self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._unrecorded: list[Outcome] = []
         self._senders = ThreadPoolExecutor(SENDERS, thread_name_prefix="lrhub-webhook")
         # Redirects are not followed: one could lead to an address the guard refuses.
         self._http = httpx.Client(
@@ -59,53 +64,65 @@ class Deliverer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop claiming and wait for the attempts in flight (each bounded by the timeout)."""
+        """Stop claiming, wait for the attempts in flight (each bounded by the timeout) and
+        record how they went."""
         self._stopped.set()
         self._thread.join()
         self._senders.shutdown(wait=True)
+        outcomes = self._unrecorded + self._drain(wait=0)
+        try:
+            webhook_service.settle_and_claim(self.engine, self.options, self.name, outcomes, 0)
+        except Exception:  # their leases run out and the messages are tried again
+            LOGGER.exception("webhook deliverer could not record its last attempts")
         self._http.close()
         self.engine.dispose()
+
+    def _drain(self, wait: float) -> list[Outcome]:
+        """The outcomes reported so far, after waiting up to `wait` seconds for a first one."""
+        outcomes = []
+        try:
+            outcomes.append(
+                self._outcomes.get(timeout=wait) if wait else self._outcomes.get_nowait()
+            )
+            while True:
+                outcomes.append(self._outcomes.get_nowait())
+        except queue.Empty:
+            return outcomes
 
     def _run(self) -> None:
         # Stale jobs are looked for a few times per LRHUB_STALE_AFTER, at most every few seconds.
         stale_every = min(STALE_SCAN_SECONDS, self.options.stale_after.total_seconds() / 4)
         next_stale_scan = time.monotonic()
+        in_flight, idle = 0, False
         while not self._stopped.is_set():
+            # Idle: wait for an attempt to end (or for the next poll); else go on at once.
+            drained = self._drain(wait=POLL_SECONDS if idle else 0)
+            in_flight -= len(drained)
+            outcomes = self._unrecorded + drained
+            claims: list[Claim] = []
             try:
                 if time.monotonic() >= next_stale_scan:
                     next_stale_scan = time.monotonic() + stale_every
                     webhook_service.announce_stale_jobs(self.engine, self.options.stale_after)
-                claimed = self._claim_some()
-            except Exception:  # a database outage: try again after a pause, never die
-                LOGGER.exception("webhook deliverer could not claim messages")
-                claimed = 0
-            if claimed == 0:
-                self._stopped.wait(POLL_SECONDS)
-
-    def _claim_some(self) -> int:
-        """Claim as many due messages as there are free senders, and hand them over."""
-        if not self._free.acquire(timeout=POLL_SECONDS):
-            return 0
-        free = 1
-        while free < SENDERS and self._free.acquire(blocking=False):
-            free += 1
-        claims = webhook_service.claim_due(self.engine, self.options, self.name, free)
-        for _ in range(free - len(claims)):
-            self._free.release()
-        for claim in claims:
-            self._senders.submit(self._deliver, claim)
-        return len(claims)
+                claims = webhook_service.settle_and_claim(
+                    self.engine, self.options, self.name, outcomes, SENDERS - in_flight
+                )
+                self._unrecorded = []
+            except Exception:  # a database outage: keep the outcomes, try again, never die
+                LOGGER.exception("webhook deliverer could not reach the database")
+                self._unrecorded = outcomes
+            for claim in claims:
+                self._senders.submit(self._deliver, claim)
+            in_flight += len(claims)
+            idle = not claims
 
     def _deliver(self, claim: Claim) -> None:
         try:
             status_code, error = self.attempt(claim)
-            webhook_service.finish_attempt(
-                self.engine, self.options, claim, status_code=status_code, error=error
-            )
-        except Exception:  # the outcome is lost; the lease runs out and the message is retried
-            LOGGER.exception("webhook message %s: attempt not recorded", claim.message.message_id)
-        finally:
-            self._free.release()
+        except Exception as failure:  # a bug must not lose the outcome (or a sender)
+            LOGGER.exception("webhook message %s: attempt failed", claim.message.message_id)
+            status_code, error = None, f"lrhub could not send it: {type(failure).__name__}"
+        self._outcomes.put(Outcome(claim, status_code, error))
 
     def attempt(self, claim: Claim) -> tuple[int | None, str | None]:
         """Send `claim`'s message once: the answer's status code, or None and what went wrong

@@ -93,3 +93,12 @@ class Claim:
     url: str
     secret: str
     """Encrypted, as stored."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one claimed attempt went: the receiver's status code, or None and what went wrong."""
+
+    claim: Claim
+    status_code: int | None
+    error: str | None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from lrhub.service.webhooks.model import (
     Claim,
     MessageState,
     NewMessage,
+    Outcome,
     StoredMessage,
     StoredWebhook,
     WebhookEvent,
@@ -241,14 +242,29 @@ def announce_stale_jobs(engine: Engine, stale_after: timedelta) -> int:
         after = batch[-1].job_id
 
 
-def claim_due(engine: Engine, options: WebhookOptions, claimed_by: str, limit: int) -> list[Claim]:
-    """Claim up to `limit` messages due for an attempt, for this process until its lease ends."""
+def settle_and_claim(
+    engine: Engine,
+    options: WebhookOptions,
+    claimed_by: str,
+    outcomes: Sequence[Outcome],
+    limit: int,
+) -> list[Claim]:
+    """Record `outcomes`, then claim up to `limit` messages due for an attempt for this process
+    until its lease ends, in one write transaction: a deliverer takes the write lock once per
+    round, not once per message (SQLite has one writer at a time, shared with the requests)."""
     now = utc_now()
     first_delay = options.retry_schedule[0]
-    with read_transaction(engine) as connection:
-        if not webhook_store.has_due(connection, now, first_delay):
-            return []  # the common case, without taking a write lock
+    if not outcomes:
+        if limit == 0:
+            return []
+        with read_transaction(engine) as connection:
+            if not webhook_store.has_due(connection, now, first_delay):
+                return []  # the common case, without taking a write lock
     with write_transaction(engine) as connection:
+        for outcome in outcomes:
+            _settle(connection, options, outcome, now)
+        if limit == 0:
+            return []
         return webhook_store.claim_due(
             connection,
             now=now,
@@ -259,47 +275,41 @@ def claim_due(engine: Engine, options: WebhookOptions, claimed_by: str, limit: i
         )
 
 
-def finish_attempt(
-    engine: Engine,
-    options: WebhookOptions,
-    claim: Claim,
-    *,
-    status_code: int | None,
-    error: str | None,
+def _settle(
+    connection: Connection, options: WebhookOptions, outcome: Outcome, now: datetime
 ) -> None:
-    """Record the outcome of `claim`'s attempt: a 2xx delivers the message; 410 disables the
-    webhook; anything else (or no answer) retries by the schedule until it runs out."""
-    now = utc_now()
+    """Record how an attempt went: a 2xx delivers the message; 410 disables the webhook;
+    anything else (or no answer) retries by the schedule until it runs out."""
+    claim, status_code = outcome.claim, outcome.status_code
     next_attempt_at: datetime | None = None
-    with write_transaction(engine) as connection:
-        if status_code is not None and 200 <= status_code < 300:
-            state = MessageState.DELIVERED
-        elif status_code == 410:
-            state = MessageState.FAILED
-        elif claim.attempt < len(options.retry_schedule):
-            state = MessageState.PENDING
-            next_attempt_at = now + options.retry_schedule[claim.attempt]
-        else:
-            state = MessageState.FAILED
-        if not webhook_store.finish_attempt(
+    if status_code is not None and 200 <= status_code < 300:
+        state = MessageState.DELIVERED
+    elif status_code == 410:
+        state = MessageState.FAILED
+    elif claim.attempt < len(options.retry_schedule):
+        state = MessageState.PENDING
+        next_attempt_at = now + options.retry_schedule[claim.attempt]
+    else:
+        state = MessageState.FAILED
+    if not webhook_store.finish_attempt(
+        connection,
+        claim,
+        now=now,
+        status_code=status_code,
+        error=outcome.error,
+        state=state,
+        next_attempt_at=next_attempt_at,
+    ):
+        logger.warning(
+            "webhook message %s: attempt %d outlived its lease; another claim has it",
+            claim.message.message_id,
+            claim.attempt,
+        )
+        return
+    if status_code == 410:
+        webhook_store.disable_webhook(
             connection,
-            claim,
-            now=now,
-            status_code=status_code,
-            error=error,
-            state=state,
-            next_attempt_at=next_attempt_at,
-        ):
-            logger.warning(
-                "webhook message %s: attempt %d outlived its lease; another claim has it",
-                claim.message.message_id,
-                claim.attempt,
-            )
-            return
-        if status_code == 410:
-            webhook_store.disable_webhook(
-                connection,
-                claim.message.webhook_id,
-                at=now,
-                reason=f"the receiver answered 410 Gone to message {claim.message.message_id}",
-            )
+            claim.message.webhook_id,
+            at=now,
+            reason=f"the receiver answered 410 Gone to message {claim.message.message_id}",
+        )
