@@ -20,7 +20,17 @@ ROOT = Path(lrhub.service.__file__).parent
 PACKAGE = "lrhub.service"
 # Folders of one domain each; `http`, `auth`, `storage` and `ui` are shared floors.
 DOMAINS = frozenset(
-    {"catalog", "changes", "decisions", "jobs", "operations", "previews", "stream", "tokens"}
+    {
+        "catalog",
+        "changes",
+        "decisions",
+        "jobs",
+        "operations",
+        "previews",
+        "stream",
+        "tokens",
+        "webhooks",
+    }
 )
 
 

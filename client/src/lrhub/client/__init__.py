@@ -45,6 +45,8 @@ from .models import (
     BulkChange,
     BulkJob,
     Change,
+    Delivery,
+    DeliveryAttempt,
     EpochAnswer,
     Health,
     HistoryEntry,
@@ -61,6 +63,8 @@ from .models import (
     StreamEvent,
     Token,
     TokenCreated,
+    Webhook,
+    WebhookCreated,
 )
 from .settings import ClientSettings
 
@@ -75,6 +79,8 @@ __all__ = [
     "ClientSettings",
     "Conflict",
     "ConnectError",
+    "Delivery",
+    "DeliveryAttempt",
     "EpochAnswer",
     "EvaluationFailed",
     "Forbidden",
@@ -111,4 +117,6 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "ValidationError",
+    "Webhook",
+    "WebhookCreated",
 ]

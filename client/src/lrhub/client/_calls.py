@@ -17,6 +17,7 @@ from .models import (
     AuditEvent,
     BulkChange,
     Change,
+    Delivery,
     EpochAnswer,
     Health,
     HistoryEntry,
@@ -32,6 +33,9 @@ from .models import (
     Token,
     TokenCreated,
     TokenRole,
+    Webhook,
+    WebhookCreated,
+    WebhookEvent,
 )
 
 
@@ -68,6 +72,9 @@ _DECISION = TypeAdapter(EpochAnswer)
 _TOKEN_PAGE = TypeAdapter(Page[Token])
 _TOKEN_CREATED = TypeAdapter(TokenCreated)
 _JOB_TOKEN = TypeAdapter(JobToken)
+_WEBHOOK_CREATED = TypeAdapter(WebhookCreated)
+_WEBHOOK_PAGE = TypeAdapter(Page[Webhook])
+_DELIVERY_PAGE = TypeAdapter(Page[Delivery])
 _BULK = TypeAdapter(BulkChange)
 _HEALTH = TypeAdapter(Health)
 _READINESS = TypeAdapter(Readiness)
@@ -333,6 +340,42 @@ def list_tokens(limit: int | None, cursor: str | None) -> Call[Page[Token]]:
 
 def revoke_token(name: str) -> Call[None]:
     return Call("DELETE", f"/v1/tokens/{_segment(name)}", _no_content)
+
+
+def create_webhook(
+    url: str, events: Sequence[WebhookEvent], selector: str | None
+) -> Call[WebhookCreated]:
+    body: JsonObject = {"url": url, "events": list(events)}
+    if selector is not None:
+        body["selector"] = selector
+    # Not idempotent: a second request would make a second webhook with another secret.
+    return Call(
+        "POST",
+        "/v1/webhooks",
+        _model(_WEBHOOK_CREATED),
+        body=body,
+        has_body=True,
+        idempotent=False,
+    )
+
+
+def list_webhooks(limit: int | None, cursor: str | None) -> Call[Page[Webhook]]:
+    return Call("GET", "/v1/webhooks", _model(_WEBHOOK_PAGE), params=_paging(limit, cursor))
+
+
+def delete_webhook(webhook_id: str) -> Call[None]:
+    return Call("DELETE", f"/v1/webhooks/{_segment(webhook_id)}", _no_content)
+
+
+def webhook_deliveries(
+    webhook_id: str, limit: int | None, cursor: str | None
+) -> Call[Page[Delivery]]:
+    return Call(
+        "GET",
+        f"/v1/webhooks/{_segment(webhook_id)}/deliveries",
+        _model(_DELIVERY_PAGE),
+        params=_paging(limit, cursor),
+    )
 
 
 def health() -> Call[Health]:

@@ -24,6 +24,7 @@ from .models import (
     AuditEvent,
     BulkChange,
     Change,
+    Delivery,
     EpochAnswer,
     Health,
     HistoryEntry,
@@ -41,6 +42,9 @@ from .models import (
     Token,
     TokenCreated,
     TokenRole,
+    Webhook,
+    WebhookCreated,
+    WebhookEvent,
 )
 from .settings import ClientSettings
 
@@ -294,6 +298,29 @@ class Client(BaseClient):
     def revoke_token(self, name: str) -> None:
         """Revoke an API token (admin): every server refuses it from the next request on."""
         self._send(_calls.revoke_token(name))
+
+    def create_webhook(
+        self, url: str, *, events: Sequence[WebhookEvent], selector: str | None = None
+    ) -> WebhookCreated:
+        """Subscribe `url` to `events` of the jobs `selector` selects (admin); the signing
+        secret is in the answer only. Not retried."""
+        return self._send(_calls.create_webhook(url, events, selector))
+
+    def list_webhooks(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Webhook]:
+        """One page of webhooks by id (admin), never their secrets."""
+        return self._send(_calls.list_webhooks(limit, cursor))
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        """Delete a webhook (admin) with its undelivered messages."""
+        self._send(_calls.delete_webhook(webhook_id))
+
+    def webhook_deliveries(
+        self, webhook_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Delivery]:
+        """One page of a webhook's messages, oldest first, each with its attempts (admin)."""
+        return self._send(_calls.webhook_deliveries(webhook_id, limit, cursor))
 
     def probe(self, *, timeout: float = 1.0) -> bool:
         """One `GET /readyz` attempt of at most `timeout` seconds, never retried: True when the

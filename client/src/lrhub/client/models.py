@@ -265,6 +265,58 @@ class JobToken(_Model):
     token: str
 
 
+WebhookEvent = Literal[
+    "job.completed",
+    "job.failed",
+    "job.stopped",
+    "job.stale",
+    "decision.stop",
+    "plateau.reduced",
+    "change",
+]
+
+
+class Webhook(_Model):
+    """A webhook as `GET /v1/webhooks` lists it (never its secret)."""
+
+    webhook_id: str
+    url: str
+    events: list[str]
+    selector: str | None = None
+    created_by: str
+    created_at: datetime
+    disabled_at: datetime | None = None
+    disabled_reason: str | None = None
+
+
+class WebhookCreated(Webhook):
+    """A webhook just created, with its signing secret (`whsec_...`), shown this once."""
+
+    secret: str
+
+
+class DeliveryAttempt(_Model):
+    """One attempt to deliver a message: the receiver's status code, or what went wrong."""
+
+    attempt: int
+    started_at: datetime
+    finished_at: datetime | None = None
+    status_code: int | None = None
+    error: str | None = None
+
+
+class Delivery(_Model):
+    """One event for one webhook: its `webhook-id` (the same on every attempt), its state
+    (`pending`, `delivered`, `failed`) and attempts."""
+
+    message_id: str
+    event_type: str
+    created_at: datetime
+    state: str
+    next_attempt_at: datetime | None = None
+    attempts: list[DeliveryAttempt]
+
+
 class Health(_Model):
     """`GET /healthz`."""
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from fastapi import FastAPI
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 from starlette.concurrency import run_in_threadpool
 
 from lrhub.service.auth.middleware import AuthenticationMiddleware
@@ -36,6 +36,8 @@ from lrhub.service.stream.slots import StreamSlots
 from lrhub.service.tokens import routes as token_routes
 from lrhub.service.tokens import service as token_service
 from lrhub.service.ui.routes import install_pages
+from lrhub.service.webhooks import routes as webhook_routes
+from lrhub.service.webhooks.deliverer import Deliverer
 
 API_VERSION = "1"
 # How long a thread holding the GIL runs before another waiting one gets it (CPython's default
@@ -60,6 +62,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
+        deliverer = _webhook_deliverer(settings)
         try:
             if settings.retention_days is None:
                 yield
@@ -75,6 +78,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await purging
         finally:
+            if deliverer is not None:
+                await run_in_threadpool(deliverer.stop)
             # Waits for evaluations still running (their requests were answered or cut by now).
             await run_in_threadpool(evaluator.close)
 
@@ -124,6 +129,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         decision_routes.router,
         token_routes.router,
         token_routes.me_router,
+        webhook_routes.router,
         stream_routes.router,
         operation_routes.router,
     ):
@@ -137,3 +143,21 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_middleware(AuthenticationMiddleware, authenticator=context.authenticator)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     return app
+
+
+def _webhook_deliverer(settings: ServerSettings) -> Deliverer | None:
+    """This process's webhook deliverer, started, with its own database connections (none
+    when LRHUB_WEBHOOK_DELIVER is false, or no webhook can exist without LRHUB_WEBHOOK_KEY)."""
+    options = settings.webhook_options()
+    if not settings.webhook_deliver or options.key is None:
+        return None
+    engine = make_engine(
+        settings.database_url,
+        lock_timeout=settings.lock_timeout,
+        poolclass=QueuePool,
+        pool_size=2,
+        max_overflow=2,
+    )
+    deliverer = Deliverer(engine, options)
+    deliverer.start()
+    return deliverer

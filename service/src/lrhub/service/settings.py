@@ -22,6 +22,12 @@ from lrhub.service.limits import (
     Limits,
 )
 from lrhub.service.storage.database import DEFAULT_DATABASE_URL, DEFAULT_LOCK_TIMEOUT_SECONDS
+from lrhub.service.webhook_options import (
+    DEFAULT_RETRY_SCHEDULE,
+    MIN_WEBHOOK_KEY_LENGTH,
+    WebhookOptions,
+    parse_retry_schedule,
+)
 
 DEFAULT_MAX_BODY_BYTES = 262_144
 DEFAULT_MAX_HEADER_BYTES = 65_536
@@ -90,6 +96,44 @@ class ServerSettings(BaseSettings):
     stream_batch: int = Field(default=200, ge=1, le=10_000)
     # Open event streams per server process; more are answered 503 (each one polls the database).
     stream_max_connections: int = Field(default=100, ge=1, le=10_000)
+    # Webhooks: the key their signing secrets are encrypted with at rest (any text of at least
+    # 32 characters; unset: webhooks cannot be created), the delays before each delivery attempt
+    # (seconds or 5s/5m/2h; the Standard Webhooks schedule by default), whether private and
+    # loopback targets are allowed, how long one attempt may take, and whether this process
+    # delivers (false: it only writes the outbox; other replicas deliver).
+    webhook_key: SecretStr = SecretStr("")
+    webhook_retry_schedule: str = DEFAULT_RETRY_SCHEDULE
+    webhook_allow_private: bool = False
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    webhook_deliver: bool = True
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_is_usable(cls, value: str) -> str:
+        parse_retry_schedule(value)
+        return value
+
+    @field_validator("webhook_key")
+    @classmethod
+    def _webhook_key_is_usable(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and len(secret) < MIN_WEBHOOK_KEY_LENGTH:
+            raise ValueError(
+                f"LRHUB_WEBHOOK_KEY has {len(secret)} characters; use at least "
+                f"{MIN_WEBHOOK_KEY_LENGTH} (openssl rand -base64 32)"
+            )
+        return value
+
+    def webhook_options(self) -> WebhookOptions:
+        """How webhooks are delivered and their secrets kept."""
+        return WebhookOptions(
+            key=self.webhook_key.get_secret_value() or None,
+            retry_schedule=parse_retry_schedule(self.webhook_retry_schedule),
+            allow_private=self.webhook_allow_private,
+            timeout=self.webhook_timeout,
+            lock_timeout=self.lock_timeout,
+            stale_after=self.stale_after,
+        )
 
     @field_validator("admin_token")
     @classmethod

@@ -3,10 +3,11 @@
 Human output (rich tables) by default, `--json` for scripts. `--url` and `--token` default to
 `LRHUB_URL` and `LRHUB_TOKEN`.
 
-One module per resource: `schedules`, `jobs`, `tokens` and `changes` (a sub-command each), `watch`
-(the event stream) and `serve` (the server). What every command shares (the common options, the
-client built from `--url`/`--token` or the environment, error reporting, paging, output) is in
-`_shared`. This module is the app itself and the console script's entry point, `main`.
+One module per resource: `schedules`, `jobs`, `tokens`, `changes` and `webhooks` (a
+sub-command each), `watch` (the event stream) and `serve` (the server). What every command
+shares (the common options, the client built from `--url`/`--token` or the environment, error
+reporting, paging, output) is in `_shared`. This module is the app itself and the console
+script's entry point, `main`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from . import changes, jobs, schedules, serve, tokens, watch
+from . import changes, jobs, schedules, serve, tokens, watch, webhooks
 
 app = typer.Typer(
     help="lrhub: learning-rate schedules and training jobs over HTTP.",
@@ -27,6 +28,7 @@ app.add_typer(schedules.app, name="schedules")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(changes.app, name="changes")
+app.add_typer(webhooks.app, name="webhooks")
 app.command(context_settings=serve.CONTEXT_SETTINGS)(serve.serve)
 app.command("watch")(watch.watch)
 

@@ -45,6 +45,7 @@ from lrhub.service.jobs.store import selector_condition
 from lrhub.service.revisions import ExpectedRevision, require_revision
 from lrhub.service.storage.database import read_transaction, write_transaction
 from lrhub.service.stored_specs import canonical_text
+from lrhub.service.webhooks import service as webhook_service
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ def _apply_patch(
         return updated
     job_store.update_job(connection, updated)
     job_store.record_event(connection, actor, _action(changes), job, updated, change_id=change_id)
+    webhook_service.record_job_change(connection, actor, job, updated, change_id)
     return updated
 
 

@@ -61,6 +61,7 @@ from lrhub.service.storage.database import (
     write_transaction,
 )
 from lrhub.service.stored_specs import load_spec, spec_key
+from lrhub.service.webhooks import service as webhook_service
 
 FOLLOW_ACTOR = "lrhub:follow-latest"
 # Each lost compare-and-set means another write of the job landed first; a retry of the same
@@ -311,7 +312,12 @@ def _store(engine: Engine, cache: JobRowCache, read: _Read, decided: _Decided) -
         with write_transaction(engine) as connection:
             decision_store.store_spec_text(connection, record.spec_key, decided.job.spec)
         cache.note_spec_kept(record.spec_key)
-    simple = not record.rewound and decided.switched is None and decided.reopened is None
+    simple = (
+        not record.rewound
+        and decided.switched is None
+        and decided.reopened is None
+        and not webhook_service.raises_events(stop=record.stop, reductions=record.reductions)
+    )
     if simple:
         with driver_write(engine) as write:
             return decision_store.decide_on_driver(
@@ -325,6 +331,8 @@ def _store(engine: Engine, cache: JobRowCache, read: _Read, decided: _Decided) -
         if record.rewound:
             decision_store.supersede_from(connection, record.job_id, record.epoch)
         decision_store.insert_decision(connection, record, decided.ended_epoch)
+        if webhook_service.raises_events(stop=record.stop, reductions=record.reductions):
+            webhook_service.record_decision(connection, decided.job, _event_fields(record))
         if decided.switched is not None:
             job_store.record_event(
                 connection, FOLLOW_ACTOR, AuditAction.UPDATE, read.job, decided.switched
@@ -334,6 +342,18 @@ def _store(engine: Engine, cache: JobRowCache, read: _Read, decided: _Decided) -
                 connection, decided.actor, AuditAction.STATUS, read.job, decided.reopened
             )
     return True
+
+
+def _event_fields(record: NewDecision) -> dict[str, Any]:
+    """What a decision's webhook events say about it."""
+    return {
+        "epoch": record.epoch,
+        "learning_rate": record.learning_rate,
+        "reason": record.reason,
+        "reductions": record.reductions,
+        "stop": record.stop,
+        "metrics": record.metrics,
+    }
 
 
 def record_epoch_end(

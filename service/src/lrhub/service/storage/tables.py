@@ -197,3 +197,75 @@ stream_sequence = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("value", BigInteger, nullable=False),
 )
+
+# Webhook subscriptions (`/v1/webhooks`); `secret` is the signing secret encrypted with
+# LRHUB_WEBHOOK_KEY (webhooks/secrets.py), never in clear.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("webhook_id", String(40), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", JsonValue, nullable=False),
+    Column("selector", Text, nullable=True),
+    Column("secret", Text, nullable=False),
+    Column("created_by", String(300), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled_at", DateTime(timezone=True), nullable=True),  # a 410 answer disables it
+    Column("disabled_reason", Text, nullable=True),
+)
+
+# The outbox: one row per event and webhook, written in the transaction of the event; the
+# deliverer claims due rows (`lease_until`, `FOR UPDATE SKIP LOCKED`), see webhooks/store.py.
+webhook_messages = Table(
+    "webhook_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(40), nullable=False, unique=True),  # the `webhook-id` header
+    Column(
+        "webhook_id",
+        String(40),
+        ForeignKey("webhooks.webhook_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_type", String(64), nullable=False),
+    Column("payload", Text, nullable=False),  # the exact body every attempt signs and sends
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("claimed_by", String(64), nullable=True),
+)
+Index("ix_webhook_messages_due", webhook_messages.c.state, webhook_messages.c.next_attempt_at)
+Index("ix_webhook_messages_webhook", webhook_messages.c.webhook_id, webhook_messages.c.id)
+
+# The delivery log: every attempt of every message.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column(
+        "message_id",
+        String(40),
+        ForeignKey("webhook_messages.message_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("attempt", Integer, primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+)
+
+# Which stale spells of which jobs a `job.stale` event was raised for: one per job and silence
+# (`since`: its last report, or its creation), so each spell is announced once by one replica.
+webhook_stale_notices = Table(
+    "webhook_stale_notices",
+    metadata,
+    Column(
+        "job_id",
+        String(253),
+        ForeignKey("jobs.job_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("since", DateTime(timezone=True), primary_key=True),
+)
