@@ -67,11 +67,14 @@ function pathOf(points, toX, toY) {
   return d;
 }
 
-/** Ticks for a log axis between 10^lo and 10^hi: every power of ten, and between them 2 and 5
- * (with 2.5 in a short span, 3 in a span of a few decades) while they stay readable. */
-export function logTicks(lo, hi) {
-  const span = hi - lo;
-  const steps = span <= 1.2 ? [1, 2, 2.5, 5] : span <= 2.5 ? [1, 2, 5] : span <= 4.5 ? [1, 3] : [1];
+/** The values between powers of ten a log axis spanning `span` decades labels: 2 and 5 (and
+ * 2.5) in a short span, 3 in a span of a few decades, none in a long one. */
+function logSteps(span) {
+  return span <= 1.2 ? [1, 2, 2.5, 5] : span <= 2.5 ? [1, 2, 5] : span <= 4.5 ? [1, 3] : [1];
+}
+
+/** Ticks for a log axis between 10^lo and 10^hi: every power of ten, and the `steps` between. */
+export function logTicks(lo, hi, steps = logSteps(hi - lo)) {
   const ticks = [];
   for (let power = Math.floor(lo) - 1; power <= Math.ceil(hi); power++) {
     for (const step of steps) {
@@ -83,22 +86,17 @@ export function logTicks(lo, hi) {
   return ticks;
 }
 
-/** The log axis' bounds [lo, hi] (log10) around the data: widened to the nearest ticks, so that
- * both ends are labelled, and to at least a third of a decade. */
-export function logBounds(minRate, maxRate) {
+/** A log axis around the rates minRate..maxRate: [lo, hi] (log10), widened to the nearest ticks
+ * so that both ends are labelled (and to at least a third of a decade), and its ticks. */
+export function logAxis(minRate, maxRate) {
   let lo = Math.log10(minRate);
   let hi = Math.log10(maxRate);
   if (hi - lo < 0.3) { lo -= 0.15; hi += 0.15; }
-  const steps = hi - lo <= 1.2 ? [1, 2, 2.5, 5, 10] : hi - lo <= 2.5 ? [1, 2, 5, 10] : [1, 10];
-  const below = (x) => {
-    const power = Math.floor(x + 1e-9);
-    return Math.log10(Math.max(...steps.map((s) => s * 10 ** power).filter((v) => Math.log10(v) <= x + 1e-9)));
-  };
-  const above = (x) => {
-    const power = Math.floor(x - 1e-9);
-    return Math.log10(Math.min(...steps.map((s) => s * 10 ** power).filter((v) => Math.log10(v) >= x - 1e-9)));
-  };
-  return [below(lo), above(hi)];
+  const steps = logSteps(hi - lo);
+  const candidates = (x) => [...steps, 10].map((step) => Math.log10(step) + Math.floor(x + 1e-9));
+  lo = Math.max(...candidates(lo).filter((at) => at <= lo + 1e-9));
+  hi = Math.min(...candidates(hi - 1e-9).filter((at) => at >= hi - 1e-9));
+  return { lo, hi, ticks: logTicks(lo, hi, steps) };
 }
 
 /** One format for every label of an axis: plain decimals when all of them read well so
@@ -213,12 +211,11 @@ export function chart({ series, metricName = "", marks = [], width = DEFAULT_WID
   }
   if (minRate === Infinity) { minRate = 1e-8; maxRate = 1; }
   const floor = minRate / 10;
-  const [lo, hi] = logBounds(nonPositive ? floor : minRate, maxRate);
+  const { lo, hi, ticks } = logAxis(nonPositive ? floor : minRate, maxRate);
   const rateTop = MARGIN.top;
   const toRateY = (logRate) => rateTop + RATE_HEIGHT - ((logRate - lo) / (hi - lo)) * RATE_HEIGHT;
 
   const grid = s("g", { class: "grid rate-ticks" });
-  const ticks = logTicks(lo, hi);
   const format = tickFormat(ticks);
   for (const tick of ticks) {
     const y = toRateY(Math.log10(tick));
