@@ -128,9 +128,7 @@ def metric_cells(row: dict[str, str], prefix: str) -> dict[str, float]:
 
 
 def test_csv_metric_columns_are_distinct_whatever_the_metrics_are_named() -> None:
-    columns = decision_routes.csv_metric_columns(
-        ["val_loss", "epoch", "input.acc", "acc"], ["acc"]
-    )
+    columns = decision_routes.csv_metric_columns(["val_loss", "epoch", "input.acc", "acc"], ["acc"])
     assert columns == ["acc", "metric.epoch", "metric.input.acc", "val_loss", "input.acc"]
     assert len(set(columns) | set(decision_routes.CSV_COLUMNS)) == len(columns) + len(
         decision_routes.CSV_COLUMNS

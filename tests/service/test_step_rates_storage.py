@@ -185,8 +185,7 @@ def test_the_csv_history_streams_every_row_in_pages(
         row["learning_rate"] for row in json_rows
     ]
     assert [
-        {"val_loss": float(row["input.val_loss"])} if row["input.val_loss"] else {}
-        for row in rows
+        {"val_loss": float(row["input.val_loss"])} if row["input.val_loss"] else {} for row in rows
     ] == [row["input_metrics"] or {} for row in json_rows]
     in_force = api_on.get("/v1/jobs/csv/epochs.csv", params={"superseded": "false"})
     assert len(list(csv.DictReader(io.StringIO(in_force.text)))) == 9

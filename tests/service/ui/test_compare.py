@@ -41,7 +41,11 @@ def test_compare_three_ticked_jobs_with_a_metric_columns_and_smoothing(
     put_schedule(fleet.admin, "plateau", PLATEAU)
     put_schedule(fleet.admin, "cosine", COSINE)
     rates = {}
-    for job_id, schedule, epochs in [("a-1", "plateau", 30), ("b-2", "cosine", 40), ("c-3", "plateau", 20)]:
+    for job_id, schedule, epochs in [
+        ("a-1", "plateau", 30),
+        ("b-2", "cosine", 40),
+        ("c-3", "plateau", 20),
+    ]:
         create_job(fleet.admin, job_id, schedule, {"team": "vision"})
         rates[job_id] = report_epochs(fleet.admin, job_id, range(epochs))
     create_job(fleet.admin, "d-4", "cosine", {"team": "speech"})
