@@ -6,8 +6,9 @@ list and Compare drawing 50 jobs of 1,000 epochs, timed by the browser's own per
 Each figure is the time from navigation start (`performance.timeOrigin`) to a mark the page sets
 (`lrhub:chart-drawn`, `lrhub:jobs-listed`, `lrhub:compare-drawn`), and for the charts also the
 drawing alone (`...-draw-start` to `...-drawn`). Baselines in the same run, same browser, same
-server kind: a 100-epoch job's chart, the list of a 10-job fleet, Compare of 3 jobs. Needs `/usr/bin/chromium`
-(`apt-get install chromium`) and Playwright (the test group). Nothing here is asserted.
+server kind: a 100-epoch job's chart, the list of a 10-job fleet, Compare of 3 jobs. Needs
+`/usr/bin/chromium` (`apt-get install chromium`) and Playwright (the test group). Nothing here is
+asserted.
 """
 
 from __future__ import annotations

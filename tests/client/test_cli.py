@@ -217,6 +217,15 @@ def test_token_commands_and_job_token_rotation(tmp_path: Path) -> None:
                 old.decide("train-1", 1, metrics={})
             assert new.decide("train-1", 1, metrics={}).epoch == 1
 
+        # The admin token as configured, `name:secret`, works as well as the bare secret.
+        whole = lrhub(server, "--token", f"ops:{admin_secret}", "jobs", "scale", "train-1", "2")
+        assert "train-1" in whole
+        [scaled] = json.loads(as_admin("jobs", "events", "train-1", "--json"))["items"][-1:]
+        assert (scaled["actor"], scaled["after"]["scale"]) == ("ops", 2)
+        wrong = runner.invoke(app, ["--url", server.url, "--token", f"bob:{admin_secret}",
+                                    "jobs", "list"])  # fmt: skip
+        assert wrong.exit_code == 1 and "401" in wrong.stderr
+
         assert "revoked dash" in as_admin("tokens", "revoke", "dash")
         gone = runner.invoke(app, ["--url", server.url, "--token", viewer_secret, "jobs", "list"])
         assert gone.exit_code == 1 and "401" in gone.stderr
