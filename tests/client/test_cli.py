@@ -341,6 +341,7 @@ def test_output_shows_metrics_before_and_after_and_what_would_happen(
     names = [cell.strip() for cell in header.split("┃")]
     rows = [[cell.strip() for cell in line.split("│")] for line in table.splitlines()]
     [row_1] = [row for row in rows if row[1:2] == ["1"]]
+    assert history[1].metrics is not None
     assert row_1[names.index("val_loss")] == f"{history[1].metrics['val_loss']:.6g}", table
     assert row_1[names.index("acc")] == f"{history[1].metrics['acc']:.6g}", table
 
