@@ -1,13 +1,14 @@
-"""The dashboard with a fleet, in headless Chromium: a 10,000-epoch job's chart and a 10,000-job
-list, timed by the browser's own performance marks.
+"""The dashboard with a fleet, in headless Chromium: a 10,000-epoch job's chart, a 10,000-job
+list and Compare drawing 50 jobs of 1,000 epochs, timed by the browser's own performance marks.
 
-    python -m bench.dashboard [--runs 5] [--results-dir bench/results]
+    python -m bench.dashboard [--runs 5] [--only compare] [--results-dir bench/results]
 
 Each figure is the time from navigation start (`performance.timeOrigin`) to a mark the page sets
-(`lrhub:chart-drawn`, `lrhub:jobs-listed`), and for the chart also the drawing alone
-(`lrhub:chart-draw-start` to `lrhub:chart-drawn`). Baselines in the same run, same browser, same
-server kind: a 100-epoch job's chart, and the list of a 10-job fleet. Needs `/usr/bin/chromium`
-(`apt-get install chromium`) and Playwright (the test group). Nothing here is asserted.
+(`lrhub:chart-drawn`, `lrhub:jobs-listed`, `lrhub:compare-drawn`), and for the charts also the
+drawing alone (`...-draw-start` to `...-drawn`). Baselines in the same run, same browser, same
+server kind: a 100-epoch job's chart, the list of a 10-job fleet, Compare of 3 jobs. Needs
+`/usr/bin/chromium` (`apt-get install chromium`) and Playwright (the test group). Nothing here is
+asserted.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ BIG_EPOCHS = 10_000
 SMALL_EPOCHS = 100
 FLEET = 10_000
 SMALL_FLEET = 10
+COMPARED = 50
+COMPARED_EPOCHS = 1000
+COMPARED_BASELINE = 3
 CHROMIUM = "/usr/bin/chromium"
 COMMAND = "python -m bench.dashboard"
 
@@ -98,8 +102,10 @@ def time_to_mark(
     return times, list_requests
 
 
-def draw_times(browser: Browser, url: str, ready: str, runs: int) -> list[float]:
-    """Per fresh page load: ms between the chart's draw-start and drawn marks (the drawing)."""
+def draw_times(
+    browser: Browser, url: str, ready: str, runs: int, marks: str = "lrhub:chart"
+) -> list[float]:
+    """Per fresh page load: ms between the `marks`-draw-start and -drawn marks (the drawing)."""
     times = []
     for _ in range(runs):
         context = browser.new_context(viewport={"width": 1360, "height": 900})
@@ -108,11 +114,12 @@ def draw_times(browser: Browser, url: str, ready: str, runs: int) -> list[float]
         page.wait_for_selector(ready, state="attached", timeout=120_000)
         times.append(
             page.evaluate(
-                """() => {
-                  const start = performance.getEntriesByName("lrhub:chart-draw-start").at(-1);
-                  const end = performance.getEntriesByName("lrhub:chart-drawn").at(-1);
+                """(marks) => {
+                  const start = performance.getEntriesByName(`${marks}-draw-start`).at(-1);
+                  const end = performance.getEntriesByName(`${marks}-drawn`).at(-1);
                   return end.startTime - start.startTime;
-                }"""
+                }""",
+                marks,
             )
         )
         context.close()
@@ -158,11 +165,45 @@ def summary(times: list[float]) -> dict[str, float]:
     return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times)}
 
 
-def run(runs: int) -> dict[str, Any]:
+def compare_section(browser: Browser, work: Path, runs: int) -> dict[str, Any]:
+    """Compare of 50 jobs of 1,000 epochs (one decided over HTTP, copied with SQL) against 3."""
+    with running_server(work) as server, httpx.Client(base_url=server.url) as client:
+        decide_epochs(client, "cmp-0", COMPARED_EPOCHS)
+        copy_template_job(
+            f"sqlite:///{work / 'lrhub.db'}", range(1, COMPARED), "cmp-0", lambda i: f"cmp-{i}"
+        )
+
+        def page(count: int) -> str:
+            return f"{server.url}/ui#/compare?jobs=" + ",".join(f"cmp-{i}" for i in range(count))
+
+        def ready(count: int) -> str:
+            return f'#compare-chart svg[data-series="{count}"]'
+
+        mark = "lrhub:compare-drawn"
+        many, _ = time_to_mark(browser, page(COMPARED), mark, ready(COMPARED), runs)
+        few, _ = time_to_mark(
+            browser, page(COMPARED_BASELINE), mark, ready(COMPARED_BASELINE), runs
+        )
+        drawing = draw_times(browser, page(COMPARED), ready(COMPARED), runs, "lrhub:compare")
+        return {
+            f"{COMPARED} jobs of {COMPARED_EPOCHS} epochs, page load to drawn": summary(many),
+            f"{COMPARED_BASELINE} jobs of {COMPARED_EPOCHS} epochs (baseline)": summary(few),
+            "ratio": statistics.median(many) / statistics.median(few),
+            f"drawing alone, {COMPARED} jobs": summary(drawing),
+        }
+
+
+def run(runs: int, only: str | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"command": COMMAND, "runs": runs, "machine": describe_machine()}
     with tempfile.TemporaryDirectory() as scratch, sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True)
         work = Path(scratch)
+        if only in (None, "compare"):
+            (work / "c").mkdir()
+            results["compare"] = compare_section(browser, work / "c", runs)
+        if only == "compare":
+            browser.close()
+            return results
         (work / "a").mkdir()
         with running_server(work / "a") as server, httpx.Client(base_url=server.url) as client:
             decide_epochs(client, "big", BIG_EPOCHS)
@@ -229,7 +270,9 @@ def run(runs: int) -> dict[str, Any]:
 
 def report(results: dict[str, Any]) -> str:
     lines = [f"command: `{results['command']}`, {results['runs']} page loads each", ""]
-    for section in ("chart", "jobs list"):
+    for section in ("chart", "jobs list", "compare"):
+        if section not in results:
+            continue
         lines += [f"| {section} | median ms | min | max |", "|---|---|---|---|"]
         for name, value in results[section].items():
             if isinstance(value, dict):
@@ -248,9 +291,12 @@ def report(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=5, help="page loads per figure")
+    parser.add_argument(
+        "--only", choices=("compare",), help="measure Compare alone (the others take minutes)"
+    )
     parser.add_argument("--results-dir", type=Path, default=REPOSITORY / "bench" / "results")
     arguments = parser.parse_args()
-    results = run(arguments.runs)
+    results = run(arguments.runs, arguments.only)
     arguments.results_dir.mkdir(parents=True, exist_ok=True)
     path = arguments.results_dir / f"dashboard-{results['machine']['date_utc'][:19]}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")

@@ -8,7 +8,7 @@ thousand statements instead of a million HTTP requests.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 from sqlalchemy import Insert, String, bindparam, insert, select
@@ -35,32 +35,38 @@ def decide_template_job(client: httpx.Client) -> None:
         response.raise_for_status()
 
 
-def _copy_statements() -> tuple[Insert, Insert]:
+def _copy_statements(template: str) -> tuple[Insert, Insert]:
     """INSERT ... SELECT statements copying the template's job row and its decisions."""
     new_id = bindparam("new_job_id", type_=String)
     new_hash = bindparam("new_token_hash", type_=String)
     job_columns = [c for c in jobs.c if c.name not in ("job_id", "token_hash")]
     copy_job = insert(jobs).from_select(
         ["job_id", "token_hash", *(c.name for c in job_columns)],
-        select(new_id, new_hash, *job_columns).where(jobs.c.job_id == TEMPLATE_JOB),
+        select(new_id, new_hash, *job_columns).where(jobs.c.job_id == template),
     )
     decision_columns = [c for c in decisions.c if c.name not in ("id", "job_id")]
     copy_decisions = insert(decisions).from_select(
         ["job_id", *(c.name for c in decision_columns)],
-        select(new_id, *decision_columns).where(decisions.c.job_id == TEMPLATE_JOB),
+        select(new_id, *decision_columns).where(decisions.c.job_id == template),
     )
     return copy_job, copy_decisions
 
 
-def copy_template_job(database_url: str, indexes: Sequence[int]) -> None:
-    """Give each index in `indexes` a job identical to the template (its row and history)."""
-    copy_job, copy_decisions = _copy_statements()
+def copy_template_job(
+    database_url: str,
+    indexes: Sequence[int],
+    template: str = TEMPLATE_JOB,
+    job_id: Callable[[int], str] = seeded_job_id,
+) -> None:
+    """Give each index in `indexes` a job `job_id(index)` identical to `template` (its row and
+    history)."""
+    copy_job, copy_decisions = _copy_statements(template)
     engine = make_engine(database_url)
     try:
         for start in range(0, len(indexes), BATCH):
             params = [
                 {
-                    "new_job_id": seeded_job_id(index),
+                    "new_job_id": job_id(index),
                     "new_token_hash": hashlib.sha256(f"bench-{index}".encode()).hexdigest(),
                 }
                 for index in indexes[start : start + BATCH]

@@ -13,6 +13,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+# TensorFlow's C++ start-up logs are for its developers, not for a person running an example.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 import keras
 import numpy as np
 
@@ -59,11 +62,13 @@ def fit(
     epochs: int,
     *,
     seconds_per_epoch: float = 0.0,
+    verbose: int = 2,
 ) -> Any:
     """The Ionosphere experiment's fit: batch 28, the last 33% for validation; the History.
 
     `seconds_per_epoch` pauses after each epoch, so that a person has time to steer a run that
-    would otherwise be over in seconds (as a real model's epochs take minutes).
+    would otherwise be over in seconds (as a real model's epochs take minutes). `verbose` is
+    Keras' (0: no line per epoch).
     """
     features, labels = load(data)
     callbacks = [callback]
@@ -73,5 +78,5 @@ def fit(
         )
     return model.fit(
         features, labels, validation_split=0.33, epochs=epochs, batch_size=28,
-        callbacks=callbacks, verbose=2,
+        callbacks=callbacks, verbose=verbose,
     )  # fmt: skip

@@ -217,6 +217,15 @@ def test_token_commands_and_job_token_rotation(tmp_path: Path) -> None:
                 old.decide("train-1", 1, metrics={})
             assert new.decide("train-1", 1, metrics={}).epoch == 1
 
+        # The admin token as configured, `name:secret`, works as well as the bare secret.
+        whole = lrhub(server, "--token", f"ops:{admin_secret}", "jobs", "scale", "train-1", "2")
+        assert "train-1" in whole
+        [scaled] = json.loads(as_admin("jobs", "events", "train-1", "--json"))["items"][-1:]
+        assert (scaled["actor"], scaled["after"]["scale"]) == ("ops", 2)
+        wrong = runner.invoke(app, ["--url", server.url, "--token", f"bob:{admin_secret}",
+                                    "jobs", "list"])  # fmt: skip
+        assert wrong.exit_code == 1 and "401" in wrong.stderr
+
         assert "revoked dash" in as_admin("tokens", "revoke", "dash")
         gone = runner.invoke(app, ["--url", server.url, "--token", viewer_secret, "jobs", "list"])
         assert gone.exit_code == 1 and "401" in gone.stderr
@@ -293,7 +302,7 @@ def test_fleet_commands_patch_by_selector_and_watch(live_server: ServerProcess) 
         "applied",
     )
     shown = " ".join(lrhub(live_server, "changes", "show", event["change_id"]).split())
-    assert "selector team=vision,stage!=prod" in shown and "scale: 1.0 -> 0.5" in shown
+    assert "selector team=vision,stage!=prod" in shown and "scale: 1 → 0.5" in shown
     lrhub(live_server, "changes", "show", "00000000-0000-0000-0000-000000000000", code=1)
     lrhub(live_server, "jobs", "patch", "-l", "team=vision", code=2)  # nothing to change
     typo = runner.invoke(app, ["--url", live_server.url, "jobs", "patch", "-l", "team=", "--stop"])
@@ -314,3 +323,71 @@ def test_fleet_commands_patch_by_selector_and_watch(live_server: ServerProcess) 
     assert events[-1]["data"]["after"]["scale"] == 0.5
     human = lrhub(live_server, "watch", "-l", "team=nlp", "--after", "0", "--count", "1")
     assert human.split()[1:4] == ["change", "n1", "create"]
+
+
+def test_output_shows_metrics_before_and_after_and_what_would_happen(
+    live_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Client(live_server.url) as client:
+        client.put_job("m1", spec=DROP, labels={"team": "metrics"})
+        for epoch in range(5):
+            metrics = {} if epoch == 0 else {"val_loss": 1.0 / epoch, "acc": 0.1 * epoch}
+            client.decide("m1", epoch, metrics=metrics)
+        history = client.history("m1").items
+
+    # A column per metric, holding each epoch's value at its end.
+    table = lrhub(live_server, "jobs", "history", "m1")
+    header = next(line for line in table.splitlines() if "epoch" in line)
+    names = [cell.strip() for cell in header.split("┃")]
+    rows = [[cell.strip() for cell in line.split("│")] for line in table.splitlines()]
+    [row_1] = [row for row in rows if row[1:2] == ["1"]]
+    assert history[1].metrics is not None
+    assert row_1[names.index("val_loss")] == f"{history[1].metrics['val_loss']:.6g}", table
+    assert row_1[names.index("acc")] == f"{history[1].metrics['acc']:.6g}", table
+
+    lrhub(live_server, "jobs", "scale", "m1", "2")
+    events = " ".join(lrhub(live_server, "jobs", "events", "m1").split())
+    assert "scale: 1 → 2" in events
+
+    dry = " ".join(
+        lrhub(
+            live_server, "jobs", "patch", "-l", "team=metrics", "--scale", "0.5", "--dry-run"
+        ).split()
+    )
+    assert "dry run: 1 matched, 1 would change; nothing changed" in dry
+    assert "would change" in dry and "scale: 2 → 0.5" in dry
+    assert lrhub_json(live_server, "jobs", "show", "m1")["scale"] == 2
+
+    # An empty selection says so, for a list, a change and a dry run.
+    assert "no job matches team=nobody" in lrhub(live_server, "jobs", "list", "-l", "team=nobody")
+    said = lrhub(live_server, "jobs", "patch", "-l", "team=nobody", "--stop")
+    assert "no job matches team=nobody: nothing changed" in said
+    said = lrhub(live_server, "jobs", "patch", "-l", "team=nobody", "--stop", "--dry-run")
+    assert "nothing would change" in said
+
+    # `watch` says it is waiting, on stderr (stdout is the events).
+    result = runner.invoke(
+        app, ["--url", live_server.url, "watch", "--job", "m1", "--after", "0", "--count", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "waiting for events of job m1" in result.stderr
+    assert "waiting" not in result.stdout
+
+    # A read of many pages shows its progress on a terminal (rich reads these variables to
+    # treat the captured stream as one), and none of it reaches stdout.
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    result = runner.invoke(
+        app, ["--url", live_server.url, "jobs", "history", "m1", "--all", "--limit", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "reading items" in result.stderr
+    assert len(json.loads(result.stdout)["items"]) == 5
+
+
+def test_role_help_keeps_every_role_whole() -> None:
+    result = runner.invoke(app, ["tokens", "create", "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.replace("│", " ").split())
+    assert "admin, operator, viewer or creator" in text
+    assert "cr eator" not in text and "--role ROLE" in text

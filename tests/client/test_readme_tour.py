@@ -39,7 +39,7 @@ def test_the_readme_tour_works_typed_in_order(live_server: ServerProcess, tmp_pa
     (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
     script = tour_script().replace(README_URL, live_server.url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LRHUB_")}
-    env |= {"TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "120", "PWD": str(tmp_path)}
+    env |= {"COLUMNS": "120", "PWD": str(tmp_path)}
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
@@ -48,6 +48,10 @@ def test_the_readme_tour_works_typed_in_order(live_server: ServerProcess, tmp_pa
 
     out = result.stdout
     assert "created ionosphere-drop" in out
+    # Quiet: a line for the training, no epoch lines, no TensorFlow logs, no CSV but the asked one.
+    assert re.search(r"job tour-1: 50 epochs, rate 0.1 -> 0.003125", out), out[-2000:]
+    assert "Epoch 1/50" not in out and "tensorflow" not in (out + result.stderr).lower()
+    assert out.count("epoch,learning_rate") == 1
     # The training of step 4 kept its output in its own log, out of the terminal.
     log = (tmp_path / "tour-2.log").read_text()
     assert "Epoch 1/200" in log and "Epoch 1/200" not in out

@@ -12,6 +12,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -259,3 +260,17 @@ def test_server_database_url_uses_the_psycopg_driver_the_server_extra_installs()
         (variable,) = [e for e in container["env"] if e["name"] == "LRHUB_DATABASE_URL"]
         ref = variable["valueFrom"]["secretKeyRef"]
         assert secrets[ref["name"]][ref["key"]].startswith("postgresql+psycopg://")
+
+
+def test_the_image_tag_is_the_package_version() -> None:
+    """The kustomization and the README's commands deploy the version this repository builds."""
+    versions = {
+        tomllib.loads((REPO_ROOT / package / "pyproject.toml").read_text())["project"]["version"]
+        for package in ("client", "service")
+    }
+    assert len(versions) == 1, versions
+    [version] = versions
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    assert [image["newTag"] for image in kustomization["images"]] == [version]
+    tags = re.findall(r"lrhub:(\d+\.\d+\.\d+)", (DEPLOY / "README.md").read_text())
+    assert tags and set(tags) == {version}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from fastapi.testclient import TestClient
 
 from lrhub.schedules import parse_spec, preview
 from lrhub.service.stored_specs import load_spec
+
+from lrhub.service.decisions import routes as decision_routes
 from tests.service.helpers import (
     DROP,
     LOSSES,
@@ -98,21 +99,42 @@ def test_history_as_csv_holds_every_row_with_its_columns(api_on: TestClient) -> 
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert list(rows[0]) == [
         "epoch", "learning_rate", "reason", "stop", "schedule", "version", "superseded",
-        "decided_at", "metrics", "input_metrics",
+        "decided_at", "val_loss", "input.val_loss",
     ]  # fmt: skip
     assert [(row["epoch"], row["superseded"]) for row in rows] == [
         ("0", "false"), ("1", "false"), ("2", "true"), ("3", "true"), ("2", "false"),
     ]  # fmt: skip
     as_json = history(api_on, "csv")
     assert [float(row["learning_rate"]) for row in rows] == [i["learning_rate"] for i in as_json]
-    assert [json.loads(row["metrics"]) for row in rows] == [i["metrics"] for i in as_json]
-    assert [json.loads(row["input_metrics"]) for row in rows] == [
-        i["input_metrics"] for i in as_json
+    # One column per metric: a number where the JSON item has the metric, empty where not.
+    assert [metric_cells(row, "") for row in rows] == [i["metrics"] or {} for i in as_json]
+    assert [metric_cells(row, "input.") for row in rows] == [
+        i["input_metrics"] or {} for i in as_json
     ]
     # 0.1.0's spelling is still answered, with every row whatever the page size.
     legacy = api_on.get("/v1/jobs/csv/epochs", params={"format": "csv", "limit": "1"})
     assert legacy.headers["content-type"].startswith("text/csv")
     assert legacy.text == response.text
+
+
+def metric_cells(row: dict[str, str], prefix: str) -> dict[str, float]:
+    """The metrics of a CSV row whose column starts with `prefix` ("" for the end metrics)."""
+    fixed = set(decision_routes.CSV_COLUMNS)
+    return {
+        name.removeprefix(prefix): float(value)
+        for name, value in row.items()
+        if value
+        and name not in fixed
+        and (name.startswith(prefix) if prefix else not name.startswith("input."))
+    }
+
+
+def test_csv_metric_columns_are_distinct_whatever_the_metrics_are_named() -> None:
+    columns = decision_routes.csv_metric_columns(["val_loss", "epoch", "input.acc", "acc"], ["acc"])
+    assert columns == ["acc", "metric.epoch", "metric.input.acc", "val_loss", "input.acc"]
+    assert len(set(columns) | set(decision_routes.CSV_COLUMNS)) == len(columns) + len(
+        decision_routes.CSV_COLUMNS
+    )
 
 
 def test_history_in_an_unknown_format_is_refused_naming_the_parameter(

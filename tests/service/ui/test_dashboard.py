@@ -175,9 +175,14 @@ def test_override_from_the_page_reaches_the_api_and_the_audit_log(
     assert events[-1]["after"]["override"] == 0.0025
     expect(page.locator("#current-override")).to_have_text("0.0025")
     expect(page.locator("#events-table tbody tr").first.locator(".actor")).to_have_text("operator")
+    # Until the next decision the change is pending, at the epoch it takes effect at.
+    expect(page.locator("#pending")).to_contain_text("override 0.0025")
+    expect(page.locator("#pending-epoch")).to_have_text("5")
+    screenshot(page, "job-pending-override")
     # The next decision uses it, and the chart marks the override at that epoch.
     assert report_epochs(fleet.admin, "steer-1", range(5, 6)) == [0.0025]
     expect(page.locator("#chart .mark-override")).to_have_count(1)
+    expect(page.locator("#pending")).to_be_empty()
 
     page.fill("#scale-value", "0.5")
     page.click("#scale-apply")
@@ -204,6 +209,11 @@ def test_override_from_the_page_reaches_the_api_and_the_audit_log(
     actors = {e["actor"] for e in fleet.admin.get("/v1/jobs/steer-1/events").json()["items"][1:]}
     assert actors == {"operator"}
     expect(page.locator("#events-table tbody tr")).to_have_count(6)
+    # Stopped: not live, and no control the server would refuse is offered; only resuming.
+    expect(page.locator("#live")).to_have_text("stopped")
+    for refused in ("#override-form", "#scale-form", "#switch-form", "#pause-toggle", "#stop"):
+        expect(page.locator(refused)).to_have_count(0)
+    expect(page.locator("#resume")).to_be_enabled()
     screenshot(page, "job-controls")
     # An operator may not delete (admins only): the page offers no delete button.
     expect(page.locator("#delete")).to_have_count(0)
@@ -305,7 +315,9 @@ def test_viewer_sees_no_controls(fleet: Fleet, recorded: RecordedPage) -> None:
     expect(page.locator("#who")).to_contain_text("viewer")
     expect(page.locator("#jobs-table tbody tr")).to_have_count(4)
     expect(page.locator("#bulk")).to_have_count(0)
-    expect(page.locator("#jobs-table input.pick")).to_have_count(0)
+    # A viewer ticks jobs to compare them, and changes none.
+    expect(page.locator("#jobs-table input.pick")).to_have_count(4)
+    expect(page.locator("#compare-picked")).to_be_visible()
     page.goto(f"{fleet.server.url}/ui#/jobs/vision-0")
     expect(page.locator("#chart svg")).to_be_attached()
     expect(page.locator("#controls")).to_have_count(0)

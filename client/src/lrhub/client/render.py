@@ -129,15 +129,22 @@ def print_job(console: Console, job: Job) -> None:
 
 
 def history_table(job_id: str, entries: Sequence[HistoryEntry]) -> Table:
-    """One row per decided epoch."""
+    """One row per decided epoch, with a column per metric (its value at the epoch's end)."""
     table = Table(title=f"history of {job_id}")
-    for column in ("epoch", "rate", "reason", "schedule", "stop", "superseded"):
+    metrics = sorted({name for entry in entries for name in entry.metrics or {}})
+    for column in ("epoch", "rate"):
+        table.add_column(column, justify="right")
+    for name in metrics:
+        table.add_column(name, justify="right")
+    for column in ("reason", "schedule", "stop", "superseded"):
         table.add_column(column)
     for entry in entries:
         schedule = entry.schedule
+        values = entry.metrics or {}
         table.add_row(
             str(entry.epoch),
             _rate(entry.learning_rate),
+            *(_rate(values.get(name)) for name in metrics),
             entry.reason,
             "inline" if schedule.name is None else f"{schedule.name}@{schedule.version}",
             "stop" if entry.stop else "",
@@ -152,19 +159,44 @@ def _changed(before: dict[str, Any] | None, after: dict[str, Any] | None) -> lis
     return sorted(key for key in after if before.get(key) != after[key])
 
 
+def _value(value: Any) -> str:
+    """A field's value as a person reads it: rates short, a schedule as `name@version`."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return _rate(value)
+    if isinstance(value, dict) and "name" in value and "version" in value:
+        return "inline" if value["name"] is None else f"{value['name']}@{value['version']}"
+    if isinstance(value, (dict, list)):
+        return _compact(value)
+    return str(value)
+
+
+def moves(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """Each changed field as `name: before → after` (a new record shows its values alone)."""
+    if before is None:
+        return [f"{name}: {_value(value)}" for name, value in sorted((after or {}).items())]
+    return [
+        f"{name}: {_value(before.get(name))} → {_value((after or {}).get(name))}"
+        for name in _changed(before, after)
+    ]
+
+
 def events_table(job_id: str, events: Sequence[AuditEvent]) -> Table:
-    """One row per audit event, showing the fields that changed."""
+    """One row per audit event, each changed field before → after."""
     table = Table(title=f"events of {job_id}")
-    for column in ("id", "at", "actor", "action", "changed"):
+    for column in ("id", "at", "actor", "action", "before → after"):
         table.add_column(column)
     for event in events:
-        changed = _changed(event.before, event.after)
         table.add_row(
             str(event.id),
             _when(event.at),
             event.actor,
             event.action,
-            ", ".join(changed),
+            # A created job's snapshot is its whole first state: only the change of an update.
+            "\n".join(moves(event.before, event.after)) if event.before is not None else "",
         )
     return table
 
@@ -187,20 +219,30 @@ def tokens_table(tokens: Sequence[Token]) -> Table:
     return table
 
 
+def _would(outcome: str) -> str:
+    """A dry run's outcome: what the change would do, never said as done."""
+    return "would change" if outcome == "changed" else f"would be {outcome.replace('_', ' ')}"
+
+
 def bulk_table(change: BulkChange) -> Table:
-    """One row per job a bulk change matched: what happened and which fields changed."""
-    verb = "would change" if change.dry_run else "changed"
+    """One row per job a bulk change matched: what happened (or, in a dry run, would) and each
+    field before → after."""
     changed = sum(job.outcome == "changed" for job in change.jobs)
-    title = f"{change.matched} matched, {changed} {verb}"
+    if change.dry_run:
+        title = f"dry run: {change.matched} matched, {changed} would change; nothing changed"
+    else:
+        title = f"{change.matched} matched, {changed} changed"
     if change.change_id:
         title += f" (change {change.change_id})"
     table = Table(title=title)
     table.add_column("job", no_wrap=True, min_width=_widest(job.job_id for job in change.jobs))
-    for column in ("outcome", "fields", "detail"):
+    for column in ("outcome", "before → after", "detail"):
         table.add_column(column)
     for job in change.jobs:
-        fields = ", ".join(_changed(job.before, job.after))
-        table.add_row(job.job_id, job.outcome, fields, job.detail or "")
+        outcome = _would(job.outcome) if change.dry_run else job.outcome
+        table.add_row(
+            job.job_id, outcome, "\n".join(moves(job.before, job.after)), job.detail or ""
+        )
     return table
 
 
@@ -213,15 +255,12 @@ def change_table(change: Change) -> Table:
     )
     table = Table(title=title)
     table.add_column("job", no_wrap=True, min_width=_widest(job.job_id for job in change.jobs))
-    for column in ("outcome", "before -> after", "detail"):
+    for column in ("outcome", "before → after", "detail"):
         table.add_column(column)
     for job in change.jobs:
-        before, after = job.before or {}, job.after or {}
-        moves = [
-            f"{name}: {before.get(name)!r} -> {after.get(name)!r}"
-            for name in _changed(job.before, job.after)
-        ]
-        table.add_row(job.job_id, job.outcome, "\n".join(moves), job.detail or "")
+        table.add_row(
+            job.job_id, job.outcome, "\n".join(moves(job.before, job.after)), job.detail or ""
+        )
     return table
 
 

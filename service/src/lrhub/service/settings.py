@@ -135,6 +135,18 @@ class ServerSettings(BaseSettings):
             stale_after=self.stale_after,
         )
 
+    @field_validator("stale_after", mode="before")
+    @classmethod
+    def _seconds_are_a_duration(cls, value: object) -> object:
+        """`60` and `90.5` are seconds, as documented (pydantic reads a bare number given as
+        text, which every environment variable is, as no duration at all)."""
+        if isinstance(value, str):
+            try:
+                return timedelta(seconds=float(value.strip()))
+            except (ValueError, OverflowError):
+                return value  # an ISO 8601 duration (PT15M), or an error naming the setting
+        return value
+
     @field_validator("admin_token")
     @classmethod
     def _admin_tokens_are_usable(cls, value: SecretStr) -> SecretStr:

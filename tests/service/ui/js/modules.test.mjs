@@ -82,3 +82,42 @@ test("a series page becomes one history item per epoch, aligned column by column
     { epoch: 3, learning_rate: 0.025, reason: "rewound", reductions: 0, decided_at: "2026-01-01T00:00:03Z", metrics: { loss: 0.5, acc: 0.9 } },
   ]);
 });
+
+test("a log axis has a tick at every power of ten it spans and one label format", async () => {
+  const { logAxis, tickFormat } = await import(`${STATIC}/charts.js`);
+  for (const [low, high] of [[1e-4, 0.1], [7e-5, 0.1], [0.0125, 0.1], [1e-6, 1], [3e-5, 2e-4], [0.1, 0.1]]) {
+    const { lo, hi, ticks } = logAxis(low, high);
+    assert.ok(10 ** lo <= low * (1 + 1e-9) && 10 ** hi >= high * (1 - 1e-9), `${low}..${high} inside the axis`);
+    assert.ok(Math.abs(ticks[0] - 10 ** lo) < 1e-12 && Math.abs(ticks.at(-1) - 10 ** hi) < 1e-12, "both ends labelled");
+    for (let power = Math.ceil(lo - 1e-9); power <= Math.floor(hi + 1e-9); power++) {
+      assert.ok(ticks.some((t) => Math.abs(Math.log10(t) - power) < 1e-9), `decade ${power} of ${low}..${high}`);
+    }
+    const labels = ticks.map(tickFormat(ticks));
+    const exponent = labels.map((label) => label.includes("e"));
+    assert.ok(exponent.every(Boolean) || !exponent.some(Boolean), labels.join(" "));
+    assert.deepEqual(labels.map(Number).map((v, i) => Math.abs(v - ticks[i]) / ticks[i] < 1e-9), labels.map(() => true));
+  }
+  // 0.025, where a rate of 0.025 starts, is labelled, next to 0.01 (not 1.000e-2).
+  assert.deepEqual(logAxis(0.0125, 0.1).ticks.map(tickFormat(logAxis(0.0125, 0.1).ticks)), ["0.01", "0.02", "0.025", "0.05", "0.1"]);
+  assert.deepEqual(tickFormat([1e-4, 1e-3])(1e-4), "1e-4");
+});
+
+test("smoothing, grouped marks and the latest metrics", async () => {
+  const { smooth, groupMarks } = await import(`${STATIC}/charts.js`);
+  const { latestMetrics, jobsOf } = await import(`${STATIC}/compare.js`);
+  const { byValue, metricColumnsOf } = await import(`${STATIC}/jobs.js`);
+  assert.deepEqual(smooth([1, 2, 3], 0), [1, 2, 3]);
+  assert.deepEqual(smooth([5, 5, null, 5], 0.9), [5, 5, null, 5]); // debiased: a constant stays
+  const smoothed = smooth([0, 10, 0, 10, 0, 10], 0.6);
+  assert.ok(Math.max(...smoothed) - Math.min(...smoothed.slice(2)) < 10);
+  const marks = [0, 1, 2, 30, 31].map((epoch) => ({ epoch, kind: "reduction", label: `r${epoch}` }))
+    .concat([{ epoch: 1, kind: "override", label: "o" }]);
+  const groups = groupMarks(marks, (epoch) => epoch * 4, 10);
+  assert.deepEqual(groups.map((g) => [g.kind, g.marks.map((m) => m.epoch)]),
+    [["reduction", [0, 1, 2]], ["override", [1]], ["reduction", [30, 31]]]);
+  assert.deepEqual(latestMetrics([{ loss: 3, acc: 0.1 }, null, { loss: 1 }, null]), { loss: 1, acc: 0.1 });
+  assert.deepEqual(jobsOf(" a, b,,a ,c"), ["a", "b", "c"]);
+  assert.deepEqual(metricColumnsOf("val_loss, acc,val_loss"), ["val_loss", "acc"]);
+  assert.deepEqual([3, null, 1, 2].sort(byValue("ascending")), [1, 2, 3, null]);
+  assert.deepEqual([3, null, 1, 2].sort(byValue("descending")), [3, 2, 1, null]);
+});

@@ -14,6 +14,8 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import BaseModel
+from rich.console import Console as RichConsole
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from .._sync import Client
 from ..errors import LrhubError, ProblemError
@@ -72,15 +74,35 @@ def open_client(ctx: typer.Context) -> Iterator[Client]:
 def pages(
     fetch: Callable[[str | None], Page[ItemT]], cursor: str | None, every: bool
 ) -> Page[ItemT]:
-    """The page at `cursor`, or with `every` all pages from there joined into one."""
+    """The page at `cursor`, or with `every` all pages from there joined into one; a read of
+    more than one page shows its progress on stderr (on a terminal; nothing when piped)."""
     page = fetch(cursor)
-    if not every:
+    if not every or not page.next_cursor:
         return page
     items = list(page.items)
-    while page.next_cursor:
-        page = fetch(page.next_cursor)
-        items.extend(page.items)
+    with progress_of_reading() as advance:
+        advance(len(items))
+        while page.next_cursor:
+            page = fetch(page.next_cursor)
+            items.extend(page.items)
+            advance(len(page.items))
     return page.model_copy(update={"items": items, "next_cursor": None})
+
+
+@contextmanager
+def progress_of_reading(what: str = "items") -> Iterator[Callable[[int], None]]:
+    """A spinner and a count of what was read so far, on stderr, gone once done; yields the
+    function that adds to the count."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn(f"reading {what}: {{task.completed:.0f}} so far"),
+        TimeElapsedColumn(),
+        console=RichConsole(stderr=True),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("read", total=None)
+        yield lambda count: progress.advance(task, count)
 
 
 def say_if_truncated(page: Page[Any]) -> None:

@@ -97,9 +97,21 @@ def jobs_list(
         )
     if as_json:
         echo_json(page)
+    elif not page.items:
+        Console().print(_nothing_matches(selector, labels, status, "no job"))
     else:
         Console().print(render.jobs_table(page.items))
     say_if_truncated(page)
+
+
+def _nothing_matches(
+    selector: str | None, labels: dict[str, str], status: str | None, subject: str
+) -> str:
+    """`no job matches team=x,status=running` (or `no job yet`, unfiltered)."""
+    terms = [selector] if selector else []
+    terms += [f"{key}={value}" for key, value in labels.items()]
+    terms += [f"status={status}"] if status else []
+    return f"{subject} matches {','.join(terms)}" if terms else f"{subject} yet"
 
 
 @app.command("show")
@@ -375,6 +387,11 @@ def jobs_patch(
         echo_json(change)
         return
     console = Console()
+    if change.matched == 0:
+        console.print(
+            f"no job matches {selector}: nothing {'would change' if dry_run else 'changed'}"
+        )
+        return
     console.print(render.bulk_table(change))
     if change.next_cursor:
         console.print(f"more: --cursor {change.next_cursor}")

@@ -21,7 +21,16 @@ TokenName = Annotated[str, typer.Argument(help="Token name (the actor audit even
 def tokens_create(
     ctx: typer.Context,
     name: TokenName,
-    role: Annotated[TokenRole, typer.Option(help="What the token may do.")],
+    role: Annotated[
+        TokenRole,
+        typer.Option(
+            # One word for the value: the choices in the help's text wrap between words, while
+            # a metavar listing them all is cut wherever the column ends.
+            "--role",
+            metavar="ROLE",
+            help="What the token may do: admin, operator, viewer or creator.",
+        ),
+    ],
     expires_in: Annotated[
         int | None, typer.Option(help="Seconds until it stops working (default: never).")
     ] = None,

@@ -34,6 +34,9 @@ def watch(
     seen = 0
     position = after
     failures = 0
+    scope = f"job {job}" if job else f"jobs matching {selector}" if selector else "every job"
+    # On stderr, so the events on stdout stay one per line for scripts.
+    typer.echo(f"waiting for events of {scope} (Ctrl-C to stop)", err=True)
     with open_client(ctx) as client:
         while True:
             try:

@@ -75,6 +75,11 @@ class Authenticator:
 
     def __init__(self, admin_tokens: list[AdminToken], lookups: TokenLookups) -> None:
         self._admin_tokens = [(token.name, token.secret.encode()) for token in admin_tokens]
+        # `name:secret`, as LRHUB_ADMIN_TOKEN spells it, is accepted as well as the bare secret:
+        # people paste the configured value whole.
+        self._admin_pairs = [
+            (token.name, f"{token.name}:{token.secret}".encode()) for token in admin_tokens
+        ]
         self._lookups = lookups
 
     @property
@@ -100,7 +105,7 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("send Authorization: Bearer <token>")
         presented = token.encode()
-        for name, secret in self._admin_tokens:
+        for name, secret in self._admin_tokens + self._admin_pairs:
             if hmac.compare_digest(presented, secret):
                 return Principal(actor=name)
         if not token.startswith((JOB_TOKEN_PREFIX, API_TOKEN_PREFIX)):

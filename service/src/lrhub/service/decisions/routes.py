@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Iterator
 from typing import Annotated
 
@@ -54,9 +53,11 @@ async def _job_rows(request: Request) -> JobRowCache:
 JobRows = Annotated[JobRowCache, Depends(_job_rows)]
 
 CSV_COLUMNS = (
-    "epoch", "learning_rate", "reason", "stop", "schedule", "version", "superseded",
-    "decided_at", "metrics", "input_metrics",
+    "epoch", "learning_rate", "reason", "stop", "schedule", "version", "superseded", "decided_at",
 )  # fmt: skip
+# A column per metric follows, named as the metric (its value at the epoch's end), then one per
+# metric the decision was made from, named `input.<metric>`.
+INPUT_PREFIX = "input."
 
 
 @router.post("/{job_id}/epochs/{epoch}", response_model=EpochAnswer)
@@ -121,11 +122,30 @@ def report_epoch_end(
 CSV_PAGE_ROWS = 1000
 
 
-def _csv_rows(decisions: Iterable[StoredDecision]) -> str:
+def csv_metric_columns(metric_names: Iterable[str], input_names: Iterable[str]) -> list[str]:
+    """The CSV's metric columns: each metric once, sorted; a metric named like a fixed column
+    (or like an input column) gets the `metric.` prefix, so every header is distinct."""
+    inputs = [INPUT_PREFIX + name for name in sorted(set(input_names))]
+    taken = set(CSV_COLUMNS) | set(inputs)
+    named = [name if name not in taken else f"metric.{name}" for name in sorted(set(metric_names))]
+    return named + inputs
+
+
+def _csv_rows(decisions: Iterable[StoredDecision], metric_columns: dict[str, int]) -> str:
+    """Rows of the CSV; `metric_columns` maps each metric name to its column's position in the
+    metric part, and `input.<name>` likewise for the input metrics."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for decision in decisions:
         entry = HistoryEntry.of(decision)
+        values = [""] * len(metric_columns)
+        for name, value in (entry.metrics or {}).items():
+            if name in metric_columns:
+                values[metric_columns[name]] = repr(value)
+        for name, value in (entry.input_metrics or {}).items():
+            key = INPUT_PREFIX + name
+            if key in metric_columns:
+                values[metric_columns[key]] = repr(value)
         writer.writerow(
             [
                 entry.epoch,
@@ -136,8 +156,7 @@ def _csv_rows(decisions: Iterable[StoredDecision]) -> str:
                 entry.schedule.version if entry.schedule.version is not None else "",
                 str(entry.superseded).lower(),
                 iso_text(entry.decided_at),
-                json.dumps(entry.metrics, sort_keys=True),
-                json.dumps(entry.input_metrics, sort_keys=True),
+                *values,
             ]
         )
     return out.getvalue()
@@ -146,7 +165,9 @@ def _csv_rows(decisions: Iterable[StoredDecision]) -> str:
 def _history_csv(context: Context, caller: Principal, job_id: str, superseded: bool) -> Response:
     """The whole history as CSV, streamed a page of rows at a time, each page its own read (the
     server never holds the whole history; rows are in id order, so pages neither skip nor repeat
-    one). The first page is read before the answer starts: a missing job is still a 404."""
+    one). A first pass over the pages collects the metric names (the header names a column per
+    metric), a second writes the rows; the first page is read before the answer starts: a
+    missing job is still a 404."""
 
     def page(after: int | None) -> list[StoredDecision]:
         return list(
@@ -161,18 +182,45 @@ def _history_csv(context: Context, caller: Principal, job_id: str, superseded: b
             )
         )
 
-    first = page(None)
-
-    def chunks() -> Iterator[str]:
+    def every_page() -> Iterator[list[StoredDecision]]:
         rows = first
-        yield ",".join(CSV_COLUMNS) + "\n"
         while rows:
-            yield _csv_rows(rows)
+            yield rows
             if len(rows) < CSV_PAGE_ROWS:
                 return
             rows = page(rows[-1].id)
 
+    first = page(None)
+    metric_names: set[str] = set()
+    input_names: set[str] = set()
+    for rows in every_page():
+        for decision in rows:
+            entry = HistoryEntry.of(decision)
+            metric_names.update(entry.metrics or {})
+            input_names.update(entry.input_metrics or {})
+    header = csv_metric_columns(metric_names, input_names)
+    # Metric name (or `input.<name>`) -> its position among the metric columns. A metric first
+    # reported between the two passes has no column: the next download shows it.
+    positions = {
+        name: i
+        for i, name in enumerate(
+            sorted(metric_names) + [INPUT_PREFIX + n for n in sorted(input_names)]
+        )
+    }
+
+    def chunks() -> Iterator[str]:
+        yield ",".join(CSV_COLUMNS + tuple(_quoted(name) for name in header)) + "\n"
+        for rows in every_page():
+            yield _csv_rows(rows, positions)
+
     return StreamingResponse(chunks(), media_type="text/csv")
+
+
+def _quoted(name: str) -> str:
+    """A header cell as the csv module writes it (a metric name may hold a comma or a quote)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow([name])
+    return out.getvalue()
 
 
 @router.get("/{job_id}/epochs", response_model=Page[HistoryEntry])

@@ -1,9 +1,11 @@
-// The dashboard: sign-in, then pages routed by the URL fragment (#/jobs, #/jobs/<id>, #/schedules).
+// The dashboard: sign-in, then pages routed by the URL fragment (#/jobs, #/jobs/<id>,
+// #/compare?jobs=a,b, #/schedules).
 
 import { ApiError, api, session, setToken } from "./api.js";
 import { h, replace } from "./dom.js";
 import { jobsPage } from "./jobs.js";
 import { jobPage } from "./job.js";
+import { comparePage } from "./compare.js";
 import { schedulesPage } from "./schedules.js";
 
 const main = document.getElementById("main");
@@ -81,6 +83,7 @@ async function route() {
   try {
     let leave;
     if (path.startsWith("jobs/")) leave = await jobPage(view, path.slice("jobs/".length));
+    else if (path === "compare") leave = await comparePage(view, query);
     else if (path.startsWith("schedules")) leave = await schedulesPage(view, path.slice("schedules/".length));
     else leave = await jobsPage(view, query);
     if (mine === visit) leavePage = leave;

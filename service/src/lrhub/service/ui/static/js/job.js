@@ -117,10 +117,17 @@ export async function jobPage(main, jobId) {
       reloadJobAndEvents().catch((error) => { message.textContent = problemText(error); });
     }
   }, (state) => {
-    liveState.textContent = state;
-    liveState.className = `badge badge-${state === "live" ? "running" : "muted"}`;
+    streamState = state;
+    drawLiveState();
     if (state === "live") resolveLive();
   });
+  let streamState = "connecting";
+  /** "live" only for a running job whose stream is connected: a finished job is not live. */
+  function drawLiveState() {
+    const live = streamState === "live" && job !== null && job.status === "running";
+    liveState.textContent = job !== null && job.status !== "running" ? job.status : streamState;
+    liveState.className = `badge badge-${live ? "running" : "muted"}`;
+  }
   try {
     job = await api("GET", jobPath(jobId));
   } catch (error) {
@@ -128,6 +135,7 @@ export async function jobPage(main, jobId) {
     throw error;
   }
   decidedMeanwhile.forEach(takeDecision);
+  drawLiveState();
 
   /** The job as a decision the stream showed leaves it. */
   function takeDecision(data) {
@@ -146,6 +154,7 @@ export async function jobPage(main, jobId) {
   const historyNote = h("p", { class: "muted", id: "history-note" });
   const eventsBody = h("tbody", {});
   const message = h("p", { class: "error", id: "control-error", role: "alert" });
+  const pendingNote = h("p", { class: "pending", id: "pending", role: "status" });
 
   replace(main,
     h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")),
@@ -153,7 +162,7 @@ export async function jobPage(main, jobId) {
     header,
     h("div", { class: "row chart-tools" }, h("label", { for: "metric" }, "metric beside the rate "), metricSelect, liveState,
       h("span", { class: "legend" }, Object.entries(MARK_LETTERS).map(([kind, letter]) => h("span", { class: `mark-key mark-${kind}` }, `${letter} ${kind}`)))),
-    chartBox, controls, message,
+    pendingNote, chartBox, controls, message,
     h("div", { class: "columns" },
       h("div", { class: "card" }, h("h2", {}, "History"), historyNote,
         h("table", { class: "table", id: "history-table" },
@@ -164,7 +173,20 @@ export async function jobPage(main, jobId) {
           h("thead", {}, h("tr", {}, h("th", {}, "when"), h("th", {}, "who"), h("th", {}, "what"))),
           eventsBody))));
 
+  /** Changes made since the last decision, and the epoch they take effect at (the next one). */
+  function showPending() {
+    const items = sortedItems();
+    const lastDecided = items.length ? Math.max(...items.map((item) => Date.parse(item.decided_at))) : -Infinity;
+    const pending = events.filter((event) => Date.parse(event.at) > lastDecided)
+      .flatMap((event) => changeKinds(event).filter((kind) => kind !== "stop").map((kind) => describe(kind, event)));
+    const at = job.last_epoch === null ? 0 : job.last_epoch + 1;
+    replace(pendingNote, pending.length && job.status === "running"
+      ? [`Pending: ${pending.join("; ")}; takes effect at epoch `, h("strong", { id: "pending-epoch" }, String(at)), "."] : []);
+  }
+
   function drawHeader() {
+    drawLiveState();
+    showPending();
     replace(header,
       h("div", { class: "facts" },
         fact("status", [badge(job.status, job.status), job.stale ? badge("stale", "stale") : null, job.paused ? badge("paused", "paused") : null]),
@@ -249,6 +271,17 @@ export async function jobPage(main, jobId) {
 
   function drawControls() {
     const running = job.status === "running";
+    if (!running) {
+      // A stopped (or ended) job takes no override, scale, switch or pause: the server refuses
+      // them until it runs again, so only resuming (and, for an admin, deleting) is offered.
+      replace(controls,
+        h("h2", {}, "Controls"),
+        h("p", { class: "muted", id: "controls-note" }, `The job is ${job.status}: resume it to change its rate or schedule.`),
+        h("div", { class: "row" },
+          h("button", { type: "button", id: "resume", onclick: () => change({ status: "running" }) }, "Resume (running)"),
+          isAdmin() ? h("button", { type: "button", id: "delete", class: "danger", onclick: deleteJob }, "Delete") : null));
+      return;
+    }
     const overrideInput = h("input", { id: "override-value", type: "number", step: "any", min: "0", placeholder: num(job.learning_rate) });
     const scaleInput = h("input", { id: "scale-value", type: "number", step: "any", min: "0", value: String(job.scale) });
     const scheduleInput = h("input", { id: "switch-schedule", placeholder: "name or name@3", value: job.schedule.name || "" });
@@ -264,11 +297,8 @@ export async function jobPage(main, jobId) {
       h("form", { class: "row", id: "switch-form", onsubmit: (e) => { e.preventDefault(); change({ schedule: scheduleInput.value.trim(), clock: clockSelect.value }); } },
         h("label", { for: "switch-schedule" }, "Switch schedule"), scheduleInput, clockSelect, h("button", { type: "submit", id: "switch-apply" }, "Switch")),
       h("div", { class: "row" },
-        h("button", { type: "button", id: "pause-toggle", disabled: !running, onclick: () => change({ paused: !job.paused }) }, job.paused ? "Resume (unpause)" : "Pause"),
-        running
-          ? h("button", { type: "button", id: "stop", class: "danger", onclick: () => change({ status: "stopped" }) }, "Stop")
-          : h("button", { type: "button", id: "resume", onclick: () => change({ status: "running" }) }, "Resume (running)"),
-        isAdmin() ? h("button", { type: "button", id: "delete", class: "danger", disabled: running, title: running ? "stop the job first" : null, onclick: deleteJob }, "Delete") : null)));
+        h("button", { type: "button", id: "pause-toggle", onclick: () => change({ paused: !job.paused }) }, job.paused ? "Resume (unpause)" : "Pause"),
+        h("button", { type: "button", id: "stop", class: "danger", onclick: () => change({ status: "stopped" }) }, "Stop"))));
   }
 
   async function deleteJob() {
@@ -298,6 +328,7 @@ export async function jobPage(main, jobId) {
   ]);
   events = auditEvents;
   drawEvents();
+  showPending();
   drawChart();
   return close;
 }

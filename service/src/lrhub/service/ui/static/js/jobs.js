@@ -1,10 +1,12 @@
-// The jobs page: the fleet filtered by selector and status, paged from the API, with bulk changes
-// (dry run first, every before/after shown, then apply) on the ticked jobs, or on the filtered
-// selection when none is ticked.
+// The jobs page: the fleet filtered by selector and status, paged from the API, with chosen
+// metrics' latest values as sortable columns; ticked jobs (or the selection) open in Compare;
+// bulk changes (dry run first, every before/after shown, then apply) on the ticked jobs, or on
+// the filtered selection when none is ticked.
 
 import { ApiError, api, canOperate, jobPath } from "./api.js";
 import { ago, badge, h, num, replace } from "./dom.js";
 import { sparkline } from "./charts.js";
+import { latestMetrics, seriesColumns } from "./compare.js";
 
 const PAGE_SIZE = 50;
 const STATUSES = ["", "running", "stopped", "completed", "failed"];
@@ -20,9 +22,31 @@ export function pickedSelection(jobIds) {
   return jobIds.length ? `job_id in (${[...jobIds].sort().join(",")})` : "";
 }
 
+/** The metric names of `?metrics=val_loss,acc` (each once, in the order given). */
+export function metricColumnsOf(text) {
+  return [...new Set((text || "").split(",").map((name) => name.trim()).filter(Boolean))];
+}
+
+/** Compare rows by one column's values (numbers; a missing value sorts last either way). */
+export function byValue(direction) {
+  return (a, b) => {
+    if (a === null) return b === null ? 0 : 1;
+    if (b === null) return -1;
+    return direction === "ascending" ? a - b : b - a;
+  };
+}
+
+/** A change made since the job's last decision: the epoch it takes effect at. */
+export function pendingEpoch(job) {
+  if (job.status !== "running" || !job.last_seen_at) return null;
+  return Date.parse(job.updated_at) > Date.parse(job.last_seen_at) && job.last_epoch !== null ? job.last_epoch + 1 : null;
+}
+
 function statusMarks(job) {
+  const pending = pendingEpoch(job);
   return [
     badge(job.status, job.status),
+    pending !== null ? h("span", { class: "badge badge-override pending-mark", title: "changed since its last decision" }, `change from epoch ${pending}`) : null,
     job.stale ? badge("stale", "stale") : null,
     job.paused ? badge("paused", "paused") : null,
     job.override !== null ? badge(`override ${num(job.override)}`, "override") : null,
@@ -39,16 +63,27 @@ function labelsOf(labels) {
   return Object.entries(labels).map(([k, v]) => h("span", { class: "label" }, `${k}=${v}`));
 }
 
-/** Fill each row's sparkline cell from the job's series (its first 1,000 epochs), a few requests
- * at a time. */
-async function drawSparklines(cells, signal) {
+/** Fill each row's sparkline cell from the job's series, a few requests at a time: its first
+ * 1,000 epochs, or all of them when metric columns need their latest values. */
+async function drawSparklines(cells, metricColumns, signal) {
   const queue = [...cells];
   async function worker() {
     while (queue.length && !signal.aborted) {
-      const [jobId, cell] = queue.shift();
+      const [jobId, cell, metricCells] = queue.shift();
       try {
-        const page = await api("GET", `${jobPath(jobId)}/series`, { query: { limit: 1000 }, signal });
-        replace(cell, sparkline(page.learning_rates));
+        if (metricColumns.length) {
+          const columns = await seriesColumns(jobId, signal);
+          replace(cell, sparkline(columns.rates));
+          const latest = latestMetrics(columns.metrics);
+          metricColumns.forEach((name, i) => {
+            const value = name in latest ? latest[name] : null;
+            metricCells[i].dataset.value = value === null ? "" : String(value);
+            replace(metricCells[i], num(value));
+          });
+        } else {
+          const page = await api("GET", `${jobPath(jobId)}/series`, { query: { limit: 1000 }, signal });
+          replace(cell, sparkline(page.learning_rates));
+        }
       } catch {
         // the row shows no curve; the job page says why
       }
@@ -162,11 +197,13 @@ function bulkPanel(filtered, picked, refresh) {
 export async function jobsPage(main, query) {
   const selector = query.get("selector") || "";
   const status = query.get("status") || "";
+  const metricColumns = metricColumnsOf(query.get("metrics"));
   const cursors = (query.get("pages") || "").split(" ").filter(Boolean);
   const cursor = cursors.length ? cursors[cursors.length - 1] : null;
   const controller = new AbortController();
 
   const selectorInput = h("input", { id: "selector", name: "selector", value: selector, placeholder: "team=vision,stage!=prod", size: 36 });
+  const metricsInput = h("input", { id: "metric-columns", name: "metrics", value: metricColumns.join(","), placeholder: "val_loss,accuracy", size: 18 });
   const statusSelect = h("select", { id: "status", name: "status" },
     STATUSES.map((value) => h("option", { value, selected: value === status ? true : null }, value || "any status")));
   statusSelect.value = status;
@@ -176,21 +213,53 @@ export async function jobsPage(main, query) {
     const next = new URLSearchParams();
     if (selectorInput.value.trim()) next.set("selector", selectorInput.value.trim());
     if (statusSelect.value) next.set("status", statusSelect.value);
+    if (metricsInput.value.trim()) next.set("metrics", metricColumnsOf(metricsInput.value).join(","));
     window.location.hash = `#/jobs?${next}`;
   } },
   h("label", { for: "selector" }, "Selector"), selectorInput,
   h("label", { for: "status" }, "Status"), statusSelect,
+  h("label", { for: "metric-columns" }, "Metric columns"), metricsInput,
   h("button", { type: "submit" }, "Filter"), filterError);
 
   const operator = canOperate();
   const picked = new Set(); // ticked job ids, on this page
   const tbody = h("tbody", {});
+  const metricHeads = metricColumns.map((name, i) => h("th", {
+    class: "num sortable metric-column", dataset: { metric: name }, tabindex: "0", "aria-sort": "none",
+    onclick: () => sortBy(i), onkeydown: (event) => { if (event.key === "Enter") sortBy(i); },
+  }, name));
   const table = h("table", { class: "table", id: "jobs-table" },
     h("thead", {}, h("tr", {},
-      operator ? h("th", {}, h("span", { class: "visually-hidden" }, "pick")) : null,
-      h("th", {}, "job"), h("th", {}, "status"), h("th", { class: "num" }, "rate"), h("th", {}, "curve"),
+      h("th", {}, h("span", { class: "visually-hidden" }, "pick")),
+      h("th", {}, "job"), h("th", {}, "status"), h("th", { class: "num" }, "rate"), metricHeads, h("th", {}, "curve"),
       h("th", {}, "schedule"), h("th", {}, "labels"), h("th", {}, "last seen"))),
     tbody);
+  /** Sort this page's rows by the i-th metric column, ascending first, then descending. */
+  function sortBy(i) {
+    const head = metricHeads[i];
+    const direction = head.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
+    for (const other of metricHeads) other.setAttribute("aria-sort", "none");
+    head.setAttribute("aria-sort", direction);
+    const valueOf = (row) => {
+      const text = row.querySelectorAll("td.metric-value")[i].dataset.value;
+      return text ? Number(text) : null;
+    };
+    const rows = [...tbody.querySelectorAll("tr[data-job]")];
+    const compare = byValue(direction);
+    rows.sort((a, b) => compare(valueOf(a), valueOf(b)));
+    tbody.append(...rows);
+  }
+  const compareButton = h("button", { type: "button", id: "compare-picked", disabled: true, onclick: () => {
+    window.location.hash = `#/compare?jobs=${[...picked].map(encodeURIComponent).join(",")}`;
+  } }, "Compare ticked");
+  const selection = selectionOf(selector, status);
+  const compareTools = h("div", { class: "row", id: "compare-tools" }, compareButton,
+    selection ? h("a", { id: "compare-selection", href: `#/compare?${new URLSearchParams({ selector: selection })}` }, "Compare the selection") : null);
+  function pickedChanged() {
+    compareButton.disabled = picked.size === 0;
+    compareButton.textContent = picked.size ? `Compare ${picked.size} ticked` : "Compare ticked";
+    if (bulk) bulk.update();
+  }
   const pager = h("div", { class: "pager" });
   const bulk = operator ? bulkPanel(selectionOf(selector, status), () => [...picked], loadList) : null;
   async function loadList() {
@@ -204,46 +273,49 @@ export async function jobsPage(main, query) {
     }
     replace(tbody);
     picked.clear();
-    if (bulk) bulk.update();
+    pickedChanged();
     const sparkCells = [];
     for (const job of page.items) {
       const cell = h("td", { class: "spark-cell" });
-      sparkCells.push([job.job_id, cell]);
-      const pick = operator ? h("td", {}, h("input", {
+      const metricCells = metricColumns.map(() => h("td", { class: "num metric-value", dataset: { value: "" } }, "…"));
+      sparkCells.push([job.job_id, cell, metricCells]);
+      const pick = h("td", {}, h("input", {
         type: "checkbox", class: "pick", "aria-label": `pick ${job.job_id}`,
         onchange: (event) => {
           if (event.target.checked) picked.add(job.job_id);
           else picked.delete(job.job_id);
-          bulk.update();
+          pickedChanged();
         },
-      })) : null;
+      }));
       tbody.append(h("tr", { dataset: { job: job.job_id } },
         pick,
         h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(job.job_id)}`, class: "job-link" }, job.job_id)),
         h("td", {}, statusMarks(job)),
         h("td", { class: "num rate" }, num(job.learning_rate)),
+        metricCells,
         cell,
         h("td", {}, scheduleText(job)),
         h("td", {}, labelsOf(job.labels)),
         h("td", {}, ago(job.last_seen_at))));
     }
-    if (page.items.length === 0) tbody.append(h("tr", {}, h("td", { colspan: operator ? 8 : 7, class: "muted" }, "No job matches.")));
+    if (page.items.length === 0) tbody.append(h("tr", {}, h("td", { colspan: 8 + metricColumns.length, class: "muted" }, "No job matches.")));
     performance.mark("lrhub:jobs-listed"); // what bench/dashboard.py measures
     replace(pager,
       cursors.length ? h("a", { href: pageLink(cursors.slice(0, -1)), id: "prev-page" }, "← Previous") : null,
       h("span", { class: "muted" }, `page ${cursors.length + 1}, ${page.items.length} jobs`),
       page.next_cursor ? h("a", { href: pageLink([...cursors, page.next_cursor]), id: "next-page" }, "Next →") : null);
-    drawSparklines(sparkCells, controller.signal).then(() => performance.mark("lrhub:sparklines-drawn"));
+    drawSparklines(sparkCells, metricColumns, controller.signal).then(() => performance.mark("lrhub:sparklines-drawn"));
   }
 
   const pageLink = (pages) => {
     const next = new URLSearchParams();
     if (selector) next.set("selector", selector);
     if (status) next.set("status", status);
+    if (metricColumns.length) next.set("metrics", metricColumns.join(","));
     if (pages.length) next.set("pages", pages.join(" "));
     return `#/jobs?${next}`;
   };
-  replace(main, h("h1", {}, "Jobs"), filter, h("div", { class: "card" }, table, pager),
+  replace(main, h("h1", {}, "Jobs"), filter, h("div", { class: "card" }, compareTools, table, pager),
     bulk ? bulk.form : null);
   await loadList();
   return () => controller.abort();
