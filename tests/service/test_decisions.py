@@ -9,7 +9,6 @@ from fastapi.testclient import TestClient
 
 from lrhub.schedules import parse_spec, preview
 from lrhub.service.stored_specs import load_spec
-
 from lrhub.service.decisions import routes as decision_routes
 from tests.service.helpers import (
     DROP,

@@ -5,7 +5,7 @@ one (`one_cycle` and `cyclic` with `cycle_momentum`), else null; rows stored bef
 which is what their specs meant (they are read with `cycle_momentum` false).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

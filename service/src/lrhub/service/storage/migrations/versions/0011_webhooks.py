@@ -6,7 +6,7 @@ time (`lease_until`, `claimed_by`); `webhook_attempts` every attempt's outcome;
 `webhook_stale_notices` the stale spells of jobs a `job.stale` event was raised for.
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
