@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 from fastapi.testclient import TestClient
 
 from lrhub.schedules import parse_spec, preview
-from lrhub.service.stored_specs import load_spec
 from lrhub.service.decisions import routes as decision_routes
+from lrhub.service.stored_specs import load_spec
 from tests.service.helpers import (
     DROP,
     LOSSES,
