@@ -35,7 +35,7 @@ def test_drop_based_example(live_server: ServerProcess) -> None:
         49,
         0.003125,
     )
-    assert "49,0.003125," in output
+    assert "job drop: 50 epochs, rate 0.1 -> 0.003125" in output
 
 
 def test_time_based_example_applies_per_step_rates(live_server: ServerProcess) -> None:

@@ -256,10 +256,15 @@ def driver_write(engine: Engine) -> Iterator[DriverWrite]:
     block ends. PostgreSQL: autocommit, so each statement must do all its writes atomically (as
     `decide_on_driver` does). Rolled back on an exception; a connection the error broke is
     dropped from the pool."""
-    pooled = engine.raw_connection()
-    driver: Any = pooled.driver_connection
     sqlite = is_sqlite(engine)
     errors: type[Exception] = sqlite3.Error if sqlite else psycopg.Error
+    try:
+        pooled = engine.raw_connection()
+    except errors as error:
+        # The pool does not wrap a failed connect as Engine.connect does: wrap it the same way,
+        # so a database that refuses connections is answered 503 like any other outage.
+        raise DBAPIError.instance(None, None, error, errors) from error
+    driver: Any = pooled.driver_connection
     cursor = driver.cursor()
     try:
         try:
