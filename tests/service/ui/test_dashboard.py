@@ -438,6 +438,10 @@ def test_the_list_pages_through_the_api_without_loading_the_fleet(
     expect(rows).to_have_count(20)
     expect(rows.last).to_have_attribute("data-job", ids[-1])
     expect(page.locator("#next-page")).to_have_count(0)
+    # Drawing the sparklines after the list must not move the pager under a reader's pointer.
+    listed_at = page.locator("#prev-page").bounding_box()
+    expect(page.locator("#jobs-table td.spark-cell svg.spark")).to_have_count(20)
+    assert page.locator("#prev-page").bounding_box() == listed_at
     page.click("#prev-page")
     expect(rows.first).to_have_attribute("data-job", ids[50])
     # Filtering asks the server: the selector goes to /v1/jobs, one page at a time.
