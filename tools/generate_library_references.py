@@ -24,10 +24,8 @@ these files and never run the libraries.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
-import json
 import sys
 import types
 import warnings
@@ -37,8 +35,13 @@ from typing import Any
 
 import torch
 import transformers
-from generate_torch_reference import noisy_loss, rising_accuracy  # type: ignore[import-not-found]
-from torch.optim import SGD, Optimizer
+from generate_torch_reference import (  # type: ignore[import-not-found]
+    first_group_rate,
+    noisy_loss,
+    one_parameter_sgd,
+    rising_accuracy,
+    write_families,
+)
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "libraries"
 
@@ -46,16 +49,6 @@ Case = dict[str, Any]
 EPOCHS, STEPS_PER_EPOCH = 5, 30  # 150 steps; Transformers' cases train for 120 of them
 TRAINING_STEPS = 120
 TIMM_EPOCHS = 150
-
-
-def _optimizer(learning_rate: float) -> Optimizer:
-    # One parameter without gradients: optimizer.step() is a no-op, which keeps torch from
-    # warning that the scheduler stepped before the optimizer.
-    return SGD([torch.nn.Parameter(torch.zeros(1))], lr=learning_rate)
-
-
-def _lr(optimizer: Optimizer) -> float:
-    return float(optimizer.param_groups[0]["lr"])
 
 
 def load_timm_scheduler() -> types.ModuleType:
@@ -96,7 +89,7 @@ def transformers_case(
     kwargs: dict[str, Any] | None = None,
 ) -> Case:
     """One get_scheduler case over EPOCHS x STEPS_PER_EPOCH steps (past training_steps)."""
-    optimizer = _optimizer(learning_rate)
+    optimizer = one_parameter_sgd(learning_rate)
     built = transformers.get_scheduler(
         scheduler,
         optimizer,
@@ -106,7 +99,7 @@ def transformers_case(
     )
     rates = []
     for _ in range(EPOCHS * STEPS_PER_EPOCH):
-        rates.append(_lr(optimizer))
+        rates.append(first_group_rate(optimizer))
         optimizer.step()
         built.step()
     spec: dict[str, Any] = {
@@ -130,15 +123,15 @@ def transformers_plateau_case(
     case_id: str, metrics: list[float], kwargs: dict[str, Any], learning_rate: float = 0.1
 ) -> Case:
     """get_scheduler("reduce_lr_on_plateau"), stepped with one metric per evaluation (epoch)."""
-    optimizer = _optimizer(learning_rate)
+    optimizer = one_parameter_sgd(learning_rate)
     built = transformers.get_scheduler(
         "reduce_lr_on_plateau", optimizer, scheduler_specific_kwargs=dict(kwargs)
     )
-    rates = [_lr(optimizer)]
+    rates = [first_group_rate(optimizer)]
     for value in metrics:
         optimizer.step()
         built.step(value)
-        rates.append(_lr(optimizer))
+        rates.append(first_group_rate(optimizer))
     monitor = "eval_loss" if kwargs.get("mode", "min") == "min" else "eval_accuracy"
     spec = {
         "type": "transformers",
@@ -254,7 +247,7 @@ def cooldown_case(start: int, length: int, shape: str, min_lr_ratio: float) -> C
     """Transformers' WSD whose decay starts at `start` (no warm-up, `start` stable steps): the
     rates a cooldown started at that step must give."""
     learning_rate = 0.05
-    optimizer = _optimizer(learning_rate)
+    optimizer = one_parameter_sgd(learning_rate)
     kwargs = {
         "num_stable_steps": start,
         "num_decay_steps": length,
@@ -266,7 +259,7 @@ def cooldown_case(start: int, length: int, shape: str, min_lr_ratio: float) -> C
     )
     rates = []
     for _ in range(start + length + 20):
-        rates.append(_lr(optimizer))
+        rates.append(first_group_rate(optimizer))
         optimizer.step()
         built.step()
     return {
@@ -310,7 +303,7 @@ def timm_case(
         "tanh": timm.TanhLRScheduler,
         "wsd": timm.WSDLRScheduler,
     }
-    optimizer = _optimizer(learning_rate)
+    optimizer = one_parameter_sgd(learning_rate)
     built = classes[scheduler](optimizer, t_in_epochs=not per_step, **kwargs)
     rates = []
     for t in range(EPOCHS * STEPS_PER_EPOCH if per_step else TIMM_EPOCHS):
@@ -318,7 +311,7 @@ def timm_case(
             built.step_update(t)
         else:
             built.step(t)
-        rates.append(_lr(optimizer))
+        rates.append(first_group_rate(optimizer))
     spec = {
         "type": "timm",
         "unit": "step" if per_step else "epoch",
@@ -342,14 +335,14 @@ def timm_plateau_case(
     learning_rate: float = 0.1,
 ) -> Case:
     """PlateauLRScheduler driven as timm's train.py does: step(epoch + 1, metric of epoch)."""
-    optimizer = _optimizer(learning_rate)
+    optimizer = one_parameter_sgd(learning_rate)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # it is deprecated, and still shipped
         built = timm.PlateauLRScheduler(optimizer, **kwargs)
-    rates = [_lr(optimizer)]
+    rates = [first_group_rate(optimizer)]
     for epoch, value in enumerate(metrics):
         built.step(epoch + 1, value)
-        rates.append(_lr(optimizer))
+        rates.append(first_group_rate(optimizer))
     monitor = "top1" if kwargs.get("mode", "max") == "max" else "val_loss"
     spec = {
         "type": "timm",
@@ -488,31 +481,23 @@ def timm_cases() -> list[Case]:
 
 # --- output -------------------------------------------------------------------------------------
 
-# family (the output file's name) -> (version, case builder)
-FAMILIES: dict[str, tuple[Callable[[], str], Callable[[], list[Case]]]] = {
-    "transformers": (lambda: transformers.__version__, transformers_cases),
-    "timm": (_timm_version, timm_cases),
-    "cooldown": (lambda: transformers.__version__, cooldown_cases),
+
+def header(family: str, version: Callable[[], str]) -> Callable[[], dict[str, str]]:
+    """The file's header: the library's version, and torch's, which drove its schedulers."""
+    return lambda: {"family": family, "version": version(), "torch_version": torch.__version__}
+
+
+# family (the output file's name) -> (header, case builder)
+FAMILIES = {
+    "transformers": (header("transformers", lambda: transformers.__version__), transformers_cases),
+    "timm": (header("timm", _timm_version), timm_cases),
+    "cooldown": (header("cooldown", lambda: transformers.__version__), cooldown_cases),
 }
-
-
-def render(family: str, version: str, cases: list[Case]) -> str:
-    """Deterministic JSON, one case per line so diffs stay readable."""
-    header = json.dumps({"family": family, "version": version, "torch_version": torch.__version__})
-    lines = ",\n".join(json.dumps(case, sort_keys=True) for case in cases)
-    return f'{header[:-1]}, "cases": [\n{lines}\n]}}\n'
 
 
 def main() -> None:
     """Write one JSON file per library."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    out: Path = parser.parse_args().out
-    out.mkdir(parents=True, exist_ok=True)
-    for family, (version, build) in FAMILIES.items():
-        path = out / f"{family}.json"
-        path.write_text(render(family, version(), build()))
-        print(f"wrote {path} ({path.stat().st_size} bytes)")
+    write_families(__doc__.splitlines()[0], DEFAULT_OUT, FAMILIES)
 
 
 if __name__ == "__main__":

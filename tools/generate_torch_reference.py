@@ -34,13 +34,13 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "torch
 Case = dict[str, Any]
 
 
-def _optimizer(learning_rate: float) -> Optimizer:
+def one_parameter_sgd(learning_rate: float) -> Optimizer:
     # One parameter without gradients: optimizer.step() is a no-op, which keeps torch from
     # warning that the scheduler stepped before the optimizer.
     return SGD([torch.nn.Parameter(torch.zeros(1))], lr=learning_rate)
 
 
-def _lr(optimizer: Optimizer) -> float:
+def first_group_rate(optimizer: Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
@@ -94,13 +94,13 @@ def torch_plateau_rates(
     settings: dict[str, Any], initial: float, metrics: list[float]
 ) -> list[float]:
     """Rates of epochs 0..len(metrics): epoch N+1's rate is set by step(metric of epoch N)."""
-    optimizer = _optimizer(initial)
+    optimizer = one_parameter_sgd(initial)
     scheduler = lr_scheduler.ReduceLROnPlateau(optimizer, **settings)
-    rates = [_lr(optimizer)]
+    rates = [first_group_rate(optimizer)]
     for value in metrics:
         optimizer.step()
         scheduler.step(value)
-        rates.append(_lr(optimizer))
+        rates.append(first_group_rate(optimizer))
     return rates
 
 
@@ -253,7 +253,7 @@ def per_epoch_rates(scheduler: lr_scheduler.LRScheduler, epochs: int) -> list[fl
     """The optimizer's rate at epochs 0..epochs-1, stepping the scheduler after each epoch."""
     rates = []
     for _ in range(epochs):
-        rates.append(_lr(scheduler.optimizer))
+        rates.append(first_group_rate(scheduler.optimizer))
         scheduler.optimizer.step()
         scheduler.step()
     return rates
@@ -263,7 +263,9 @@ def multi_step_case(
     case_id: str, initial: float, milestones: list[int], gamma: float, epochs: int
 ) -> Case:
     """One MultiStepLR case."""
-    scheduler = lr_scheduler.MultiStepLR(_optimizer(initial), milestones=milestones, gamma=gamma)
+    scheduler = lr_scheduler.MultiStepLR(
+        one_parameter_sgd(initial), milestones=milestones, gamma=gamma
+    )
     spec = {
         "type": "multi_step",
         "initial_learning_rate": initial,
@@ -310,7 +312,7 @@ def cyclic_case(
 ) -> Case:
     """One CyclicLR case, stepped once per batch."""
     scheduler = lr_scheduler.CyclicLR(
-        _optimizer(base),
+        one_parameter_sgd(base),
         base_lr=base,
         max_lr=top,
         step_size_up=up,
@@ -368,7 +370,7 @@ def one_cycle_case(
     """One OneCycleLR case over exactly its total_steps (torch refuses to step further)."""
     total_steps = epochs * steps_per_epoch
     scheduler = lr_scheduler.OneCycleLR(
-        _optimizer(top),
+        one_parameter_sgd(top),
         max_lr=top,
         total_steps=total_steps,
         pct_start=pct_start,
@@ -425,7 +427,7 @@ def sequential_case(
     epochs: int,
 ) -> Case:
     """One SequentialLR case; stage i runs from milestone i-1 and restarts its own t at 0."""
-    optimizer = _optimizer(initial)
+    optimizer = one_parameter_sgd(initial)
     factories, specs = zip(*stages, strict=True)
     schedulers = [factory(optimizer) for factory in factories]
     scheduler = lr_scheduler.SequentialLR(optimizer, schedulers, milestones=milestones)
@@ -595,7 +597,7 @@ def chained_case(
 ) -> Case:
     """One ChainedScheduler case: the first factor's spec gives the rate, the others (written
     with an initial rate of 1) multiply it."""
-    optimizer = _optimizer(initial)
+    optimizer = one_parameter_sgd(initial)
     factories, specs = zip(*factors, strict=True)
     scheduler = lr_scheduler.ChainedScheduler([factory(optimizer) for factory in factories])
     return {
@@ -669,25 +671,44 @@ FAMILIES: dict[str, tuple[str, Callable[[], list[Case]]]] = {
 }
 
 
-def render(family: str, scheduler: str, cases: list[Case]) -> str:
-    """Deterministic JSON, one case per line so diffs stay readable."""
-    header = json.dumps(
-        {"torch_version": torch.__version__, "scheduler": scheduler, "family": family}
-    )
+def render(header: dict[str, str], cases: list[Case]) -> str:
+    """Deterministic JSON, one case per line so diffs stay readable (`header` keeps its order)."""
+    head = json.dumps(header)
     lines = ",\n".join(json.dumps(case, sort_keys=True) for case in cases)
-    return f'{header[:-1]}, "cases": [\n{lines}\n]}}\n'
+    return f'{head[:-1]}, "cases": [\n{lines}\n]}}\n'
+
+
+def write_families(
+    description: str,
+    default_out: Path,
+    families: dict[str, tuple[Callable[[], dict[str, str]], Callable[[], list[Case]]]],
+) -> None:
+    """Write one `<family>.json` per entry (its header, then its cases) into `--out`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, default=default_out)
+    out: Path = parser.parse_args().out
+    out.mkdir(parents=True, exist_ok=True)
+    for family, (header, build) in families.items():
+        path = out / f"{family}.json"
+        path.write_text(render(header(), build()))
+        print(f"wrote {path} ({path.stat().st_size} bytes)")
+
+
+def torch_header(family: str, scheduler: str) -> Callable[[], dict[str, str]]:
+    """The file's header: torch's version and the scheduler the cases come from."""
+    return lambda: {"torch_version": torch.__version__, "scheduler": scheduler, "family": family}
 
 
 def main() -> None:
     """Write one JSON file per scheduler family."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    out: Path = parser.parse_args().out
-    out.mkdir(parents=True, exist_ok=True)
-    for family, (scheduler, build) in FAMILIES.items():
-        path = out / f"{family}.json"
-        path.write_text(render(family, scheduler, build()))
-        print(f"wrote {path} ({path.stat().st_size} bytes)")
+    write_families(
+        __doc__.splitlines()[0],
+        DEFAULT_OUT,
+        {
+            family: (torch_header(family, scheduler), build)
+            for family, (scheduler, build) in FAMILIES.items()
+        },
+    )
 
 
 if __name__ == "__main__":
