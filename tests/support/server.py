@@ -141,3 +141,16 @@ def running_server(tmp_path: Path, **kwargs: object) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def running_replicas(
+    tmp_path: Path, database_url: str, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two servers sharing `database_url`, stopped at the end of the block. The second starts on
+    the schema the first created, as a replica joining a running deployment does."""
+    with (
+        running_server(tmp_path, database_url=database_url, env=env) as first,
+        running_server(tmp_path, database_url=database_url, env=env) as second,
+    ):
+        yield first, second

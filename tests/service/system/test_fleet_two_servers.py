@@ -21,7 +21,7 @@ import pytest
 from lrhub.client import Client, JobPatch, StreamEvent
 from tests.support.event_stream import StreamFollower
 from tests.support.postgres import scratch_database
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import ServerProcess, running_replicas
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -33,16 +33,11 @@ ENV = {"LRHUB_STREAM_POLL_SECONDS": "0.05"}
 
 @pytest.fixture
 def replicas(tmp_path: Path, postgres_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    with scratch_database(postgres_url) as database_url:
-        first = start_server(tmp_path, database_url=database_url, env=ENV)
-        try:
-            second = start_server(tmp_path, database_url=database_url, env=ENV)
-            try:
-                yield first, second
-            finally:
-                second.stop()
-        finally:
-            first.stop()
+    with (
+        scratch_database(postgres_url) as database_url,
+        running_replicas(tmp_path, database_url, ENV) as servers,
+    ):
+        yield servers
 
 
 def _key(event: StreamEvent) -> tuple[Any, ...]:

@@ -16,7 +16,7 @@ from lrhub.service.storage.database import make_engine
 from lrhub.service.storage.tables import tokens
 from tests.support.event_stream import StreamFollower
 from tests.support.postgres import scratch_database
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import ServerProcess, running_replicas
 
 pytestmark = pytest.mark.slow
 
@@ -38,15 +38,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def replicas(tmp_path: Path, database_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    first = start_server(tmp_path, database_url=database_url, env=ENV)
-    try:
-        second = start_server(tmp_path, database_url=database_url, env=ENV)
-        try:
-            yield first, second
-        finally:
-            second.stop()
-    finally:
-        first.stop()
+    with running_replicas(tmp_path, database_url, ENV) as servers:
+        yield servers
 
 
 def _new_token(url: str, name: str, role: str) -> str:

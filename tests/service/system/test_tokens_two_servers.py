@@ -13,7 +13,7 @@ import pytest
 from tests.support.db_faults import DatabaseFaults
 from tests.support.postgres import scratch_database
 from tests.support.problems import assert_problem
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import ServerProcess, running_replicas, start_server
 
 pytestmark = pytest.mark.postgres
 
@@ -36,15 +36,8 @@ def database_url(postgres_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def two_servers(tmp_path: Path, database_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    first = start_server(tmp_path, database_url=database_url, env=ENV)
-    try:
-        second = start_server(tmp_path, database_url=database_url, env=ENV)
-        try:
-            yield first, second
-        finally:
-            second.stop()
-    finally:
-        first.stop()
+    with running_replicas(tmp_path, database_url, ENV) as servers:
+        yield servers
 
 
 def test_revocation_and_rotation_on_one_server_hold_on_the_other_at_once(

@@ -22,7 +22,7 @@ import pytest
 from lrhub.schedules import decide, parse_spec
 from tests.support.postgres import scratch_database
 from tests.support.prometheus import decisions_by_outcome
-from tests.support.server import ServerProcess, launch_server, running_server, start_server
+from tests.support.server import ServerProcess, launch_server, running_replicas, running_server
 from tests.support.workload import (
     REQUEST_TIMEOUT_SECONDS,
     JobPlan,
@@ -47,16 +47,11 @@ BARRIER_TIMEOUT_SECONDS = 30.0
 def two_servers(tmp_path: Path, postgres_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two servers sharing a fresh PostgreSQL database; the second starts on the schema the
     first one created, as a replica joining a running deployment does."""
-    with scratch_database(postgres_url) as database_url:
-        first = start_server(tmp_path, database_url=database_url)
-        try:
-            second = start_server(tmp_path, database_url=database_url)
-            try:
-                yield first, second
-            finally:
-                second.stop()
-        finally:
-            first.stop()
+    with (
+        scratch_database(postgres_url) as database_url,
+        running_replicas(tmp_path, database_url) as servers,
+    ):
+        yield servers
 
 
 def send_simultaneously(urls: tuple[str, str], job_id: str, step: Step) -> list[dict[str, Any]]:
