@@ -119,6 +119,19 @@ def transformers_case(
     }
 
 
+def plateau_result(
+    case_id: str, spec: dict[str, Any], metrics: list[float], rates: list[float]
+) -> Case:
+    """A plateau case: each epoch's metric under the spec's `monitor`, and the rates it led to."""
+    return {
+        "id": case_id,
+        "spec": spec,
+        "epochs": len(metrics) + 1,
+        "metrics": [{spec["monitor"]: value} for value in metrics],
+        "learning_rates": rates,
+    }
+
+
 def transformers_plateau_case(
     case_id: str, metrics: list[float], kwargs: dict[str, Any], learning_rate: float = 0.1
 ) -> Case:
@@ -141,13 +154,7 @@ def transformers_plateau_case(
         "monitor": monitor,
         "kwargs": kwargs,
     }
-    return {
-        "id": case_id,
-        "spec": spec,
-        "epochs": len(metrics) + 1,
-        "metrics": [{monitor: value} for value in metrics],
-        "learning_rates": rates,
-    }
+    return plateau_result(case_id, spec, metrics, rates)
 
 
 def transformers_cases() -> list[Case]:
@@ -351,13 +358,7 @@ def timm_plateau_case(
         "monitor": monitor,
         "kwargs": kwargs,
     }
-    return {
-        "id": case_id,
-        "spec": spec,
-        "epochs": len(metrics) + 1,
-        "metrics": [{monitor: value} for value in metrics],
-        "learning_rates": rates,
-    }
+    return plateau_result(case_id, spec, metrics, rates)
 
 
 def timm_cases() -> list[Case]:
