@@ -70,22 +70,23 @@ def run_torch(job: str, flags: dict[str, str], own: bool) -> dict[str, Any]:
     inputs, targets = inputs[rank :: dist.get_world_size()], targets[rank :: dist.get_world_size()]
     rates: list[float] = []
     intervals = 0
-    for epoch in range(INTERVALS):
+    for _ in range(INTERVALS):
         for step in range(STEPS):
             rows = slice(step * BATCH, (step + 1) * BATCH)
             optimizer.zero_grad()
-            torch.nn.functional.mse_loss(model(inputs[rows]), targets[rows]).backward()
+            loss: Any = torch.nn.functional.mse_loss(model(inputs[rows]), targets[rows])
+            loss.backward()
             rates.append(optimizer.param_groups[0]["lr"])
             optimizer.step()
         intervals += 1
         stop_job_after(intervals, flags, job)
         with torch.no_grad():
-            loss = float(torch.nn.functional.mse_loss(model(inputs), targets))
+            shard_loss = float(torch.nn.functional.mse_loss(model(inputs), targets))
         if own:
             scheduler.step()
         else:
             # `rank` tells the ranks' reports apart: rank 0's alone, or their mean.
-            scheduler.step({"loss": loss, "rank": float(rank)})
+            scheduler.step({"loss": shard_loss, "rank": float(rank)})
             if scheduler.should_stop:
                 break
     return {"rates": rates, "weights": weights(model.module), "intervals": intervals}
@@ -120,7 +121,7 @@ def run_lightning(job: str, flags: dict[str, str], own: bool) -> dict[str, Any]:
                 return optimizer
             return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, 2, gamma=0.5)]
 
-    callbacks = []
+    callbacks: list[pl.Callback] = []
     if not own:
         callbacks.append(
             RemoteLearningRate(

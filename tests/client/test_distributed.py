@@ -23,7 +23,7 @@ from tests.support.server import ServerProcess, free_port
 
 pytest.importorskip("torch")
 
-from tests.client.distributed_jobs import INTERVALS, STEPS  # noqa: E402
+from tests.client.distributed_jobs import INTERVALS, STEPS
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
