@@ -5,9 +5,10 @@ OUT_DIR JOB [FLAGS]`, with `LRHUB_URL` set. Each rank writes what it trained wit
 it trained.
 
 Kinds: `torch` (DDP and `RemoteScheduler`) and `torch-own` (the same with torch's `StepLR`),
-`lightning` / `lightning-own` (`Trainer(strategy="ddp", devices=2)`), `transformers` /
-`transformers-own` (`Trainer` on CPU). Flags: `reduce` (`reduce_metrics=True`), `stop-after=N`
-(rank 0 stops the job through the API after N intervals, as an operator would).
+`accelerate` / `accelerate-own` (an `Accelerator` loop), `lightning` / `lightning-own`
+(`Trainer(strategy="ddp", devices=2)`), `transformers` / `transformers-own` (`Trainer` on CPU).
+Flags: `reduce` (`reduce_metrics=True`), `stop-after=N` (rank 0 stops the job through the API
+after N intervals, as an operator would).
 """
 
 from __future__ import annotations
@@ -90,6 +91,47 @@ def run_torch(job: str, flags: dict[str, str], own: bool) -> dict[str, Any]:
             if scheduler.should_stop:
                 break
     return {"rates": rates, "weights": weights(model.module), "intervals": intervals}
+
+
+def run_accelerate(job: str, flags: dict[str, str], own: bool) -> dict[str, Any]:
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lrhub.client.torch import RemoteScheduler
+
+    accelerator = Accelerator(cpu=True)
+    inputs, targets = data(STEPS * BATCH * accelerator.num_processes, seed=1)
+    untrained = tiny_model()
+    model, optimizer, loader = accelerator.prepare(
+        untrained,
+        torch.optim.SGD(untrained.parameters(), lr=0.1, momentum=0.9),
+        DataLoader(TensorDataset(inputs, targets), batch_size=BATCH),
+    )
+    # Stepped once per epoch by the loop itself (see the README on `accelerator.prepare`).
+    scheduler: Any
+    if own:
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer.optimizer, step_size=2, gamma=0.5)
+    else:
+        scheduler = RemoteScheduler(
+            optimizer, job=job, spec=STEP_DECAY, epochs=INTERVALS, reduce_metrics="reduce" in flags
+        )
+    rates: list[float] = []
+    for _ in range(INTERVALS):
+        for batch_inputs, batch_targets in loader:
+            optimizer.zero_grad()
+            loss: Any = torch.nn.functional.mse_loss(model(batch_inputs), batch_targets)
+            accelerator.backward(loss)
+            rates.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+        if own:
+            scheduler.step()
+        else:
+            scheduler.step({"loss": float(loss), "rank": float(accelerator.process_index)})
+    return {
+        "rates": rates,
+        "weights": weights(accelerator.unwrap_model(model)),
+        "intervals": INTERVALS,
+    }
 
 
 def run_lightning(job: str, flags: dict[str, str], own: bool) -> dict[str, Any]:
@@ -218,6 +260,8 @@ def main() -> None:
         if kind.startswith("torch"):
             dist.init_process_group("gloo")
             result = run_torch(job, flags, own=kind.endswith("-own"))
+        elif kind.startswith("accelerate"):
+            result = run_accelerate(job, flags, own=kind.endswith("-own"))
         else:
             result = run_transformers(job, flags, own=kind.endswith("-own"), out=Path(out))
         rank = dist.get_rank()

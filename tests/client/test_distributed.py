@@ -23,7 +23,7 @@ from tests.support.server import ServerProcess, free_port
 
 pytest.importorskip("torch")
 
-from tests.client.distributed_jobs import INTERVALS, STEPS
+from tests.client.distributed_jobs import INTERVALS, STEPS, tiny_model, weights
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
@@ -65,7 +65,9 @@ def halved_every_second_interval(intervals: int) -> list[float]:
 
 
 def assert_one_job(ranks: list[dict[str, Any]], reference: dict[str, Any]) -> None:
-    """Every rank trained with the reference's rates and ended with its weights."""
+    """Every rank trained with the reference's rates and ended with its weights (which
+    training moved away from the initial ones)."""
+    assert reference["weights"] != weights(tiny_model())
     for rank in ranks:
         assert rank["rates"] == pytest.approx(reference["rates"], rel=1e-12)
         assert rank["weights"] == reference["weights"]
@@ -112,6 +114,17 @@ def test_a_stop_reaches_every_rank_and_reduce_metrics_reports_the_mean(
     reported = [entry.metrics for entry in history if entry.metrics]
     assert [metrics["rank"] for metrics in reported] == [0.5] * 3  # the mean of ranks 0 and 1
     assert client.get_job("stopped").status == "stopped"
+
+
+def test_an_accelerate_loop_is_one_job_trained_as_with_torchs_steplr(
+    live_server: ServerProcess, client: Client, tmp_path: Path
+) -> None:
+    reference, _ = torchrun(live_server, tmp_path / "own", "accelerate-own", "unused")
+    ranks = torchrun(live_server, tmp_path / "lrhub", "accelerate", "accelerate-ddp")
+    assert_one_job(ranks, reference)
+    history = assert_one_decision_per_interval(client, "accelerate-ddp", INTERVALS)
+    assert [entry.metrics["rank"] for entry in history if entry.metrics] == [0.0] * INTERVALS
+    assert client.get_job("accelerate-ddp").status == "completed"
 
 
 def test_lightning_ddp_is_one_job_trained_as_with_lightnings_scheduler(
