@@ -94,7 +94,7 @@ def run_torch(job: str, flags: dict[str, str], own: bool) -> dict[str, Any]:
 
 
 def run_accelerate(job: str, flags: dict[str, str], own: bool) -> dict[str, Any]:
-    from accelerate import Accelerator
+    from accelerate import Accelerator  # type: ignore[import-untyped]
     from torch.utils.data import DataLoader, TensorDataset
 
     from lrhub.client.torch import RemoteScheduler
