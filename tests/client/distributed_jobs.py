@@ -7,8 +7,8 @@ it trained.
 Kinds: `torch` (DDP and `RemoteScheduler`) and `torch-own` (the same with torch's `StepLR`),
 `accelerate` / `accelerate-own` (an `Accelerator` loop), `lightning` / `lightning-own`
 (`Trainer(strategy="ddp", devices=2)`), `transformers` / `transformers-own` (`Trainer` on CPU).
-Flags: `reduce` (`reduce_metrics=True`), `stop-after=N` (rank 0 stops the job through the API
-after N intervals, as an operator would).
+Flags: `reduce` (`reduce_metrics=True`), `raise` (`on_error="raise"`), `stop-after=N` (rank 0
+stops the job through the API after N intervals, as an operator would).
 """
 
 from __future__ import annotations
@@ -64,8 +64,10 @@ def run_torch(job: str, flags: dict[str, str], own: bool) -> dict[str, Any]:
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
     else:
         scheduler = RemoteScheduler(
-            optimizer, job=job, spec=STEP_DECAY, epochs=INTERVALS, reduce_metrics="reduce" in flags
-        )
+            optimizer, job=job, spec=STEP_DECAY, epochs=INTERVALS,
+            reduce_metrics="reduce" in flags, on_error="raise" if "raise" in flags else "hold",
+            client=Client(os.environ["LRHUB_URL"], max_retries=0),
+        )  # fmt: skip
     inputs, targets = data(STEPS * BATCH * dist.get_world_size(), seed=1)
     # Each rank its own shard, as DistributedSampler gives it.
     inputs, targets = inputs[rank :: dist.get_world_size()], targets[rank :: dist.get_world_size()]
@@ -259,7 +261,13 @@ def main() -> None:
     else:
         if kind.startswith("torch"):
             dist.init_process_group("gloo")
-            result = run_torch(job, flags, own=kind.endswith("-own"))
+            try:
+                result = run_torch(job, flags, own=kind.endswith("-own"))
+            except Exception as error:
+                if "raise" not in flags:
+                    raise
+                # Written, not raised: torchrun would kill the other rank at the first failure.
+                result = {"error": f"{type(error).__name__}: {error}"}
         elif kind.startswith("accelerate"):
             result = run_accelerate(job, flags, own=kind.endswith("-own"))
         else:

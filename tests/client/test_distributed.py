@@ -31,9 +31,9 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 RANKS = 2
 
 
-def launch(server: ServerProcess, *program: str) -> None:
+def launch(url: str, *program: str) -> subprocess.CompletedProcess[str]:
     """`torchrun` with two ranks on loopback: `program` is a script or `-m module` and its
-    arguments."""
+    arguments, talking to lrhub at `url`."""
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nnodes=1",
         f"--nproc_per_node={RANKS}", "--master_addr=127.0.0.1", f"--master_port={free_port()}",
@@ -41,12 +41,15 @@ def launch(server: ServerProcess, *program: str) -> None:
     ]  # fmt: skip
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LRHUB_")}
     environment |= {
-        "LRHUB_URL": server.url, "PYTHONPATH": str(REPOSITORY), "GLOO_SOCKET_IFNAME": "lo",
+        "LRHUB_URL": url, "PYTHONPATH": str(REPOSITORY), "GLOO_SOCKET_IFNAME": "lo",
         "OMP_NUM_THREADS": "1",
     }  # fmt: skip
-    done = subprocess.run(
+    return subprocess.run(
         command, cwd=REPOSITORY, env=environment, capture_output=True, text=True, timeout=600
     )
+
+
+def succeeded(done: subprocess.CompletedProcess[str]) -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-8000:]
 
 
@@ -55,7 +58,9 @@ def torchrun(
 ) -> list[dict[str, Any]]:
     """Run `distributed_jobs.py KIND` on two ranks; what each rank wrote, rank 0 first."""
     out.mkdir()
-    launch(server, "-m", "tests.client.distributed_jobs", kind, str(out), job, *flags)
+    succeeded(
+        launch(server.url, "-m", "tests.client.distributed_jobs", kind, str(out), job, *flags)
+    )
     return [json.loads((out / f"{rank}.json").read_text()) for rank in range(RANKS)]
 
 
@@ -160,7 +165,21 @@ def test_the_readme_example_runs_under_torchrun_as_one_job(
     assert match, "the README's Distributed training section has no python example"
     script = tmp_path / "train.py"
     script.write_text(match.group(1))
-    launch(live_server, str(script))
+    succeeded(launch(live_server.url, str(script)))
     history = assert_one_decision_per_interval(client, "ddp-run-1", 10)
     assert all(entry.metrics for entry in history)
     assert client.get_job("ddp-run-1").status == "completed"
+
+
+def test_when_rank_0_raises_every_rank_raises_instead_of_waiting(tmp_path: Path) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens: every request is refused
+    out = tmp_path / "out"
+    out.mkdir()
+    succeeded(
+        launch(nobody, "-m", "tests.client.distributed_jobs", "torch", str(out), "down", "raise")
+    )
+    errors = [json.loads((out / f"{rank}.json").read_text())["error"] for rank in range(RANKS)]
+    # Rank 0 raised lrhub's error; rank 1 heard of it through the broadcast and raised too,
+    # rather than waiting in the broadcast forever.
+    assert errors[0].startswith("ConnectError: cannot connect to lrhub")
+    assert errors[1] == f"RuntimeError: rank 0 could not get lrhub's answer: {errors[0]}"
