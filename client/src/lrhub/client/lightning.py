@@ -32,11 +32,15 @@ class RemoteLearningRate(pl.Callback):
     each training step as Lightning's `LearningRateMonitor` names it (`lr-SGD`, and
     `lr-SGD/pg2`... for further parameter groups). The callback's state (job epoch numbering)
     is saved in Lightning checkpoints, so `trainer.fit(ckpt_path=...)` continues the job.
-    When the service answers `stop`, `trainer.should_stop` is set.
+    When the service answers `stop`, `trainer.should_stop` is set. Under a distributed
+    strategy (`ddp`, `ddp_spawn`, `fsdp`, ...) the job is one lrhub job: rank 0 alone talks to
+    lrhub and every rank trains with its answer (`lrhub.client.torch.RemoteScheduler`).
 
     Args:
         monitor: as `lrhub.client.torch.RemoteScheduler`.
         log_rate: log the rate with `pl_module.log` (default True).
+        reduce_metrics: under a distributed strategy, report each metric's mean over the
+            ranks instead of rank 0's (metrics logged with `sync_dist=True` are already equal).
         **options: the job and what to do when lrhub cannot answer (`job`, `schedule` or `spec`,
             `on_error`, ...), as `lrhub.client.training.JobOptionKeywords` documents them.
     """
@@ -46,6 +50,7 @@ class RemoteLearningRate(pl.Callback):
         *,
         monitor: str | None = None,
         log_rate: bool = True,
+        reduce_metrics: bool = False,
         **options: Unpack[JobOptionKeywords],
     ) -> None:
         super().__init__()
@@ -54,6 +59,7 @@ class RemoteLearningRate(pl.Callback):
         self._options = options
         self._monitor = monitor
         self.log_rate = log_rate
+        self.reduce_metrics = reduce_metrics
         self.scheduler: RemoteScheduler | None = None
         # The last validation's metrics, reported when the next batch starts (or at the end).
         self._validated: dict[str, Any] | None = None
@@ -74,7 +80,12 @@ class RemoteLearningRate(pl.Callback):
             )
         optimizer = trainer.optimizers[0]
         if self.scheduler is None or self.scheduler.optimizer is not optimizer:
-            self.scheduler = RemoteScheduler(optimizer, monitor=self._monitor, **self._options)
+            self.scheduler = RemoteScheduler(
+                optimizer,
+                monitor=self._monitor,
+                reduce_metrics=self.reduce_metrics,
+                **self._options,
+            )
         if self._restored is not None:
             self.scheduler.load_state_dict(self._restored["scheduler"])
             self._validated = self._restored["validated"]

@@ -24,6 +24,7 @@ from .training import (
     loss_of,
     reported_metrics,
 )
+from .training.distributed import Ranks
 from .training.momentum import ScheduledMomentum
 
 #: What `step()` takes as the metrics of the epoch that just ended.
@@ -57,6 +58,8 @@ class RemoteScheduler(UsesJobRun):
             context manager) when training ends.
         monitor: the name a bare number given to `step()` is reported under; defaults to the
             `monitor` of the job's spec (a plateau), else `"loss"`.
+        reduce_metrics: under `torch.distributed`, report each metric's mean over the ranks
+            instead of rank 0's own (every rank then passes its metrics to `step()`).
         **options: the job and what to do when lrhub cannot answer (`job`, `schedule` or `spec`,
             `on_error`, ...), as `lrhub.client.training.JobOptionKeywords` documents them (hold
             keeps every group's current rate).
@@ -66,6 +69,12 @@ class RemoteScheduler(UsesJobRun):
     what is needed to continue the job's epoch numbering (the plateau state lives in the
     service); `load_state_dict()` asks the service again for the epoch the checkpoint was taken
     in (an idempotent request) and sets its rate.
+
+    Distributed training (an initialized `torch.distributed` default group when the scheduler
+    is built: torchrun, DDP, FSDP, Accelerate, Lightning's strategies) is one lrhub job: build
+    the scheduler and call `step()` on every rank at the same points; only rank 0 talks to
+    the service and every rank gets its answer (rates, momentum, `should_stop`) before the
+    next step, so the service sees one decision per interval and all ranks train alike.
     """
 
     def __init__(
@@ -76,6 +85,7 @@ class RemoteScheduler(UsesJobRun):
         steps_per_epoch: int | None = None,
         epochs: int | None = None,
         monitor: str | None = None,
+        reduce_metrics: bool = False,
         **options: Unpack[JobOptionKeywords],
     ) -> None:
         if per_step and (steps_per_epoch is None or steps_per_epoch < 1):
@@ -112,8 +122,10 @@ class RemoteScheduler(UsesJobRun):
         self._step_rates: list[float] | None = None
         self._last_loss: float | None = None
         self._momentum = ScheduledMomentum(optimizer)
-        self.run.start()
-        self._apply(self.run.ask(lambda: self.run.decide(0, {}, **self._steps())))
+        #: The process group this scheduler trains in; rank 0 alone talks to lrhub.
+        self.ranks = Ranks.detect()
+        self.reduce_metrics = reduce_metrics
+        self._apply(self.ranks.share(self._first_answer))
 
     def get_last_lr(self) -> list[float]:
         """The rate of every parameter group, as the scheduler last set (or held) it."""
@@ -137,9 +149,9 @@ class RemoteScheduler(UsesJobRun):
             self.finish(reported)
             self.last_epoch = ended + 1
             return
-        answer = self.run.ask(
-            lambda: self.run.decide(ended + 1, reported, **self._steps())
-        )  # fmt: skip
+        answer = self.ranks.share(
+            lambda: self.run.ask(lambda: self.run.decide(ended + 1, reported, **self._steps()))
+        )
         self.last_epoch = ended + 1
         self._asked_with = reported
         self._apply(answer)
@@ -157,6 +169,8 @@ class RemoteScheduler(UsesJobRun):
             return
         self.finished = True
         reported = self._reported(metrics)
+        if not self.ranks.leader:
+            return
         if reported is not None:
             epoch = self.last_epoch
             self.run.ask(lambda: self.run.end_epoch(epoch, reported))
@@ -203,7 +217,9 @@ class RemoteScheduler(UsesJobRun):
         if self.finished:
             return
         epoch, metrics = self.last_epoch, self._asked_with
-        answer = self.run.ask(lambda: self.run.decide(epoch, metrics, **self._steps()))
+        answer = self.ranks.share(
+            lambda: self.run.ask(lambda: self.run.decide(epoch, metrics, **self._steps()))
+        )
         if answer is not None:
             self._momentum.answered(answer)
             self._step_rates = answer.step_learning_rates
@@ -229,25 +245,34 @@ class RemoteScheduler(UsesJobRun):
 
     # -- internals -------------------------------------------------------------------------------
 
+    def _first_answer(self) -> EpochAnswer | None:
+        self.run.start()
+        return self.run.ask(lambda: self.run.decide(0, {}, **self._steps()))
+
     def _steps(self) -> dict[str, int | None]:
         return {"steps_per_epoch": self.steps_per_epoch}
 
     def _reported(self, metrics: Metrics) -> dict[str, float] | None:
-        """The metrics as the service takes them; None when none were given."""
+        """The metrics as the service takes them (their mean over ranks with
+        `reduce_metrics`); None when none were given."""
         if metrics is None:
             return None
         if isinstance(metrics, Mapping):
             self._last_loss = loss_of(metrics)
-            return reported_metrics(metrics)
+            return self._reduced(reported_metrics(metrics))
         if isinstance(metrics, torch.Tensor | numbers.Real):
-            name = self._monitor_name()
-            logs = {name: float(metrics)}
+            # Averaged before it is named: only rank 0 knows the spec's monitor.
+            value = self._reduced({"value": float(metrics)}).get("value", float(metrics))
+            logs = {self._monitor_name(): value}
             self._last_loss = loss_of(logs)
             return reported_metrics(logs)
         raise TypeError(
             "RemoteScheduler.step() takes the epoch's metrics as a mapping of names to numbers "
             f"or one number, not {type(metrics).__name__}"
         )
+
+    def _reduced(self, metrics: dict[str, float]) -> dict[str, float]:
+        return self.ranks.mean(metrics) if self.reduce_metrics else metrics
 
     def _monitor_name(self) -> str:
         if self._monitor is None:

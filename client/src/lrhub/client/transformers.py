@@ -30,20 +30,31 @@ class RemoteLearningRate(TrainerCallback):
     scheduler, and the callback sets lrhub's rate just before every optimizer step, so any
     other type is overridden (and warned about). The rate written to the Trainer's logs
     (`logs["learning_rate"]`, hence `trainer.state.log_history`, TensorBoard, W&B) is lrhub's.
-    When the service answers `stop`, `control.should_training_stop` is set.
+    When the service answers `stop`, `control.should_training_stop` is set. A distributed
+    run (torchrun, `accelerate launch`) is one lrhub job: rank 0 alone talks to lrhub and
+    every rank trains with its answer (`lrhub.client.torch.RemoteScheduler`).
 
     Args:
         monitor: as `lrhub.client.torch.RemoteScheduler` (a number metric is named after the
             spec's monitor; the Trainer reports a mapping, so `monitor` rarely matters).
+        reduce_metrics: in a distributed run, report each metric's mean over the ranks instead
+            of rank 0's (the Trainer's evaluation metrics are already gathered over all ranks).
         **options: the job and what to do when lrhub cannot answer (`job`, `schedule` or `spec`,
             `on_error`, ...), as `lrhub.client.training.JobOptionKeywords` documents them.
     """
 
-    def __init__(self, *, monitor: str | None = None, **options: Unpack[JobOptionKeywords]) -> None:
+    def __init__(
+        self,
+        *,
+        monitor: str | None = None,
+        reduce_metrics: bool = False,
+        **options: Unpack[JobOptionKeywords],
+    ) -> None:
         # Checked now; the scheduler is made of them when training starts (the optimizer exists).
         JobOptions(**options)
         self._options = options
         self._monitor = monitor
+        self.reduce_metrics = reduce_metrics
         self.scheduler: RemoteScheduler | None = None
         # The last evaluation's metrics, reported before the next optimizer step (or at the end).
         self._evaluated: dict[str, Any] | None = None
@@ -67,7 +78,12 @@ class RemoteLearningRate(TrainerCallback):
                 stacklevel=2,
             )
         if self.scheduler is None or self.scheduler.optimizer is not optimizer:
-            self.scheduler = RemoteScheduler(optimizer, monitor=self._monitor, **self._options)
+            self.scheduler = RemoteScheduler(
+                optimizer,
+                monitor=self._monitor,
+                reduce_metrics=self.reduce_metrics,
+                **self._options,
+            )
         self._evaluated = None
 
     def on_evaluate(
