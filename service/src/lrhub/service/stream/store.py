@@ -66,9 +66,16 @@ def number_rows(connection: Connection, batch: int = SEQUENCE_BATCH) -> int:
     ).all()
     # Time order interleaves the two tables as they happened; a decision and the follow-latest
     # event of its own transaction keep that event first (it is older).
+    decision_keys = [(as_utc(at), 1, row_id) for row_id, at in pending_decisions]
+    event_keys = [(as_utc(at), 0, row_id) for row_id, at in pending_events]
+    # A backlog fills a batch: the rows after its cut wait for the next run, so this run must
+    # number nothing later than the cut, or a row committed after the cut would take a position
+    # before ones committed earlier that the cut left out (the other table's rows run on).
+    cuts = [keys[-1] for keys in (decision_keys, event_keys) if len(keys) >= batch]
+    cut = min(cuts, default=None)
     pending = sorted(
-        [(as_utc(at), 1, row_id, decisions) for row_id, at in pending_decisions]
-        + [(as_utc(at), 0, row_id, events) for row_id, at in pending_events],
+        [(*key, decisions) for key in decision_keys if cut is None or key <= cut]
+        + [(*key, events) for key in event_keys if cut is None or key <= cut],
         key=lambda item: item[:3],
     )
     if not pending:
