@@ -26,7 +26,7 @@ from tests.support.server import ServerProcess, running_server
 WITNESS = "wave3-witness"
 SPEC = {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 2}
 WEBHOOK_KEY = "k" * 40
-HOOK = {"url": "https://hooks.example/lrhub", "events": ["job.completed"]}
+HOOK = {"url": "http://127.0.0.1:9/lrhub", "events": ["job.completed"]}
 JSON_HEADERS = {"Content-Type": "application/json"}
 A_CHANGE = "00000000-0000-4000-8000-000000000000"
 UNSTORABLE = ("nul", "u0000", "surrogate")
@@ -72,22 +72,35 @@ BAD_POSITIONS = {
 DELIVERIES = "/v1/webhooks/wh_" + "0" * 32 + "/deliveries"
 TABLE = [
     # Webhook targets and subscriptions.
-    pytest.param(hook({**HOOK, "url": "https://hooks.example/a\x00b"}, *UNSTORABLE, "url"),
+    pytest.param(hook({**HOOK, "url": "http://127.0.0.1:9/a\x00b"}, *UNSTORABLE, "url"),
                  id="webhook-url-nul"),
-    pytest.param(hook(b'{"url": "https://hooks.example/\\ud800", "events": ["change"]}',
+    pytest.param(hook(b'{"url": "http://127.0.0.1:9/\\ud800", "events": ["change"]}',
                       *UNSTORABLE, "url"), id="webhook-url-surrogate"),
-    pytest.param(hook({**HOOK, "url": "https://hooks.example/" + "a" * 5000}, "url"),
+    pytest.param(hook({**HOOK, "url": "http://127.0.0.1:9/" + "a" * 5000}, "url"),
                  id="webhook-url-huge"),
-    pytest.param(hook({**HOOK, "url": "https://hooks.example:\u0668\u0660/x"}, "url", "port"),
+    pytest.param(hook({**HOOK, "url": "http://127.0.0.1:\u0668\u0660/x"}, "url", "port"),
                  id="webhook-url-arabic-port"),
-    pytest.param(hook({**HOOK, "url": "https://hooks.example:99999/x"}, "url", "port"),
+    pytest.param(hook({**HOOK, "url": "http://127.0.0.1:99999/x"}, "url", "port"),
                  id="webhook-url-port-out-of-range"),
-    pytest.param(hook({**HOOK, "url": "ftp://hooks.example/x"}, "url", "http"),
+    pytest.param(hook({**HOOK, "url": "ftp://127.0.0.1/x"}, "url", "http"),
                  id="webhook-url-not-http"),
     pytest.param(hook({**HOOK, "url": "https://"}, "url", "host"), id="webhook-url-no-host"),
-    pytest.param(hook({**HOOK, "url": "https://h\u00f6oks.\u0000example/"}, *UNSTORABLE, "url"),
+    pytest.param(hook({**HOOK, "url": "http://127.0\u0000.0.1/"}, *UNSTORABLE, "url"),
                  id="webhook-host-nul"),
     pytest.param(hook({**HOOK, "url": 12}, "url", "string"), id="webhook-url-a-number"),
+    pytest.param(hook({**HOOK, "url": "http://[::1/x"}, "url"), id="webhook-url-broken-ipv6"),
+    pytest.param(hook({**HOOK, "url": "http://" + "a" * 64 + ".example/"}, "url", "host"),
+                 id="webhook-host-label-too-long"),
+    pytest.param(hook({**HOOK, "url": "http://" + "a." * 200 + "example/"}, "url", "host"),
+                 id="webhook-host-too-long"),
+    pytest.param(hook({**HOOK, "url": "http://127.0.0.1:9/a\r\nX-Injected: 1"}, "url"),
+                 id="webhook-url-crlf"),
+    pytest.param(hook({**HOOK, "url": "http://127.0.0.1:0/x"}, "url", "port"),
+                 id="webhook-url-port-zero"),
+    pytest.param(hook({**HOOK, "url": "http://xn--/x"}, "url", "host"),
+                 id="webhook-host-bad-punycode"),
+    pytest.param(hook({**HOOK, "url": "http://127.0.0.1:-1/x"}, "url", "port"),
+                 id="webhook-url-port-negative"),
     pytest.param(hook({**HOOK, "events": []}, "events"), id="webhook-events-empty"),
     pytest.param(hook({**HOOK, "events": ["job.exploded"]}, "events"),
                  id="webhook-event-unknown"),
@@ -102,7 +115,7 @@ TABLE = [
                  id="webhook-selector-unparsable"),
     pytest.param(hook({**HOOK, "secret": "mine"}, "secret"), id="webhook-unknown-field"),
     pytest.param(hook(b"[]", "body", "object", "dict", status=422), id="webhook-body-a-list"),
-    pytest.param(Hostile("DELETE", "/v1/webhooks/wh_\u0663", status=422,
+    pytest.param(Hostile("DELETE", "/v1/webhooks/wh_%D9%A3", status=422,
                          words=("webhook_id", "path")), id="webhook-delete-bad-id"),
     pytest.param(Hostile("DELETE", "/v1/webhooks/wh_" + "0" * 32, status=404,
                          words=("webhook",)), id="webhook-delete-unknown"),
@@ -124,6 +137,12 @@ TABLE = [
                  id="webhooks-limit-arabic-digit"),
     pytest.param(Hostile("GET", "/v1/webhooks?limit=" + "9" * 40, words=("limit",)),
                  id="webhooks-limit-huge"),
+    pytest.param(Hostile("GET", "/v1/webhooks?limit=0", words=("limit",)),
+                 id="webhooks-limit-zero"),
+    pytest.param(Hostile("GET", "/v1/stream?after=%D9%A3", words=("after",)),
+                 id="stream-after-arabic-digit"),
+    pytest.param(Hostile("GET", "/v1/stream?selector=team%3Da%00", words=UNSTORABLE),
+                 id="stream-selector-nul"),
     # Changes.
     pytest.param(Hostile("GET", "/v1/changes/not-a-change", words=("change_id", "path")),
                  id="change-bad-id"),
@@ -143,7 +162,10 @@ TABLE = [
                  id="bulk-key-space"),
     pytest.param(bulk("team=a", {"scale": 2.0}, "idempotency", key="k" * 500),
                  id="bulk-key-huge"),
-    pytest.param(bulk("team=a", {"scale": 1e400}, "scale"), id="bulk-scale-overflow-literal"),
+    pytest.param(bulk("team=a", {"scale": 2.0}, "idempotency", key="k\u00e9y"),
+                 id="bulk-key-latin1"),
+    pytest.param(Hostile("PATCH", "/v1/jobs?selector=team=a", b'{"scale": 1e999}', (400, 422),
+                         ("scale", "finite", "json")), id="bulk-scale-overflowing-literal"),
     pytest.param(bulk("team=a", {"scale": "\u0663"}, "scale"), id="bulk-scale-arabic-digit"),
     pytest.param(bulk("team=a", {"labels": {"team": "\x00"}}, *UNSTORABLE, "labels"),
                  id="bulk-label-nul"),
@@ -191,7 +213,11 @@ def database_url(
 def server(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[ServerProcess]:
     """A server that can hold webhooks (none delivered: this process only writes the outbox),
     with a witness job that has a history, a change and one webhook."""
-    env = {"LRHUB_WEBHOOK_KEY": WEBHOOK_KEY, "LRHUB_WEBHOOK_DELIVER": "false"}
+    env = {
+        "LRHUB_WEBHOOK_KEY": WEBHOOK_KEY,
+        "LRHUB_WEBHOOK_DELIVER": "false",
+        "LRHUB_WEBHOOK_ALLOW_PRIVATE": "true",
+    }
     with (
         running_server(tmp_path_factory.mktemp("wave3"), database_url=database_url,
                        env=env) as live,
