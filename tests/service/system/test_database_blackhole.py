@@ -49,11 +49,12 @@ def test_a_silently_dead_database_answers_503_and_the_server_recovers(
                 assert client.post("/v1/jobs/quiet/epochs/0", json={}).status_code == 200
 
                 proxy.blackhole()
-                for method, path, body in [
+                requests: list[tuple[str, str, dict[str, object] | None]] = [
                     ("POST", "/v1/jobs/quiet/epochs/1", {}),
                     ("GET", "/v1/jobs/quiet", None),
                     ("GET", "/v1/jobs/quiet/epochs", None),
-                ]:
+                ]
+                for method, path, body in requests:
                     answer = client.request(method, path, json=body)
                     assert answer.status_code == 503, (path, answer.text)
                     assert answer.headers["content-type"] == "application/problem+json"
