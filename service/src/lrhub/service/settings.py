@@ -103,6 +103,9 @@ class ServerSettings(BaseSettings):
     # next batch is read only once the previous one was handed to the socket, which stops taking
     # data when a slow client stops reading: a slow consumer holds one batch, never a queue.
     stream_batch: int = Field(default=200, ge=1, le=10_000)
+    # And about the most JSON bytes a batch may take (at least one event, however large): the
+    # sizes are read before the events, so a batch of large events is cut before it is loaded.
+    stream_batch_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30)
     # Open event streams per server process; more are answered 503 (each one polls the database).
     stream_max_connections: int = Field(default=100, ge=1, le=10_000)
     # Webhooks: the key their signing secrets are encrypted with at rest (any text of at least
