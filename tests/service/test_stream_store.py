@@ -16,6 +16,7 @@ from lrhub.service.auth.principal import Principal
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.model import AuditAction
 from lrhub.service.jobs.selectors import Selector, parse_selector
+from lrhub.service.jobs.store import selector_condition
 from lrhub.service.storage.database import make_engine, read_transaction, write_transaction
 from lrhub.service.storage.tables import decisions, events
 from lrhub.service.stream import service as stream_service
@@ -27,6 +28,7 @@ from tests.support.postgres import scratch_database
 
 ADMIN = Principal(actor="test")
 EVERY_JOB = Selector()
+EVERY_JOB_CONDITION = selector_condition(EVERY_JOB)
 
 
 def _all_after(
@@ -159,6 +161,32 @@ def test_a_backlog_is_numbered_in_commit_order_across_decisions_and_events(db_ur
     assert max(by_note.values()) < min(by_epoch.values()), (by_note, by_epoch)
     assert sorted(by_note.values()) == [by_note[f"e{i}"] for i in range(25)]
     assert sorted(by_epoch.values()) == [by_epoch[epoch] for epoch in range(3)]
+
+
+def test_a_read_is_cut_by_the_size_of_its_events_before_they_are_loaded(db_url: str) -> None:
+    with app_client(db_url) as client:
+        create_job(client, "wide", spec=DROP)
+    engine = make_engine(db_url)
+    try:
+        _number_all(engine, batch=1000)
+        with read_transaction(engine) as connection:
+            start = stream_store.head(connection)
+        _insert_events(engine, "wide", [f"{i}" * 1000 for i in range(5)])
+        _number_all(engine, batch=1000)
+
+        def notes(max_bytes: int | None) -> list[str]:
+            with read_transaction(engine) as connection:
+                items = stream_store.read_after(
+                    connection, start, where=EVERY_JOB_CONDITION, job_id=None, limit=4,
+                    max_bytes=max_bytes,
+                )  # fmt: skip
+            return [item.event.after["labels"]["note"][0] for item in items if item.event]
+
+        assert notes(None) == ["0", "1", "2", "3"]  # the count's bound alone
+        assert notes(2500) == ["0", "1"]
+        assert notes(10) == ["0"]  # at least one, however large
+    finally:
+        engine.dispose()
 
 
 @dataclass

@@ -132,21 +132,21 @@ def _bytes_bound(
     the rows, so a batch of large rows is cut before it is loaded."""
     sized: list[tuple[int, int]] = []
     for table, condition in conditions.items():
-        size = functools.reduce(
+        json_size = functools.reduce(
             operator.add,
             [
                 func.coalesce(func.length(cast(table.c[name], Text)), 0)
                 for name in _WIDE_COLUMNS[table]
             ],
         )
-        query = select(table.c.seq, size).join(jobs, jobs.c.job_id == table.c.job_id)
+        query = select(table.c.seq, json_size).join(jobs, jobs.c.job_id == table.c.job_id)
         sized += connection.execute(
             query.where(*condition).order_by(table.c.seq).limit(limit)
         ).all()
     sized.sort()
     total = 0
-    for taken, (_, size) in enumerate(sized[:limit]):
-        total += int(size)
+    for taken, (_, row_size) in enumerate(sized[:limit]):
+        total += int(row_size)
         if total > max_bytes and taken:
             return int(sized[taken - 1][0])
     return upper
