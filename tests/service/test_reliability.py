@@ -241,3 +241,51 @@ def test_a_retried_bulk_change_resumes_the_interrupted_one(db_url: str) -> None:
         assert api.get("/v1/jobs/r999").json()["scale"] == 1.0
         # The key belongs to that change: another body with it is refused.
         problem(request({"scale": 2.0}), 422, "idempotency")
+
+
+RETRIES = 4
+
+
+def test_concurrent_retries_with_one_idempotency_key_apply_the_change_once(db_url: str) -> None:
+    """Clients that time out and retry at once (here four, each on its own app, as on four
+    replicas) all get the one change's answer, and every job is changed exactly once."""
+    ids = [f"c{index:02d}" for index in range(60)]
+    with app_client(db_url) as api:
+        for job_id in ids:
+            create_job(api, job_id, spec=DROP, labels={"team": "race"})
+    start = threading.Barrier(RETRIES)
+    answers: list[Response] = []
+
+    def retry() -> None:
+        with app_client(db_url) as own:
+            start.wait()
+            answers.append(
+                own.patch(
+                    "/v1/jobs",
+                    params={"selector": "team=race"},
+                    json={"scale": 3.0},
+                    headers={"Idempotency-Key": "same-key"},
+                )
+            )
+
+    threads = [threading.Thread(target=retry) for _ in range(RETRIES)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [answer.status_code for answer in answers] == [200] * RETRIES, [
+        answer.text for answer in answers
+    ]
+    change_ids = {answer.json()["change_id"] for answer in answers}
+    assert len(change_ids) == 1
+    for answer in answers:
+        assert [job["job_id"] for job in answer.json()["jobs"]] == ids
+    with app_client(db_url) as api:
+        (change_id,) = change_ids
+        record = api.get(f"/v1/changes/{change_id}", params={"limit": 500}).json()
+        assert record["state"] == "applied" and len(record["jobs"]) == len(ids)
+        assert {job["outcome"] for job in record["jobs"]} == {"changed"}
+        for job_id in ids:
+            events = api.get(f"/v1/jobs/{job_id}/events").json()["items"]
+            assert [event["change_id"] for event in events[1:]] == [change_id], job_id
+            assert api.get(f"/v1/jobs/{job_id}").json()["scale"] == 3.0

@@ -168,6 +168,7 @@ def test_the_csv_history_streams_every_row_in_pages(
 ) -> None:
     # Pages of 4 rows: 9 in force and 2 superseded, 11 rows, the last page partial.
     monkeypatch.setattr(decision_routes, "CSV_PAGE_ROWS", 4)
+    monkeypatch.setattr(decision_routes, "CSV_NAME_PAGE_ROWS", 3)
     create_job(api_on, "csv", spec=PLATEAU)
     for epoch in range(10):
         decide(api_on, "csv", epoch, observed(epoch))

@@ -54,7 +54,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     starts workers.
     """
     settings = settings or ServerSettings()
-    engine = make_engine(settings.database_url, lock_timeout=settings.lock_timeout)
+    engine = make_engine(
+        settings.database_url,
+        lock_timeout=settings.lock_timeout,
+        io_timeout=settings.database_timeout,
+    )
     metrics = ServiceMetrics()
 
     evaluator = settings.evaluator()
@@ -100,7 +104,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         settings=settings,
         engine=engine,
         probe_engine=make_engine(
-            settings.database_url, lock_timeout=settings.lock_timeout, poolclass=NullPool
+            settings.database_url,
+            lock_timeout=settings.lock_timeout,
+            io_timeout=settings.database_timeout,
+            poolclass=NullPool,
         ),
         authenticator=Authenticator(
             settings.admin_tokens(),
@@ -154,6 +161,7 @@ def _webhook_deliverer(settings: ServerSettings) -> Deliverer | None:
     engine = make_engine(
         settings.database_url,
         lock_timeout=settings.lock_timeout,
+        io_timeout=settings.database_timeout,
         poolclass=QueuePool,
         pool_size=2,
         max_overflow=2,

@@ -94,7 +94,9 @@ def serve(
         )
         raise typer.Exit(code=2)
     # Servers starting together queue on the migration lock: give them longer than a request.
-    engine = make_engine(settings.database_url, lock_timeout=MIGRATION_LOCK_TIMEOUT_SECONDS)
+    engine = make_engine(
+        settings.database_url, lock_timeout=MIGRATION_LOCK_TIMEOUT_SECONDS, io_timeout=None
+    )
     try:
         upgrade_schema(engine)
     finally:

@@ -21,7 +21,11 @@ from lrhub.service.limits import (
     DEFAULT_MAX_STEPS_PER_EPOCH,
     Limits,
 )
-from lrhub.service.storage.database import DEFAULT_DATABASE_URL, DEFAULT_LOCK_TIMEOUT_SECONDS
+from lrhub.service.storage.database import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_IO_TIMEOUT_SECONDS,
+    DEFAULT_LOCK_TIMEOUT_SECONDS,
+)
 from lrhub.service.webhook_options import (
     DEFAULT_RETRY_SCHEDULE,
     MIN_WEBHOOK_KEY_LENGTH,
@@ -60,6 +64,11 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     # Seconds a statement may wait for a database lock before the request is answered 503.
     lock_timeout: float = Field(default=DEFAULT_LOCK_TIMEOUT_SECONDS, gt=0, le=600)
+    # PostgreSQL: seconds one round trip (a statement and its rows, a commit) may go unanswered
+    # before its connection is dropped and the request answered 503: a database that vanished
+    # without closing its connections (no FIN, no RST) fails fast instead of hanging requests.
+    # Keep it above lock_timeout, which a statement may spend waiting for a lock.
+    database_timeout: float = Field(default=DEFAULT_IO_TIMEOUT_SECONDS, gt=0, le=3600)
     # The work one request may ask for (lrhub.service.limits).
     max_steps_per_epoch: int = Field(default=DEFAULT_MAX_STEPS_PER_EPOCH, ge=1)
     max_preview_steps: int = Field(default=DEFAULT_MAX_PREVIEW_STEPS, ge=1)
@@ -94,6 +103,9 @@ class ServerSettings(BaseSettings):
     # next batch is read only once the previous one was handed to the socket, which stops taking
     # data when a slow client stops reading: a slow consumer holds one batch, never a queue.
     stream_batch: int = Field(default=200, ge=1, le=10_000)
+    # And about the most JSON bytes a batch may take (at least one event, however large): the
+    # sizes are read before the events, so a batch of large events is cut before it is loaded.
+    stream_batch_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30)
     # Open event streams per server process; more are answered 503 (each one polls the database).
     stream_max_connections: int = Field(default=100, ge=1, le=10_000)
     # Webhooks: the key their signing secrets are encrypted with at rest (any text of at least

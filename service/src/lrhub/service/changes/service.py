@@ -401,10 +401,19 @@ def _apply_to_each(
     results: list[JobChange] = []
     try:
         for job_id in ids:
-            with write_transaction(engine) as connection:
-                results.append(
-                    _bulk_job(connection, actor, job_id, condition, body, change_id, False)
-                )
+            try:
+                with write_transaction(engine) as connection:
+                    results.append(
+                        _bulk_job(connection, actor, job_id, condition, body, change_id, False)
+                    )
+            except IntegrityError:
+                # A concurrent retry of this change (the same Idempotency-Key) recorded the job
+                # first; this transaction, which would have changed it twice, is rolled back.
+                with read_transaction(engine) as connection:
+                    recorded = change_store.get_job(connection, change_id, job_id)
+                if recorded is None:
+                    raise
+                results.append(recorded)
         with write_transaction(engine) as connection:
             change_store.set_state(connection, change_id, ChangeState.APPLIED)
     except BaseException as error:

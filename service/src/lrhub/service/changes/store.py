@@ -51,6 +51,16 @@ def find_by_key(connection: Connection, actor: str, idempotency_key: str) -> Sto
     return _change(connection.execute(query).mappings().first())
 
 
+def _job_change(row: Mapping[Any, Any]) -> JobChange:
+    return JobChange(
+        job_id=row["job_id"],
+        before=row["before"],
+        after=row["after"],
+        outcome=BulkOutcome(row["outcome"]),
+        detail=row["detail"],
+    )
+
+
 def list_jobs(
     connection: Connection, change_id: str, *, after: str | None, limit: int
 ) -> list[JobChange]:
@@ -59,13 +69,13 @@ def list_jobs(
     if after is not None:
         query = query.where(change_jobs.c.job_id > after)
     rows = connection.execute(query.order_by(change_jobs.c.job_id).limit(limit)).mappings()
-    return [
-        JobChange(
-            job_id=row["job_id"],
-            before=row["before"],
-            after=row["after"],
-            outcome=BulkOutcome(row["outcome"]),
-            detail=row["detail"],
-        )
-        for row in rows
-    ]
+    return [_job_change(row) for row in rows]
+
+
+def get_job(connection: Connection, change_id: str, job_id: str) -> JobChange | None:
+    """What the change did to the job `job_id`, or None (not reached)."""
+    query = select(change_jobs).where(
+        change_jobs.c.change_id == change_id, change_jobs.c.job_id == job_id
+    )
+    row = connection.execute(query).mappings().first()
+    return _job_change(row) if row else None

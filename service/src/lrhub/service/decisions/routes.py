@@ -118,8 +118,20 @@ def report_epoch_end(
     return model_response(HistoryEntry.of(decision))
 
 
-# Rows read per database round trip while a CSV history streams out.
+# Rows read per database round trip while a CSV history's metric names are collected: a wide
+# row (hundreds of metrics) costs tens of KB as Python objects, so a page stays small.
+CSV_NAME_PAGE_ROWS = 100
+# The most rows, and about the most CSV bytes, one page of the written CSV may take: what one
+# download holds while its reader is slow, besides the socket's own buffer.
 CSV_PAGE_ROWS = 1000
+CSV_PAGE_BYTES = 1 << 20
+# Bytes handed to the socket at a time: the server writes the next piece only once the socket
+# took the last one, so a reader that stops reading stops the download there.
+CSV_CHUNK_BYTES = 64 * 1024
+# A generous size of a CSV row's fixed columns, and of one metric cell (a float's repr is at
+# most 24 characters, plus its comma).
+_CSV_FIXED_BYTES = 512
+_CSV_CELL_BYTES = 25
 
 
 def csv_metric_columns(metric_names: Iterable[str], input_names: Iterable[str]) -> list[str]:
@@ -131,9 +143,11 @@ def csv_metric_columns(metric_names: Iterable[str], input_names: Iterable[str]) 
     return named + inputs
 
 
-def _csv_rows(decisions: Iterable[StoredDecision], metric_columns: dict[str, int]) -> str:
-    """Rows of the CSV; `metric_columns` maps each metric name to its column's position in the
-    metric part, and `input.<name>` likewise for the input metrics."""
+def _csv_pieces(decisions: Iterable[StoredDecision], metric_columns: dict[str, int]) -> list[str]:
+    """Rows of the CSV, in pieces of about CSV_CHUNK_BYTES; `metric_columns` maps each metric
+    name to its column's position in the metric part, and `input.<name>` likewise for the input
+    metrics."""
+    pieces: list[str] = []
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for decision in decisions:
@@ -159,17 +173,28 @@ def _csv_rows(decisions: Iterable[StoredDecision], metric_columns: dict[str, int
                 *values,
             ]
         )
-    return out.getvalue()
+        if out.tell() >= CSV_CHUNK_BYTES:
+            pieces.append(out.getvalue())
+            out.seek(0)
+            out.truncate()
+    if out.tell():
+        pieces.append(out.getvalue())
+    return pieces
 
 
 def _history_csv(context: Context, caller: Principal, job_id: str, superseded: bool) -> Response:
     """The whole history as CSV, streamed a page of rows at a time, each page its own read (the
     server never holds the whole history; rows are in id order, so pages neither skip nor repeat
     one). A first pass over the pages collects the metric names (the header names a column per
-    metric), a second writes the rows; the first page is read before the answer starts: a
-    missing job is still a 404."""
+    metric) before the answer starts, so a missing job is still a 404; a second writes the rows.
 
-    def page(after: int | None) -> list[StoredDecision]:
+    What one download holds is bounded whatever its reader does: a page of the second pass is
+    turned into CSV text before it is sent (its decisions are dropped), takes at most
+    CSV_PAGE_BYTES by the header's width, and goes to the socket in CSV_CHUNK_BYTES pieces, each
+    only once the socket took the one before.
+    """
+
+    def page(after: int | None, rows: int) -> list[StoredDecision]:
         return list(
             decision_service.job_history(
                 context.engine,
@@ -177,27 +202,23 @@ def _history_csv(context: Context, caller: Principal, job_id: str, superseded: b
                 job_id,
                 include_superseded=superseded,
                 after=after,
-                limit=CSV_PAGE_ROWS,
+                limit=rows,
                 with_step_rates=False,
             )
         )
 
-    def every_page() -> Iterator[list[StoredDecision]]:
-        rows = first
-        while rows:
-            yield rows
-            if len(rows) < CSV_PAGE_ROWS:
-                return
-            rows = page(rows[-1].id)
-
-    first = page(None)
     metric_names: set[str] = set()
     input_names: set[str] = set()
-    for rows in every_page():
+    after: int | None = None
+    while rows := page(after, CSV_NAME_PAGE_ROWS):
         for decision in rows:
             entry = HistoryEntry.of(decision)
             metric_names.update(entry.metrics or {})
             input_names.update(entry.input_metrics or {})
+        if len(rows) < CSV_NAME_PAGE_ROWS:
+            break
+        after = rows[-1].id
+    del rows
     header = csv_metric_columns(metric_names, input_names)
     # Metric name (or `input.<name>`) -> its position among the metric columns. A metric first
     # reported between the two passes has no column: the next download shows it.
@@ -207,11 +228,23 @@ def _history_csv(context: Context, caller: Principal, job_id: str, superseded: b
             sorted(metric_names) + [INPUT_PREFIX + n for n in sorted(input_names)]
         )
     }
+    row_bytes = _CSV_FIXED_BYTES + _CSV_CELL_BYTES * len(header)
+    page_rows = max(1, min(CSV_PAGE_ROWS, CSV_PAGE_BYTES // row_bytes))
 
     def chunks() -> Iterator[str]:
         yield ",".join(CSV_COLUMNS + tuple(_quoted(name) for name in header)) + "\n"
-        for rows in every_page():
-            yield _csv_rows(rows, positions)
+        after: int | None = None
+        while True:
+            rows = page(after, page_rows)
+            if not rows:
+                return
+            after, last = rows[-1].id, len(rows) < page_rows
+            pieces = _csv_pieces(rows, positions)
+            del rows  # a slow reader holds this page's text, not its decisions
+            while pieces:
+                yield pieces.pop(0)
+            if last:
+                return
 
     return StreamingResponse(chunks(), media_type="text/csv")
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import errors as psycopg_errors
+from psycopg.abc import PQGen
 from psycopg.pq import ConnStatus
 from sqlalchemy import ClauseElement, Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -30,6 +32,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 DEFAULT_DATABASE_URL = "sqlite:///./lrhub.db"
 """`LRHUB_DATABASE_URL` when unset: an SQLite file in the working directory."""
 DEFAULT_LOCK_TIMEOUT_SECONDS = 5.0
+DEFAULT_IO_TIMEOUT_SECONDS = 30.0
+"""`LRHUB_DATABASE_TIMEOUT` when unset: how long one PostgreSQL round trip may take."""
 _WRITE_OPTION = "lrhub_write"
 
 
@@ -39,19 +43,55 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def make_engine(
-    database_url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS, **kwargs: Any
+    database_url: str,
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+    io_timeout: float | None = DEFAULT_IO_TIMEOUT_SECONDS,
+    **kwargs: Any,
 ) -> Engine:
     """An Engine for `database_url`, configured for lrhub's transactions.
 
     A statement that waits longer than `lock_timeout` seconds for a lock fails (SQLite's busy
     timeout, PostgreSQL's `lock_timeout`); the service answers it 503 with Retry-After.
+    PostgreSQL: a round trip (a statement and its rows, a commit) that has no answer within
+    `io_timeout` seconds (None: no bound) closes its connection and fails as a lost connection
+    does, so a server that vanished without a word (no FIN, no RST) cannot hang a request.
     """
     if database_url.startswith("sqlite"):
         return _sqlite_engine(database_url, lock_timeout, **kwargs)
-    return _postgresql_engine(database_url, lock_timeout, **kwargs)
+    return _postgresql_engine(database_url, lock_timeout, io_timeout, **kwargs)
 
 
-def _postgresql_engine(database_url: str, lock_timeout: float, **kwargs: Any) -> Engine:
+class _TimedConnection(psycopg.Connection[Any]):
+    """A psycopg connection whose every wait on the server fails after `io_timeout` seconds.
+
+    Everything a connection sends and reads after connecting (execute, fetch, commit,
+    rollback) goes through `wait`. Kernel keepalives and `tcp_user_timeout` do not suffice:
+    a peer that still acknowledges TCP but never answers (a stuck proxy or pooler, a frozen
+    server) keeps them content forever.
+    """
+
+    io_timeout: float | None = DEFAULT_IO_TIMEOUT_SECONDS
+
+    def wait(self, gen: PQGen[Any], interval: float = 0.1, timeout: float | None = None) -> Any:
+        """`psycopg.Connection.wait` bounded by `io_timeout` unless given a `timeout`."""
+        bound = self.io_timeout if timeout is None else timeout
+        try:
+            return super().wait(gen, interval=interval, timeout=bound)
+        except psycopg_errors._WaitTimeout:
+            if timeout is not None:
+                raise  # the caller's own bound (psycopg's cancel path, notifies)
+            # Mid-protocol: the connection cannot be used again. Closing it makes it `broken`,
+            # so SQLAlchemy's disconnect check drops it from the pool.
+            self.pgconn.finish()
+            raise psycopg.OperationalError(
+                f"the database did not answer within {bound} s (LRHUB_DATABASE_TIMEOUT)"
+            ) from None
+
+
+def _postgresql_engine(
+    database_url: str, lock_timeout: float, io_timeout: float | None, **kwargs: Any
+) -> Engine:
     # No `pool_pre_ping`: its ping is a round trip on every checkout (one in six of a
     # decision's). A pooled connection whose backend went away is found without one, below.
     options = f"-c lock_timeout={round(lock_timeout * 1000)}"
@@ -68,6 +108,12 @@ def _postgresql_engine(database_url: str, lock_timeout: float, **kwargs: Any) ->
         "tcp_user_timeout": 30_000,
     }
     engine = create_engine(database_url, connect_args=connect_args, **pooling, **kwargs)
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Dialect, _record: object, cargs: Any, cparams: Any) -> Any:
+        connection = _TimedConnection.connect(*cargs, **cparams)
+        connection.io_timeout = io_timeout
+        return connection
 
     @event.listens_for(engine, "checkout")
     def _refuse_dead_connection(

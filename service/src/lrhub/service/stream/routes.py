@@ -99,13 +99,22 @@ async def _events(
             selector,
             job,
             settings.stream_batch,
+            settings.stream_batch_bytes,
         )
+        count = len(items)
         if items:
-            yield "".join(server_sent_event(item) for item in items)
+            text = "".join(server_sent_event(item) for item in items)
             position = items[-1].seq
+            # A batch full by count, or cut by size: a backlog, read on without waiting.
+            backlog = (
+                count == settings.stream_batch or len(text) >= settings.stream_batch_bytes // 2
+            )
+            del items  # a slow reader holds the batch's text only
+            yield text
+            del text
             quiet_since = time.monotonic()
-            if len(items) == settings.stream_batch:
-                continue  # a backlog: read on without waiting
+            if backlog:
+                continue
         elif time.monotonic() - quiet_since >= settings.stream_keepalive_seconds:
             yield ": keep-alive\n\n"
             quiet_since = time.monotonic()

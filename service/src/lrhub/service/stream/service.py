@@ -59,12 +59,23 @@ def number_pending(engine: Engine) -> int:
 
 
 def next_events(
-    engine: Engine, after: int, selector: Selector, job_id: str | None, limit: int
+    engine: Engine,
+    after: int,
+    selector: Selector,
+    job_id: str | None,
+    limit: int,
+    max_bytes: int | None = None,
 ) -> list[StreamItem]:
-    """Up to `limit` events after position `after` that `selector` (and `job_id`) select,
-    numbering what committed since the last call first."""
+    """Up to `limit` events after position `after` that `selector` (and `job_id`) select, and
+    with `max_bytes` no more than about that much JSON of them (at least one), numbering what
+    committed since the last call first."""
     number_pending(engine)
     with read_transaction(engine) as connection:
         return stream_store.read_after(
-            connection, after, where=selector_condition(selector), job_id=job_id, limit=limit
+            connection,
+            after,
+            where=selector_condition(selector),
+            job_id=job_id,
+            limit=limit,
+            max_bytes=max_bytes,
         )

@@ -14,7 +14,21 @@ up to that bound even when each statement sees a fresh snapshot.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Connection, Table, bindparam, exists, select, update
+import functools
+import operator
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    exists,
+    func,
+    select,
+    update,
+)
 
 from lrhub.service.clock import as_utc
 from lrhub.service.decisions.model import StoredDecision
@@ -66,9 +80,16 @@ def number_rows(connection: Connection, batch: int = SEQUENCE_BATCH) -> int:
     ).all()
     # Time order interleaves the two tables as they happened; a decision and the follow-latest
     # event of its own transaction keep that event first (it is older).
+    decision_keys = [(as_utc(at), 1, row_id) for row_id, at in pending_decisions]
+    event_keys = [(as_utc(at), 0, row_id) for row_id, at in pending_events]
+    # A backlog fills a batch: the rows after its cut wait for the next run, so this run must
+    # number nothing later than the cut, or a row committed after the cut would take a position
+    # before ones committed earlier that the cut left out (the other table's rows run on).
+    cuts = [keys[-1] for keys in (decision_keys, event_keys) if len(keys) >= batch]
+    cut = min(cuts, default=None)
     pending = sorted(
-        [(as_utc(at), 1, row_id, decisions) for row_id, at in pending_decisions]
-        + [(as_utc(at), 0, row_id, events) for row_id, at in pending_events],
+        [(*key, decisions) for key in decision_keys if cut is None or key <= cut]
+        + [(*key, events) for key in event_keys if cut is None or key <= cut],
         key=lambda item: item[:3],
     )
     if not pending:
@@ -92,6 +113,45 @@ def number_rows(connection: Connection, batch: int = SEQUENCE_BATCH) -> int:
     return len(pending)
 
 
+# The JSON columns that make a streamed row large, by table.
+_WIDE_COLUMNS = {
+    decisions: ("metrics", "end_metrics", "state_before", "state_after", "step_learning_rates"),
+    events: ("before", "after"),
+}
+
+
+def _bytes_bound(
+    connection: Connection,
+    upper: int,
+    conditions: dict[Table, list[ColumnElement[bool]]],
+    limit: int,
+    max_bytes: int,
+) -> int:
+    """The last position of the longest run of rows meeting `conditions` (at most `limit`)
+    whose JSON takes at most `max_bytes` as text, and at least one row: sizes are read before
+    the rows, so a batch of large rows is cut before it is loaded."""
+    sized: list[tuple[int, int]] = []
+    for table, condition in conditions.items():
+        json_size = functools.reduce(
+            operator.add,
+            [
+                func.coalesce(func.length(cast(table.c[name], Text)), 0)
+                for name in _WIDE_COLUMNS[table]
+            ],
+        )
+        query = select(table.c.seq, json_size).join(jobs, jobs.c.job_id == table.c.job_id)
+        sized += connection.execute(
+            query.where(*condition).order_by(table.c.seq).limit(limit)
+        ).all()
+    sized.sort()
+    total = 0
+    for taken, (_, row_size) in enumerate(sized[:limit]):
+        total += int(row_size)
+        if total > max_bytes and taken:
+            return int(sized[taken - 1][0])
+    return upper
+
+
 def read_after(
     connection: Connection,
     after: int,
@@ -99,12 +159,21 @@ def read_after(
     where: ColumnElement[bool],
     job_id: str | None,
     limit: int,
+    max_bytes: int | None = None,
 ) -> list[StreamItem]:
     """Up to `limit` numbered rows after position `after`, in position order, of the jobs that
-    meet `where` (and are `job_id`, when given)."""
+    meet `where` (and are `job_id`, when given); with `max_bytes`, only as many as take at most
+    that much JSON (at least one)."""
     upper = head(connection)
     if upper <= after:
         return []
+    conditions: dict[Table, list[ColumnElement[bool]]] = {}
+    for table in (decisions, events):
+        conditions[table] = [table.c.seq > after, table.c.seq <= upper, where]
+        if job_id is not None:
+            conditions[table].append(table.c.job_id == job_id)
+    if max_bytes is not None:
+        upper = _bytes_bound(connection, upper, conditions, limit, max_bytes)
     items: list[StreamItem] = []
     for table in (decisions, events):
         condition = table.c.seq > after, table.c.seq <= upper, where

@@ -36,12 +36,19 @@ class Target:
 
 
 def parse_url(url: str) -> SplitResult:
-    """`url` split, if it is an absolute http(s) URL with a host and no credentials."""
+    """`url` split, if it is an absolute http(s) URL with a host, a port in 1-65535 if any, no
+    credentials, and no whitespace or control character."""
+    # urlsplit silently drops tabs and line breaks: the URL checked would not be the URL stored
+    # (and sent in a request line), so they and every other unprintable are refused here.
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise TargetRefused("the URL may not contain whitespace or control characters")
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
+        port = parts.port  # raises ValueError for a port out of range
     except ValueError as error:
         raise TargetRefused(f"not a URL: {error}") from error
+    if port == 0:
+        raise TargetRefused("the URL's port must be between 1 and 65535")
     if parts.scheme not in ALLOWED_SCHEMES:
         raise TargetRefused("the URL must start with http:// or https://")
     if not parts.hostname:
