@@ -121,7 +121,9 @@ def _patched(connection: Connection, job: StoredJob, body: JobPatch) -> dict[str
     if schedule_switched or body.clock is not None:
         changes["cooldown"] = None  # a cooldown decays the schedule it was given on
     if "cooldown" in given:
-        changes["cooldown"] = _cooldown_change(job, body)
+        cooldown = _cooldown_change(job, body)
+        if cooldown != job.cooldown:  # cancelling none is no change (no audit event)
+            changes["cooldown"] = cooldown
     return changes
 
 
