@@ -90,7 +90,10 @@ def test_lightning_momentum_matches_torch_one_cycle(
     callback = LightningRate(job="lightning-momentum", spec=ONE_CYCLE, client=client)
     ours = lightning_fit(tmp_path / "lrhub", ours_module, [callback])
 
-    our_group, their_group = ours.optimizers[0].param_groups[0], theirs.optimizers[0].param_groups[0]
+    our_group, their_group = (
+        ours.optimizers[0].param_groups[0],
+        theirs.optimizers[0].param_groups[0],
+    )
     assert momentum_of(our_group) == pytest.approx(momentum_of(their_group), rel=1e-12)
     assert our_group["lr"] == pytest.approx(their_group["lr"], rel=1e-12)
     for mine, torchs in zip(ours_module.parameters(), reference.parameters(), strict=True):
@@ -99,7 +102,9 @@ def test_lightning_momentum_matches_torch_one_cycle(
     assert len(momentums) == 4 and len(set(momentums)) == 4
 
 
-def transformers_train(tmp_path: Path, scheduler: Callable[[Any], Any], callbacks: list[Any]) -> Any:
+def transformers_train(
+    tmp_path: Path, scheduler: Callable[[Any], Any], callbacks: list[Any]
+) -> Any:
     model = tiny_bert()
     optimizer = torch.optim.AdamW(model.parameters(), lr=MAX_RATE)
     arguments = TrainingArguments(

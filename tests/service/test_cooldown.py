@@ -22,7 +22,9 @@ WARM_CONSTANT = {
 }
 
 
-def wsd_rates(*, start: int, length: int, shape: str, min_lr_ratio: float, steps: int) -> list[float]:
+def wsd_rates(
+    *, start: int, length: int, shape: str, min_lr_ratio: float, steps: int
+) -> list[float]:
     """Transformers' own warmup-stable-decay rates for `steps` steps: the decay starts at
     step `start`, after the same warm-up as the job's schedule (linear, from 0)."""
     model = torch.nn.Linear(1, 1)
@@ -76,7 +78,9 @@ def test_a_cooldown_started_at_any_step_matches_transformers_wsd(
     )
     assert changed["cooldown"]["start"] is None  # starts at the next decision
     epochs = start_epoch + (length // steps_per_epoch) + 3  # past its end: it holds
-    answers += [decide(api_on, "wsd", epoch, {}, steps_per_epoch) for epoch in range(start_epoch, epochs)]
+    answers += [
+        decide(api_on, "wsd", epoch, {}, steps_per_epoch) for epoch in range(start_epoch, epochs)
+    ]
     start = start_epoch * steps_per_epoch
     expected = wsd_rates(
         start=start, length=length, shape=shape, min_lr_ratio=0.1, steps=epochs * steps_per_epoch
@@ -122,7 +126,9 @@ def test_cancel_restores_the_schedule_and_a_finished_cooldown_cannot_be_cancelle
     assert cancelled["cooldown"] is None
     assert decide(api_on, "c", 3, {})["learning_rate"] == 0.1
     events = api_on.get("/v1/jobs/c/events").json()["items"]
-    assert events[-1]["before"]["cooldown"]["start"] == 1 and events[-1]["after"]["cooldown"] is None
+    assert (
+        events[-1]["before"]["cooldown"]["start"] == 1 and events[-1]["after"]["cooldown"] is None
+    )
     # Cancelling when there is none changes nothing.
     assert patch(api_on, "c", {"cooldown": None})["cooldown"] is None
     assert len(api_on.get("/v1/jobs/c/events").json()["items"]) == len(events)
@@ -202,7 +208,9 @@ def test_bad_cooldowns_are_422_naming_the_field(
 
 def test_a_bulk_cooldown_changes_every_match_and_refuses_stopped_jobs(api_on: TestClient) -> None:
     for job_id, team in (("a", "nlp"), ("b", "nlp"), ("c", "vision"), ("d", "nlp")):
-        create_job(api_on, job_id, spec={"type": "constant", "learning_rate": 0.1}, labels={"team": team})
+        create_job(
+            api_on, job_id, spec={"type": "constant", "learning_rate": 0.1}, labels={"team": team}
+        )
     patch(api_on, "d", {"status": "stopped"})
     body = {"cooldown": {"epochs": 2, "shape": "1-sqrt", "min_learning_rate": 0.01}}
     response = api_on.patch("/v1/jobs", params={"selector": "team=nlp"}, json=body)

@@ -43,16 +43,16 @@ def test_a_cooldown_from_the_job_page_decays_the_rate_and_can_be_cancelled(
 
     start = before[-1]  # the plateau's rate, flat at these epochs
     rates = report_epochs(fleet.admin, "cool-1", range(6, 9))
-    assert rates == pytest.approx([start, 0.01 + (start - 0.01) * 0.75, 0.01 + (start - 0.01) * 0.5])
+    assert rates == pytest.approx(
+        [start, 0.01 + (start - 0.01) * 0.75, 0.01 + (start - 0.01) * 0.5]
+    )
     expect(page.locator("#chart .mark-cooldown")).to_have_count(1)
     expect(page.locator("#current-cooldown")).to_contain_text("decaying")
     expect(page.locator("#cooldown-cancel")).to_be_visible()
     screenshot(page, "job-cooldown-decaying")
 
     page.click("#cooldown-cancel")
-    eventually(
-        lambda: fleet.admin.get("/v1/jobs/cool-1").json()["cooldown"] is None, "the cancel"
-    )
+    eventually(lambda: fleet.admin.get("/v1/jobs/cool-1").json()["cooldown"] is None, "the cancel")
     expect(page.locator("#current-cooldown")).to_have_text("none")
     assert report_epochs(fleet.admin, "cool-1", range(9, 10)) == [start]
     assert_stayed_on(recorded, fleet.server.url)

@@ -199,9 +199,7 @@ def apply_cooldown(
         start_rate = answer.learning_rate
         if cooldown.replaces is not None and cooldown.replaces.start is not None:
             start_rate = cooldown.replaces.rate_at(positions[0])
-        cooldown = replace(
-            cooldown, start=positions[0], start_rate=start_rate, replaces=None
-        )
+        cooldown = replace(cooldown, start=positions[0], start_rate=start_rate, replaces=None)
     cooldown = replace(cooldown, reached=positions[-1])
     rates = [cooldown.rate_at(position) for position in positions]
     assert cooldown.start is not None
