@@ -126,6 +126,8 @@ export async function jobPage(main, jobId) {
       takeDecision(data);
       drawHeader();
       drawChart();
+      // A decision starts (and ends) a cooldown on the job: read where it is now.
+      if (job.cooldown && !job.cooldown.finished) refreshJob().catch((error) => { message.textContent = problemText(error); });
     } else if (job === null) {
       changedMeanwhile = true;
     } else {
@@ -266,6 +268,12 @@ export async function jobPage(main, jobId) {
         changeKinds(event).map((kind) => h("span", { class: "label" }, describe(kind, event)))))));
   }
 
+  async function refreshJob() {
+    job = await api("GET", jobPath(jobId));
+    drawHeader();
+    if (controls) drawControls();
+  }
+
   async function reloadJobAndEvents() {
     [job, events] = await Promise.all([api("GET", jobPath(jobId)), allItems(`${jobPath(jobId)}/events`)]);
     drawHeader();
@@ -303,9 +311,9 @@ export async function jobPage(main, jobId) {
     const scheduleInput = h("input", { id: "switch-schedule", placeholder: "name or name@3", value: job.schedule.name || "" });
     const clockSelect = h("select", { id: "switch-clock" }, h("option", { value: "continue" }, "continue the clock"), h("option", { value: "restart" }, "restart the clock"));
     const cooldownLength = h("input", { id: "cooldown-length", type: "number", step: "1", min: "1", placeholder: "length" });
-    const cooldownUnit = h("select", { id: "cooldown-unit" }, h("option", { value: "steps" }, "steps"), h("option", { value: "epochs" }, "epochs"));
-    const cooldownShape = h("select", { id: "cooldown-shape" }, ["1-sqrt", "linear", "cosine"].map((shape) => h("option", { value: shape }, shape)));
-    const cooldownMin = h("input", { id: "cooldown-min", type: "number", step: "any", min: "0", value: "0" });
+    const cooldownUnit = h("select", { id: "cooldown-unit", "aria-label": "cooldown unit" }, h("option", { value: "steps" }, "steps"), h("option", { value: "epochs" }, "epochs"));
+    const cooldownShape = h("select", { id: "cooldown-shape", "aria-label": "cooldown shape" }, ["1-sqrt", "linear", "cosine"].map((shape) => h("option", { value: shape }, shape)));
+    const cooldownMin = h("input", { id: "cooldown-min", type: "number", step: "any", min: "0", value: "0", "aria-label": "the rate it decays to" });
     const cooling = job.cooldown && !job.cooldown.finished;
     keepTyped(controls, [overrideInput, scaleInput, scheduleInput, clockSelect, cooldownLength, cooldownUnit, cooldownShape, cooldownMin], () => replace(controls,
       h("h2", {}, "Controls"),
@@ -322,7 +330,7 @@ export async function jobPage(main, jobId) {
         change({ cooldown: { [cooldownUnit.value]: Number(cooldownLength.value), shape: cooldownShape.value, min_learning_rate: Number(cooldownMin.value) } });
       } },
         h("label", { for: "cooldown-length" }, "Cool down over"), cooldownLength, cooldownUnit, cooldownShape,
-        h("label", { for: "cooldown-min" }, "to"), cooldownMin,
+        h("span", {}, "to"), cooldownMin,
         h("button", { type: "submit", id: "cooldown-apply" }, "Cool down"),
         cooling ? h("button", { type: "button", id: "cooldown-cancel", onclick: () => change({ cooldown: null }) }, "Cancel cooldown") : null),
       h("div", { class: "row" },
