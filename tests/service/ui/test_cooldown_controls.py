@@ -46,6 +46,8 @@ def test_a_cooldown_from_the_job_page_decays_the_rate_and_can_be_cancelled(
     assert rates == pytest.approx(
         [start, 0.01 + (start - 0.01) * 0.75, 0.01 + (start - 0.01) * 0.5]
     )
+    expect(page.locator("#history-table tbody tr")).to_have_count(9)
+    expect(page.locator('#history-table tr[data-epoch="8"] td').nth(1)).to_have_text("0.055")
     expect(page.locator("#chart .mark-cooldown")).to_have_count(1)
     expect(page.locator("#current-cooldown")).to_contain_text("decaying")
     expect(page.locator("#cooldown-cancel")).to_be_visible()
