@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lrhub.client import Client, JobPatch
+from lrhub.client import Client, Cooldown, JobPatch
 from lrhub.client.local_decisions import LOCAL_REASON_PREFIX, JobSnapshot, answer_locally
 from lrhub.client.models import EpochAnswer
 from tests.support.server import ServerProcess
@@ -37,7 +37,8 @@ SCRIPT: list[tuple[JobPatch | None, Mapping[str, float] | None, int | None]] = [
     (None, {"val_loss": 1.3}, None),
     (JobPatch(paused=False), {"val_loss": 1.4}, None),
     (JobPatch(spec=COSINE_PER_STEP, clock="restart"), {"val_loss": 1.5}, 3),
-    (None, None, 3),
+    (JobPatch(cooldown=Cooldown(steps=4, shape="1-sqrt", min_learning_rate=0.001)), None, 3),
+    (None, {"val_loss": 1.6}, 3),
     (JobPatch(status="stopped"), {"val_loss": 1.6}, 3),
 ]
 

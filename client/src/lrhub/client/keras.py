@@ -50,6 +50,13 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
     CSVLogger and TensorBoard record it, and `model.stop_training` is set when the service
     answers `stop`. The callback can be deep-copied and pickled (KerasTuner copies its
     callbacks): the copy makes its own `Client` with the same URL, token, timeout and retries.
+
+    A schedule that sets momentum (`one_cycle`, `cyclic` with `cycle_momentum`) sets the
+    optimizer's `beta_1` (Adam family) or `momentum` (SGD, RMSprop, built with a non-zero
+    momentum) where the train step reads it at every step: `run_eagerly=True`, or the torch
+    backend without `jit_compile`. A compiled train step has the value baked in, so there the
+    first answer with a momentum raises before any batch trains, as does an optimizer without
+    one; give the spec `cycle_momentum=false` to train with the optimizer's own momentum.
     """
 
     def __init__(
@@ -61,6 +68,7 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
         self.verbose = verbose
         self._steps_per_epoch: int | None = None
         self._step_rates: list[float] | None = None
+        self._step_momentums: list[float] | None = None
         # Job epoch = Keras epoch + offset: a second fit continues the job.
         self._offset = 0
         self._next_job_epoch = 0  # the job epoch after the last one this callback trained
@@ -116,6 +124,10 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
         if decision is None:
             return
         self._set_rate(decision.learning_rate)
+        self._step_momentums = None
+        if decision.momentum is not None:
+            self._set_momentum(decision.momentum)
+            self._step_momentums = decision.step_momentums if self.per_step else None
         if self.per_step:
             self._step_rates = decision.step_learning_rates
         if self.verbose > 0:
@@ -135,6 +147,9 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
         # previous batch already set.
         if batch == 0 or rates[batch] != rates[batch - 1]:
             self._set_rate(rates[batch])
+        momentums = self._step_momentums
+        if momentums is not None and batch < len(momentums):
+            self._set_momentum(momentums[batch])
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
@@ -223,12 +238,44 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
             _rate_owner(optimizer).learning_rate.assign(rate)
         self._applied = float(np.float32(rate))
 
+    def _set_momentum(self, momentum: float) -> None:
+        """Set `beta_1` or `momentum` as the schedule says, or refuse (see the class doc)."""
+        eager = self.model.run_eagerly or (
+            keras.backend.backend() == "torch" and not self.model.jit_compile
+        )
+        for optimizer in self._optimizers():
+            owner = _rate_owner(optimizer)
+            name = _momentum_attribute(owner)
+            if not eager:
+                raise ValueError(
+                    f"lrhub job {self.job!r}: the schedule sets momentum, which a compiled "
+                    f"Keras train step cannot change ({owner.name!r} has its {name} baked in); "
+                    "compile with run_eagerly=True or give the spec cycle_momentum=false"
+                )
+            setattr(owner, name, float(momentum))
+
 
 def _rate_owner(optimizer: Any) -> Any:
     """The optimizer that holds the rate: a LossScaleOptimizer's (mixed precision) inner one."""
     while isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         optimizer = optimizer.inner_optimizer
     return optimizer
+
+
+def _momentum_attribute(optimizer: Any) -> str:
+    """Where the optimizer keeps the momentum a schedule sets: `beta_1` (Adam family) or
+    `momentum` (SGD, RMSprop); refuses one without, or one built with momentum 0, which
+    Keras builds without momentum buffers."""
+    if isinstance(getattr(optimizer, "beta_1", None), float | int):
+        return "beta_1"
+    momentum = getattr(optimizer, "momentum", None)
+    if isinstance(momentum, float | int) and momentum != 0:
+        return "momentum"
+    raise ValueError(
+        f"the schedule sets momentum, which optimizer {optimizer.name!r} "
+        f"({type(optimizer).__name__}) cannot take: use an Adam-family optimizer, or SGD or "
+        "RMSprop built with a non-zero momentum, or give the spec cycle_momentum=false"
+    )
 
 
 def _refuse_unsettable_rate(optimizer: Any) -> None:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from lrhub.schedules import OperatorSettings, answer_epoch, parse_spec
+from lrhub.schedules import Cooldown, OperatorSettings, answer_epoch, parse_spec
 
-from .models import EpochAnswer, Job
+from .models import EpochAnswer, Job, JobCooldown
 
 LOCAL_REASON_PREFIX = "computed locally while lrhub is unreachable"
 
@@ -33,6 +33,8 @@ class JobSnapshot:
     stopped: bool
     # The service's held rate: the job's rate when it was paused (a PATCH that pauses sets it).
     held_rate: float | None
+    # The decay an operator started, started (`start`) by the decision that first applied it.
+    cooldown: Cooldown | None = None
 
     @classmethod
     def of(cls, job: Job) -> JobSnapshot:
@@ -47,6 +49,7 @@ class JobSnapshot:
             paused=job.paused,
             stopped=job.status == "stopped",
             held_rate=job.learning_rate if job.paused else None,
+            cooldown=_cooldown(job.cooldown),
         )
 
     @property
@@ -58,7 +61,21 @@ class JobSnapshot:
             paused=self.paused,
             held_rate=self.held_rate,
             stopped=self.stopped,
+            cooldown=self.cooldown,
         )
+
+
+def _cooldown(cooldown: JobCooldown | None) -> Cooldown | None:
+    if cooldown is None:
+        return None
+    return Cooldown(
+        length=cooldown.length,
+        unit=cooldown.unit,
+        shape=cooldown.shape,
+        min_learning_rate=cooldown.min_learning_rate,
+        start=cooldown.start,
+        start_rate=cooldown.start_rate,
+    )
 
 
 @dataclass(frozen=True)
@@ -104,5 +121,10 @@ def answer_locally(
         state=answered.decision.state,
         decided_at=datetime.now(UTC),
     )
-    after = replace(snapshot, state=answered.decision.state, held_rate=answered.held_rate)
+    after = replace(
+        snapshot,
+        state=answered.decision.state,
+        held_rate=answered.held_rate,
+        cooldown=answered.cooldown,
+    )
     return LocalAnswer(answer=answer, snapshot=after)

@@ -60,6 +60,32 @@ class JobSchedule(_Model):
     follow: Literal["latest", "pinned"] | None = None
 
 
+class JobCooldown(_Model):
+    """A job's cooldown: as given, and once its first decision started it, where (global step
+    or epoch) and from which rate."""
+
+    length: int
+    unit: Literal["step", "epoch"]
+    shape: Literal["linear", "cosine", "1-sqrt"]
+    min_learning_rate: float = 0.0
+    start: int | None = None
+    start_rate: float | None = None
+    finished: bool = False
+
+
+class Cooldown(BaseModel):
+    """A decay to start at a job's next decision (`JobPatch.cooldown`): over `steps` or
+    `epochs` (exactly one), with the shape of Transformers' WSD decay, down to
+    `min_learning_rate`, then held."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int | None = None
+    epochs: int | None = None
+    shape: Literal["linear", "cosine", "1-sqrt"]
+    min_learning_rate: float = 0.0
+
+
 class Job(_Model):
     """A training job's stored state."""
 
@@ -81,6 +107,9 @@ class Job(_Model):
         default=None, description="When the job last reported an epoch or its status."
     )
     stale: bool = Field(default=False, description="Running, but silent for too long.")
+    cooldown: JobCooldown | None = Field(
+        default=None, description="The decay an operator started, if any."
+    )
     token: str | None = Field(default=None, description="The job token, only when just created.")
     etag: str | None = Field(default=None, description="The answer's ETag, for If-Match.")
 
@@ -91,7 +120,7 @@ class JobPatch(BaseModel):
     send these two for its own job).
 
     `JobPatch(override=None)` sends `"override": null` (clears the override), while `JobPatch()`
-    leaves it alone.
+    leaves it alone; likewise `JobPatch(cooldown=None)` cancels a cooldown not yet finished.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -105,6 +134,7 @@ class JobPatch(BaseModel):
     paused: bool | None = None
     status: JobStatus | None = None
     labels: dict[str, str] | None = None
+    cooldown: Cooldown | None = None
 
 
 class ScheduleVersionRef(_Model):

@@ -16,6 +16,7 @@ from .models import (
     Change,
     HistoryEntry,
     Job,
+    JobCooldown,
     JobSchedule,
     PreviewResult,
     Schedule,
@@ -99,6 +100,19 @@ def jobs_table(jobs: Sequence[Job]) -> Table:
     return table
 
 
+def _cooldown(cooldown: JobCooldown | None) -> str:
+    if cooldown is None:
+        return "-"
+    decay = (
+        f"{cooldown.shape} over {cooldown.length} {cooldown.unit}s "
+        f"to {cooldown.min_learning_rate:g}"
+    )
+    if cooldown.start is None:
+        return f"{decay}, from the next decision"
+    state = "finished" if cooldown.finished else "decaying"
+    return f"{decay}, {state} (from {cooldown.start_rate:g} at {cooldown.unit} {cooldown.start})"
+
+
 def print_job(console: Console, job: Job) -> None:
     """A job's settings and state."""
     table = Table(show_header=False, title=f"job {job.job_id}")
@@ -115,6 +129,7 @@ def print_job(console: Console, job: Job) -> None:
         "scale": f"{job.scale:g}",
         "override": _rate(job.override),
         "paused": "yes" if job.paused else "no",
+        "cooldown": _cooldown(job.cooldown),
         "clock origin": str(job.clock_origin),
         "labels": _compact(job.labels),
         "state": _compact(job.state),

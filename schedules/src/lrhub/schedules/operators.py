@@ -32,19 +32,61 @@ class Cooldown:
     """The global step (or epoch) it starts at: fixed by the job's first decision after it was
     given, with `start_rate` the rate the job would have had then."""
     start_rate: float | None = None
+    reached: int | None = None
+    """The last step (or epoch) a decision answered under it."""
+    replaces: Cooldown | None = None
+    """A started cooldown this one replaced before starting: it starts from that one's rate
+    (so a shorter or longer decay given midway continues from the rate in force)."""
 
     def rate_at(self, position: int) -> float:
-        """Transformers' WSD decay from `start`: min + (start_rate - min) * decay(progress)."""
+        """Transformers' WSD decay from `start`: min + (start_rate - min) * decay(progress).
+        A position before `start` (a rewound job) has the start rate."""
         assert self.start is not None and self.start_rate is not None, "not started yet"
         if position >= self.start + self.length:
             return self.min_learning_rate
-        progress = float(position - self.start) / float(max(1, self.length))
+        progress = max(0.0, float(position - self.start) / float(max(1, self.length)))
         low = self.min_learning_rate
         return low + (self.start_rate - low) * wsd_decay(self.shape, progress)
 
-    def finished(self, position: int) -> bool:
-        """True once the decay has reached its end (a cancel then changes nothing)."""
-        return self.start is not None and position >= self.start + self.length
+    @property
+    def finished(self) -> bool:
+        """True once a decision answered its last decaying step (a cancel then changes
+        nothing: the job holds `min_learning_rate`)."""
+        return (
+            self.start is not None
+            and self.reached is not None
+            and self.reached + 1 >= self.start + self.length
+        )
+
+    def as_document(self) -> dict[str, Any]:
+        """The cooldown as JSON (how the service stores it, and answers it)."""
+        document: dict[str, Any] = {
+            "length": self.length,
+            "unit": self.unit,
+            "shape": self.shape,
+            "min_learning_rate": self.min_learning_rate,
+            "start": self.start,
+            "start_rate": self.start_rate,
+            "reached": self.reached,
+        }
+        if self.replaces is not None:
+            document["replaces"] = self.replaces.as_document()
+        return document
+
+    @classmethod
+    def of_document(cls, document: Mapping[str, Any]) -> Cooldown:
+        """The cooldown `as_document` wrote."""
+        replaces = document.get("replaces")
+        return cls(
+            length=int(document["length"]),
+            unit=document["unit"],
+            shape=document["shape"],
+            min_learning_rate=float(document["min_learning_rate"]),
+            start=document.get("start"),
+            start_rate=document.get("start_rate"),
+            reached=document.get("reached"),
+            replaces=cls.of_document(replaces) if replaces is not None else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -154,7 +196,11 @@ def apply_cooldown(
     else:
         positions = [epoch] * (steps_per_epoch or 1)
     if cooldown.start is None:
-        cooldown = replace(cooldown, start=positions[0], start_rate=answer.learning_rate)
+        start_rate = answer.learning_rate
+        if cooldown.replaces is not None and cooldown.replaces.start is not None:
+            start_rate = cooldown.replaces.rate_at(positions[0])
+        cooldown = replace(cooldown, start=positions[0], start_rate=start_rate, replaces=None)
+    cooldown = replace(cooldown, reached=positions[-1])
     rates = [cooldown.rate_at(position) for position in positions]
     assert cooldown.start is not None
     done = min(positions[0] - cooldown.start, cooldown.length)
@@ -227,11 +273,16 @@ class StepRule:
 
     scale: float = 1.0
     fixed: float | None = None
+    cooldown: Cooldown | None = None
+    """The started cooldown that replaced the schedule's rates (see `apply_cooldown`)."""
 
     @classmethod
     def of(cls, settings: OperatorSettings) -> StepRule:
-        """The rule `apply_operator_settings` applies to the step rates under `settings`."""
-        return cls(scale=settings.scale, fixed=fixed_rate(settings))
+        """The rule `answer_epoch` applies to the step rates under `settings` (give the
+        settings with the cooldown as the answer started it: `AnsweredEpoch.cooldown`)."""
+        fixed = fixed_rate(settings)
+        cooldown = settings.cooldown if fixed is None else None
+        return cls(scale=settings.scale, fixed=fixed, cooldown=cooldown)
 
 
 def step_rates(
@@ -261,6 +312,10 @@ def step_rates(
     answer = apply_operator_settings(
         decision, OperatorSettings(scale=rule.scale, override=rule.fixed)
     )
+    if rule.cooldown is not None:
+        answer, _ = apply_cooldown(
+            answer, rule.cooldown, epoch=epoch, steps_per_epoch=steps_per_epoch
+        )
     assert answer.step_learning_rates is not None
     return answer.step_learning_rates
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from .. import render
 from ..errors import NotFound
-from ..models import Job, JobPatch, JobStatus
+from ..models import Cooldown, Job, JobPatch, JobStatus
 from ..plot import render_curve
 from ._shared import (
     NUMBER_ARGUMENTS,
@@ -379,10 +379,20 @@ def jobs_patch(
             "say what to change: --scale, --override, --clear-override, --pause, --resume, "
             "--stop or --schedule"
         )
+    _patch_many(ctx, selector, JobPatch.model_validate(body), dry_run, limit, cursor, as_json)
+
+
+def _patch_many(
+    ctx: typer.Context,
+    selector: str,
+    changes: JobPatch,
+    dry_run: bool,
+    limit: int | None,
+    cursor: str | None,
+    as_json: bool,
+) -> None:
     with open_client(ctx) as client:
-        change = client.patch_jobs(
-            selector, JobPatch.model_validate(body), dry_run=dry_run, limit=limit, cursor=cursor
-        )
+        change = client.patch_jobs(selector, changes, dry_run=dry_run, limit=limit, cursor=cursor)
     if as_json:
         echo_json(change)
         return
@@ -395,3 +405,61 @@ def jobs_patch(
     console.print(render.bulk_table(change))
     if change.next_cursor:
         console.print(f"more: --cursor {change.next_cursor}")
+
+
+COOLDOWN_SHAPES = ("linear", "cosine", "1-sqrt")
+
+
+@app.command("cooldown", context_settings=NUMBER_ARGUMENTS)
+@reports_errors
+def jobs_cooldown(
+    ctx: typer.Context,
+    job: Annotated[str | None, typer.Argument(help="Job id (or -l SELECTOR).")] = None,
+    selector: Annotated[
+        str | None,
+        typer.Option("--selector", "-l", help="Every job this label selector matches."),
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Decay over this many steps.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Decay over this many epochs.")] = None,
+    shape: Annotated[
+        str | None, typer.Option(help="linear, cosine or 1-sqrt (Transformers' WSD decay).")
+    ] = None,
+    min_lr: Annotated[
+        float, typer.Option("--min-lr", help="The rate it decays to, and then holds.")
+    ] = 0.0,
+    cancel: Annotated[
+        bool, typer.Option("--cancel", help="Cancel a cooldown not yet finished.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With -l: show each job's before and after.")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option(help="With -l: change at most this many jobs (in id order).")
+    ] = None,
+    cursor: Cursor = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start a decay from the rate each job would have at its next decision, down to --min-lr
+    over --steps or --epochs, then held (or --cancel it)."""
+    if (job is None) == (selector is None):
+        raise typer.BadParameter("give a JOB or -l SELECTOR, exactly one")
+    if cancel:
+        if steps is not None or epochs is not None or shape is not None:
+            raise typer.BadParameter("--cancel takes no --steps, --epochs or --shape")
+        changes = JobPatch(cooldown=None)
+    else:
+        if (steps is None) == (epochs is None):
+            raise typer.BadParameter("give --steps N or --epochs N, exactly one (or --cancel)")
+        if shape not in COOLDOWN_SHAPES:
+            raise typer.BadParameter(
+                f"shape is one of {', '.join(COOLDOWN_SHAPES)}", param_hint="--shape"
+            )
+        cooldown = Cooldown.model_validate(
+            {"steps": steps, "epochs": epochs, "shape": shape, "min_learning_rate": min_lr}
+        )
+        changes = JobPatch(cooldown=cooldown)
+    if job is not None:
+        _patch(ctx, job, changes, as_json)
+    else:
+        assert selector is not None
+        _patch_many(ctx, selector, changes, dry_run, limit, cursor, as_json)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from lrhub.schedules import Cooldown
 from lrhub.service.auth.principal import Principal
 from lrhub.service.catalog import store as catalog_store
 from lrhub.service.changes import store as change_store
@@ -116,7 +118,28 @@ def _patched(connection: Connection, job: StoredJob, body: JobPatch) -> dict[str
         changes["status"] = status
     if body.labels is not None:
         changes["labels"] = dict(body.labels)
+    if schedule_switched or body.clock is not None:
+        changes["cooldown"] = None  # a cooldown decays the schedule it was given on
+    if "cooldown" in given:
+        cooldown = _cooldown_change(job, body)
+        if cooldown != job.cooldown:  # cancelling none is no change (no audit event)
+            changes["cooldown"] = cooldown
     return changes
+
+
+def _cooldown_change(job: StoredJob, body: JobPatch) -> dict[str, Any] | None:
+    """The job's cooldown after `body`: a new one (continuing from the rate of one started
+    before), or none; a finished one cannot be cancelled, it already decayed."""
+    current = Cooldown.of_document(job.cooldown) if job.cooldown is not None else None
+    if body.cooldown is None:
+        if current is not None and current.finished:
+            raise Conflict(
+                f"the cooldown of job {job.job_id!r} has finished: it holds "
+                f"{current.min_learning_rate:g}; set a schedule, clock or override instead"
+            )
+        return None
+    replaces = current if current is not None and current.start is not None else None
+    return replace(body.cooldown.cooldown(), replaces=replaces).as_document()
 
 
 def _apply_patch(

@@ -47,6 +47,9 @@ class NewDecision:
     step_momentums: list[float] | None = field(default=None, kw_only=True)
     """The epoch's per-step momentums when known, as answered or derived again on read (like
     `step_learning_rates`, never written)."""
+    step_cooldown: dict[str, Any] | None = field(default=None, kw_only=True)
+    """With the step rule: the started cooldown that gave the per-step rates
+    (`Cooldown.as_document`), None when none did."""
 
 
 @dataclass(frozen=True)

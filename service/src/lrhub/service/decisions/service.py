@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from lrhub.schedules import (
+    Cooldown,
     EvaluationError,
     OperatorSettings,
     StepRule,
@@ -236,8 +237,8 @@ def _decide(
         paused=job.paused,
         held_rate=job.held_rate,
         stopped=job.status == JobStatus.STOPPED,
+        cooldown=Cooldown.of_document(job.cooldown) if job.cooldown is not None else None,
     )
-    step_rule = StepRule.of(settings) if steps_per_epoch is not None else None
     try:
         # The pure computation only, in the evaluation pool when costly: the compare-and-set
         # write below decides whether it counts.
@@ -256,6 +257,9 @@ def _decide(
         raise EvaluationFailed(f"epoch {epoch}: {error}") from error
     answer = answered.answer
     rewound = rewound_from is not None
+    step_rule = None
+    if steps_per_epoch is not None:
+        step_rule = StepRule.of(replace(settings, cooldown=answered.cooldown))
     record = NewDecision(
         job_id=job.job_id,
         epoch=epoch,
@@ -281,6 +285,7 @@ def _decide(
         end_metrics=None,
         momentum=answer.momentum,
         step_momentums=answer.step_momentums,
+        step_cooldown=_cooldown_document(step_rule.cooldown if step_rule is not None else None),
     )
     after = job_store.changed(
         job,
@@ -289,6 +294,7 @@ def _decide(
         state=answered.decision.state,
         held_rate=answered.held_rate,
         updated_at=now,
+        cooldown=_cooldown_document(answered.cooldown),
     )
     kind = DecisionKind.REWOUND if rewound else DecisionKind.NEW
     result = DecisionReply(record=record, kind=kind)
@@ -301,6 +307,10 @@ def _decide(
         ended_epoch=ended,
         actor=principal.actor,
     )
+
+
+def _cooldown_document(cooldown: Cooldown | None) -> dict[str, Any] | None:
+    return cooldown.as_document() if cooldown is not None else None
 
 
 def _store(engine: Engine, cache: JobRowCache, read: _Read, decided: _Decided) -> bool:
@@ -489,7 +499,15 @@ def _with_step_rates(
             metrics=decision.metrics,
             steps_per_epoch=decision.steps_per_epoch,
             clock_origin=decision.clock_origin,
-            rule=StepRule(scale=decision.step_scale, fixed=decision.step_fixed),
+            rule=StepRule(
+                scale=decision.step_scale,
+                fixed=decision.step_fixed,
+                cooldown=(
+                    Cooldown.of_document(decision.step_cooldown)
+                    if decision.step_cooldown is not None
+                    else None
+                ),
+            ),
         )
         momentums = None
         if decision.momentum is not None:

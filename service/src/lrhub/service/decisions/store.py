@@ -37,7 +37,7 @@ _JOB_FOR_DECISION = (
 # The columns a decision writes on its job (a follow-latest switch writes the schedule too).
 _DECIDED_COLUMNS = (
     "last_epoch", "learning_rate", "state", "held_rate", "updated_at", "schedule_version", "spec",
-    "row_version", "last_seen_at", "epoch_intervals", "status", "revision",
+    "row_version", "last_seen_at", "epoch_intervals", "status", "revision", "cooldown",
 )  # fmt: skip
 _LATEST_VERSION_NOW = (
     select(schedules.c.latest_version)

@@ -59,6 +59,8 @@ class StoredJob:
     epoch_intervals: list[float] | None
     creator_token: str | None = None
     """The id of the API token that created the job (see `Principal.token_id`)."""
+    cooldown: dict[str, Any] | None = None
+    """The decay an operator started (`Cooldown.as_document`), None for none."""
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
-from lrhub.schedules import Spec
+from lrhub.schedules import Cooldown, Spec
 from lrhub.service.clock import as_utc, utc_now
 from lrhub.service.fields import EngineState, JobStatus, Labels, Rate, Scale, ScheduleRef
 from lrhub.service.http.schemas import RequestBody
@@ -26,6 +26,36 @@ class JobCreate(RequestBody):
     labels: Labels = Field(default_factory=dict)
 
 
+CooldownLength = Annotated[int, Field(ge=1, le=1_000_000_000, strict=True)]
+CooldownShape = Literal["linear", "cosine", "1-sqrt"]
+
+
+class CooldownRequest(RequestBody):
+    """A decay to start at the job's next decision: over `steps` or `epochs` (exactly one),
+    with the shape of Transformers' WSD decay, down to `min_learning_rate`, then held."""
+
+    steps: CooldownLength | None = None
+    epochs: CooldownLength | None = None
+    shape: CooldownShape = Field(
+        description="`linear` 1-p, `cosine` (1+cos(pi p))/2, `1-sqrt` 1-sqrt(p), as "
+        "Transformers' warmup_stable_decay decays (p: the decay's progress, 0 to 1)."
+    )
+    min_learning_rate: Rate = 0.0
+
+    @model_validator(mode="after")
+    def _one_length(self) -> CooldownRequest:
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one of steps and epochs")
+        return self
+
+    def cooldown(self) -> Cooldown:
+        """The engine's cooldown, not started yet."""
+        if self.steps is not None:
+            return Cooldown(self.steps, "step", self.shape, self.min_learning_rate)
+        assert self.epochs is not None
+        return Cooldown(self.epochs, "epoch", self.shape, self.min_learning_rate)
+
+
 class JobPatch(RequestBody):
     """`PATCH /v1/jobs/{job_id}`: every field optional; absent fields stay as they are."""
 
@@ -42,6 +72,38 @@ class JobPatch(RequestBody):
         "training: `completed`, `failed` (a job token may report these two for its own job).",
     )
     labels: Labels | None = None
+    cooldown: CooldownRequest | None = Field(
+        default=None,
+        description="Start a decay from the rate the job would have at its next decision; "
+        "`null` cancels one not yet finished. A new schedule or clock drops it.",
+    )
+
+
+class JobCooldown(BaseModel):
+    """A job's cooldown: as given, and once its first decision started it, where and from
+    which rate."""
+
+    length: int
+    unit: Literal["step", "epoch"]
+    shape: CooldownShape
+    min_learning_rate: float
+    start: int | None = Field(description="The global step (or epoch) it started at.")
+    start_rate: float | None = Field(description="The rate the job would have had then.")
+    finished: bool = Field(description="Decayed to `min_learning_rate`, which it now holds.")
+
+    @classmethod
+    def of(cls, document: dict[str, Any]) -> JobCooldown:
+        """The answer for a stored cooldown."""
+        cooldown = Cooldown.of_document(document)
+        return cls(
+            length=cooldown.length,
+            unit=cooldown.unit,
+            shape=cooldown.shape,
+            min_learning_rate=cooldown.min_learning_rate,
+            start=cooldown.start,
+            start_rate=cooldown.start_rate,
+            finished=cooldown.finished,
+        )
 
 
 class JobSchedule(BaseModel):
@@ -77,6 +139,9 @@ class Job(BaseModel):
         description="Running, and silent for longer than LRHUB_STALE_AFTER (or 5x its median "
         "epoch interval when that is longer)."
     )
+    cooldown: JobCooldown | None = Field(
+        default=None, description="The decay an operator started, if any."
+    )
 
     @classmethod
     def of(cls, job: StoredJob, *, stale_after: timedelta) -> Job:
@@ -100,6 +165,7 @@ class Job(BaseModel):
             updated_at=as_utc(job.updated_at),
             last_seen_at=as_utc(job.last_seen_at) if job.last_seen_at is not None else None,
             stale=is_stale(job, now=utc_now(), stale_after=stale_after),
+            cooldown=JobCooldown.of(job.cooldown) if job.cooldown is not None else None,
         )
 
 

@@ -200,6 +200,7 @@ def audit_snapshot(job: StoredJob) -> dict[str, Any]:
         "paused": job.paused,
         "labels": job.labels,
         "clock_origin": job.clock_origin,
+        "cooldown": job.cooldown,
     }
 
 

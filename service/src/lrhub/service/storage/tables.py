@@ -76,6 +76,8 @@ jobs = Table(
     # The id of the API token that created it (its secret's sha256): what a creator token's
     # access is bound to, so a later token of the same name reaches none of its jobs.
     Column("creator_token", String(64), nullable=True),
+    # The decay an operator started (`Cooldown.as_document`); null for none.
+    Column("cooldown", JsonValue, nullable=True),
 )
 Index("ix_jobs_status", jobs.c.status)
 
@@ -96,6 +98,8 @@ decisions = Table(
     Column("step_learning_rates", JsonValue, nullable=True),
     Column("step_scale", Double, nullable=True),  # set when steps_per_epoch is
     Column("step_fixed", Double, nullable=True),  # every step's rate, when the operator fixed it
+    # The started cooldown that gave the per-step rates (`Cooldown.as_document`), if any.
+    Column("step_cooldown", JsonValue, nullable=True),
     Column("reason", Text, nullable=False),
     Column("stop", Boolean, nullable=False),
     Column("reductions", Integer, nullable=False, server_default="0"),  # plateau reductions made

@@ -316,7 +316,7 @@ export function rateChart({ epochs, rates, metric = null, metricName = "", marks
   return chart({ series: [{ epochs, rates, metric }], metricName, marks, width, smoothing });
 }
 
-export const MARK_LETTERS = { reduction: "R", override: "O", switch: "S", pause: "P", scale: "×", stop: "■" };
+export const MARK_LETTERS = { reduction: "R", override: "O", switch: "S", pause: "P", scale: "×", cooldown: "C", stop: "■" };
 
 /** A 120×28 sparkline of `rates` (log scale). */
 export function sparkline(rates) {

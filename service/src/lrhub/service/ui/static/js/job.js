@@ -20,6 +20,7 @@ export function changeKinds(event) {
   if (differs("override")) kinds.push("override");
   if (differs("paused")) kinds.push("pause");
   if (differs("scale")) kinds.push("scale");
+  if (differs("cooldown")) kinds.push("cooldown");
   if (differs("status") && after.status === "stopped") kinds.push("stop");
   return kinds;
 }
@@ -31,9 +32,23 @@ function describe(kind, event) {
     case "override": return `override ${after.override === null ? "cleared" : num(after.override)} by ${event.actor}`;
     case "pause": return `${after.paused ? "paused" : "resumed"} by ${event.actor}`;
     case "scale": return `scale ${num(after.scale)} by ${event.actor}`;
+    case "cooldown": return after.cooldown ? `${cooldownText(after.cooldown)} by ${event.actor}` : `cooldown cancelled by ${event.actor}`;
     case "stop": return `stopped by ${event.actor}`;
     default: return kind;
   }
+}
+
+/** A cooldown as a phrase: "cooldown 1-sqrt over 100 steps to 0". */
+export function cooldownText(cooldown) {
+  return `cooldown ${cooldown.shape} over ${cooldown.length} ${cooldown.unit}s to ${num(cooldown.min_learning_rate)}`;
+}
+
+/** Where a job's cooldown is: not started, decaying from a rate, finished. */
+function cooldownState(cooldown) {
+  if (!cooldown) return "none";
+  if (cooldown.start === null) return `${cooldownText(cooldown)}, from the next decision`;
+  const state = cooldown.finished ? "finished" : "decaying";
+  return `${cooldownText(cooldown)}: ${state} (from ${num(cooldown.start_rate)} at ${cooldown.unit} ${cooldown.start})`;
 }
 
 /** Marks: each change at the first epoch decided after it, and plateau reductions. */
@@ -111,6 +126,8 @@ export async function jobPage(main, jobId) {
       takeDecision(data);
       drawHeader();
       drawChart();
+      // A decision starts (and ends) a cooldown on the job: read where it is now.
+      if (job.cooldown && !job.cooldown.finished) refreshJob().catch((error) => { message.textContent = problemText(error); });
     } else if (job === null) {
       changedMeanwhile = true;
     } else {
@@ -195,6 +212,7 @@ export async function jobPage(main, jobId) {
         fact("schedule", job.schedule.name ? `${job.schedule.name}@${job.schedule.version} (${job.schedule.follow})` : `inline ${job.spec.type}`),
         fact("scale", num(job.scale)),
         fact("override", h("span", { id: "current-override" }, job.override === null ? "none" : num(job.override))),
+        fact("cooldown", h("span", { id: "current-cooldown" }, cooldownState(job.cooldown))),
         fact("labels", Object.entries(job.labels).map(([k, v]) => h("span", { class: "label" }, `${k}=${v}`))),
         fact("last seen", ago(job.last_seen_at))));
   }
@@ -250,6 +268,12 @@ export async function jobPage(main, jobId) {
         changeKinds(event).map((kind) => h("span", { class: "label" }, describe(kind, event)))))));
   }
 
+  async function refreshJob() {
+    job = await api("GET", jobPath(jobId));
+    drawHeader();
+    if (controls) drawControls();
+  }
+
   async function reloadJobAndEvents() {
     [job, events] = await Promise.all([api("GET", jobPath(jobId)), allItems(`${jobPath(jobId)}/events`)]);
     drawHeader();
@@ -286,7 +310,12 @@ export async function jobPage(main, jobId) {
     const scaleInput = h("input", { id: "scale-value", type: "number", step: "any", min: "0", value: String(job.scale) });
     const scheduleInput = h("input", { id: "switch-schedule", placeholder: "name or name@3", value: job.schedule.name || "" });
     const clockSelect = h("select", { id: "switch-clock" }, h("option", { value: "continue" }, "continue the clock"), h("option", { value: "restart" }, "restart the clock"));
-    keepTyped(controls, [overrideInput, scaleInput, scheduleInput, clockSelect], () => replace(controls,
+    const cooldownLength = h("input", { id: "cooldown-length", type: "number", step: "1", min: "1", placeholder: "length" });
+    const cooldownUnit = h("select", { id: "cooldown-unit", "aria-label": "cooldown unit" }, h("option", { value: "steps" }, "steps"), h("option", { value: "epochs" }, "epochs"));
+    const cooldownShape = h("select", { id: "cooldown-shape", "aria-label": "cooldown shape" }, ["1-sqrt", "linear", "cosine"].map((shape) => h("option", { value: shape }, shape)));
+    const cooldownMin = h("input", { id: "cooldown-min", type: "number", step: "any", min: "0", value: "0", "aria-label": "the rate it decays to" });
+    const cooling = job.cooldown && !job.cooldown.finished;
+    keepTyped(controls, [overrideInput, scaleInput, scheduleInput, clockSelect, cooldownLength, cooldownUnit, cooldownShape, cooldownMin], () => replace(controls,
       h("h2", {}, "Controls"),
       h("form", { class: "row", id: "override-form", onsubmit: (e) => { e.preventDefault(); change({ override: Number(overrideInput.value) }); } },
         h("label", { for: "override-value" }, "Override the rate"), overrideInput,
@@ -296,6 +325,14 @@ export async function jobPage(main, jobId) {
         h("label", { for: "scale-value" }, "Scale the schedule"), scaleInput, h("button", { type: "submit", id: "scale-apply" }, "Scale")),
       h("form", { class: "row", id: "switch-form", onsubmit: (e) => { e.preventDefault(); change({ schedule: scheduleInput.value.trim(), clock: clockSelect.value }); } },
         h("label", { for: "switch-schedule" }, "Switch schedule"), scheduleInput, clockSelect, h("button", { type: "submit", id: "switch-apply" }, "Switch")),
+      h("form", { class: "row", id: "cooldown-form", onsubmit: (e) => {
+        e.preventDefault();
+        change({ cooldown: { [cooldownUnit.value]: Number(cooldownLength.value), shape: cooldownShape.value, min_learning_rate: Number(cooldownMin.value) } });
+      } },
+        h("label", { for: "cooldown-length" }, "Cool down over"), cooldownLength, cooldownUnit, cooldownShape,
+        h("span", {}, "to"), cooldownMin,
+        h("button", { type: "submit", id: "cooldown-apply" }, "Cool down"),
+        cooling ? h("button", { type: "button", id: "cooldown-cancel", onclick: () => change({ cooldown: null }) }, "Cancel cooldown") : null),
       h("div", { class: "row" },
         h("button", { type: "button", id: "pause-toggle", onclick: () => change({ paused: !job.paused }) }, job.paused ? "Resume (unpause)" : "Pause"),
         h("button", { type: "button", id: "stop", class: "danger", onclick: () => change({ status: "stopped" }) }, "Stop"))));

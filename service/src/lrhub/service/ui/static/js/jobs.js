@@ -119,6 +119,15 @@ function bulkBody(form) {
     body.schedule = schedule;
     body.clock = form.querySelector("#bulk-clock").value;
   }
+  const cooldown = form.querySelector("#bulk-cooldown").value.trim();
+  if (cooldown === "cancel") body.cooldown = null;
+  else if (cooldown) {
+    body.cooldown = {
+      [form.querySelector("#bulk-cooldown-unit").value]: Number(cooldown),
+      shape: form.querySelector("#bulk-cooldown-shape").value,
+      min_learning_rate: Number(form.querySelector("#bulk-cooldown-min").value || 0),
+    };
+  }
   return body;
 }
 
@@ -153,6 +162,11 @@ function bulkPanel(filtered, picked, refresh) {
       h("label", {}, "status ", h("select", { id: "bulk-status" }, h("option", { value: "" }, "—"), h("option", { value: "stopped" }, "stop"), h("option", { value: "running" }, "resume (running)"))),
       h("label", {}, "schedule ", h("input", { id: "bulk-schedule", placeholder: "name or name@3" })),
       h("label", {}, "clock ", h("select", { id: "bulk-clock" }, h("option", { value: "continue" }, "continue"), h("option", { value: "restart" }, "restart")))),
+    h("div", { class: "row" },
+      h("label", {}, "cool down over ", h("input", { id: "bulk-cooldown", placeholder: "1000 or cancel" })),
+      h("select", { id: "bulk-cooldown-unit", "aria-label": "cooldown unit" }, h("option", { value: "steps" }, "steps"), h("option", { value: "epochs" }, "epochs")),
+      h("select", { id: "bulk-cooldown-shape", "aria-label": "cooldown shape" }, ["1-sqrt", "linear", "cosine"].map((shape) => h("option", { value: shape }, shape))),
+      h("label", {}, "to ", h("input", { id: "bulk-cooldown-min", type: "number", step: "any", min: "0", placeholder: "0" }))),
     dryRunButton,
     error, result);
 
