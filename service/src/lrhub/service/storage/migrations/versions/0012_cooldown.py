@@ -6,7 +6,7 @@ it started from; null for none. `decisions.step_cooldown` is that started cooldo
 decision with per-step rates applied it: with the step rule, what those rates are derived from
 again on read. Rows stored before hold null on both, which is what they meant.
 
-Revision ID: 0014
+Revision ID: 0012
 Revises: 0011
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
