@@ -69,3 +69,10 @@ def list_jobs(
         )
         for row in rows
     ]
+
+
+def set_matched(connection: Connection, change_id: str, matched: int) -> None:
+    """Set how many jobs the change set out to change."""
+    connection.execute(
+        update(changes).where(changes.c.change_id == change_id).values(matched=matched)
+    )

@@ -62,9 +62,15 @@ def next_events(
     engine: Engine, after: int, selector: Selector, job_id: str | None, limit: int
 ) -> list[StreamItem]:
     """Up to `limit` events after position `after` that `selector` (and `job_id`) select,
-    numbering what committed since the last call first."""
+    numbering what committed since the last call first. Rollout events are about a fleet, not
+    a job: only the stream of every job (no selector, no job) has them."""
     number_pending(engine)
     with read_transaction(engine) as connection:
         return stream_store.read_after(
-            connection, after, where=selector_condition(selector), job_id=job_id, limit=limit
+            connection,
+            after,
+            where=selector_condition(selector),
+            job_id=job_id,
+            limit=limit,
+            fleet=job_id is None and not selector,
         )
