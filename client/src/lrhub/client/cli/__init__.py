@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from . import changes, jobs, schedules, serve, tokens, watch, webhooks
+from . import changes, jobs, rollouts, schedules, serve, tokens, watch, webhooks
 
 app = typer.Typer(
     help="lrhub: learning-rate schedules and training jobs over HTTP.",
@@ -29,6 +29,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(changes.app, name="changes")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(rollouts.app, name="rollouts")
 app.command(context_settings=serve.CONTEXT_SETTINGS)(serve.serve)
 app.command("watch")(watch.watch)
 
