@@ -3,7 +3,7 @@
 Human output (rich tables) by default, `--json` for scripts. `--url` and `--token` default to
 `LRHUB_URL` and `LRHUB_TOKEN`.
 
-One module per resource: `schedules`, `jobs`, `tokens`, `changes` and `webhooks` (a
+One module per resource: `schedules`, `jobs`, `tokens`, `changes`, `webhooks` and `rollouts` (a
 sub-command each), `watch` (the event stream) and `serve` (the server). What every command
 shares (the common options, the client built from `--url`/`--token` or the environment, error
 reporting, paging, output) is in `_shared`. This module is the app itself and the console
