@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from lrhub.service.jobs.selectors import parse_selector
+from lrhub.service.stream import service as stream_service
 from tests.service.conftest import app_client
 from tests.service.helpers import create_job, decide, problem
 from tests.support.fleet import SimulatedJob
@@ -228,3 +230,24 @@ def test_unknown_rollouts_are_404(unjudged_api: TestClient) -> None:
     missing = "00000000-0000-0000-0000-000000000000"
     problem(unjudged_api.get(f"/v1/rollouts/{missing}"), 404, missing)
     problem(unjudged_api.post(f"/v1/rollouts/{missing}/promote"), 404, missing)
+
+
+def test_a_rollout_survives_a_restart_and_streams_its_states(db_url: str) -> None:
+    with app_client(db_url, rollout_judge=False) as client:
+        jobs = _fleet(client, 6, rate=0.1, seed=12)
+        _train(client, jobs, 2)
+        created = _create(client, {"scale": 0.01})
+        _train(client, jobs, 3)
+        # No judge ran: the verdict is due, and nothing but the database remembers it.
+        assert client.get(f"/v1/rollouts/{created['rollout_id']}").json()["state"] == "analyzing"
+    with app_client(db_url, rollout_judge_interval=JUDGE_INTERVAL) as client:
+        rollout = _settled(client, created["rollout_id"])
+        assert rollout["state"] == "reverted"
+        engine = client.app.state.context.engine  # type: ignore[attr-defined]
+        items = stream_service.next_events(engine, 0, parse_selector(""), None, 1000)
+        states = [item.rollout.state for item in items if item.rollout is not None]
+        assert states == ["analyzing", "failed", "reverted"]
+        assert [item.seq for item in items] == sorted(item.seq for item in items)
+        # A stream of some jobs (a selector) or of one job carries no rollout events.
+        some = stream_service.next_events(engine, 0, parse_selector("fleet=sim"), None, 1000)
+        assert some and all(item.rollout is None for item in some)
