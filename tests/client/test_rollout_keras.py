@@ -4,7 +4,9 @@ made of the validation losses Keras reported."""
 
 from __future__ import annotations
 
+import functools
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +72,9 @@ def test_a_keras_fit_in_the_canary(tmp_path: Path) -> None:
                 assert rollout.canary == [KERAS_JOB]
                 created.append(rollout.rollout_id)
 
-        actions = {epoch: (lambda e=epoch: at_epoch_end(e)) for epoch in range(EPOCHS)}
+        actions: dict[int, Callable[[], None]] = {
+            epoch: functools.partial(at_epoch_end, epoch) for epoch in range(EPOCHS)
+        }
         callback = RemoteLearningRate(
             job=KERAS_JOB, spec=CONSTANT, labels={"fleet": "mixed"}, verbose=0, client=client
         )
