@@ -251,3 +251,42 @@ def test_a_rollout_survives_a_restart_and_streams_its_states(db_url: str) -> Non
         # A stream of some jobs (a selector) or of one job carries no rollout events.
         some = stream_service.next_events(engine, 0, parse_selector("fleet=sim"), None, 1000)
         assert some and all(item.rollout is None for item in some)
+
+
+def test_a_revert_restores_a_switched_schedule_and_its_engine_state(
+    unjudged_api: TestClient,
+) -> None:
+    plateau = {
+        "type": "reduce_on_plateau",
+        "monitor": "val_loss",
+        "factor": 0.5,
+        "patience": 1,
+        "initial_learning_rate": 0.1,
+    }
+    for index in range(4):
+        create_job(unjudged_api, f"p-{index}", spec=plateau, labels={"fleet": "sim"})
+        for epoch, loss in enumerate((1.0, 1.0, 1.0, 1.0)):
+            decide(unjudged_api, f"p-{index}", epoch, {} if epoch == 0 else {"val_loss": loss})
+    before = {f"p-{index}": _job(unjudged_api, f"p-{index}") for index in range(4)}
+    assert all(job["state"] is not None for job in before.values())
+    created = _create(
+        unjudged_api, {"spec": {"type": "constant", "learning_rate": 0.01}, "clock": "restart"}
+    )
+    for job_id in created["canary"]:
+        changed = _job(unjudged_api, job_id)
+        assert changed["spec"]["type"] == "constant" and changed["state"] is None
+    reverted = unjudged_api.post(f"/v1/rollouts/{created['rollout_id']}/revert")
+    assert reverted.status_code == 200, reverted.text
+    for job_id, job in before.items():
+        after = _job(unjudged_api, job_id)
+        for field in ("spec", "schedule", "state", "clock_origin", "learning_rate", "last_epoch"):
+            assert after[field] == job[field], (job_id, field)
+    # The next decision continues the plateau where it was: as for a job never in the canary
+    # (every job reported the same losses).
+    control = decide(unjudged_api, created["control"][0], 4, {"val_loss": 1.0})
+    for job_id in created["canary"]:
+        answer = decide(unjudged_api, job_id, 4, {"val_loss": 1.0})
+        assert (answer["learning_rate"], answer["reason"]) == (
+            control["learning_rate"],
+            control["reason"],
+        )
