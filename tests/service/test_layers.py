@@ -27,6 +27,7 @@ DOMAINS = frozenset(
         "jobs",
         "operations",
         "previews",
+        "rollouts",
         "stream",
         "tokens",
         "webhooks",

@@ -28,6 +28,7 @@ from .models import (
     Page,
     PreviewResult,
     Readiness,
+    Rollout,
     Schedule,
     Series,
     Token,
@@ -76,6 +77,8 @@ _WEBHOOK_CREATED = TypeAdapter(WebhookCreated)
 _WEBHOOK_PAGE = TypeAdapter(Page[Webhook])
 _DELIVERY_PAGE = TypeAdapter(Page[Delivery])
 _BULK = TypeAdapter(BulkChange)
+_ROLLOUT = TypeAdapter(Rollout)
+_ROLLOUT_PAGE = TypeAdapter(Page[Rollout])
 _HEALTH = TypeAdapter(Health)
 _READINESS = TypeAdapter(Readiness)
 
@@ -375,6 +378,31 @@ def webhook_deliveries(
         f"/v1/webhooks/{_segment(webhook_id)}/deliveries",
         _model(_DELIVERY_PAGE),
         params=_paging(limit, cursor),
+    )
+
+
+def create_rollout(body: JsonObject) -> Call[Rollout]:
+    # Not idempotent: a second request would start a second rollout on another canary.
+    return Call(
+        "POST", "/v1/rollouts", _model(_ROLLOUT), body=body, has_body=True, idempotent=False
+    )
+
+
+def list_rollouts(limit: int | None, cursor: str | None) -> Call[Page[Rollout]]:
+    return Call("GET", "/v1/rollouts", _model(_ROLLOUT_PAGE), params=_paging(limit, cursor))
+
+
+def get_rollout(rollout_id: str) -> Call[Rollout]:
+    return Call("GET", f"/v1/rollouts/{_segment(rollout_id)}", _model(_ROLLOUT))
+
+
+def act_on_rollout(rollout_id: str, action: str) -> Call[Rollout]:
+    # Not retried after it may have arrived: a repeat would answer 409 for the rollout it ended.
+    return Call(
+        "POST",
+        f"/v1/rollouts/{_segment(rollout_id)}/{action}",
+        _model(_ROLLOUT),
+        idempotent=False,
     )
 
 

@@ -36,6 +36,7 @@ from .models import (
     Page,
     PreviewResult,
     Readiness,
+    Rollout,
     Schedule,
     Series,
     StreamEvent,
@@ -321,6 +322,63 @@ class Client(BaseClient):
     ) -> Page[Delivery]:
         """One page of a webhook's messages, oldest first, each with its attempts (admin)."""
         return self._send(_calls.webhook_deliveries(webhook_id, limit, cursor))
+
+    def create_rollout(
+        self,
+        selector: str,
+        change: JsonObject,
+        *,
+        canary: float | int,
+        metric: str,
+        mode: Literal["min", "max"] = "min",
+        epochs: int,
+        max_regression: float,
+        promote: Literal["auto", "manual"] = "auto",
+        revert: Literal["auto", "manual"] = "auto",
+        seed: str | None = None,
+    ) -> Rollout:
+        """Try `change` (a PATCH body) on a canary cohort of the jobs `selector` matches
+        (operator): `canary` is a fraction in (0, 1) or, as an int, a count of jobs. The judge
+        compares `metric` `epochs` epochs on and promotes or reverts (or waits, when manual).
+        Not retried."""
+        body: JsonObject = {
+            "selector": selector,
+            "change": change,
+            "canary": {"count": canary} if isinstance(canary, int) else canary,
+            "analysis": {
+                "metric": metric,
+                "mode": mode,
+                "epochs": epochs,
+                "max_regression": max_regression,
+            },
+            "promote": promote,
+            "revert": revert,
+        }
+        if seed is not None:
+            body["seed"] = seed
+        return self._send(_calls.create_rollout(body))
+
+    def list_rollouts(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Rollout]:
+        """One page of rollouts by id."""
+        return self._send(_calls.list_rollouts(limit, cursor))
+
+    def get_rollout(self, rollout_id: str) -> Rollout:
+        """A rollout: its cohorts, state and verdict."""
+        return self._send(_calls.get_rollout(rollout_id))
+
+    def promote_rollout(self, rollout_id: str) -> Rollout:
+        """Apply the rollout's change to its control jobs too (operator)."""
+        return self._send(_calls.act_on_rollout(rollout_id, "promote"))
+
+    def revert_rollout(self, rollout_id: str) -> Rollout:
+        """Restore each canary job's changed fields to their values before the rollout."""
+        return self._send(_calls.act_on_rollout(rollout_id, "revert"))
+
+    def abort_rollout(self, rollout_id: str) -> Rollout:
+        """Stop the rollout's analysis, leaving every job as it is."""
+        return self._send(_calls.act_on_rollout(rollout_id, "abort"))
 
     def probe(self, *, timeout: float = 1.0) -> bool:
         """One `GET /readyz` attempt of at most `timeout` seconds, never retried: True when the

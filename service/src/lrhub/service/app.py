@@ -29,6 +29,8 @@ from lrhub.service.jobs.retention import purge_periodically
 from lrhub.service.metrics.prometheus import RequestMetricsMiddleware, ServiceMetrics
 from lrhub.service.operations import routes as operation_routes
 from lrhub.service.previews import routes as preview_routes
+from lrhub.service.rollouts import routes as rollout_routes
+from lrhub.service.rollouts.judging import JudgeLoop
 from lrhub.service.settings import ServerSettings
 from lrhub.service.storage.database import make_engine
 from lrhub.service.stream import routes as stream_routes
@@ -67,6 +69,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
         deliverer = _webhook_deliverer(settings)
+        judge = _rollout_judge(settings)
         try:
             if settings.retention_days is None:
                 yield
@@ -84,6 +87,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         finally:
             if deliverer is not None:
                 await run_in_threadpool(deliverer.stop)
+            if judge is not None:
+                await run_in_threadpool(judge.stop)
             # Waits for evaluations still running (their requests were answered or cut by now).
             await run_in_threadpool(evaluator.close)
 
@@ -137,6 +142,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         token_routes.router,
         token_routes.me_router,
         webhook_routes.router,
+        rollout_routes.router,
         stream_routes.router,
         operation_routes.router,
     ):
@@ -169,3 +175,22 @@ def _webhook_deliverer(settings: ServerSettings) -> Deliverer | None:
     deliverer = Deliverer(engine, options)
     deliverer.start()
     return deliverer
+
+
+def _rollout_judge(settings: ServerSettings) -> JudgeLoop | None:
+    """This process's rollout judge, started, with its own database connection (none when
+    LRHUB_ROLLOUT_JUDGE is false)."""
+    if not settings.rollout_judge:
+        return None
+    engine = make_engine(
+        settings.database_url,
+        lock_timeout=settings.lock_timeout,
+        poolclass=QueuePool,
+        pool_size=1,
+        max_overflow=1,
+    )
+    judge = JudgeLoop(
+        engine, interval=settings.rollout_judge_interval, stale_after=settings.stale_after
+    )
+    judge.start()
+    return judge

@@ -118,6 +118,10 @@ class ServerSettings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_timeout: float = Field(default=10.0, gt=0, le=60)
     webhook_deliver: bool = True
+    # How often this process's rollout judge looks at rollouts under analysis (seconds); false
+    # LRHUB_ROLLOUT_JUDGE leaves judging to other replicas.
+    rollout_judge: bool = True
+    rollout_judge_interval: float = Field(default=5.0, gt=0, le=3600)
 
     @field_validator("webhook_retry_schedule")
     @classmethod

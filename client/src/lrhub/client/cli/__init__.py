@@ -3,7 +3,7 @@
 Human output (rich tables) by default, `--json` for scripts. `--url` and `--token` default to
 `LRHUB_URL` and `LRHUB_TOKEN`.
 
-One module per resource: `schedules`, `jobs`, `tokens`, `changes` and `webhooks` (a
+One module per resource: `schedules`, `jobs`, `tokens`, `changes`, `webhooks` and `rollouts` (a
 sub-command each), `watch` (the event stream) and `serve` (the server). What every command
 shares (the common options, the client built from `--url`/`--token` or the environment, error
 reporting, paging, output) is in `_shared`. This module is the app itself and the console
@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from . import changes, jobs, schedules, serve, tokens, watch, webhooks
+from . import changes, jobs, rollouts, schedules, serve, tokens, watch, webhooks
 
 app = typer.Typer(
     help="lrhub: learning-rate schedules and training jobs over HTTP.",
@@ -29,6 +29,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(changes.app, name="changes")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(rollouts.app, name="rollouts")
 app.command(context_settings=serve.CONTEXT_SETTINGS)(serve.serve)
 app.command("watch")(watch.watch)
 

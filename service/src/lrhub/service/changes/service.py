@@ -469,3 +469,57 @@ def get_change(
         if change is None:
             raise NotFound(f"there is no change {change_id!r}")
         return change, change_store.list_jobs(connection, change_id, after=after, limit=limit)
+
+
+def change_listed_job(
+    connection: Connection, actor: str, change_id: str, job_id: str, body: JobPatch
+) -> tuple[StoredJob | None, StoredJob | None, JobChange]:
+    """One job of a change whose jobs were chosen by id (a rollout's cohort), in the caller's
+    transaction: locked, changed by the single-job rule (a refusal is recorded, not raised),
+    recorded. The job before and after (None when it is gone; both the same when refused)."""
+    job = job_store.get_job(connection, job_id, lock=True)
+    if job is None:
+        result = JobChange(job_id, None, None, BulkOutcome.NO_LONGER_MATCHES, "deleted meanwhile")
+        change_store.record_job(connection, change_id, result)
+        return None, None, result
+    try:
+        updated, result = _change_one(connection, actor, job, body, change_id=change_id)
+    except (Conflict, InvalidChange, NotFound) as error:
+        before = job_store.audit_snapshot(job)
+        result = JobChange(job_id, before, before, BulkOutcome.REFUSED, error.detail)
+        change_store.record_job(connection, change_id, result)
+        return job, job, result
+    return job, updated, result
+
+
+def new_listed_change(
+    connection: Connection, actor: str, selector: str, body: JobPatch, matched: int
+) -> str:
+    """Store the record of a change of `matched` jobs chosen from `selector` by id (then
+    applied with `change_listed_job` in the same transaction); its id."""
+    change = _new_change(actor, body, state=ChangeState.APPLIED, matched=matched, selector=selector)
+    change_store.insert_change(connection, change)
+    return change.change_id
+
+
+def restore_job(
+    connection: Connection, actor: str, change_id: str, job_id: str, fields: dict[str, Any]
+) -> StoredJob | None:
+    """Put the job's `fields` (columns of `jobs`) back to the given values in the caller's
+    transaction, audited under `change_id`; the restored job, or None when it is gone."""
+    job = job_store.get_job(connection, job_id, lock=True)
+    if job is None:
+        return None
+    if all(getattr(job, name) == value for name, value in fields.items()):
+        return job
+    updated = job_store.changed(job, **fields, revision=job.revision + 1, updated_at=utc_now())
+    job_store.update_job(connection, updated)
+    job_store.record_event(connection, actor, _action(fields), job, updated, change_id=change_id)
+    webhook_service.record_job_change(connection, actor, job, updated, change_id)
+    return updated
+
+
+def set_matched(connection: Connection, change_id: str, matched: int) -> None:
+    """A listed change grew (a rollout promoted to its control jobs): how many it set out to
+    change now."""
+    change_store.set_matched(connection, change_id, matched)

@@ -79,3 +79,10 @@ def get_job(connection: Connection, change_id: str, job_id: str) -> JobChange | 
     )
     row = connection.execute(query).mappings().first()
     return _job_change(row) if row else None
+
+
+def set_matched(connection: Connection, change_id: str, matched: int) -> None:
+    """Set how many jobs the change set out to change."""
+    connection.execute(
+        update(changes).where(changes.c.change_id == change_id).values(matched=matched)
+    )

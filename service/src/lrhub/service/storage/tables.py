@@ -273,3 +273,49 @@ webhook_stale_notices = Table(
     ),
     Column("since", DateTime(timezone=True), primary_key=True),
 )
+
+# A change tried on a canary cohort (`rollouts/`): its cohorts, baselines and what to restore
+# are JSON of the row, written when it is created; the judge moves `state` under a row lock.
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("rollout_id", String(36), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(300), nullable=False),
+    Column("selector", Text, nullable=False),
+    Column("change", JsonValue, nullable=False),
+    Column("canary_request", JsonValue, nullable=False),
+    Column("seed", String(128), nullable=False),
+    Column("analysis", JsonValue, nullable=False),
+    Column("promote", String(16), nullable=False),
+    Column("revert", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("change_id", String(36), nullable=False),
+    Column("canary", JsonValue, nullable=False),
+    Column("control", JsonValue, nullable=False),
+    Column("baselines", JsonValue, nullable=False),
+    Column("restore", JsonValue, nullable=False),
+    Column("verdict", JsonValue, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("judged_by", String(300), nullable=True),
+)
+Index("ix_rollouts_state", rollouts.c.state, rollouts.c.rollout_id)
+
+# Every state a rollout enters, for `/v1/stream` (`seq` as for decisions and events).
+rollout_events = Table(
+    "rollout_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "rollout_id",
+        String(36),
+        ForeignKey("rollouts.rollout_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(300), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("data", JsonValue, nullable=False),
+    Column("seq", BigInteger, nullable=True),  # stream position; see stream/store.py
+)
+Index("ix_rollout_events_seq", rollout_events.c.seq, rollout_events.c.id)

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from lrhub.service.decisions.model import StoredDecision
 from lrhub.service.jobs.model import StoredEvent
+from lrhub.service.rollouts.model import StoredRolloutEvent
 
 
 class StreamKind(StrEnum):
@@ -15,17 +16,20 @@ class StreamKind(StrEnum):
     DECISION = "decision"
     CHANGE = "change"
     STATUS = "status"
+    ROLLOUT = "rollout"
 
 
 @dataclass(frozen=True)
 class StreamItem:
-    """One numbered decision or audit event: its stream position, kind and row."""
+    """One numbered decision, audit event or rollout event: its stream position, kind and row
+    (a rollout event's `job_id` is empty: it is about a fleet)."""
 
     seq: int
     kind: StreamKind
     job_id: str
     decision: StoredDecision | None = None
     event: StoredEvent | None = None
+    rollout: StoredRolloutEvent | None = None
 
 
 def event_kind(event: StoredEvent) -> StreamKind:

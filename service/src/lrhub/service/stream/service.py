@@ -68,7 +68,8 @@ def next_events(
 ) -> list[StreamItem]:
     """Up to `limit` events after position `after` that `selector` (and `job_id`) select, and
     with `max_bytes` no more than about that much JSON of them (at least one), numbering what
-    committed since the last call first."""
+    committed since the last call first. Rollout events are about a fleet, not a job: only the
+    stream of every job (no selector, no job) has them."""
     number_pending(engine)
     with read_transaction(engine) as connection:
         return stream_store.read_after(
@@ -78,4 +79,5 @@ def next_events(
             job_id=job_id,
             limit=limit,
             max_bytes=max_bytes,
+            fleet=job_id is None and not selector,
         )

@@ -33,7 +33,8 @@ from sqlalchemy import (
 from lrhub.service.clock import as_utc
 from lrhub.service.decisions.model import StoredDecision
 from lrhub.service.jobs.store import event_of
-from lrhub.service.storage.tables import decisions, events, jobs, stream_sequence
+from lrhub.service.rollouts.model import RolloutState, StoredRolloutEvent
+from lrhub.service.storage.tables import decisions, events, jobs, rollout_events, stream_sequence
 from lrhub.service.stream.model import StreamItem, StreamKind, event_kind
 
 SEQUENCE_BATCH = 1000
@@ -49,7 +50,9 @@ def head(connection: Connection) -> int:
 def has_unnumbered(connection: Connection) -> bool:
     """Whether any decision or audit event waits for a position."""
     query = select(
-        exists().where(decisions.c.seq.is_(None)) | exists().where(events.c.seq.is_(None))
+        exists().where(decisions.c.seq.is_(None))
+        | exists().where(events.c.seq.is_(None))
+        | exists().where(rollout_events.c.seq.is_(None))
     )
     return bool(connection.execute(query).scalar_one())
 
@@ -78,23 +81,31 @@ def number_rows(connection: Connection, batch: int = SEQUENCE_BATCH) -> int:
         .order_by(events.c.id)
         .limit(batch)
     ).all()
-    # Time order interleaves the two tables as they happened; a decision and the follow-latest
+    pending_rollouts = connection.execute(
+        select(rollout_events.c.id, rollout_events.c.at)
+        .where(rollout_events.c.seq.is_(None))
+        .order_by(rollout_events.c.id)
+        .limit(batch)
+    ).all()
+    # Time order interleaves the tables as they happened; a decision and the follow-latest
     # event of its own transaction keep that event first (it is older).
     decision_keys = [(as_utc(at), 1, row_id) for row_id, at in pending_decisions]
     event_keys = [(as_utc(at), 0, row_id) for row_id, at in pending_events]
+    rollout_keys = [(as_utc(at), 2, row_id) for row_id, at in pending_rollouts]
     # A backlog fills a batch: the rows after its cut wait for the next run, so this run must
     # number nothing later than the cut, or a row committed after the cut would take a position
     # before ones committed earlier that the cut left out (the other table's rows run on).
-    cuts = [keys[-1] for keys in (decision_keys, event_keys) if len(keys) >= batch]
+    cuts = [keys[-1] for keys in (decision_keys, event_keys, rollout_keys) if len(keys) >= batch]
     cut = min(cuts, default=None)
     pending = sorted(
         [(*key, decisions) for key in decision_keys if cut is None or key <= cut]
-        + [(*key, events) for key in event_keys if cut is None or key <= cut],
+        + [(*key, events) for key in event_keys if cut is None or key <= cut]
+        + [(*key, rollout_events) for key in rollout_keys if cut is None or key <= cut],
         key=lambda item: item[:3],
     )
     if not pending:
         return 0
-    numbered: dict[Table, list[dict[str, int]]] = {decisions: [], events: []}
+    numbered: dict[Table, list[dict[str, int]]] = {decisions: [], events: [], rollout_events: []}
     for offset, (_, _, row_id, table) in enumerate(pending, start=1):
         numbered[table].append({"row_id": row_id, "new_seq": int(counter) + offset})
     for table, rows in numbered.items():
@@ -160,10 +171,11 @@ def read_after(
     job_id: str | None,
     limit: int,
     max_bytes: int | None = None,
+    fleet: bool = False,
 ) -> list[StreamItem]:
     """Up to `limit` numbered rows after position `after`, in position order, of the jobs that
-    meet `where` (and are `job_id`, when given); with `max_bytes`, only as many as take at most
-    that much JSON (at least one)."""
+    meet `where` (and are `job_id`, when given), and rollout events when `fleet`; with
+    `max_bytes`, only as many as take at most that much JSON (at least one)."""
     upper = head(connection)
     if upper <= after:
         return []
@@ -191,5 +203,15 @@ def read_after(
                 event = event_of(row)
                 item = StreamItem(event.seq or 0, event_kind(event), event.job_id, event=event)
             items.append(item)
+    if fleet:
+        rows = connection.execute(
+            select(rollout_events)
+            .where(rollout_events.c.seq > after, rollout_events.c.seq <= upper)
+            .order_by(rollout_events.c.seq)
+            .limit(limit)
+        ).mappings()
+        for row in rows:
+            entered = StoredRolloutEvent(**{**row, "state": RolloutState(row["state"])})
+            items.append(StreamItem(entered.seq or 0, StreamKind.ROLLOUT, "", rollout=entered))
     items.sort(key=lambda item: item.seq)
     return items[:limit]

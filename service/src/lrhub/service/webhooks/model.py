@@ -19,6 +19,10 @@ class WebhookEvent(StrEnum):
     DECISION_STOP = "decision.stop"
     PLATEAU_REDUCED = "plateau.reduced"
     CHANGE = "change"
+    ROLLOUT_PASSED = "rollout.passed"
+    ROLLOUT_FAILED = "rollout.failed"
+    ROLLOUT_PROMOTED = "rollout.promoted"
+    ROLLOUT_REVERTED = "rollout.reverted"
 
 
 class MessageState(StrEnum):

@@ -130,6 +130,21 @@ def record_event(
     """Write `event` of the job `job_id` to the outbox of every enabled webhook that subscribes
     to it and whose selector selects the job, in the caller's transaction (so it is delivered
     if and only if the event commits)."""
+    _write_event(connection, event, [job_id], {"job_id": job_id, **data})
+
+
+def record_fleet_event(
+    connection: Connection, event: WebhookEvent, job_ids: Sequence[str], data: Mapping[str, Any]
+) -> None:
+    """Write `event`, about the jobs `job_ids` together (a rollout's cohorts), to the outbox of
+    every enabled webhook that subscribes to it and whose selector selects any of those jobs,
+    in the caller's transaction."""
+    _write_event(connection, event, job_ids, data)
+
+
+def _write_event(
+    connection: Connection, event: WebhookEvent, job_ids: Sequence[str], data: Mapping[str, Any]
+) -> None:
     subscribers = [
         webhook
         for webhook in webhook_store.enabled_webhooks(connection)
@@ -139,7 +154,7 @@ def record_event(
         return
     now = utc_now()
     body = json.dumps(
-        {"type": event.value, "timestamp": iso_text(now), "data": {"job_id": job_id, **data}},
+        {"type": event.value, "timestamp": iso_text(now), "data": dict(data)},
         separators=(",", ":"),
     )
     messages = [
@@ -152,8 +167,11 @@ def record_event(
         )
         for webhook in subscribers
         if webhook.selector is None
-        or webhook_store.job_matches(
-            connection, job_id, job_store.selector_condition(parse_selector(webhook.selector))
+        or any(
+            webhook_store.job_matches(
+                connection, job_id, job_store.selector_condition(parse_selector(webhook.selector))
+            )
+            for job_id in job_ids
         )
     ]
     if messages:

@@ -1,5 +1,5 @@
 // The dashboard: sign-in, then pages routed by the URL fragment (#/jobs, #/jobs/<id>,
-// #/compare?jobs=a,b, #/schedules).
+// #/compare?jobs=a,b, #/schedules, #/rollouts).
 
 import { ApiError, api, session, setToken } from "./api.js";
 import { h, replace } from "./dom.js";
@@ -7,6 +7,7 @@ import { jobsPage } from "./jobs.js";
 import { jobPage } from "./job.js";
 import { comparePage } from "./compare.js";
 import { schedulesPage } from "./schedules.js";
+import { rolloutsPage } from "./rollouts.js";
 
 const main = document.getElementById("main");
 const who = document.getElementById("who");
@@ -84,6 +85,7 @@ async function route() {
     let leave;
     if (path.startsWith("jobs/")) leave = await jobPage(view, path.slice("jobs/".length));
     else if (path === "compare") leave = await comparePage(view, query);
+    else if (path.startsWith("rollouts")) leave = await rolloutsPage(view, path.slice("rollouts/".length));
     else if (path.startsWith("schedules")) leave = await schedulesPage(view, path.slice("schedules/".length));
     else leave = await jobsPage(view, query);
     if (mine === visit) leavePage = leave;
