@@ -41,6 +41,7 @@ from .errors import (
     ValidationError,
 )
 from .models import (
+    Applied,
     AuditEvent,
     BulkChange,
     BulkJob,
@@ -70,6 +71,7 @@ from .settings import ClientSettings
 
 __all__ = [
     "AsyncClient",
+    "Applied",
     "AuditEvent",
     "BadRequest",
     "BulkChange",

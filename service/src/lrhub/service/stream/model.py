@@ -15,6 +15,8 @@ class StreamKind(StrEnum):
     DECISION = "decision"
     CHANGE = "change"
     STATUS = "status"
+    DRIFT = "drift"
+    """A decision sent again once its job reported an applied rate that drifted from it."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ class WebhookEvent(StrEnum):
     DECISION_STOP = "decision.stop"
     PLATEAU_REDUCED = "plateau.reduced"
     CHANGE = "change"
+    DRIFT = "drift"
 
 
 class MessageState(StrEnum):

@@ -3,7 +3,7 @@
 
 import { ApiError, allItems, api, canOperate, isAdmin, jobPath } from "./api.js";
 import { ago, badge, h, num, replace } from "./dom.js";
-import { MARK_LETTERS, rateChart, reductionMarks } from "./charts.js";
+import { MARK_LETTERS, driftMarks, rateChart, reductionMarks } from "./charts.js";
 import { follow } from "./stream.js";
 
 const HISTORY_ROWS = 200;
@@ -48,7 +48,7 @@ export function marksOf(items, events) {
   }
   const changed = new Set(marks.map((m) => m.epoch));
   const reductions = reductionMarks(items.map((i) => i.epoch), items.map((i) => i.reductions), items.map((i) => i.reason));
-  return [...marks, ...reductions.filter((mark) => !changed.has(mark.epoch))];
+  return [...marks, ...reductions.filter((mark) => !changed.has(mark.epoch)), ...driftMarks(items)];
 }
 
 /** A `/series` page as history items (the fields the page draws), epoch by epoch. */
@@ -60,6 +60,8 @@ export function seriesPageItems(page) {
     reductions: page.reductions[i],
     decided_at: page.decided_at[i],
     metrics: page.metrics[i],
+    applied_learning_rate: page.applied_learning_rates ? page.applied_learning_rates[i] : null,
+    drift: page.drift ? page.drift[i] : null,
   }));
 }
 
@@ -102,7 +104,7 @@ export async function jobPage(main, jobId) {
   let resolveLive;
   const live = new Promise((resolve) => { resolveLive = resolve; });
   const close = follow({ job: jobId }, (kind, data) => {
-    if (kind === "decision") {
+    if (kind === "decision" || kind === "drift") { // a drift: the decision again, with its report
       history.set(data.epoch, data);
       if (job === null) {
         decidedMeanwhile.push(data);
