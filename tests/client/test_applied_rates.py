@@ -143,15 +143,15 @@ def test_transformers_another_callbacks_rate_is_drift_at_its_interval(
     from transformers import TrainerCallback
 
     from lrhub.client.transformers import RemoteLearningRate
-    from tests.client.test_transformers import EVAL_STEPS
+    from tests.client.test_transformers import EVAL_STEPS, train
     from tests.client.test_transformers import HALVING as EVAL_HALVING
-    from tests.client.test_transformers import train
 
-    class Overriding(TrainerCallback):  # type: ignore[misc]
+    class Overriding(TrainerCallback):
         """Sets 0.5 for one optimizer step inside the second interval (the Trainer's steps
-        numbered from 0: step 5 is the second one after the evaluation at step 4)."""
+        numbered from 0: step 5 is the second one after the evaluation at step 4), after
+        lrhub's callback put its rate in place for that step."""
 
-        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if state.global_step == EVAL_STEPS + 1:
                 for group in kwargs["optimizer"].param_groups:
                     group["lr"] = 0.5

@@ -18,7 +18,7 @@ from tests.client.ionosphere import build_model, fit  # noqa: E402
 
 pytestmark = [pytest.mark.keras]
 
-COSINE = {"type": "cosine", "initial_lr": 0.1, "t_max": 5, "eta_min": 0.001}
+COSINE = {"type": "cosine_decay", "initial_learning_rate": 0.1, "decay_steps": 5, "alpha": 0.01}
 
 
 @pytest.fixture

@@ -19,14 +19,15 @@ from lrhub.service.decisions.drift import FLOAT32_TOLERANCE, drifted
 from lrhub.service.jobs.selectors import Selector
 from lrhub.service.storage.database import make_engine
 from lrhub.service.stream import service as stream_service
-from lrhub.service.stream.model import StreamKind
+from lrhub.service.stream.model import StreamItem, StreamKind
 from tests.service.conftest import app_client
 from tests.service.helpers import create_job, problem
 from tests.service.test_webhooks import FAST, subscribe
 from tests.support.receiver import running_receiver
 
 ADMIN = Principal(actor="test")
-COSINE = {"type": "cosine", "initial_lr": 0.1, "t_max": 10, "eta_min": 0.001}
+EVERY_JOB = Selector()
+COSINE = {"type": "cosine_decay", "initial_learning_rate": 0.1, "decay_steps": 10, "alpha": 0.01}
 
 
 def ask(
@@ -47,6 +48,10 @@ def history(api: TestClient, job_id: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
+
+
+def epoch_of(item: StreamItem) -> int | None:
+    return item.decision.epoch if item.decision is not None else None
 
 
 def drift_count(api: TestClient, drift: str) -> float:
@@ -74,11 +79,15 @@ def test_applied_rates_are_recorded_and_drift_is_marked_streamed_and_counted(
         start = stream_service.open_stream(engine, ADMIN, None, None)
         answers: list[dict[str, Any]] = []
         applied: dict[str, float] | None = None
+        seen: list[StreamItem] = []
         for epoch in range(6):
             answers.append(ask(api_on, "fit", epoch, applied))
+            if epoch == 3:  # a reader has epoch 3's decision before its drift is known
+                seen = stream_service.next_events(engine, start, EVERY_JOB, None, limit=100)
             # The optimizer holds the answer as float32 (Keras does); epoch 3's was overwritten.
             rate = float(np.float32(answers[-1]["learning_rate"]))
             applied = {"learning_rate": 0.5 if epoch == 3 else rate}
+        assert applied is not None
         end = api_on.put(
             "/v1/jobs/fit/epochs/5/metrics", json={"metrics": {"loss": 0.1}, "applied": applied}
         )
@@ -98,11 +107,18 @@ def test_applied_rates_are_recorded_and_drift_is_marked_streamed_and_counted(
         assert float(table[3]["applied_learning_rate"]) == 0.5
         assert drift_count(api_on, "true") == 1 and drift_count(api_on, "false") == 5
 
-        items = stream_service.next_events(engine, start, Selector(), None, limit=100)
-        drifts = [item for item in items if item.kind is StreamKind.DRIFT]
-        assert [item.decision.epoch for item in drifts if item.decision] == [3]
-        # The drifted decision is sent again after the decisions that came before its report.
-        assert drifts[0].seq > max(i.seq for i in items if i.kind is StreamKind.DECISION)
+        assert [(item.kind, epoch_of(item)) for item in seen] == [
+            (StreamKind.DECISION, epoch) for epoch in range(4)
+        ]
+        later = stream_service.next_events(engine, seen[-1].seq, EVERY_JOB, None, limit=100)
+        # Epoch 3's decision again, as a drift, with epoch 4's decision that reported it (one
+        # commit; the sequencer numbers by decision time).
+        assert [(item.kind, epoch_of(item)) for item in later] == [
+            (StreamKind.DRIFT, 3),
+            (StreamKind.DECISION, 4),
+            (StreamKind.DECISION, 5),
+        ]
+        assert [item.decision.drift for item in later if item.decision] == [True, False, False]
     finally:
         engine.dispose()
 
@@ -116,7 +132,7 @@ def test_a_report_without_applied_records_nothing(api_on: TestClient) -> None:
 
 
 def test_per_step_decisions_compare_the_last_steps_rate(api_on: TestClient) -> None:
-    spec = {**COSINE, "unit": "step", "t_max": 40}
+    spec = {**COSINE, "unit": "step", "decay_steps": 40}
     create_job(api_on, "steps", spec=spec)
     first = ask(api_on, "steps", 0, None, steps_per_epoch=10)
     last_step = first["step_learning_rates"][-1]
@@ -127,7 +143,7 @@ def test_per_step_decisions_compare_the_last_steps_rate(api_on: TestClient) -> N
 
 
 def test_momentum_is_compared_where_the_schedule_sets_it(api_on: TestClient) -> None:
-    spec = {"type": "one_cycle", "max_lr": 0.1, "total_steps": 10, "cycle_momentum": True}
+    spec = {"type": "one_cycle", "max_learning_rate": 0.1, "total_steps": 10}
     create_job(api_on, "cycle", spec=spec)
     first = ask(api_on, "cycle", 0, None)
     assert first["momentum"] is not None

@@ -70,8 +70,8 @@ from .models import (
 from .settings import ClientSettings
 
 __all__ = [
-    "AsyncClient",
     "Applied",
+    "AsyncClient",
     "AuditEvent",
     "BadRequest",
     "BulkChange",

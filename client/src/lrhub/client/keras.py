@@ -194,7 +194,7 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
     def _ask(self, request: Callable[[], ResultT]) -> ResultT:
         return self.run.ask(request)
 
-    def _steps(self) -> dict[str, int | None]:
+    def _steps(self) -> dict[str, Any]:
         return {"steps_per_epoch": self._steps_per_epoch}
 
     def _check_other_setters(self) -> None:

@@ -242,7 +242,7 @@ class RemoteScheduler(UsesJobRun):
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _steps(self) -> dict[str, int | None]:
+    def _steps(self) -> dict[str, Any]:
         return {"steps_per_epoch": self.steps_per_epoch}
 
     def _reported(self, metrics: Metrics) -> dict[str, float] | None:

@@ -231,8 +231,8 @@ def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> by
         reduced = str(point.reductions)
         time = '"' + iso_text(point.decided_at) + '"'
         ended = point.end_metrics_json or "null"
-        applied_rate = "null" if point.applied_learning_rate is None else repr(
-            point.applied_learning_rate
+        applied_rate = (
+            "null" if point.applied_learning_rate is None else repr(point.applied_learning_rate)
         )
         drifted = "null" if point.drift is None else str(point.drift).lower()
         # Each piece and a comma after it.

@@ -213,9 +213,7 @@ def _check_applied(
     momentum = decision.momentum
     if decision.step_momentums:
         momentum = decision.step_momentums[-1]
-    drift = drifted(applied.learning_rate, in_force) or momentum_drifted(
-        applied.momentum, momentum
-    )
+    drift = drifted(applied.learning_rate, in_force) or momentum_drifted(applied.momentum, momentum)
     return AppliedReport(epoch, applied, in_force, momentum, drift)
 
 
