@@ -570,6 +570,8 @@ def test_drift_is_marked_on_the_job_chart_at_its_epoch_and_live(
     marks = page.locator("#chart svg g.mark-drift")
     expect(marks).to_have_count(1)
     expect(marks.locator("title")).to_have_text(re.compile(r"^epoch 3: drift: applied 0\.5"))
+    expect(page.locator('#history-table tr[data-epoch="3"] .drift')).to_have_text("applied 0.5")
+    expect(page.locator("#history-table .drift")).to_have_count(1)
     # A drift reported while the page is open arrives as a `drift` event and is marked.
     ask(8, rate * 3)
     expect(chart).to_have_attribute("data-last-epoch", "8")

@@ -239,7 +239,8 @@ export async function jobPage(main, jobId) {
       ? `the last ${HISTORY_ROWS} of ${items.length} epochs (all of them: epochs.csv)` : `${items.length} epochs`;
     replace(historyBody, shown.map((item) => h("tr", { dataset: { epoch: item.epoch } },
       h("td", { class: "num" }, String(item.epoch)),
-      h("td", { class: "num" }, num(item.learning_rate)),
+      h("td", { class: "num" }, num(item.learning_rate),
+        item.drift ? h("span", { class: "drift", title: "the job trained with another rate" }, ` applied ${num(item.applied_learning_rate)}`) : null),
       h("td", {}, Object.entries(item.metrics || {}).map(([k, v]) => h("span", { class: "metric" }, `${k} ${num(v)}`))),
       h("td", { class: "reason" }, item.reason))));
   }
