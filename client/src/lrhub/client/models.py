@@ -297,6 +297,7 @@ WebhookEvent = Literal[
     "decision.stop",
     "plateau.reduced",
     "change",
+    "drift",
 ]
 
 
