@@ -126,6 +126,14 @@ def test_hold_keeps_the_rate_in_an_outage_and_replays_the_missed_epochs_when_the
     with Client(restarted[0].url) as client:
         job = client.get_job("hold-1")
         history = history_of(client, "hold-1")
+        items = client.history("hold-1").items
+    # The history tells what trained: the held rate through the outage, drift where it was not
+    # the rate decided for the epoch.
+    assert [item.applied_learning_rate for item in items] == applied
+    assert [item.drift for item in items] == [
+        float32([item.learning_rate])[0] != rate for item, rate in zip(items, applied, strict=True)
+    ]
+    assert any(item.drift for item in items)
     state, undisturbed_history = undisturbed_job(tmp_path, reported(logs))
     assert [entry[0] for entry in history] == list(range(EPOCHS)), "no epoch lost"
     assert [entry[2] for entry in history] == reported(logs), "each with its own metrics"
@@ -165,6 +173,8 @@ def test_local_computes_the_rates_the_service_would_have_answered_and_the_servic
 
     with Client(restarted[0].url) as client:
         assert history_of(client, "local-1") == history_of(client, "steady")
+        # The local answers were the service's: what trained is what it decided.
+        assert [item.drift for item in client.history("local-1").items] == [False] * EPOCHS
         assert client.get_job("local-1").state == client.get_job("steady").state
 
 

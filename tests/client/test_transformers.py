@@ -62,7 +62,12 @@ def tiny_bert() -> Any:
     return BertForSequenceClassification(config)
 
 
-def train(tmp_path: Path, callback: RemoteLearningRate, **overrides: Any) -> Any:
+def train(
+    tmp_path: Path,
+    callback: RemoteLearningRate,
+    extra_callbacks: list[Any] | None = None,
+    **overrides: Any,
+) -> Any:
     arguments = {
         "output_dir": str(tmp_path / "out"), "use_cpu": True, "report_to": [], "seed": 0,
         "eval_strategy": "steps", "eval_steps": EVAL_STEPS, "logging_steps": 1,
@@ -76,7 +81,7 @@ def train(tmp_path: Path, callback: RemoteLearningRate, **overrides: Any) -> Any
         args=TrainingArguments(**arguments),
         train_dataset=Sequences(64, seed=1),
         eval_dataset=Sequences(16, seed=2),
-        callbacks=[callback],
+        callbacks=[callback, *(extra_callbacks or [])],
     )
     trainer.train()
     return trainer

@@ -99,7 +99,7 @@ def test_history_as_csv_holds_every_row_with_its_columns(api_on: TestClient) -> 
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert list(rows[0]) == [
         "epoch", "learning_rate", "reason", "stop", "schedule", "version", "superseded",
-        "decided_at", "val_loss", "input.val_loss",
+        "decided_at", "applied_learning_rate", "drift", "val_loss", "input.val_loss",
     ]  # fmt: skip
     assert [(row["epoch"], row["superseded"]) for row in rows] == [
         ("0", "false"), ("1", "false"), ("2", "true"), ("3", "true"), ("2", "false"),

@@ -89,7 +89,7 @@ def test_a_full_last_page_ends_with_an_empty_one(api_on: TestClient) -> None:
     assert [page["epochs"] for page in pages] == [[0, 1], [2, 3], []]
     assert pages[-1] | {"bytes": 0} == {
         "epochs": [], "learning_rates": [], "reasons": [], "reductions": [], "decided_at": [],
-        "metrics": [],
+        "metrics": [], "applied_learning_rates": [], "drift": [],
         "next_cursor": None, "bytes": 0,
     }  # fmt: skip
 

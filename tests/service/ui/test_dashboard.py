@@ -546,3 +546,40 @@ def test_stale_stopped_and_paused_jobs_are_marked_in_the_list(
         assert expected["quiet"]["stale"] and expected["held"]["stale"]
         assert not expected["halted"]["stale"]  # a stopped job is never stale
         assert_stayed_on(recorded, server.url)
+
+
+def test_drift_is_marked_on_the_job_chart_at_its_epoch_and_live(
+    fleet: Fleet, recorded: RecordedPage
+) -> None:
+    put_schedule(fleet.admin, "plateau", PLATEAU)
+    create_job(fleet.admin, "drifting", "plateau", {"team": "vision"})
+
+    def ask(epoch: int, applied: float | None) -> float:
+        body: dict[str, object] = {"metrics": {} if epoch == 0 else {"val_loss": val_loss(epoch)}}
+        if applied is not None:
+            body["applied"] = {"learning_rate": applied}
+        answer = fleet.admin.post(f"/v1/jobs/drifting/epochs/{epoch}", json=body)
+        assert answer.status_code == 200, answer.text
+        rate: float = answer.json()["learning_rate"]
+        return rate
+
+    rate = ask(0, None)
+    for epoch in range(1, 8):  # epoch 3 trained with 0.5, whatever was answered
+        rate = ask(epoch, 0.5 if epoch == 4 else rate)
+    page = recorded.page
+    sign_in(page, fleet.server.url, fleet.tokens["viewer"])
+    page.goto(f"{fleet.server.url}/ui#/jobs/drifting")
+    chart = page.locator("#chart svg")
+    expect(chart).to_have_attribute("data-epochs", "8")
+    marks = page.locator("#chart svg g.mark-drift")
+    expect(marks).to_have_count(1)
+    expect(marks.locator("title")).to_have_text(re.compile(r"^epoch 3: drift: applied 0\.5"))
+    expect(page.locator('#history-table tr[data-epoch="3"] .drift')).to_have_text("applied 0.5")
+    expect(page.locator("#history-table .drift")).to_have_count(1)
+    # A drift reported while the page is open arrives as a `drift` event and is marked.
+    ask(8, rate * 3)
+    expect(chart).to_have_attribute("data-last-epoch", "8")
+    expect(marks).to_have_count(2)
+    expect(marks.nth(1).locator("title")).to_have_text(re.compile(r"^epoch 7: drift"))
+    screenshot(page, "job-drift")
+    assert_stayed_on(recorded, fleet.server.url)

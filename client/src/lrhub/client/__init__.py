@@ -41,6 +41,7 @@ from .errors import (
     ValidationError,
 )
 from .models import (
+    Applied,
     AuditEvent,
     BulkChange,
     BulkJob,
@@ -73,6 +74,7 @@ from .models import (
 from .settings import ClientSettings
 
 __all__ = [
+    "Applied",
     "AsyncClient",
     "AuditEvent",
     "BadRequest",

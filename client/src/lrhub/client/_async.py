@@ -21,6 +21,7 @@ from ._http import (
     transport_error,
 )
 from .models import (
+    Applied,
     AuditEvent,
     BulkChange,
     Change,
@@ -234,23 +235,31 @@ class AsyncClient(BaseClient):
         *,
         metrics: Mapping[str, float] | None,
         steps_per_epoch: int | None = None,
+        applied: Applied | None = None,
     ) -> EpochAnswer:
         """The rate for `epoch`, given the metrics observed at the end of the epoch before.
 
         `metrics=None` means "not known" (resumed from a checkpoint); `{}` means "none observed".
+        `applied`: what the optimizer held at the end of the epoch before (drift detection).
         """
-        return await self._send(_calls.decide(job_id, epoch, metrics, steps_per_epoch))
+        return await self._send(_calls.decide(job_id, epoch, metrics, steps_per_epoch, applied))
 
     async def delete_job(self, job_id: str, *, if_match: str | None = None) -> None:
         """Delete a job that is not running, with its history (its token stops working)."""
         return await self._send(_calls.delete_job(job_id, if_match))
 
     async def report_epoch_end(
-        self, job_id: str, epoch: int, *, metrics: Mapping[str, float]
+        self,
+        job_id: str,
+        epoch: int,
+        *,
+        metrics: Mapping[str, float],
+        applied: Applied | None = None,
     ) -> HistoryEntry:
         """Record the metrics observed at the end of `epoch` (the last epoch of a fit; the
-        others reach the service with the next epoch's `decide`)."""
-        return await self._send(_calls.report_epoch_end(job_id, epoch, metrics))
+        others reach the service with the next epoch's `decide`) and what its optimizer
+        `applied`."""
+        return await self._send(_calls.report_epoch_end(job_id, epoch, metrics, applied))
 
     async def history(
         self,

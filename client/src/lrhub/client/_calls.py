@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 
 from ._http import Call, ResultT
 from .models import (
+    Applied,
     AuditEvent,
     BulkChange,
     Change,
@@ -245,12 +246,18 @@ def stream_params(
 
 
 def decide(
-    job_id: str, epoch: int, metrics: Mapping[str, float] | None, steps_per_epoch: int | None
+    job_id: str,
+    epoch: int,
+    metrics: Mapping[str, float] | None,
+    steps_per_epoch: int | None,
+    applied: Applied | None = None,
 ) -> Call[EpochAnswer]:
-    body = {
+    body: dict[str, Any] = {
         "metrics": None if metrics is None else dict(metrics),
         "steps_per_epoch": steps_per_epoch,
     }
+    if applied is not None:  # only when known: an older server refuses the field
+        body["applied"] = applied.model_dump(exclude_none=True)
     return Call(
         "POST",
         f"/v1/jobs/{_segment(job_id)}/epochs/{epoch}",
@@ -264,12 +271,17 @@ def delete_job(job_id: str, if_match: str | None) -> Call[None]:
     return Call("DELETE", f"/v1/jobs/{_segment(job_id)}", _no_content, headers=_if_match(if_match))
 
 
-def report_epoch_end(job_id: str, epoch: int, metrics: Mapping[str, float]) -> Call[HistoryEntry]:
+def report_epoch_end(
+    job_id: str, epoch: int, metrics: Mapping[str, float], applied: Applied | None = None
+) -> Call[HistoryEntry]:
+    body: dict[str, Any] = {"metrics": dict(metrics)}
+    if applied is not None:
+        body["applied"] = applied.model_dump(exclude_none=True)
     return Call(
         "PUT",
         f"/v1/jobs/{_segment(job_id)}/epochs/{epoch}/metrics",
         _model(_HISTORY_ENTRY),
-        body={"metrics": dict(metrics)},
+        body=body,
         has_body=True,
     )
 

@@ -16,7 +16,7 @@ import numpy as np
 from keras.src import backend
 from keras.src.utils import io_utils
 
-from .models import EpochAnswer
+from .models import Applied, EpochAnswer
 from .training import (
     JobOptionKeywords,
     JobRun,
@@ -159,14 +159,18 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
         metrics = reported_metrics(logs)
         self._last_loss = loss_of(logs)
         logs["learning_rate"] = self._current_rate()
+        # What this epoch's last batch trained with, whoever set it: the service tells drift.
+        applied = Applied(learning_rate=logs["learning_rate"])
         self._next_job_epoch = job_epoch + 1
         total = self.params.get("epochs") if self.params else None
         if self.model.stop_training or (total is not None and epoch + 1 >= total):
-            self._ask(lambda: self.run.end_epoch(job_epoch, metrics))
+            self._ask(lambda: self.run.end_epoch(job_epoch, metrics, applied=applied))
             return
         # The next epoch's rate, from this epoch's metrics: they reach the service now.
         self._asked = job_epoch + 1
-        self._next = self._ask(lambda: self.run.decide(job_epoch + 1, metrics, **self._steps()))
+        self._next = self._ask(
+            lambda: self.run.decide(job_epoch + 1, metrics, **self._steps(), applied=applied)
+        )
         if self._next is not None and self._next.stop:
             self.model.stop_training = True  # stop now, before an epoch the service refused
 
@@ -205,7 +209,7 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
     def _ask(self, request: Callable[[], ResultT]) -> ResultT:
         return self.run.ask(request)
 
-    def _steps(self) -> dict[str, int | None]:
+    def _steps(self) -> dict[str, Any]:
         return {"steps_per_epoch": self._steps_per_epoch}
 
     def _check_other_setters(self) -> None:

@@ -165,6 +165,16 @@ class EpochAnswer(_Model):
     decided_at: datetime
 
 
+class Applied(_Model):
+    """What a job's optimizer held at the end of an epoch (its last step's rate), reported with
+    the next request so the service can tell drift from the rate it answered."""
+
+    learning_rate: float
+    momentum: float | None = Field(
+        default=None, description="The momentum (beta1) held, where the schedule sets one."
+    )
+
+
 class HistoryEntry(_Model):
     """One decided epoch in a job's history."""
 
@@ -185,6 +195,14 @@ class HistoryEntry(_Model):
     schedule: ScheduleVersionRef = Field(default_factory=ScheduleVersionRef)
     superseded: bool = False
     decided_at: datetime
+    applied_learning_rate: float | None = Field(
+        default=None, description="What the optimizer held at this epoch's end, as reported."
+    )
+    applied_momentum: float | None = None
+    drift: bool | None = Field(
+        default=None,
+        description="Whether the applied rate differs from the rate in force; None until known.",
+    )
 
 
 class Series(_Model):
@@ -200,6 +218,12 @@ class Series(_Model):
     decided_at: list[datetime]
     metrics: list[dict[str, float] | None] = Field(
         description="Observed at the end of each epoch; None until it reports them."
+    )
+    applied_learning_rates: list[float | None] = Field(
+        default_factory=list, description="What each epoch's optimizer held at its end."
+    )
+    drift: list[bool | None] = Field(
+        default_factory=list, description="Whether each epoch's applied rate drifted."
     )
     next_cursor: str | None = Field(
         default=None, description="Pass back as `cursor` for the epochs after these."
@@ -307,6 +331,7 @@ WebhookEvent = Literal[
     "rollout.failed",
     "rollout.promoted",
     "rollout.reverted",
+    "drift",
 ]
 
 

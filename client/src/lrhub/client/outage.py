@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ._sync import Client
 from .errors import LrhubError, RateLimited, ServerError, ServiceUnavailable, TransportError
-from .models import EpochAnswer
+from .models import Applied, EpochAnswer
 
 # About 1 MB of metrics for a typical job: days of epochs, bounded memory for a longer outage.
 DEFAULT_MAX_PENDING = 10_000
@@ -33,14 +33,22 @@ class PendingEpoch:
     metrics: dict[str, float] | None
     steps_per_epoch: int | None
     end_only: bool = False
+    applied: Applied | None = None
+    """What the optimizer applied during the epoch it ends (held rates, during an outage)."""
 
     def send(self, client: Client, job_id: str) -> EpochAnswer | None:
         """Report it; the decision's answer (None for an end report)."""
         if self.end_only:
-            client.report_epoch_end(job_id, self.epoch, metrics=self.metrics or {})
+            client.report_epoch_end(
+                job_id, self.epoch, metrics=self.metrics or {}, applied=self.applied
+            )
             return None
         return client.decide(
-            job_id, self.epoch, metrics=self.metrics, steps_per_epoch=self.steps_per_epoch
+            job_id,
+            self.epoch,
+            metrics=self.metrics,
+            steps_per_epoch=self.steps_per_epoch,
+            applied=self.applied,
         )
 
 
@@ -73,6 +81,7 @@ class PendingEpochs:
         steps_per_epoch: int | None,
         *,
         end_only: bool = False,
+        applied: Applied | None = None,
     ) -> bool:
         """Queue the request of `epoch` (or, `end_only`, the report of its end); True when that
         dropped the oldest one (buffer full)."""
@@ -80,7 +89,7 @@ class PendingEpochs:
         if full:
             self.dropped += 1
         metrics_copy = None if metrics is None else dict(metrics)
-        self._epochs.append(PendingEpoch(epoch, metrics_copy, steps_per_epoch, end_only))
+        self._epochs.append(PendingEpoch(epoch, metrics_copy, steps_per_epoch, end_only, applied))
         return full
 
     def flush(self, client: Client, job_id: str) -> EpochAnswer | None:

@@ -15,7 +15,7 @@ from typing import Any, Literal, Unpack
 
 import torch
 
-from .models import EpochAnswer
+from .models import Applied, EpochAnswer
 from .training import (
     JobOptionKeywords,
     JobRun,
@@ -131,9 +131,10 @@ class RemoteScheduler(UsesJobRun):
         """The rate of every parameter group, as the scheduler last set (or held) it."""
         return list(self._last_lr)
 
-    def step(self, metrics: Metrics = None) -> None:
+    def step(self, metrics: Metrics = None, *, applied: Applied | None = None) -> None:
         """After an epoch (per_step: a batch): report the epoch's metrics when it ended and set
-        the rate of what comes next."""
+        the rate of what comes next. `applied`: what the epoch's last step trained with, when
+        the caller read it itself (by default `applied()`, read from the optimizer now)."""
         if self.finished:
             return
         if self.per_step:
@@ -149,8 +150,11 @@ class RemoteScheduler(UsesJobRun):
             self.finish(reported)
             self.last_epoch = ended + 1
             return
+        applied = applied or self.applied()
         answer = self.ranks.share(
-            lambda: self.run.ask(lambda: self.run.decide(ended + 1, reported, **self._steps()))
+            lambda: self.run.ask(
+                lambda: self.run.decide(ended + 1, reported, **self._steps(), applied=applied)
+            )
         )
         self.last_epoch = ended + 1
         self._asked_with = reported
@@ -161,10 +165,12 @@ class RemoteScheduler(UsesJobRun):
         metrics: Metrics = None,
         *,
         status: Literal["completed", "failed"] | None = None,
+        applied: Applied | None = None,
     ) -> None:
-        """The training ended: report the current epoch's metrics (when given) and the job
-        `completed` (`failed` when the last reported loss is not finite, or as `status` says).
-        Only the first call reports; it never raises for the service's sake."""
+        """The training ended: report the current epoch's metrics (when given), what it
+        `applied` (as `step`) and the job `completed` (`failed` when the last reported loss is
+        not finite, or as `status` says). Only the first call reports; it never raises for the
+        service's sake."""
         if self.finished:
             return
         self.finished = True
@@ -172,9 +178,18 @@ class RemoteScheduler(UsesJobRun):
         if not self.ranks.leader:
             return
         if reported is not None:
-            epoch = self.last_epoch
-            self.run.ask(lambda: self.run.end_epoch(epoch, reported))
+            epoch, held = self.last_epoch, applied or self.applied()
+            self.run.ask(lambda: self.run.end_epoch(epoch, reported, applied=held))
         self.run.finish(status or ending_status(self._last_loss))
+
+    def applied(self) -> Applied:
+        """What the optimizer holds now, whoever set it: the first group's rate (and momentum,
+        where the schedule sets one). Reported with the epoch's end, so the service can tell
+        a rate it did not answer (drift)."""
+        return Applied(
+            learning_rate=float(self.optimizer.param_groups[0]["lr"]),
+            momentum=self._momentum.held(),
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """What continues the job's epoch numbering after a restart (the service keeps the
@@ -249,7 +264,7 @@ class RemoteScheduler(UsesJobRun):
         self.run.start()
         return self.run.ask(lambda: self.run.decide(0, {}, **self._steps()))
 
-    def _steps(self) -> dict[str, int | None]:
+    def _steps(self) -> dict[str, Any]:
         return {"steps_per_epoch": self.steps_per_epoch}
 
     def _reported(self, metrics: Metrics) -> dict[str, float] | None:

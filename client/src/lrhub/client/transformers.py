@@ -14,6 +14,7 @@ from typing import Any, Unpack
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from .models import Applied
 from .torch import RemoteScheduler
 from .training import JobOptionKeywords, JobOptions
 
@@ -58,6 +59,10 @@ class RemoteLearningRate(TrainerCallback):
         self.scheduler: RemoteScheduler | None = None
         # The last evaluation's metrics, reported before the next optimizer step (or at the end).
         self._evaluated: dict[str, Any] | None = None
+        # What the interval's optimizer steps trained with: the first step whose rate was not
+        # lrhub's (another callback's or the user's, undone at `on_step_end`), else the last.
+        self._used: Applied | None = None
+        self._overridden = False
 
     def on_train_begin(
         self,
@@ -106,10 +111,21 @@ class RemoteLearningRate(TrainerCallback):
             return
         if self._evaluated is not None:
             metrics, self._evaluated = self._evaluated, None
-            scheduler.step(metrics)
+            scheduler.step(metrics, applied=self._used)
+            self._overridden = False
         if scheduler.should_stop:
             control.should_training_stop = True
         self._restore_rates()
+
+    def on_optimizer_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        # What this step trained with, read before the Trainer's scheduler and `on_step_end`
+        # write the rates again: reported applied when the interval ends.
+        if self.scheduler is None or self._overridden:
+            return
+        self._used = self.scheduler.applied()
+        self._overridden = self._used.learning_rate != self.scheduler.get_last_lr()[0]
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -145,5 +161,5 @@ class RemoteLearningRate(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         if self.scheduler is not None:
-            self.scheduler.finish(self._evaluated)
+            self.scheduler.finish(self._evaluated, applied=self._used)
             self._evaluated = None

@@ -74,13 +74,25 @@ test("a series page becomes one history item per epoch, aligned column by column
     reductions: [0, 1, 0],
     decided_at: ["2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "2026-01-01T00:00:03Z"],
     metrics: [{ loss: 1 }, null, { loss: 0.5, acc: 0.9 }],
+    applied_learning_rates: [0.1, 0.5, null],
+    drift: [false, true, null],
     next_cursor: null,
   };
   assert.deepEqual(seriesPageItems(page), [
-    { epoch: 0, learning_rate: 0.1, reason: "start", reductions: 0, decided_at: "2026-01-01T00:00:00Z", metrics: { loss: 1 } },
-    { epoch: 1, learning_rate: 0.05, reason: "val_loss did not improve", reductions: 1, decided_at: "2026-01-01T00:00:01Z", metrics: null },
-    { epoch: 3, learning_rate: 0.025, reason: "rewound", reductions: 0, decided_at: "2026-01-01T00:00:03Z", metrics: { loss: 0.5, acc: 0.9 } },
+    { epoch: 0, learning_rate: 0.1, reason: "start", reductions: 0, decided_at: "2026-01-01T00:00:00Z", metrics: { loss: 1 }, applied_learning_rate: 0.1, drift: false },
+    { epoch: 1, learning_rate: 0.05, reason: "val_loss did not improve", reductions: 1, decided_at: "2026-01-01T00:00:01Z", metrics: null, applied_learning_rate: 0.5, drift: true },
+    { epoch: 3, learning_rate: 0.025, reason: "rewound", reductions: 0, decided_at: "2026-01-01T00:00:03Z", metrics: { loss: 0.5, acc: 0.9 }, applied_learning_rate: null, drift: null },
   ]);
+});
+
+test("a drifted epoch is marked where it trained, with what was applied", async () => {
+  const { driftMarks } = await import(`${STATIC}/charts.js`);
+  const items = [
+    { epoch: 4, learning_rate: 0.1, applied_learning_rate: 0.1, drift: false },
+    { epoch: 5, learning_rate: 0.1, applied_learning_rate: 0.5, drift: true },
+    { epoch: 6, learning_rate: 0.1, applied_learning_rate: null, drift: null },
+  ];
+  assert.deepEqual(driftMarks(items), [{ epoch: 5, kind: "drift", label: "drift: applied 0.5, answered 0.1" }]);
 });
 
 test("a log axis has a tick at every power of ten it spans and one label format", async () => {

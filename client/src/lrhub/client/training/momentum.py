@@ -24,9 +24,13 @@ class ScheduledMomentum:
     def __init__(self, optimizer: Any) -> None:
         self.optimizer = optimizer
         self._steps: Sequence[float] | None = None
+        # Whether the schedule sets momentum (kept through an outage, whose answers are None).
+        self._scheduled = False
 
     def answered(self, answer: EpochAnswer | None) -> None:
         """Set the answer's momentum (its first step's); keep the current one when it has none."""
+        if answer is not None:
+            self._scheduled = answer.momentum is not None
         if answer is None or answer.momentum is None:
             self._steps = None
             return
@@ -37,6 +41,14 @@ class ScheduledMomentum:
         """Set step `index`'s momentum, when the answer scheduled one per step."""
         if self._steps is not None and index < len(self._steps):
             self._set(self._steps[index])
+
+    def held(self) -> float | None:
+        """The momentum (beta1) the first parameter group holds now, when the schedule sets one
+        (what is reported applied); None otherwise."""
+        if not self._scheduled:
+            return None
+        group = self.optimizer.param_groups[0]
+        return float(group["betas"][0] if "betas" in group else group["momentum"])
 
     def _set(self, momentum: float) -> None:
         defaults = self.optimizer.defaults

@@ -13,7 +13,7 @@ from lrhub.schedules import ScheduleError, parse_spec
 from .._sync import Client
 from ..errors import JobConflict, LrhubError, ProblemError, ServiceDown, TransportError
 from ..local_decisions import JobSnapshot, LocalAnswer, answer_locally
-from ..models import EpochAnswer, Job, JobPatch
+from ..models import Applied, EpochAnswer, Job, JobPatch
 from ..outage import PendingEpochs, is_outage
 from . import crashes
 from .breaker import CircuitBreaker
@@ -130,17 +130,19 @@ class JobRun:
         metrics: Mapping[str, float] | None,
         *,
         steps_per_epoch: int | None = None,
+        applied: Applied | None = None,
     ) -> EpochAnswer | None:
         """The rate of `epoch`, from the metrics observed at the end of the epoch before (`{}`
-        for epoch 0, None when not known): the service's, after any buffered reports; during
-        an outage the local engine's (on_error="local") or None (hold)."""
+        for epoch 0, None when not known) and what the optimizer `applied` during it: the
+        service's, after any buffered reports; during an outage the local engine's
+        (on_error="local") or None (hold)."""
         crashes.track(self)
         if self.on_error == "raise":
             self._ensure_registered()
             return self.client.decide(
-                self.job, epoch, metrics=metrics, steps_per_epoch=steps_per_epoch
+                self.job, epoch, metrics=metrics, steps_per_epoch=steps_per_epoch, applied=applied
             )
-        self._buffer(epoch, metrics, steps_per_epoch, end_only=False)
+        self._buffer(epoch, metrics, steps_per_epoch, end_only=False, applied=applied)
         try:
             decision = self._flush()
         except _UNANSWERED as error:
@@ -153,15 +155,18 @@ class JobRun:
             self._follow(decision, metrics, steps_per_epoch)
         return decision
 
-    def end_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
+    def end_epoch(
+        self, epoch: int, metrics: Mapping[str, float], *, applied: Applied | None = None
+    ) -> None:
         """Report the metrics observed at the end of `epoch` when no decision follows it (the
-        last epoch of a fit); buffered like a decision during an outage."""
+        last epoch of a fit), and what the optimizer `applied` during it; buffered like a
+        decision during an outage."""
         crashes.track(self)
         if self.on_error == "raise":
             self._ensure_registered()
-            self.client.report_epoch_end(self.job, epoch, metrics=metrics)
+            self.client.report_epoch_end(self.job, epoch, metrics=metrics, applied=applied)
             return
-        self._buffer(epoch, metrics, None, end_only=True)
+        self._buffer(epoch, metrics, None, end_only=True, applied=applied)
         try:
             self._flush()
         except _UNANSWERED as error:
@@ -256,8 +261,11 @@ class JobRun:
         steps_per_epoch: int | None,
         *,
         end_only: bool,
+        applied: Applied | None,
     ) -> None:
-        dropped_oldest = self._pending.add(epoch, metrics, steps_per_epoch, end_only=end_only)
+        dropped_oldest = self._pending.add(
+            epoch, metrics, steps_per_epoch, end_only=end_only, applied=applied
+        )
         if dropped_oldest and self._pending.dropped == 1:
             warnings.warn(
                 f"lrhub job {self.job!r}: more than {self._pending.capacity} reports missed; "

@@ -50,6 +50,13 @@ class NewDecision:
     step_cooldown: dict[str, Any] | None = field(default=None, kw_only=True)
     """With the step rule: the started cooldown that gave the per-step rates
     (`Cooldown.as_document`), None when none did."""
+    applied_learning_rate: float | None = field(default=None, kw_only=True)
+    """What the job's optimizer held at the end of this epoch (its last step's rate), as its
+    adapter reported with the next request; None until reported."""
+    applied_momentum: float | None = field(default=None, kw_only=True)
+    """Likewise its momentum (beta1), reported where the schedule sets one."""
+    drift: bool | None = field(default=None, kw_only=True)
+    """Whether the applied rate differs from the rate in force (`decisions.drift`)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,28 @@ class SeriesPoint:
     """The metrics observed at the end of the epoch as the JSON text stored (None until
     reported): a curve passes them on undecoded."""
     decided_at: datetime
+    applied_learning_rate: float | None
+    drift: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedRates:
+    """What a job's optimizer held at the end of an epoch, as its adapter reported it."""
+
+    learning_rate: float
+    momentum: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedReport:
+    """An applied report checked against the decision in force for its epoch."""
+
+    epoch: int
+    applied: AppliedRates
+    in_force: float
+    """The rate in force at the epoch's last step (what the optimizer should have held)."""
+    momentum_in_force: float | None
+    drift: bool
 
 
 class DecisionKind(StrEnum):
@@ -90,6 +119,9 @@ class DecisionReply:
 
     record: NewDecision
     kind: DecisionKind
+    applied: AppliedReport | None = None
+    """What the job applied during the epoch before, as this request reported and it was
+    recorded (None when it reported nothing, or nothing was recorded)."""
 
     @property
     def reductions_made(self) -> int:

@@ -54,6 +54,7 @@ JobRows = Annotated[JobRowCache, Depends(_job_rows)]
 
 CSV_COLUMNS = (
     "epoch", "learning_rate", "reason", "stop", "schedule", "version", "superseded", "decided_at",
+    "applied_learning_rate", "drift",
 )  # fmt: skip
 # A column per metric follows, named as the metric (its value at the epoch's end), then one per
 # metric the decision was made from, named `input.<metric>`.
@@ -96,8 +97,10 @@ def _decide_and_answer(
         epoch,
         body.metrics,
         body.steps_per_epoch,
+        body.applied.rates() if body.applied is not None else None,
     )
     context.metrics.record_decision(decided.kind, decided.reductions_made)
+    context.metrics.record_applied(decided.applied.drift if decided.applied else None)
     replayed = decided.kind is DecisionKind.REPLAYED
     return model_response(EpochAnswer.of(decided.record, replayed=replayed))
 
@@ -112,9 +115,16 @@ def report_epoch_end(
 ) -> Response:
     """Record the metrics observed at the end of `epoch`, as the last epoch of a fit does (the
     other epochs' reach the service with the next epoch's decision)."""
-    decision = decision_service.record_epoch_end(
-        context.engine, caller, job_id, epoch, body.metrics
+    decision, report = decision_service.record_epoch_end(
+        context.engine,
+        caller,
+        job_id,
+        epoch,
+        body.metrics,
+        body.applied.rates() if body.applied is not None else None,
+        context.evaluator,
     )
+    context.metrics.record_applied(report.drift if report is not None else None)
     return model_response(HistoryEntry.of(decision))
 
 
@@ -170,6 +180,8 @@ def _csv_pieces(decisions: Iterable[StoredDecision], metric_columns: dict[str, i
                 entry.schedule.version if entry.schedule.version is not None else "",
                 str(entry.superseded).lower(),
                 iso_text(entry.decided_at),
+                "" if entry.applied_learning_rate is None else repr(entry.applied_learning_rate),
+                "" if entry.drift is None else str(entry.drift).lower(),
                 *values,
             ]
         )

@@ -10,10 +10,24 @@ from json.encoder import encode_basestring_ascii
 from pydantic import BaseModel, Field
 
 from lrhub.service.clock import as_utc, iso_text
-from lrhub.service.decisions.model import NewDecision, SeriesPoint, StoredDecision
-from lrhub.service.fields import EngineState, Metrics, StepsPerEpoch
+from lrhub.service.decisions.model import AppliedRates, NewDecision, SeriesPoint, StoredDecision
+from lrhub.service.fields import EngineState, Metrics, Rate, StepsPerEpoch
 from lrhub.service.http.paging import MAX_ID, encode_cursor
 from lrhub.service.http.schemas import RequestBody
+
+
+class Applied(RequestBody):
+    """What the job's optimizer held at the end of an epoch (its last step's rate), read from
+    the optimizer: compared with the rate in force for that epoch (drift)."""
+
+    learning_rate: Rate
+    momentum: Rate | None = Field(
+        default=None, description="The momentum (beta1) held, where the schedule sets one."
+    )
+
+    def rates(self) -> AppliedRates:
+        """The record of this report."""
+        return AppliedRates(self.learning_rate, self.momentum)
 
 
 class DecisionRequest(RequestBody):
@@ -21,12 +35,20 @@ class DecisionRequest(RequestBody):
 
     metrics: Metrics | None = None
     steps_per_epoch: StepsPerEpoch | None = None
+    applied: Applied | None = Field(
+        default=None,
+        description="What the optimizer applied during epoch-1, recorded on its decision when "
+        "it is the job's last one.",
+    )
 
 
 class EpochEnd(RequestBody):
     """`PUT /v1/jobs/{job_id}/epochs/{epoch}/metrics`: the metrics observed at the end of epoch."""
 
     metrics: Metrics
+    applied: Applied | None = Field(
+        default=None, description="What the optimizer applied during this epoch."
+    )
 
 
 class ScheduleVersionRef(BaseModel):
@@ -105,6 +127,19 @@ class HistoryEntry(BaseModel):
     schedule: ScheduleVersionRef
     superseded: bool
     decided_at: datetime
+    applied_learning_rate: float | None = Field(
+        default=None,
+        description="What the job's optimizer held at the end of this epoch, as its adapter "
+        "reported; null until reported.",
+    )
+    applied_momentum: float | None = Field(
+        default=None, description="Likewise its momentum (beta1), where reported."
+    )
+    drift: bool | None = Field(
+        default=None,
+        description="Whether the applied rate (or momentum) differs from the one in force for "
+        "this epoch (its last step's) beyond float32 rounding; null until reported.",
+    )
 
     @classmethod
     def of(cls, decision: StoredDecision) -> HistoryEntry:
@@ -125,6 +160,9 @@ class HistoryEntry(BaseModel):
             ),
             superseded=decision.superseded,
             decided_at=as_utc(decision.decided_at),
+            applied_learning_rate=decision.applied_learning_rate,
+            applied_momentum=decision.applied_momentum,
+            drift=decision.drift,
         )
 
 
@@ -141,10 +179,21 @@ class Series(BaseModel):
     metrics: list[dict[str, float] | None] = Field(
         description="The metrics observed at the end of each epoch; null until it reports them."
     )
+    applied_learning_rates: list[float | None] = Field(
+        default_factory=list,
+        description="What each epoch's optimizer held at its end; null until reported.",
+    )
+    drift: list[bool | None] = Field(
+        default_factory=list,
+        description="Whether each epoch's applied rate differs from its rate in force.",
+    )
     next_cursor: str | None
 
 
-_SERIES_COLUMNS = ("epochs", "learning_rates", "reasons", "reductions", "decided_at", "metrics")
+_SERIES_COLUMNS = (
+    "epochs", "learning_rates", "reasons", "reductions", "decided_at", "metrics",
+    "applied_learning_rates", "drift",
+)  # fmt: skip
 # The body without items, and room for the quoted cursor of the largest epoch.
 _SERIES_OVERHEAD_BYTES = (
     sum(len(f'"{name}":[],') for name in _SERIES_COLUMNS)
@@ -168,6 +217,8 @@ def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> by
     reductions: list[str] = []
     times: list[str] = []
     metrics: list[str] = []
+    applied: list[str] = []
+    drift: list[str] = []
     size = _SERIES_OVERHEAD_BYTES
     last: int | None = None
     stopped = False
@@ -180,8 +231,15 @@ def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> by
         reduced = str(point.reductions)
         time = '"' + iso_text(point.decided_at) + '"'
         ended = point.end_metrics_json or "null"
+        applied_rate = (
+            "null" if point.applied_learning_rate is None else repr(point.applied_learning_rate)
+        )
+        drifted = "null" if point.drift is None else str(point.drift).lower()
         # Each piece and a comma after it.
-        cost = len(epoch) + len(rate) + len(reason) + len(reduced) + len(time) + len(ended) + 6
+        cost = (
+            len(epoch) + len(rate) + len(reason) + len(reduced) + len(time) + len(ended)
+            + len(applied_rate) + len(drifted) + 8
+        )  # fmt: skip
         if epochs and size + cost > max_bytes:
             stopped = True
             break
@@ -192,9 +250,12 @@ def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> by
         reductions.append(reduced)
         times.append(time)
         metrics.append(ended)
+        applied.append(applied_rate)
+        drift.append(drifted)
         last = point.epoch
     more = stopped or len(epochs) == limit
     cursor = json.dumps(encode_cursor(last) if last is not None and more else None)
-    named = zip(_SERIES_COLUMNS, (epochs, rates, reasons, reductions, times, metrics), strict=True)
+    columns = (epochs, rates, reasons, reductions, times, metrics, applied, drift)
+    named = zip(_SERIES_COLUMNS, columns, strict=True)
     body = ",".join(f'"{name}":[{",".join(column)}]' for name, column in named)
     return ("{" + body + ',"next_cursor":' + cursor + "}").encode()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from lrhub.schedules import (
     Cooldown,
@@ -41,7 +41,10 @@ from lrhub.service.catalog import store as catalog_store
 from lrhub.service.clock import as_utc, utc_now
 from lrhub.service.decisions import store as decision_store
 from lrhub.service.decisions.cache import JobRowCache
+from lrhub.service.decisions.drift import drifted, momentum_drifted
 from lrhub.service.decisions.model import (
+    AppliedRates,
+    AppliedReport,
     DecisionKind,
     DecisionReply,
     NewDecision,
@@ -128,14 +131,18 @@ def decide_epoch(
     epoch: int,
     metrics: Mapping[str, float] | None,
     steps_per_epoch: int | None,
+    applied: AppliedRates | None = None,
 ) -> DecisionReply:
     """Answer the rate of `epoch` for the job: replay, rewind or a new decision.
 
     Unknown metrics (`None`) for an epoch not decided yet are the end metrics the job reported
     for the epoch before, if it did (a process that resumed after that report, or a new fit
-    continuing a finished one).
+    continuing a finished one). `applied`, what the job's optimizer held at the end of the
+    epoch before, is recorded on that epoch's decision when it is the job's last one (see
+    `_check_applied`); a replay or a rewind records none.
     """
     principal.require_job(job_id, change=True)
+    report: AppliedReport | None = None
     for _attempt in range(MAX_ATTEMPTS):
         cached = cache.get(job_id)
         if (
@@ -164,6 +171,12 @@ def decide_epoch(
         decided = _decide(
             read, limits, evaluator, principal, epoch, epoch_metrics, steps_per_epoch, rewound_from
         )
+        if applied is not None and rewound_from is None and read.job.last_epoch == epoch - 1:
+            if report is None or report.epoch != epoch - 1:
+                report = _check_applied(engine, evaluator, read.job, epoch - 1, applied)
+            decided = replace(
+                decided, result=replace(decided.result, applied=report), applied=report
+            )
         if _store(engine, cache, read, decided):
             cache.put(decided.job, read.latest_version)
             return decided.result
@@ -181,6 +194,28 @@ class _Decided:
     reopened: StoredJob | None  # a finished job reported again: running once more, as then
     ended_epoch: int | None  # the epoch whose end metrics this decision's metrics are
     actor: str
+    applied: AppliedReport | None = None  # what the job applied during the epoch before
+
+
+def _check_applied(
+    engine: Engine, evaluator: Evaluator, job: StoredJob, epoch: int, applied: AppliedRates
+) -> AppliedReport | None:
+    """`applied` checked against the rate in force at the last step of `epoch` (its per-step
+    rate, derived again, when it was decided with steps_per_epoch); None when the epoch has no
+    decision in force."""
+    with single_statement_read(engine) as connection:
+        decision = decision_store.active_decision(connection, job.job_id, epoch)
+    if decision is None:
+        return None
+    decision = _replayed(engine, evaluator, job, decision)
+    in_force = decision.learning_rate
+    if decision.step_learning_rates:
+        in_force = decision.step_learning_rates[-1]
+    momentum = decision.momentum
+    if decision.step_momentums:
+        momentum = decision.step_momentums[-1]
+    drift = drifted(applied.learning_rate, in_force) or momentum_drifted(applied.momentum, momentum)
+    return AppliedReport(epoch, applied, in_force, momentum, drift)
 
 
 def _mark_seen(engine: Engine, job_id: str) -> None:
@@ -322,16 +357,24 @@ def _store(engine: Engine, cache: JobRowCache, read: _Read, decided: _Decided) -
         with write_transaction(engine) as connection:
             decision_store.store_spec_text(connection, record.spec_key, decided.job.spec)
         cache.note_spec_kept(record.spec_key)
+    applied = decided.applied
     simple = (
         not record.rewound
         and decided.switched is None
         and decided.reopened is None
         and not webhook_service.raises_events(stop=record.stop, reductions=record.reductions)
+        and (applied is None or (not applied.drift and applied.epoch == decided.ended_epoch))
     )
     if simple:
         with driver_write(engine) as write:
             return decision_store.decide_on_driver(
-                write, read.job, read.latest_version, decided.job, record, decided.ended_epoch
+                write,
+                read.job,
+                read.latest_version,
+                decided.job,
+                record,
+                decided.ended_epoch,
+                applied,
             )
     with write_transaction(engine) as connection:
         if not decision_store.compare_and_set_job(
@@ -341,6 +384,8 @@ def _store(engine: Engine, cache: JobRowCache, read: _Read, decided: _Decided) -
         if record.rewound:
             decision_store.supersede_from(connection, record.job_id, record.epoch)
         decision_store.insert_decision(connection, record, decided.ended_epoch)
+        if applied is not None:
+            _record_applied(connection, decided.job, applied)
         if webhook_service.raises_events(stop=record.stop, reductions=record.reductions):
             webhook_service.record_decision(connection, decided.job, _event_fields(record))
         if decided.switched is not None:
@@ -352,6 +397,23 @@ def _store(engine: Engine, cache: JobRowCache, read: _Read, decided: _Decided) -
                 connection, decided.actor, AuditAction.STATUS, read.job, decided.reopened
             )
     return True
+
+
+def _record_applied(connection: Connection, job: StoredJob, report: AppliedReport) -> None:
+    """Inside a write transaction: record what `job` applied, and a drift's webhook event."""
+    decision_store.record_applied(connection, job.job_id, report)
+    if report.drift:
+        webhook_service.record_drift(
+            connection,
+            job,
+            {
+                "epoch": report.epoch,
+                "learning_rate": report.in_force,
+                "applied_learning_rate": report.applied.learning_rate,
+                "momentum": report.momentum_in_force,
+                "applied_momentum": report.applied.momentum,
+            },
+        )
 
 
 def _event_fields(record: NewDecision) -> dict[str, Any]:
@@ -372,14 +434,24 @@ def record_epoch_end(
     job_id: str,
     epoch: int,
     metrics: Mapping[str, float],
-) -> StoredDecision:
+    applied: AppliedRates | None = None,
+    evaluator: Evaluator = IN_PROCESS,
+) -> tuple[StoredDecision, AppliedReport | None]:
     """Record the metrics observed at the end of `epoch` (the last epoch of a fit: the others'
-    reach the service with the next epoch's decision); the epoch's decision as it is now.
+    reach the service with the next epoch's decision), and what its optimizer `applied`; the
+    epoch's decision as it is now, and the applied report checked.
 
     Reporting the same metrics again changes nothing. Once the next epoch is decided, its
     decision was made from this epoch's end metrics, so other metrics are a conflict.
     """
     principal.require_job(job_id, change=True)
+    report = None
+    if applied is not None:
+        with single_statement_read(engine) as connection:
+            current = job_store.get_job(connection, job_id)
+        if current is not None:
+            principal.require_owner(current.creator_token)
+            report = _check_applied(engine, evaluator, current, epoch, applied)
     with write_transaction(engine) as connection:
         job = job_store.get_job(connection, job_id, lock=True)
         if job is None:
@@ -396,6 +468,8 @@ def record_epoch_end(
                 f"of epoch {epoch}; send them with the decision of epoch {epoch + 1} instead"
             )
         decision_store.record_end_metrics(connection, job_id, epoch, observed)
+        if report is not None:
+            _record_applied(connection, job, report)
         # A new row version: a decision computed before this report decides again after it.
         job_store.update_job(connection, job_store.changed(job, last_seen_at=utc_now()))
         text = job.spec
@@ -403,7 +477,14 @@ def record_epoch_end(
             text = decision_store.spec_texts_of(connection, [decision.spec_key]).get(
                 decision.spec_key, text
             )
-    return _with_step_rates(replace(decision, end_metrics=observed), text)
+    if report is not None:
+        decision = replace(
+            decision,
+            applied_learning_rate=report.applied.learning_rate,
+            applied_momentum=report.applied.momentum,
+            drift=report.drift,
+        )
+    return _with_step_rates(replace(decision, end_metrics=observed), text), report
 
 
 def job_history(

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Connection,
+    Double,
     Text,
     bindparam,
     cast,
@@ -21,7 +23,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from lrhub.service.decisions.model import NewDecision, SeriesPoint, StoredDecision
+from lrhub.service.decisions.model import (
+    AppliedReport,
+    NewDecision,
+    SeriesPoint,
+    StoredDecision,
+)
 from lrhub.service.jobs.model import StoredJob
 from lrhub.service.jobs.store import job_of
 from lrhub.service.storage.database import DriverStatement, DriverWrite
@@ -68,6 +75,18 @@ _RECORD_END_METRICS = (
     .where(*_ENDED)
     .values(end_metrics=bindparam("end_metrics", type_=decisions.c.end_metrics.type))
 )
+# What the job's optimizer applied during an epoch, recorded on that epoch's decision in force.
+_APPLIED = (
+    decisions.c.job_id == bindparam("applied_job_id"),
+    decisions.c.epoch == bindparam("applied_epoch"),
+    decisions.c.superseded.is_(false()),
+)
+_APPLIED_VALUES = {
+    "applied_learning_rate": bindparam("applied_learning_rate", type_=Double),
+    "applied_momentum": bindparam("applied_momentum", type_=Double),
+    "drift": bindparam("applied_drift", type_=Boolean),
+}
+_RECORD_APPLIED = update(decisions).where(*_APPLIED).values(_APPLIED_VALUES)
 _SEEN = (
     update(jobs)
     .where(jobs.c.job_id == bindparam("seen_job_id"))
@@ -85,10 +104,15 @@ _INSERT_DECISION = insert(decisions).values(
 # end metrics taking place only if the compare-and-set updated the job: one round trip for the
 # whole decision.
 _CAS_ON_JOB = _DECIDE_ON_JOB.returning(jobs.c.job_id).cte("decided_job")
+# One update of the ended epoch's row: PostgreSQL applies only one of two CTEs updating the same
+# row, so its applied report (the same epoch, when given) is written here too, kept when none.
 _END_METRICS_IF_DECIDED = (
     update(decisions)
     .where(*_ENDED, exists(select(_CAS_ON_JOB.c.job_id)))
-    .values(end_metrics=bindparam("end_metrics", type_=decisions.c.end_metrics.type))
+    .values(
+        {"end_metrics": bindparam("end_metrics", type_=decisions.c.end_metrics.type)}
+        | {name: func.coalesce(value, decisions.c[name]) for name, value in _APPLIED_VALUES.items()}
+    )
     .cte("ended_epoch")
 )
 _DECIDE_IN_ONE_STATEMENT = (
@@ -128,6 +152,9 @@ def _record_parameters(record: NewDecision) -> dict[str, Any]:
     parameters = {_DECISION_PARAM + name: getattr(record, name) for name in _RECORD_FIELDS}
     parameters[_DECISION_PARAM + "step_learning_rates"] = None  # derived on read
     del parameters[_DECISION_PARAM + "step_momentums"]  # derived on read, no column
+    # Reported with the next epoch's request (record_applied), never with the decision.
+    for name in ("applied_learning_rate", "applied_momentum", "drift"):
+        parameters[_DECISION_PARAM + name] = None
     return parameters
 
 
@@ -137,6 +164,24 @@ def _ended_parameters(record: NewDecision, ended_epoch: int | None) -> dict[str,
         "ended_epoch": -1 if ended_epoch is None else ended_epoch,
         "end_metrics": record.metrics,
     }
+
+
+def _applied_parameters(job_id: str, report: AppliedReport | None) -> dict[str, Any]:
+    return {
+        "applied_job_id": job_id,
+        "applied_epoch": -1 if report is None else report.epoch,
+        "applied_learning_rate": None if report is None else report.applied.learning_rate,
+        "applied_momentum": None if report is None else report.applied.momentum,
+        "applied_drift": None if report is None else report.drift,
+    }
+
+
+def record_applied(connection: Connection, job_id: str, report: AppliedReport) -> None:
+    """Record what the job applied during `report.epoch` on that epoch's decision in force. A
+    drifted decision loses its stream position: the sequencer numbers it again, so the stream
+    sends it once more, as a `drift` event."""
+    statement = _RECORD_APPLIED.values(seq=None) if report.drift else _RECORD_APPLIED
+    connection.execute(statement, _applied_parameters(job_id, report))
 
 
 def _job_parameters(read: StoredJob, read_latest: int, decided: StoredJob) -> dict[str, Any]:
@@ -169,6 +214,7 @@ _DRIVER_DECIDE_ON_JOB = DriverStatement(_DECIDE_ON_JOB)
 _DRIVER_INSERT_DECISION = DriverStatement(_INSERT_DECISION)
 _DRIVER_RECORD_END_METRICS = DriverStatement(_RECORD_END_METRICS)
 _DRIVER_DECIDE_IN_ONE_STATEMENT = DriverStatement(_DECIDE_IN_ONE_STATEMENT)
+_DRIVER_RECORD_APPLIED = DriverStatement(_RECORD_APPLIED)
 
 
 def decide_on_driver(
@@ -178,19 +224,30 @@ def decide_on_driver(
     decided: StoredJob,
     record: NewDecision,
     ended_epoch: int | None,
+    applied: AppliedReport | None = None,
 ) -> bool:
-    """Update the job from `read` to `decided`, insert `record` and record its metrics as
-    `ended_epoch`'s end metrics (SQLite: in the write's transaction; PostgreSQL: in one
-    statement); False (nothing written) when the job changed since it was read."""
+    """Update the job from `read` to `decided`, insert `record`, record its metrics as
+    `ended_epoch`'s end metrics and `applied` (no drift) on its epoch (SQLite: in the write's
+    transaction; PostgreSQL: in one statement); False (nothing written) when the job changed
+    since it was read."""
+    assert applied is None or not applied.drift, "a drift is recorded with its events"
     job = _job_parameters(read, read_latest, decided)
     if write.dialect.name == "postgresql":
-        parameters = _record_parameters(record) | job | _ended_parameters(record, ended_epoch)
+        assert applied is None or applied.epoch == ended_epoch, "one update of the ended epoch"
+        parameters = (
+            _record_parameters(record)
+            | job
+            | _ended_parameters(record, ended_epoch)
+            | _applied_parameters(record.job_id, applied)
+        )
         return _DRIVER_DECIDE_IN_ONE_STATEMENT.first(write, parameters) is not None
     if _DRIVER_DECIDE_ON_JOB.execute(write, job) != 1:
         return False
     _DRIVER_INSERT_DECISION.execute(write, _record_parameters(record))
     if ended_epoch is not None:
         _DRIVER_RECORD_END_METRICS.execute(write, _ended_parameters(record, ended_epoch))
+    if applied is not None:
+        _DRIVER_RECORD_APPLIED.execute(write, _applied_parameters(record.job_id, applied))
     return True
 
 
@@ -283,6 +340,8 @@ def list_series(
             decisions.c.reductions,
             cast(decisions.c.end_metrics, Text),
             decisions.c.decided_at,
+            decisions.c.applied_learning_rate,
+            decisions.c.drift,
         )
         .where(decisions.c.job_id == job_id, _IN_FORCE)
         .order_by(decisions.c.epoch)

@@ -95,12 +95,25 @@ class ServiceMetrics:
         self.reductions = Counter(
             "lrhub_reductions", "Plateau reductions made by decisions.", registry=self.registry
         )
+        self.applied = Counter(
+            "lrhub_applied_reports",
+            "Applied rates reported by jobs and recorded, by whether they drifted from the rate "
+            "in force.",
+            ["drift"],
+            registry=self.registry,
+        )
 
     def record_decision(self, outcome: str, reductions: int) -> None:
         """Count one decision and the plateau reductions it made."""
         self.decisions.labels(outcome=outcome).inc()
         if reductions:
             self.reductions.inc(reductions)
+
+    def record_applied(self, drift: bool | None) -> None:
+        """Count one recorded applied report, drifted or not (nothing for None: none was
+        recorded)."""
+        if drift is not None:
+            self.applied.labels(drift=str(drift).lower()).inc()
 
     def render(self, fleet: FleetCounts) -> bytes:
         """The Prometheus text exposition: every worker's counters, then the fleet gauges."""

@@ -117,6 +117,11 @@ decisions = Table(
     Column("superseded", Boolean, nullable=False, server_default=false()),
     Column("decided_at", DateTime(timezone=True), nullable=False),
     Column("seq", BigInteger, nullable=True),  # stream position; see stream/store.py
+    # What the job's optimizer held at the end of this epoch (reported with the next request),
+    # and whether that differs from the rate in force (decisions/drift.py); null: not reported.
+    Column("applied_learning_rate", Double, nullable=True),
+    Column("applied_momentum", Double, nullable=True),
+    Column("drift", Boolean, nullable=True),
 )
 Index("ix_decisions_job_epoch", decisions.c.job_id, decisions.c.superseded, decisions.c.epoch)
 Index("ix_decisions_seq", decisions.c.seq, decisions.c.id)

@@ -17,6 +17,8 @@ class StreamKind(StrEnum):
     CHANGE = "change"
     STATUS = "status"
     ROLLOUT = "rollout"
+    DRIFT = "drift"
+    """A decision sent again once its job reported an applied rate that drifted from it."""
 
 
 @dataclass(frozen=True)

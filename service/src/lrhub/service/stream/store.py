@@ -196,9 +196,8 @@ def read_after(
         for row in rows:
             if table is decisions:
                 decision = StoredDecision(**row)
-                item = StreamItem(
-                    decision.seq or 0, StreamKind.DECISION, decision.job_id, decision=decision
-                )
+                kind = StreamKind.DRIFT if decision.drift else StreamKind.DECISION
+                item = StreamItem(decision.seq or 0, kind, decision.job_id, decision=decision)
             else:
                 event = event_of(row)
                 item = StreamItem(event.seq or 0, event_kind(event), event.job_id, event=event)

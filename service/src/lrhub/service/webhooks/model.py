@@ -23,6 +23,7 @@ class WebhookEvent(StrEnum):
     ROLLOUT_FAILED = "rollout.failed"
     ROLLOUT_PROMOTED = "rollout.promoted"
     ROLLOUT_REVERTED = "rollout.reverted"
+    DRIFT = "drift"
 
 
 class MessageState(StrEnum):

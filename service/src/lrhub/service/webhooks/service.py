@@ -215,6 +215,12 @@ def record_decision(connection: Connection, job: StoredJob, decision: Mapping[st
         record_event(connection, WebhookEvent.PLATEAU_REDUCED, job.job_id, data)
 
 
+def record_drift(connection: Connection, job: StoredJob, drift: Mapping[str, Any]) -> None:
+    """The `drift` event of `job`: what its optimizer applied during an epoch (`epoch`,
+    `learning_rate` in force, `applied_learning_rate`, `momentum`, `applied_momentum`)."""
+    record_event(connection, WebhookEvent.DRIFT, job.job_id, {"labels": job.labels, **drift})
+
+
 # Running jobs read at a time while looking for stale ones.
 _STALE_CANDIDATE_BATCH = 500
 

@@ -316,7 +316,7 @@ export function rateChart({ epochs, rates, metric = null, metricName = "", marks
   return chart({ series: [{ epochs, rates, metric }], metricName, marks, width, smoothing });
 }
 
-export const MARK_LETTERS = { reduction: "R", override: "O", switch: "S", pause: "P", scale: "×", cooldown: "C", stop: "■" };
+export const MARK_LETTERS = { reduction: "R", override: "O", switch: "S", pause: "P", scale: "×", cooldown: "C", stop: "■", drift: "D" };
 
 /** A 120×28 sparkline of `rates` (log scale). */
 export function sparkline(rates) {
@@ -332,6 +332,15 @@ export function sparkline(rates) {
   const n = rates.length - 1;
   svg.append(s("path", { d: pathOf(points, (i) => 1 + (i / n) * 118, (v) => 26 - ((v - lo) / (hi - lo)) * 24), class: "line-rate" }));
   return svg;
+}
+
+/** Marks where the rate the job applied was not the one answered (`drift` of history items
+ * and series: another scheduler, a callback, a user's edit or an outage under "hold"). */
+export function driftMarks(items) {
+  return items.filter((item) => item.drift).map((item) => ({
+    epoch: item.epoch, kind: "drift",
+    label: `drift: applied ${item.applied_learning_rate}, answered ${item.learning_rate}`,
+  }));
 }
 
 /** Marks where a plateau rule lowered the rate: the epochs whose decision made a reduction

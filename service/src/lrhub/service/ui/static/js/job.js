@@ -3,7 +3,7 @@
 
 import { ApiError, allItems, api, canOperate, isAdmin, jobPath } from "./api.js";
 import { ago, badge, h, num, replace } from "./dom.js";
-import { MARK_LETTERS, rateChart, reductionMarks } from "./charts.js";
+import { MARK_LETTERS, driftMarks, rateChart, reductionMarks } from "./charts.js";
 import { follow } from "./stream.js";
 
 const HISTORY_ROWS = 200;
@@ -63,7 +63,7 @@ export function marksOf(items, events) {
   }
   const changed = new Set(marks.map((m) => m.epoch));
   const reductions = reductionMarks(items.map((i) => i.epoch), items.map((i) => i.reductions), items.map((i) => i.reason));
-  return [...marks, ...reductions.filter((mark) => !changed.has(mark.epoch))];
+  return [...marks, ...reductions.filter((mark) => !changed.has(mark.epoch)), ...driftMarks(items)];
 }
 
 /** A `/series` page as history items (the fields the page draws), epoch by epoch. */
@@ -75,6 +75,8 @@ export function seriesPageItems(page) {
     reductions: page.reductions[i],
     decided_at: page.decided_at[i],
     metrics: page.metrics[i],
+    applied_learning_rate: page.applied_learning_rates ? page.applied_learning_rates[i] : null,
+    drift: page.drift ? page.drift[i] : null,
   }));
 }
 
@@ -117,7 +119,7 @@ export async function jobPage(main, jobId) {
   let resolveLive;
   const live = new Promise((resolve) => { resolveLive = resolve; });
   const close = follow({ job: jobId }, (kind, data) => {
-    if (kind === "decision") {
+    if (kind === "decision" || kind === "drift") { // a drift: the decision again, with its report
       history.set(data.epoch, data);
       if (job === null) {
         decidedMeanwhile.push(data);
@@ -255,7 +257,8 @@ export async function jobPage(main, jobId) {
       ? `the last ${HISTORY_ROWS} of ${items.length} epochs (all of them: epochs.csv)` : `${items.length} epochs`;
     replace(historyBody, shown.map((item) => h("tr", { dataset: { epoch: item.epoch } },
       h("td", { class: "num" }, String(item.epoch)),
-      h("td", { class: "num" }, num(item.learning_rate)),
+      h("td", { class: "num" }, num(item.learning_rate),
+        item.drift ? h("span", { class: "drift", title: "the job trained with another rate" }, ` applied ${num(item.applied_learning_rate)}`) : null),
       h("td", {}, Object.entries(item.metrics || {}).map(([k, v]) => h("span", { class: "metric" }, `${k} ${num(v)}`))),
       h("td", { class: "reason" }, item.reason))));
   }
