@@ -1,6 +1,6 @@
 """Careless and hostile requests against the newer surfaces (webhooks and their deliveries,
-changes and bulk changes, the series and the CSV history) on a real server, on SQLite and on
-PostgreSQL: each is a 4xx problem naming what is wrong, none leaks internals, none changes
+changes and bulk changes, rollouts, the series and the CSV history) on a real server, on SQLite
+and on PostgreSQL: each is a 4xx problem naming what is wrong, none leaks internals, none changes
 anything (no webhook created, no job changed), and the server logs no crash.
 
 The classes are those the older surfaces were hardened against: bytes the database refuses
@@ -55,6 +55,25 @@ class Hostile:
 def hook(body: dict[str, Any] | bytes, *words: str, status: int = 422) -> Hostile:
     raw = body if isinstance(body, bytes) else as_json(body)
     return Hostile("POST", "/v1/webhooks", raw, status, words)
+
+
+ROLLOUT: dict[str, Any] = {
+    "selector": "team=a",
+    "change": {"scale": 0.5},
+    "canary": 0.5,
+    "analysis": {"metric": "val_loss", "mode": "min", "epochs": 2, "max_regression": 0.02},
+}
+
+
+def rollout(
+    body: dict[str, Any] | bytes, *words: str, status: int | tuple[int, ...] = 422
+) -> Hostile:
+    raw = body if isinstance(body, bytes) else as_json({**ROLLOUT, **body})
+    return Hostile("POST", "/v1/rollouts", raw, status, words)
+
+
+def analysis(**fields: object) -> dict[str, Any]:
+    return {"analysis": {**ROLLOUT["analysis"], **fields}}
 
 
 def bulk(selector: str, body: object = None, *words: str, key: str | None = None) -> Hostile:
@@ -191,6 +210,44 @@ TABLE = [
                  id="csv-job-nul"),
     pytest.param(Hostile("GET", "/v1/jobs/a%00b/series", words=("job_id", "path")),
                  id="series-job-nul"),
+    # Rollouts: their body, their ids and their list.
+    pytest.param(rollout({"selector": "team=a\x00"}, *UNSTORABLE, "selector"),
+                 id="rollout-selector-nul"),
+    pytest.param(rollout({"selector": "team in (a"}, "selector"), id="rollout-selector-bad"),
+    pytest.param(rollout({"selector": "team=nobody"}, "selector"), id="rollout-selects-nothing"),
+    pytest.param(rollout({"canary": 1.5}, "canary"), id="rollout-canary-above-one"),
+    pytest.param(rollout({"canary": 0}, "canary"), id="rollout-canary-zero"),
+    pytest.param(rollout({"canary": {"count": 0}}, "count"), id="rollout-count-zero"),
+    pytest.param(rollout({"canary": {"count": 10**30}}, "canary"), id="rollout-count-huge"),
+    pytest.param(rollout({"canary": "\u0663"}, "canary"), id="rollout-canary-arabic-digit"),
+    pytest.param(rollout(b'{"canary": 1e999}', status=(400, 422)),
+                 id="rollout-canary-overflow"),
+    pytest.param(rollout({"change": {"nonsense": 1}}, "nonsense"), id="rollout-change-unknown"),
+    pytest.param(rollout({"change": {}}, "change"), id="rollout-change-empty"),
+    pytest.param(rollout({"change": {"labels": {"team": "\x00"}}}, *UNSTORABLE, "labels"),
+                 id="rollout-change-label-nul"),
+    pytest.param(rollout(analysis(metric="val\x00loss"), "metric"), id="rollout-metric-nul"),
+    pytest.param(rollout(analysis(epochs="\u0663"), "epochs"), id="rollout-epochs-arabic"),
+    pytest.param(rollout(analysis(epochs=10**30), "epochs"), id="rollout-epochs-huge"),
+    pytest.param(rollout(analysis(mode="sideways"), "mode"), id="rollout-mode-unknown"),
+    pytest.param(rollout(analysis(max_regression=-1), "max_regression"),
+                 id="rollout-regression-negative"),
+    pytest.param(rollout({"seed": "s\x00"}, *UNSTORABLE, "seed"), id="rollout-seed-nul"),
+    pytest.param(Hostile("GET", "/v1/rollouts/" + "-" * 36, status=(404, 422)),
+                 id="rollout-id-dashes"),
+    pytest.param(Hostile("GET", "/v1/rollouts/a%00b", words=("rollout_id", "path")),
+                 id="rollout-id-nul"),
+    pytest.param(Hostile("POST", f"/v1/rollouts/{A_CHANGE}/promote", status=404,
+                         words=("rollout",)), id="rollout-promote-unknown"),
+    pytest.param(Hostile("POST", "/v1/rollouts/" + "-" * 36 + "/revert", status=(404, 422)),
+                 id="rollout-revert-dashes"),
+    pytest.param(Hostile("GET", "/v1/rollouts?limit=%D9%A3", words=("limit",)),
+                 id="rollouts-limit-arabic-digit"),
+    *[
+        pytest.param(Hostile("GET", f"/v1/rollouts?cursor={cursor(text)}", words=("cursor",)),
+                     id=f"rollouts-cursor-{name}")
+        for name, text in BAD_POSITIONS.items()
+    ],
 ]  # fmt: skip
 
 
@@ -240,7 +297,8 @@ def http(server: ServerProcess) -> Iterator[httpx.Client]:
 
 
 def snapshot(client: httpx.Client) -> dict[str, str]:
-    """Everything a request could have changed: the witness and its records, the webhooks."""
+    """Everything a request could have changed: the witness and its records, the webhooks and
+    the rollouts."""
     reads = {
         "job": client.get(f"/v1/jobs/{WITNESS}"),
         "history": client.get(f"/v1/jobs/{WITNESS}/epochs"),
@@ -248,6 +306,7 @@ def snapshot(client: httpx.Client) -> dict[str, str]:
         "series": client.get(f"/v1/jobs/{WITNESS}/series"),
         "events": client.get(f"/v1/jobs/{WITNESS}/events"),
         "webhooks": client.get("/v1/webhooks"),
+        "rollouts": client.get("/v1/rollouts"),
         "jobs": client.get("/v1/jobs"),
     }
     for name, response in reads.items():
