@@ -35,6 +35,15 @@ def live_server(tmp_path: Path) -> Iterator[ServerProcess]:
         yield server
 
 
+@pytest.fixture
+def restarted() -> Iterator[list[ServerProcess]]:
+    """Servers a test starts itself (a restart after an outage), stopped after it."""
+    servers: list[ServerProcess] = []
+    yield servers
+    for server in servers:
+        server.stop()
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """Do not import a test module whose own `pytestmark` the `-m` expression excludes.
 

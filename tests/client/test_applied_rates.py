@@ -76,14 +76,6 @@ def test_torch_a_param_groups_edit_is_drift_at_exactly_its_epoch(client: Client)
     assert history[3].applied_learning_rate == 0.5
 
 
-@pytest.fixture
-def restarted(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    servers: list[ServerProcess] = []
-    yield servers
-    for server in servers:
-        server.stop()
-
-
 def test_torch_an_outage_under_hold_records_the_held_rates(
     live_server: ServerProcess, tmp_path: Path, restarted: list[ServerProcess]
 ) -> None:

@@ -10,7 +10,6 @@ the reported metrics and, for `on_error="local"`, an undisturbed fit.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +37,6 @@ OUTAGE = range(KILLED_AFTER + 1, RESTARTED_AFTER + 1)
 PROBE_EVERY_TIME = CircuitBreaker(first_wait=0.0, max_wait=0.0)
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 PLATEAU = QUICK_PLATEAU
-
-
-@pytest.fixture
-def restarted(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    """Servers started during a test, stopped after it."""
-    servers: list[ServerProcess] = []
-    yield servers
-    for server in servers:
-        server.stop()
 
 
 def outage(server: ServerProcess, tmp_path: Path, restarted: list[ServerProcess]) -> AtEpochEnd:

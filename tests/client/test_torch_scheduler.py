@@ -361,14 +361,6 @@ def test_every_parameter_group_keeps_its_ratio_to_the_first(client: Client) -> N
     assert scheduler.base_lrs == [0.1, 0.025]
 
 
-@pytest.fixture
-def restarted(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    servers: list[ServerProcess] = []
-    yield servers
-    for server in servers:
-        server.stop()
-
-
 def test_hold_keeps_the_rate_through_a_real_outage_and_replays_the_missed_epochs(
     live_server: ServerProcess, tmp_path: Path, restarted: list[ServerProcess]
 ) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 
@@ -29,3 +31,18 @@ def scratch_database(server_url: str, prefix: str = "lrhub_sys") -> Iterator[str
                 connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+#: `params` of a fixture whose tests run once on SQLite and once on PostgreSQL.
+BOTH_DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def database_for(request: pytest.FixtureRequest, folder: Path, prefix: str) -> Iterator[str]:
+    """The URL of the database a `BOTH_DATABASES` fixture's run is on: a SQLite file in `folder`,
+    or a scratch PostgreSQL database named `<prefix>_<random>` (LRHUB_TEST_DATABASE_URL)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{folder / 'lrhub.db'}"
+        return
+    with scratch_database(request.getfixturevalue("postgres_url"), prefix=prefix) as url:
+        yield url

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.postgres import scratch_database
+from tests.support.postgres import BOTH_DATABASES, database_for
 from tests.support.problems import assert_no_leak, assert_problem
 from tests.support.raw_http import send_raw
 from tests.support.server import ServerProcess, running_server
@@ -431,18 +431,12 @@ FRAMING = [
 ]  # fmt: skip
 
 
-@pytest.fixture(
-    scope="module",
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-)
+@pytest.fixture(scope="module", params=BOTH_DATABASES)
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """The table runs once on SQLite and once on PostgreSQL (LRHUB_TEST_DATABASE_URL)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('hostile-db') / 'lrhub.db'}"
-        return
-    with scratch_database(request.getfixturevalue("postgres_url"), prefix="lrhub_hostile") as url:
+    with database_for(request, tmp_path_factory.mktemp("hostile-db"), "lrhub_hostile") as url:
         yield url
 
 

@@ -15,7 +15,7 @@ from lrhub.service.clock import utc_now
 from lrhub.service.storage.database import make_engine
 from lrhub.service.storage.tables import tokens
 from tests.support.event_stream import StreamFollower
-from tests.support.postgres import scratch_database
+from tests.support.postgres import BOTH_DATABASES, database_for
 from tests.support.server import ServerProcess, running_replicas
 
 pytestmark = pytest.mark.slow
@@ -27,12 +27,9 @@ SPEC = {"type": "constant", "learning_rate": 0.1}
 TIMEOUT = 30.0
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BOTH_DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'lrhub.db'}"
-        return
-    with scratch_database(request.getfixturevalue("postgres_url"), prefix="lrhub_revoke") as url:
+    with database_for(request, tmp_path, "lrhub_revoke") as url:
         yield url
 
 
