@@ -9,11 +9,14 @@ drive a `RemoteScheduler` on the trainer's optimizer.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal, Unpack
 
 import torch
+
+from lrhub.schedules import ScheduleError, needs_steps_per_epoch, parse_spec
 
 from .models import EpochAnswer
 from .training import (
@@ -111,8 +114,12 @@ class RemoteScheduler(UsesJobRun):
         self._asked_with: dict[str, float] | None = {}
         self._step_rates: list[float] | None = None
         self._last_loss: float | None = None
+        # Whether the interval's first optimizer step ran (`before_optimizer_step`).
+        self._interval_started = False
+        self._overran = False
         self._momentum = ScheduledMomentum(optimizer)
         self.run.start()
+        self._refuse_unapplicable()
         self._apply(self.run.ask(lambda: self.run.decide(0, {}, **self._steps())))
 
     def get_last_lr(self) -> list[float]:
@@ -131,6 +138,16 @@ class RemoteScheduler(UsesJobRun):
                 self._set_step_rate()
                 return
             self.step_in_epoch = 0
+        self.end_interval(metrics)
+
+    def end_interval(self, metrics: Metrics = None) -> None:
+        """Report the metrics of the epoch (interval) that just ended and set the next one's
+        rate, whatever its steps so far: what `step()` does after an epoch's last batch. The
+        Lightning and Transformers callbacks call it after each validation (evaluation)."""
+        if self.finished:
+            return
+        self.step_in_epoch = 0
+        self._interval_started = False
         reported = self._reported(metrics)
         ended = self.last_epoch
         if self.epochs is not None and ended + 1 >= self.epochs:
@@ -143,6 +160,18 @@ class RemoteScheduler(UsesJobRun):
         self.last_epoch = ended + 1
         self._asked_with = reported
         self._apply(answer)
+
+    def before_optimizer_step(self) -> None:
+        """Set the rate of the optimizer step about to run (per_step): the interval's first
+        step keeps the rate its decision set, every later one moves to the next step's rate.
+        Past the interval's `steps_per_epoch` steps the last step's rate stays (warned once)."""
+        if self.finished or not self.per_step:
+            return
+        if not self._interval_started:
+            self._interval_started = True
+            return
+        self.step_in_epoch += 1
+        self._set_step_rate()
 
     def finish(
         self,
@@ -170,6 +199,7 @@ class RemoteScheduler(UsesJobRun):
             "job": self.job,
             "last_epoch": self.last_epoch,
             "step_in_epoch": self.step_in_epoch,
+            "interval_started": self._interval_started,
             "steps_per_epoch": self.steps_per_epoch,
             "asked_with": None if self._asked_with is None else dict(self._asked_with),
             "base_lrs": list(self.base_lrs),
@@ -194,6 +224,8 @@ class RemoteScheduler(UsesJobRun):
             )
         self.last_epoch = int(state_dict["last_epoch"])
         self.step_in_epoch = int(state_dict["step_in_epoch"])
+        # Saved after a step ran when absent (states of schedulers driven by step() alone).
+        self._interval_started = bool(state_dict.get("interval_started", True))
         asked_with = state_dict["asked_with"]
         self._asked_with = None if asked_with is None else dict(asked_with)
         self.base_lrs = [float(rate) for rate in state_dict["base_lrs"]]
@@ -273,7 +305,35 @@ class RemoteScheduler(UsesJobRun):
         rates = self._step_rates
         if rates is not None and self.step_in_epoch < len(rates):
             self._set_rates(rates[self.step_in_epoch])
+        elif rates is not None and not self._overran:
+            self._overran = True
+            warnings.warn(
+                f"lrhub job {self.job!r}: epoch {self.last_epoch} runs more than its "
+                f"steps_per_epoch={self.steps_per_epoch} optimizer steps; its last step's rate "
+                "stays until the next decision",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         self._momentum.at_step(self.step_in_epoch)
+
+    def _refuse_unapplicable(self) -> None:
+        """Raise at the start of training for a spec this scheduler cannot apply: one counting
+        steps (unit "step") without per_step, which would otherwise hold one rate per epoch."""
+        spec = self.run.job_spec()
+        if self.per_step or spec is None:
+            return
+        try:
+            counts_steps = needs_steps_per_epoch(parse_spec(spec, stored=True))
+        except ScheduleError:
+            return  # the service refuses it with its own words at the first decision
+        if counts_steps:
+            self.finished = True
+            self.run.finish("failed")
+            raise ValueError(
+                f'lrhub job {self.job!r} runs a spec that counts steps (unit "step"): give '
+                "RemoteScheduler per_step=True and steps_per_epoch, and call step() after "
+                "every batch, or use a spec counted in epochs"
+            )
 
     def _set_rates(self, rate: float) -> None:
         """The first group gets `rate`, every other its ratio to the first's initial rate."""

@@ -8,6 +8,7 @@ ratios, `on_error`, the outage buffer, the stop signal and the job's lifecycle a
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any, Unpack
@@ -67,7 +68,14 @@ class RemoteLearningRate(TrainerCallback):
                 stacklevel=2,
             )
         if self.scheduler is None or self.scheduler.optimizer is not optimizer:
-            self.scheduler = RemoteScheduler(optimizer, monitor=self._monitor, **self._options)
+            steps = _steps_between_evaluations(args, state)
+            self.scheduler = RemoteScheduler(
+                optimizer,
+                per_step=steps is not None,
+                steps_per_epoch=steps,
+                monitor=self._monitor,
+                **self._options,
+            )
         self._evaluated = None
 
     def on_evaluate(
@@ -90,9 +98,11 @@ class RemoteLearningRate(TrainerCallback):
             return
         if self._evaluated is not None:
             metrics, self._evaluated = self._evaluated, None
-            scheduler.step(metrics)
+            scheduler.end_interval(metrics)
         if scheduler.should_stop:
             control.should_training_stop = True
+        # The rate of this optimizer step (a step-counted spec changes it at every one).
+        scheduler.before_optimizer_step()
         self._restore_rates()
 
     def on_step_end(
@@ -131,3 +141,17 @@ class RemoteLearningRate(TrainerCallback):
         if self.scheduler is not None:
             self.scheduler.finish(self._evaluated)
             self._evaluated = None
+
+
+def _steps_between_evaluations(args: TrainingArguments, state: TrainerState) -> int | None:
+    """The optimizer steps from one evaluation to the next (or of the whole training without
+    evaluation): the steps of one job epoch. None when they are not known."""
+    strategy = str(args.eval_strategy).rsplit(".", 1)[-1].lower()
+    if strategy == "steps" and args.eval_steps:
+        every = args.eval_steps
+        if every < 1:  # a fraction of the training, as the Trainer reads it
+            every = math.ceil(state.max_steps * every)
+        return max(1, int(every))
+    if strategy == "epoch" and state.num_train_epochs:
+        return max(1, math.ceil(state.max_steps / state.num_train_epochs))
+    return state.max_steps if state.max_steps and state.max_steps > 0 else None

@@ -87,6 +87,9 @@ class DecisionReply:
 
     record: NewDecision
     kind: DecisionKind
+    spec: str | None = None
+    """The spec text the decision was made with (its per-step rates follow from it); None when
+    it is no longer kept."""
 
     @property
     def reductions_made(self) -> int:
