@@ -8,6 +8,7 @@ drive a `RemoteScheduler` on the trainer's optimizer.
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from .training import (
     reported_metrics,
 )
 from .training.momentum import ScheduledMomentum
+from .training.run import MONITOR_PLACEHOLDER
 
 #: What `step()` takes as the metrics of the epoch that just ended.
 Metrics = Mapping[str, Any] | float | torch.Tensor | None
@@ -118,9 +120,10 @@ class RemoteScheduler(UsesJobRun):
         self._interval_started = False
         self._overran = False
         self._momentum = ScheduledMomentum(optimizer)
-        self.run.start()
-        self._refuse_unapplicable()
-        self._apply(self.run.ask(lambda: self.run.decide(0, {}, **self._steps())))
+        with self.run.single_attempts():
+            self.run.start()
+            self._refuse_unapplicable()
+            self._apply(self.run.ask(lambda: self.run.decide(0, {}, **self._steps())))
 
     def get_last_lr(self) -> list[float]:
         """The rate of every parameter group, as the scheduler last set (or held) it."""
@@ -273,20 +276,26 @@ class RemoteScheduler(UsesJobRun):
             return reported_metrics(metrics)
         if isinstance(metrics, torch.Tensor | numbers.Real):
             name = self._monitor_name()
-            logs = {name: float(metrics)}
-            self._last_loss = loss_of(logs)
-            return reported_metrics(logs)
+            value = float(metrics)
+            self._last_loss = loss_of({name: value})
+            if name == MONITOR_PLACEHOLDER:  # named by the run before it is sent
+                return {name: value} if math.isfinite(value) else {}
+            return reported_metrics({name: value})
         raise TypeError(
             "RemoteScheduler.step() takes the epoch's metrics as a mapping of names to numbers "
             f"or one number, not {type(metrics).__name__}"
         )
 
     def _monitor_name(self) -> str:
-        if self._monitor is None:
-            spec = self.run.job_spec()
-            self._monitor = _monitor_of(spec) if spec is not None else None
-            self._monitor = self._monitor or "loss"
-        return self._monitor
+        """The name a bare number is reported under: `monitor`, else the spec's; while the
+        spec is not known (the service was down from the start) a placeholder that the run
+        names once the service has described the job."""
+        if self._monitor is not None:
+            return self._monitor
+        spec = self.run.job_spec() or self.run.spec
+        if spec is None:
+            return MONITOR_PLACEHOLDER
+        return self.run.monitor() or "loss"
 
     def _apply(self, answer: EpochAnswer | None) -> None:
         """Set the rates of an answer; None (held during an outage) keeps the current ones."""
@@ -341,18 +350,3 @@ class RemoteScheduler(UsesJobRun):
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = rate if base == first else rate * (base / first)
         self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
-
-
-def _monitor_of(spec: Mapping[str, Any]) -> str | None:
-    """The metric a spec watches: its own `monitor`, or the first one a nested spec has."""
-    monitor = spec.get("monitor")
-    if isinstance(monitor, str):
-        return monitor
-    for value in spec.values():
-        nested = [value] if isinstance(value, Mapping) else value
-        if isinstance(nested, list):
-            for item in nested:
-                found = _monitor_of(item) if isinstance(item, Mapping) else None
-                if found:
-                    return found
-    return None
