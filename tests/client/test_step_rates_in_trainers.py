@@ -17,12 +17,13 @@ from lrhub.client import Client
 from tests.support.server import ServerProcess
 
 torch = pytest.importorskip("torch")
-pl = pytest.importorskip("lightning.pytorch")
+pytest.importorskip("lightning")
 pytest.importorskip("transformers")
 pytest.importorskip("accelerate")
 
+import lightning.pytorch as pl  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-from transformers import Trainer, TrainingArguments  # noqa: E402
+from transformers import Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
 from lrhub.client import lightning as lrhub_lightning  # noqa: E402
 from lrhub.client import transformers as lrhub_transformers  # noqa: E402
@@ -56,7 +57,9 @@ def client(live_server: ServerProcess) -> Iterator[Client]:
 # -- Transformers ---------------------------------------------------------------------------------
 
 
-def hf_train(tmp_path: Path, callbacks: list[Any], **overrides: Any) -> Any:
+def hf_train(
+    tmp_path: Path, callbacks: list[Any], resume: str | None = None, **overrides: Any
+) -> Any:
     arguments = {
         "output_dir": str(tmp_path / "out"), "use_cpu": True, "report_to": [], "seed": 0,
         "eval_strategy": "steps", "eval_steps": EVAL_STEPS, "logging_steps": 1,
@@ -71,7 +74,7 @@ def hf_train(tmp_path: Path, callbacks: list[Any], **overrides: Any) -> Any:
         eval_dataset=Sequences(16, seed=2),
         callbacks=callbacks,
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume)
     return trainer
 
 
@@ -84,7 +87,7 @@ class RatesSeen:
     def transformers_callback(self) -> Any:
         seen = self
 
-        class Seen(lrhub_transformers.TrainerCallback):
+        class Seen(TrainerCallback):
             def on_pre_optimizer_step(
                 self, args: Any, state: Any, control: Any, **kwargs: Any
             ) -> None:
@@ -123,10 +126,62 @@ def test_a_warmup_cosine_per_step_inside_the_trainer_ends_with_its_own_scheduler
     assert client.get_job("hf-cosine").status == "completed"
 
 
+class StopAt(TrainerCallback):
+    """Ends training after optimizer step `step` (after its evaluation and checkpoint)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == self.step:
+            control.should_training_stop = True
+
+
+def interrupted_and_resumed(
+    tmp_path: Path, callbacks: list[Any], **overrides: Any
+) -> tuple[Any, RatesSeen]:
+    """Train to step 8 with a checkpoint every 4 steps, then train again from checkpoint-8 to
+    the end in a new Trainer: the resumed run and the rates of its steps."""
+    saving = {"save_strategy": "steps", "save_steps": EVAL_STEPS, **overrides}
+    hf_train(tmp_path, [*callbacks, StopAt(2 * EVAL_STEPS)], **saving)
+    seen = RatesSeen()
+    checkpoint = tmp_path / "out" / f"checkpoint-{2 * EVAL_STEPS}"
+    resumed = hf_train(
+        tmp_path, [*callbacks, seen.transformers_callback()], resume=str(checkpoint), **saving
+    )
+    return resumed, seen
+
+
+def test_resume_from_checkpoint_continues_the_job_as_the_trainers_own_scheduler_does(
+    client: Client, tmp_path: Path
+) -> None:
+    reference, own = interrupted_and_resumed(
+        tmp_path / "own", [], lr_scheduler_type="cosine",
+        warmup_steps=WARMUP_COSINE["num_warmup_steps"],
+    )  # fmt: skip
+    callback = lrhub_transformers.RemoteLearningRate(
+        job="hf-resume", spec=WARMUP_COSINE, client=client
+    )
+    resumed, remote = interrupted_and_resumed(
+        tmp_path / "lrhub", [callback], lr_scheduler_type="constant"
+    )
+
+    assert len(own.rates) == EVAL_STEPS  # steps 9 to 12
+    assert remote.rates == own.rates
+    for mine, theirs in zip(resumed.model.parameters(), reference.model.parameters(), strict=True):
+        assert torch.equal(mine, theirs)
+    # The job went on: no decision superseded, one per evaluation interval.
+    history = client.history("hf-resume", superseded=True).items
+    assert [(entry.epoch, entry.superseded) for entry in history] == [
+        (epoch, False) for epoch in range(EVALUATIONS)
+    ]
+    assert client.get_job("hf-resume").status == "completed"
+
+
 # -- Lightning ------------------------------------------------------------------------------------
 
 
-class Regression(pl.LightningModule):  # type: ignore[misc]
+class Regression(pl.LightningModule):
     """A linear model under SGD with momentum; optionally torch's own OneCycleLR per step."""
 
     def __init__(self, own_scheduler: bool = False) -> None:
@@ -169,31 +224,34 @@ def loaders() -> tuple[Any, Any]:
     return train, DataLoader(TensorDataset(inputs[:16], targets[:16]), batch_size=8)
 
 
-def fit(tmp_path: Path, module: Any, callbacks: list[Any]) -> Any:
+def fit(tmp_path: Path, module: Any, callbacks: list[Any], **options: Any) -> Any:
     trainer = pl.Trainer(
         max_epochs=EPOCHS, val_check_interval=0.5, logger=False, callbacks=callbacks,
         accelerator="cpu", enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=False, default_root_dir=tmp_path,
+        enable_checkpointing=False, default_root_dir=tmp_path, **options,
     )  # fmt: skip
     trainer.fit(module, *loaders())
     return trainer
 
 
+# Without the sanity check, the validation loader is not loaded yet when training starts.
+@pytest.mark.parametrize("sanity_steps", [2, 0])
 def test_one_cycle_per_step_inside_lightning_ends_with_torchs_own_weights(
-    client: Client, tmp_path: Path
+    client: Client, tmp_path: Path, sanity_steps: int
 ) -> None:
     reference = Regression(own_scheduler=True)
-    fit(tmp_path / "own", reference, [])
+    fit(tmp_path / "own", reference, [], num_sanity_val_steps=sanity_steps)
     remote = Regression()
-    callback = lrhub_lightning.RemoteLearningRate(job="pl-cycle", spec=ONE_CYCLE, client=client)
-    fit(tmp_path / "lrhub", remote, [callback])
+    job = f"pl-cycle-{sanity_steps}"
+    callback = lrhub_lightning.RemoteLearningRate(job=job, spec=ONE_CYCLE, client=client)
+    fit(tmp_path / "lrhub", remote, [callback], num_sanity_val_steps=sanity_steps)
 
     assert remote.rates == reference.rates
     assert len(remote.rates) == BATCHES * EPOCHS
     assert torch.equal(remote.net.weight, reference.net.weight)
     assert torch.equal(remote.net.bias, reference.net.bias)
     # One decision per validation interval (4 of them, 4 steps each).
-    history = client.history("pl-cycle").items
+    history = client.history(job).items
     assert [entry.epoch for entry in history] == list(range(EPOCHS * 2))
     assert [len(entry.step_learning_rates or []) for entry in history] == [BATCHES // 2] * 4
 

@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ def silent() -> Iterator[Silent]:
     server.close()
 
 
-def optimizer() -> torch.optim.Optimizer:
+def optimizer() -> Any:
     return torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
 
 

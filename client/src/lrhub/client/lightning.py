@@ -152,9 +152,15 @@ def _steps_between_validations(trainer: pl.Trainer) -> int | None:
     validation."""
     accumulate = max(1, int(trainer.accumulate_grad_batches))
     batches = trainer.num_training_batches
-    validates = trainer.enable_validation and sum(trainer.num_val_batches or [0]) > 0
-    if validates and math.isfinite(trainer.val_check_batch) and math.isfinite(batches):
-        every = int(trainer.val_check_batch)
+    # enable_validation: a validation loader, a validation_step and limit_val_batches > 0.
+    check = trainer.val_check_batch
+    if (
+        trainer.enable_validation
+        and check is not None
+        and math.isfinite(check)
+        and math.isfinite(batches)
+    ):
+        every = int(check)
         if every >= batches:  # validation at the end of every n-th epoch
             every = int(batches) * (trainer.check_val_every_n_epoch or 1)
         return max(1, math.ceil(every / accumulate))

@@ -77,6 +77,31 @@ class RemoteLearningRate(TrainerCallback):
                 **self._options,
             )
         self._evaluated = None
+        if state.global_step > 0:
+            self._resume(state)
+
+    def _resume(self, state: TrainerState) -> None:
+        """Continue the job where `resume_from_checkpoint` continues the training: the
+        Trainer's restored step counter gives the job epoch and its step, the decision of that
+        epoch is asked again (a replay), and an evaluation the checkpoint was saved right after
+        is reported before the next step, as it would have been."""
+        scheduler = self.scheduler
+        assert scheduler is not None
+        every = scheduler.steps_per_epoch
+        if every is None:
+            return
+        epoch, step = divmod(state.global_step, every)
+        if step == 0:
+            epoch, step = epoch - 1, every
+            self._evaluated = _evaluation_at(state, state.global_step)
+        resumed = {
+            **scheduler.state_dict(),
+            "last_epoch": epoch,
+            "step_in_epoch": step - 1,
+            "interval_started": True,
+            "asked_with": None,  # a decided epoch: the service answers it as stored
+        }
+        scheduler.load_state_dict(resumed)
 
     def on_evaluate(
         self,
@@ -155,3 +180,11 @@ def _steps_between_evaluations(args: TrainingArguments, state: TrainerState) -> 
     if strategy == "epoch" and state.num_train_epochs:
         return max(1, math.ceil(state.max_steps / state.num_train_epochs))
     return state.max_steps if state.max_steps and state.max_steps > 0 else None
+
+
+def _evaluation_at(state: TrainerState, step: int) -> dict[str, Any] | None:
+    """The metrics of the evaluation logged at `step` (as `on_evaluate` had them), if any."""
+    for entry in reversed(state.log_history):
+        if entry.get("step") == step and any(name.startswith("eval_") for name in entry):
+            return {name: v for name, v in entry.items() if name not in ("epoch", "step")}
+    return None
