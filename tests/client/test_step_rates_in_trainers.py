@@ -256,6 +256,49 @@ def test_one_cycle_per_step_inside_lightning_ends_with_torchs_own_weights(
     assert [len(entry.step_learning_rates or []) for entry in history] == [BATCHES // 2] * 4
 
 
+def fit_in_two(tmp_path: Path, module_of: Any, callback_of: Any) -> Any:
+    """One epoch with a checkpoint at its end, then a new module, trainer and callback fit the
+    second epoch from that checkpoint (`ckpt_path`): the resumed module."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    saving = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
+    first = pl.Trainer(
+        max_epochs=1, val_check_interval=0.5, logger=False, accelerator="cpu",
+        callbacks=[*callback_of(), saving], enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    first.fit(module_of(), *loaders())
+    resumed = module_of()
+    second = pl.Trainer(
+        max_epochs=EPOCHS, val_check_interval=0.5, logger=False, accelerator="cpu",
+        callbacks=callback_of(), enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False,
+    )  # fmt: skip
+    second.fit(resumed, *loaders(), ckpt_path=str(tmp_path / "checkpoints" / "last.ckpt"))
+    return resumed
+
+
+def test_a_lightning_fit_resumed_from_its_checkpoint_goes_on_as_torchs_own_scheduler(
+    client: Client, tmp_path: Path
+) -> None:
+    reference = fit_in_two(tmp_path / "own", lambda: Regression(own_scheduler=True), list)
+    remote = fit_in_two(
+        tmp_path / "lrhub",
+        Regression,
+        lambda: [
+            lrhub_lightning.RemoteLearningRate(job="pl-resume", spec=ONE_CYCLE, client=client)
+        ],
+    )
+    assert len(remote.rates) == BATCHES  # the second epoch's steps
+    assert remote.rates == reference.rates
+    assert torch.equal(remote.net.weight, reference.net.weight)
+    history = client.history("pl-resume", superseded=True).items
+    assert [(entry.epoch, entry.superseded) for entry in history] == [
+        (epoch, False) for epoch in range(EPOCHS * 2)
+    ]
+    assert client.get_job("pl-resume").status == "completed"
+
+
 # -- what crosses the wire, and what an adapter cannot apply ------------------------------------
 
 
