@@ -69,3 +69,21 @@ def test_fixed_rate_is_the_override_then_the_held_rate_while_paused() -> None:
     assert fixed_rate(OperatorSettings(paused=True, held_rate=0.2)) == 0.2
     assert fixed_rate(OperatorSettings(held_rate=0.2)) is None
     assert fixed_rate(OperatorSettings(paused=True)) is None
+
+
+def test_interval_steps_give_the_momentums_of_the_answer_unscaled() -> None:
+    one_cycle = parse_spec(
+        {"type": "one_cycle", "unit": "step", "max_learning_rate": 0.1, "total_steps": 30}
+    )
+    settings = OperatorSettings(scale=0.5)
+    answered = answer_epoch(
+        one_cycle, None, epoch=1, metrics={}, steps_per_epoch=10, clock_origin=0,
+        settings=settings,
+    )  # fmt: skip
+    again = interval_steps(
+        one_cycle, None, epoch=1, metrics={}, steps_per_epoch=10, clock_origin=0,
+        rule=StepRule.of(settings),
+    )  # fmt: skip
+    assert again.rates == answered.answer.step_learning_rates
+    assert again.momentums == answered.answer.step_momentums
+    assert again.momentums is not None and len(set(again.momentums)) == 10
