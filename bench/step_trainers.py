@@ -31,7 +31,7 @@ INTERVALS = (10, 100, 1000)
 TARGET_AT_100 = 0.05
 MAX_LR = 0.05
 ONE_CYCLE = {"type": "one_cycle", "unit": "step", "max_learning_rate": MAX_LR, "total_steps": STEPS}
-WARMUP_COSINE = {
+WARMUP_COSINE: dict[str, Any] = {
     "type": "transformers", "scheduler": "cosine", "learning_rate": MAX_LR,
     "num_warmup_steps": STEPS // 10, "num_training_steps": STEPS,
 }  # fmt: skip
@@ -79,7 +79,8 @@ def torch_training(client: Client) -> Training:
         for step in range(STEPS):
             rows = slice(step * BATCH, (step + 1) * BATCH)
             optimizer.zero_grad()
-            torch.nn.functional.mse_loss(model(inputs[rows]), targets[rows]).backward()
+            loss = torch.nn.functional.mse_loss(model(inputs[rows]), targets[rows])
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             stepped = time.perf_counter()
             if job is None or (step + 1) % every:
@@ -132,7 +133,7 @@ def lightning_training(client: Client) -> Training:
             }
 
     def train(every: int, job: str | None) -> TimedRun:
-        callbacks = (
+        callbacks: list[Any] = (
             []
             if job is None
             else [RemoteLearningRate(job=job, spec=ONE_CYCLE, client=client, log_rate=False)]
@@ -180,7 +181,9 @@ def transformers_training(client: Client, workdir: Any) -> Training:
             warmup_steps=WARMUP_COSINE["num_warmup_steps"] if own else 0,
             save_strategy="no", disable_tqdm=True,
         )  # fmt: skip
-        callbacks = [] if own else [RemoteLearningRate(job=job, spec=WARMUP_COSINE, client=client)]
+        callbacks: list[Any] = (
+            [] if own else [RemoteLearningRate(job=job, spec=WARMUP_COSINE, client=client)]
+        )
         trainer = Trainer(
             model=BertForSequenceClassification(config), args=arguments,
             train_dataset=samples, eval_dataset=samples[:4], callbacks=callbacks,
@@ -209,15 +212,23 @@ def run(config: BenchConfig) -> dict[str, Any]:
         for framework, train in trainings.items():
             results[framework] = {}
             for every in INTERVALS:
-                figures = paired_runs(
-                    lambda _, every=every, train=train: train(every, None),
-                    lambda index, every=every, framework=framework, train=train: train(
-                        every, f"{framework}-{every}-{index}"
-                    ),
-                    pairs,
-                    inside="scheduler",
-                )
+                local, remote = _pair(train, every, framework)
+                figures = paired_runs(local, remote, pairs, inside="scheduler")
                 if every == 100:
                     figures["target_met"] = figures["median_ratio"] <= 1 + TARGET_AT_100
                 results[framework][f"every_{every}"] = figures
     return results
+
+
+def _pair(
+    train: Training, every: int, framework: str
+) -> tuple[Callable[[int], TimedRun], Callable[[int], TimedRun]]:
+    """The local and the remote training of one pair, each given the pair's index."""
+
+    def local(_: int) -> TimedRun:
+        return train(every, None)
+
+    def remote(index: int) -> TimedRun:
+        return train(every, f"{framework}-{every}-{index}")
+
+    return local, remote
