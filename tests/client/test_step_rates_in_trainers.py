@@ -126,6 +126,34 @@ def test_a_warmup_cosine_per_step_inside_the_trainer_ends_with_its_own_scheduler
     assert client.get_job("hf-cosine").status == "completed"
 
 
+@pytest.mark.parametrize("strategy", ["epoch", "no"])
+def test_evaluations_per_epoch_or_none_give_the_intervals_of_the_trainers_own_schedule(
+    client: Client, tmp_path: Path, strategy: str
+) -> None:
+    # 64 samples in batches of 4: 16 optimizer steps per epoch, 2 epochs.
+    spec = {**WARMUP_COSINE, "num_training_steps": 32}
+    settings = {"eval_strategy": strategy, "max_steps": -1, "num_train_epochs": 2}
+    own = RatesSeen()
+    reference = hf_train(
+        tmp_path / "own", [own.transformers_callback()], lr_scheduler_type="cosine",
+        warmup_steps=spec["num_warmup_steps"], **settings,
+    )  # fmt: skip
+    remote = RatesSeen()
+    job = f"hf-{strategy}"
+    callback = lrhub_transformers.RemoteLearningRate(job=job, spec=spec, client=client)
+    trained = hf_train(
+        tmp_path / "lrhub", [callback, remote.transformers_callback()],
+        lr_scheduler_type="constant", **settings,
+    )  # fmt: skip
+    assert len(own.rates) == 32 and remote.rates == own.rates
+    for mine, theirs in zip(trained.model.parameters(), reference.model.parameters(), strict=True):
+        assert torch.equal(mine, theirs)
+    history = client.history(job).items
+    assert [len(entry.step_learning_rates or []) for entry in history] == (
+        [16, 16] if strategy == "epoch" else [32]
+    )
+
+
 class StopAt(TrainerCallback):
     """Ends training after optimizer step `step` (after its evaluation and checkpoint)."""
 
