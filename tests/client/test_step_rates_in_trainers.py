@@ -212,11 +212,12 @@ def test_resume_from_checkpoint_continues_the_job_as_the_trainers_own_scheduler_
 class Regression(pl.LightningModule):
     """A linear model under SGD with momentum; optionally torch's own OneCycleLR per step."""
 
-    def __init__(self, own_scheduler: bool = False) -> None:
+    def __init__(self, own_scheduler: bool = False, total_steps: int = BATCHES * EPOCHS) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.net = torch.nn.Linear(4, 1)
         self.own_scheduler = own_scheduler
+        self.total_steps = total_steps
         self.rates: list[float] = []
 
     def training_step(self, batch: Any, batch_idx: int) -> Any:
@@ -236,7 +237,7 @@ class Regression(pl.LightningModule):
         if not self.own_scheduler:
             return optimizer
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=0.1, total_steps=BATCHES * EPOCHS
+            optimizer, max_lr=0.1, total_steps=self.total_steps
         )
         return {
             "optimizer": optimizer,
@@ -282,6 +283,22 @@ def test_one_cycle_per_step_inside_lightning_ends_with_torchs_own_weights(
     history = client.history(job).items
     assert [entry.epoch for entry in history] == list(range(EPOCHS * 2))
     assert [len(entry.step_learning_rates or []) for entry in history] == [BATCHES // 2] * 4
+
+
+def test_with_gradient_accumulation_an_interval_counts_optimizer_steps(
+    client: Client, tmp_path: Path
+) -> None:
+    steps = BATCHES * EPOCHS // 2  # two batches per optimizer step
+    reference = Regression(own_scheduler=True, total_steps=steps)
+    fit(tmp_path / "own", reference, [], accumulate_grad_batches=2)
+    remote = Regression()
+    spec = {**ONE_CYCLE, "total_steps": steps}
+    callback = lrhub_lightning.RemoteLearningRate(job="pl-accumulate", spec=spec, client=client)
+    fit(tmp_path / "lrhub", remote, [callback], accumulate_grad_batches=2)
+    assert len(remote.rates) == steps and remote.rates == reference.rates
+    assert torch.equal(remote.net.weight, reference.net.weight)
+    history = client.history("pl-accumulate").items
+    assert [len(entry.step_learning_rates or []) for entry in history] == [2] * 4
 
 
 def fit_in_two(tmp_path: Path, module_of: Any, callback_of: Any) -> Any:
