@@ -132,7 +132,7 @@ def test_evaluations_per_epoch_or_none_give_the_intervals_of_the_trainers_own_sc
 ) -> None:
     # 64 samples in batches of 4: 16 optimizer steps per epoch, 2 epochs.
     spec = {**WARMUP_COSINE, "num_training_steps": 32}
-    settings = {"eval_strategy": strategy, "max_steps": -1, "num_train_epochs": 2}
+    settings: dict[str, Any] = {"eval_strategy": strategy, "max_steps": -1, "num_train_epochs": 2}
     own = RatesSeen()
     reference = hf_train(
         tmp_path / "own", [own.transformers_callback()], lr_scheduler_type="cosine",
