@@ -153,6 +153,21 @@ def torch_training_section(result: dict[str, Any]) -> str:
     )
 
 
+def step_trainers_section(result: dict[str, Any]) -> str:
+    frameworks = ("torch", "lightning", "transformers")
+    rows = [
+        [framework, every, figures["median_local_seconds"], figures["median_remote_seconds"],
+         figures["median_ratio"]]
+        for framework in frameworks
+        for every, figures in (
+            (key.removeprefix("every_"), value) for key, value in result[framework].items()
+        )
+    ]  # fmt: skip
+    header = ["framework", "steps per interval", "local s (median)", "remote s (median)",
+              "median pair ratio"]  # fmt: skip
+    return f"{result['pairs']} pairs, {result['steps']} optimizer steps.\n\n" + table(header, rows)
+
+
 def scale_section(result: dict[str, Any]) -> str:
     rows = [
         [
@@ -285,6 +300,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "optuna": ("Optuna, the closest peer", optuna_section),
     "training": ("Training overhead", training_section),
     "torch_training": ("PyTorch training overhead", torch_training_section),
+    "step_trainers": ("Per-step schedules inside trainers", step_trainers_section),
     "scale": ("Scale", scale_section),
     "import_time": ("Client import time", import_section),
 }
@@ -342,6 +358,15 @@ def torch_training_targets(result: dict[str, Any]) -> list[Row]:
     ]  # fmt: skip
 
 
+def step_trainers_targets(result: dict[str, Any]) -> list[Row]:
+    return [
+        [f"{framework} per-step training time, 100 steps per interval",
+         f"{result[framework]['every_100']['median_ratio']:.3f}x",
+         f"<= {result['target_at_100']}x", result[framework]["every_100"]["target_met"]]
+        for framework in ("torch", "lightning", "transformers")
+    ]  # fmt: skip
+
+
 def scale_targets(result: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for name in sorted({r["database"] for r in result["runs"]}):
@@ -385,6 +410,7 @@ TARGETS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "optuna": optuna_targets,
     "training": training_targets,
     "torch_training": torch_training_targets,
+    "step_trainers": step_trainers_targets,
     "scale": scale_targets,
     "import_time": import_targets,
 }

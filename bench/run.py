@@ -37,6 +37,7 @@ BENCHMARKS = {
     "scale": "bench.scale",
     "training": "bench.training",
     "torch_training": "bench.torch_training",
+    "step_trainers": "bench.step_trainers",
 }
 DEFAULT_RESULTS = REPOSITORY / "bench" / "results"
 

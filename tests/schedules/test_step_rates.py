@@ -1,4 +1,4 @@
-"""`step_rates` gives an answered epoch's per-step rates again, bit for bit, from its inputs and
+"""`interval_steps` gives an answered epoch's per-step rates again, bit for bit, from its inputs and
 the step rule of the operator's settings (what the service stores instead of the rates)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from lrhub.schedules import (
     StepRule,
     answer_epoch,
     fixed_rate,
+    interval_steps,
     parse_spec,
-    step_rates,
 )
 
 SPEC = parse_spec(
@@ -49,7 +49,7 @@ def test_step_rates_repeat_the_answer_under_every_setting(settings: OperatorSett
             clock_origin=2,
             settings=settings,
         )
-        again = step_rates(
+        again = interval_steps(
             SPEC,
             state,
             epoch=epoch,
@@ -58,9 +58,10 @@ def test_step_rates_repeat_the_answer_under_every_setting(settings: OperatorSett
             clock_origin=answered.clock_origin,
             rule=StepRule.of(settings),
         )
-        assert again == answered.answer.step_learning_rates
+        assert again.rates == answered.answer.step_learning_rates
+        assert again.momentums == answered.answer.step_momentums
         state = answered.decision.state
-    assert len(set(again)) > 1 or fixed_rate(settings) is not None
+    assert len(set(again.rates)) > 1 or fixed_rate(settings) is not None
 
 
 def test_fixed_rate_is_the_override_then_the_held_rate_while_paused() -> None:
@@ -68,3 +69,21 @@ def test_fixed_rate_is_the_override_then_the_held_rate_while_paused() -> None:
     assert fixed_rate(OperatorSettings(paused=True, held_rate=0.2)) == 0.2
     assert fixed_rate(OperatorSettings(held_rate=0.2)) is None
     assert fixed_rate(OperatorSettings(paused=True)) is None
+
+
+def test_interval_steps_give_the_momentums_of_the_answer_unscaled() -> None:
+    one_cycle = parse_spec(
+        {"type": "one_cycle", "unit": "step", "max_learning_rate": 0.1, "total_steps": 30}
+    )
+    settings = OperatorSettings(scale=0.5)
+    answered = answer_epoch(
+        one_cycle, None, epoch=1, metrics={}, steps_per_epoch=10, clock_origin=0,
+        settings=settings,
+    )  # fmt: skip
+    again = interval_steps(
+        one_cycle, None, epoch=1, metrics={}, steps_per_epoch=10, clock_origin=0,
+        rule=StepRule.of(settings),
+    )  # fmt: skip
+    assert again.rates == answered.answer.step_learning_rates
+    assert again.momentums == answered.answer.step_momentums
+    assert again.momentums is not None and len(set(again.momentums)) == 10

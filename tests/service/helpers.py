@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 # starlette's TestClient answers httpx2 responses when httpx2 is installed (the test group has it).
 from httpx2 import Response
 
+from lrhub.client.models import EpochAnswer
 from tests.support.problems import assert_problem
 
 PLATEAU = {
@@ -57,7 +58,9 @@ def decide(
     steps_per_epoch: int | None = None,
     **headers: str,
 ) -> dict[str, Any]:
-    """POST one epoch's decision and answer it (must succeed)."""
+    """POST one epoch's decision and answer it (must succeed). Asked with steps_per_epoch, the
+    answer's `steps` are checked to be what its compatibility lists hold, and the answer comes
+    back with the lists as a client derives them."""
     response = client.post(
         f"/v1/jobs/{job_id}/epochs/{epoch}",
         json={"metrics": metrics, "steps_per_epoch": steps_per_epoch},
@@ -65,7 +68,26 @@ def decide(
     )
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
-    return answer
+    if answer.get("steps") is None:
+        return answer
+    assert answer["step_learning_rates"] is None and answer["step_momentums"] is None, answer
+    derived = derived_step_lists(answer)
+    listed = client.post(
+        f"/v1/jobs/{job_id}/epochs/{epoch}",
+        json={"metrics": metrics, "steps_per_epoch": steps_per_epoch, "step_lists": True},
+        headers=headers,
+    ).json()
+    assert listed["replayed"] and listed["steps"] == answer["steps"], listed
+    assert derived == (listed["step_learning_rates"], listed["step_momentums"])
+    return {**answer, "step_learning_rates": derived[0], "step_momentums": derived[1]}
+
+
+def derived_step_lists(answer: dict[str, Any]) -> tuple[list[float], list[float] | None]:
+    """The per-step rates and momentums of a decision answer, computed from its `steps` as
+    the client does (`EpochAnswer.with_step_rates`, `lrhub.schedules.interval_steps`)."""
+    computed = EpochAnswer.model_validate(answer).with_step_rates()
+    assert computed.step_learning_rates is not None
+    return computed.step_learning_rates, computed.step_momentums
 
 
 def observed(epoch: int, losses: list[float] = LOSSES) -> dict[str, float]:

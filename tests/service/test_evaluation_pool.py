@@ -197,7 +197,7 @@ def test_a_pool_process_killed_mid_request_fails_that_request_alone(
         # The server goes on: another job, and the heavy job in a new pool process.
         decide_light = client.post("/v1/jobs/light/epochs/1", json={"metrics": observed(1)})
         assert decide_light.status_code == 200
-        heavy = {"metrics": {}, "steps_per_epoch": 2000}
+        heavy = {"metrics": {}, "steps_per_epoch": 2000, "step_lists": True}
         answer = client.post("/v1/jobs/heavy/epochs/0", json=heavy)
         assert answer.status_code == 200, answer.text
         expected = answer_epoch(

@@ -32,7 +32,9 @@ def test_steps_per_epoch_over_its_setting_is_refused_and_the_setting_raises_it(
         assert "50" in refusal(over, "steps_per_epoch", "LRHUB_MAX_STEPS_PER_EPOCH")
         # Nothing was decided: the refused request left no trace in the history.
         assert api.get("/v1/jobs/j/epochs").json()["items"] == []
-        within = api.post("/v1/jobs/j/epochs/0", json={"metrics": {}, "steps_per_epoch": 50})
+        within = api.post(
+            "/v1/jobs/j/epochs/0", json={"metrics": {}, "steps_per_epoch": 50, "step_lists": True}
+        )
         assert within.status_code == 200
         assert len(within.json()["step_learning_rates"]) == 50
 

@@ -245,6 +245,11 @@ def stream_params(
     return params
 
 
+def _decision(response: httpx.Response) -> EpochAnswer:
+    """A decision with its step rates computed here from its `steps` (none cross the wire)."""
+    return _DECISION.validate_json(response.content).with_step_rates()
+
+
 def decide(
     job_id: str,
     epoch: int,
@@ -261,7 +266,7 @@ def decide(
     return Call(
         "POST",
         f"/v1/jobs/{_segment(job_id)}/epochs/{epoch}",
-        _model(_DECISION),
+        _decision,
         body=body,
         has_body=True,
     )

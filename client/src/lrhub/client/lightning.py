@@ -8,6 +8,7 @@ ratios, `on_error`, the outage buffer, the stop signal and the job's lifecycle a
 
 from __future__ import annotations
 
+import math
 from typing import Any, Unpack
 
 import lightning.pytorch as pl
@@ -80,8 +81,11 @@ class RemoteLearningRate(pl.Callback):
             )
         optimizer = trainer.optimizers[0]
         if self.scheduler is None or self.scheduler.optimizer is not optimizer:
+            steps = _steps_between_validations(trainer)
             self.scheduler = RemoteScheduler(
                 optimizer,
+                per_step=steps is not None,
+                steps_per_epoch=steps,
                 monitor=self._monitor,
                 reduce_metrics=self.reduce_metrics,
                 **self._options,
@@ -107,9 +111,18 @@ class RemoteLearningRate(pl.Callback):
             return
         if self._validated is not None:
             metrics, self._validated = self._validated, None
-            scheduler.step(metrics)
+            scheduler.end_interval(metrics)
         if scheduler.should_stop:
             trainer.should_stop = True
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
+    ) -> None:
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        # The rate of this optimizer step (a step-counted spec changes it at every one).
+        scheduler.before_optimizer_step()
         if self.log_rate:
             for name, rate in zip(self._names, scheduler.get_last_lr(), strict=True):
                 pl_module.log(name, rate, on_step=True, on_epoch=False)
@@ -138,6 +151,28 @@ class RemoteLearningRate(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore `state_dict()`; applied when training starts (the optimizer exists then)."""
         self._restored = dict(state_dict) if state_dict else None
+
+
+def _steps_between_validations(trainer: pl.Trainer) -> int | None:
+    """The optimizer steps from one validation to the next (or of the whole fit without
+    validation): the steps of one job epoch. None when the fit has no known end and no
+    validation."""
+    accumulate = max(1, int(trainer.accumulate_grad_batches))
+    batches = trainer.num_training_batches
+    # enable_validation: a validation loader, a validation_step and limit_val_batches > 0.
+    check = trainer.val_check_batch
+    if (
+        trainer.enable_validation
+        and check is not None
+        and math.isfinite(check)
+        and math.isfinite(batches)
+    ):
+        every = int(check)
+        if every >= batches:  # validation at the end of every n-th epoch
+            every = int(batches) * (trainer.check_val_every_n_epoch or 1)
+        return max(1, math.ceil(every / accumulate))
+    total = trainer.estimated_stepping_batches
+    return int(total) if math.isfinite(total) and total >= 1 else None
 
 
 def _rate_names(optimizer: Any) -> list[str]:

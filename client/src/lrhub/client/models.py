@@ -144,8 +144,28 @@ class ScheduleVersionRef(_Model):
     version: int | None = None
 
 
+class StepInputs(_Model):
+    """What an epoch's per-step rates follow from (a decision asked with steps_per_epoch):
+    `lrhub.schedules.interval_steps` computes them from these, as the service would."""
+
+    steps_per_epoch: int
+    spec: JsonObject
+    state_before: JsonObject | None = None
+    metrics: dict[str, float] | None = None
+    clock_origin: int = 0
+    scale: float = 1.0
+    fixed: float | None = None
+    cooldown: JsonObject | None = None
+    """The started cooldown that replaced the schedule's rates, as `Cooldown.as_document`."""
+
+
 class EpochAnswer(_Model):
-    """The service's answer for one epoch of one job."""
+    """The service's answer for one epoch of one job.
+
+    Asked with steps_per_epoch, the service answers `steps` (what the epoch's step rates follow
+    from) and the client computes `step_learning_rates` and `step_momentums` from it with the
+    shared engine (`with_step_rates`), so the k rates never cross the wire.
+    """
 
     job_id: str
     epoch: int
@@ -163,6 +183,34 @@ class EpochAnswer(_Model):
     gap: int = 0
     state: JsonObject = Field(default_factory=dict)
     decided_at: datetime
+    steps: StepInputs | None = None
+
+    def with_step_rates(self) -> EpochAnswer:
+        """This answer with its per-step rates (and momentums, where scheduled) computed from
+        `steps` by `lrhub.schedules.interval_steps`; itself when it has them or no `steps`."""
+        inputs = self.steps
+        if inputs is None or self.step_learning_rates is not None:
+            return self
+        # Imported here: `import lrhub.client` stays free of the engine.
+        from lrhub.schedules import Cooldown, StepRule, interval_steps, parse_spec
+
+        computed = interval_steps(
+            parse_spec(inputs.spec, stored=True),
+            inputs.state_before,
+            epoch=self.epoch,
+            metrics=inputs.metrics,
+            steps_per_epoch=inputs.steps_per_epoch,
+            clock_origin=inputs.clock_origin,
+            rule=StepRule(
+                scale=inputs.scale,
+                fixed=inputs.fixed,
+                cooldown=Cooldown.of_document(inputs.cooldown) if inputs.cooldown else None,
+            ),
+        )
+        momentums = computed.momentums if self.momentum is not None else None
+        return self.model_copy(
+            update={"step_learning_rates": computed.rates, "step_momentums": momentums}
+        )
 
 
 class Applied(_Model):

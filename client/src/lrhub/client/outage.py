@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ._sync import Client
 from .errors import LrhubError, RateLimited, ServerError, ServiceUnavailable, TransportError
@@ -91,6 +91,16 @@ class PendingEpochs:
         metrics_copy = None if metrics is None else dict(metrics)
         self._epochs.append(PendingEpoch(epoch, metrics_copy, steps_per_epoch, end_only, applied))
         return full
+
+    def name_metric(self, placeholder: str, name: str) -> None:
+        """Report the metric queued under `placeholder` as `name` (known only now)."""
+        for index, pending in enumerate(self._epochs):
+            if pending.metrics is not None and placeholder in pending.metrics:
+                metrics = {
+                    (name if key == placeholder else key): value
+                    for key, value in pending.metrics.items()
+                }
+                self._epochs[index] = replace(pending, metrics=metrics)
 
     def flush(self, client: Client, job_id: str) -> EpochAnswer | None:
         """Send every pending report in order; the answer of the last one (None when it is an

@@ -8,12 +8,16 @@ drive a `RemoteScheduler` on the trainer's optimizer.
 
 from __future__ import annotations
 
+import math
 import numbers
+import warnings
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal, Unpack
 
 import torch
+
+from lrhub.schedules import ScheduleError, needs_steps_per_epoch, parse_spec
 
 from .models import Applied, EpochAnswer
 from .training import (
@@ -26,6 +30,7 @@ from .training import (
 )
 from .training.distributed import Ranks
 from .training.momentum import ScheduledMomentum
+from .training.run import MONITOR_PLACEHOLDER
 
 #: What `step()` takes as the metrics of the epoch that just ended.
 Metrics = Mapping[str, Any] | float | torch.Tensor | None
@@ -121,11 +126,15 @@ class RemoteScheduler(UsesJobRun):
         self._asked_with: dict[str, float] | None = {}
         self._step_rates: list[float] | None = None
         self._last_loss: float | None = None
+        # Whether the interval's first optimizer step ran (`before_optimizer_step`).
+        self._interval_started = False
+        self._overran = False
         self._momentum = ScheduledMomentum(optimizer)
         #: The process group this scheduler trains in; rank 0 alone talks to lrhub.
         self.ranks = Ranks.detect()
         self.reduce_metrics = reduce_metrics
-        self._apply(self.ranks.share(self._first_answer))
+        with self.run.single_attempts():
+            self._apply(self.ranks.share(self._first_answer))
 
     def get_last_lr(self) -> list[float]:
         """The rate of every parameter group, as the scheduler last set (or held) it."""
@@ -144,6 +153,17 @@ class RemoteScheduler(UsesJobRun):
                 self._set_step_rate()
                 return
             self.step_in_epoch = 0
+        self.end_interval(metrics, applied=applied)
+
+    def end_interval(self, metrics: Metrics = None, *, applied: Applied | None = None) -> None:
+        """Report the metrics of the epoch (interval) that just ended and set the next one's
+        rate, whatever its steps so far: what `step()` does after an epoch's last batch. The
+        Lightning and Transformers callbacks call it after each validation (evaluation), with
+        what the interval `applied` (as `step`)."""
+        if self.finished:
+            return
+        self.step_in_epoch = 0
+        self._interval_started = False
         reported = self._reported(metrics)
         ended = self.last_epoch
         if self.epochs is not None and ended + 1 >= self.epochs:
@@ -159,6 +179,18 @@ class RemoteScheduler(UsesJobRun):
         self.last_epoch = ended + 1
         self._asked_with = reported
         self._apply(answer)
+
+    def before_optimizer_step(self) -> None:
+        """Set the rate of the optimizer step about to run (per_step): the interval's first
+        step keeps the rate its decision set, every later one moves to the next step's rate.
+        Past the interval's `steps_per_epoch` steps the last step's rate stays (warned once)."""
+        if self.finished or not self.per_step:
+            return
+        if not self._interval_started:
+            self._interval_started = True
+            return
+        self.step_in_epoch += 1
+        self._set_step_rate()
 
     def finish(
         self,
@@ -199,6 +231,7 @@ class RemoteScheduler(UsesJobRun):
             "job": self.job,
             "last_epoch": self.last_epoch,
             "step_in_epoch": self.step_in_epoch,
+            "interval_started": self._interval_started,
             "steps_per_epoch": self.steps_per_epoch,
             "asked_with": None if self._asked_with is None else dict(self._asked_with),
             "base_lrs": list(self.base_lrs),
@@ -223,6 +256,8 @@ class RemoteScheduler(UsesJobRun):
             )
         self.last_epoch = int(state_dict["last_epoch"])
         self.step_in_epoch = int(state_dict["step_in_epoch"])
+        # Saved after a step ran when absent (states of schedulers driven by step() alone).
+        self._interval_started = bool(state_dict.get("interval_started", True))
         asked_with = state_dict["asked_with"]
         self._asked_with = None if asked_with is None else dict(asked_with)
         self.base_lrs = [float(rate) for rate in state_dict["base_lrs"]]
@@ -262,6 +297,7 @@ class RemoteScheduler(UsesJobRun):
 
     def _first_answer(self) -> EpochAnswer | None:
         self.run.start()
+        self._refuse_unapplicable()
         return self.run.ask(lambda: self.run.decide(0, {}, **self._steps()))
 
     def _steps(self) -> dict[str, Any]:
@@ -276,11 +312,13 @@ class RemoteScheduler(UsesJobRun):
             self._last_loss = loss_of(metrics)
             return self._reduced(reported_metrics(metrics))
         if isinstance(metrics, torch.Tensor | numbers.Real):
+            name = self._monitor_name()
             # Averaged before it is named: only rank 0 knows the spec's monitor.
             value = self._reduced({"value": float(metrics)}).get("value", float(metrics))
-            logs = {self._monitor_name(): value}
-            self._last_loss = loss_of(logs)
-            return reported_metrics(logs)
+            self._last_loss = loss_of({name: value})
+            if name == MONITOR_PLACEHOLDER:  # named by the run before it is sent
+                return {name: value} if math.isfinite(value) else {}
+            return reported_metrics({name: value})
         raise TypeError(
             "RemoteScheduler.step() takes the epoch's metrics as a mapping of names to numbers "
             f"or one number, not {type(metrics).__name__}"
@@ -290,11 +328,15 @@ class RemoteScheduler(UsesJobRun):
         return self.ranks.mean(metrics) if self.reduce_metrics else metrics
 
     def _monitor_name(self) -> str:
-        if self._monitor is None:
-            spec = self.run.job_spec()
-            self._monitor = _monitor_of(spec) if spec is not None else None
-            self._monitor = self._monitor or "loss"
-        return self._monitor
+        """The name a bare number is reported under: `monitor`, else the spec's; while the
+        spec is not known (the service was down from the start) a placeholder that the run
+        names once the service has described the job."""
+        if self._monitor is not None:
+            return self._monitor
+        spec = self.run.job_spec() or self.run.spec
+        if spec is None:
+            return MONITOR_PLACEHOLDER
+        return self.run.monitor() or "loss"
 
     def _apply(self, answer: EpochAnswer | None) -> None:
         """Set the rates of an answer; None (held during an outage) keeps the current ones."""
@@ -313,7 +355,35 @@ class RemoteScheduler(UsesJobRun):
         rates = self._step_rates
         if rates is not None and self.step_in_epoch < len(rates):
             self._set_rates(rates[self.step_in_epoch])
+        elif rates is not None and not self._overran:
+            self._overran = True
+            warnings.warn(
+                f"lrhub job {self.job!r}: epoch {self.last_epoch} runs more than its "
+                f"steps_per_epoch={self.steps_per_epoch} optimizer steps; its last step's rate "
+                "stays until the next decision",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         self._momentum.at_step(self.step_in_epoch)
+
+    def _refuse_unapplicable(self) -> None:
+        """Raise at the start of training for a spec this scheduler cannot apply: one counting
+        steps (unit "step") without per_step, which would otherwise hold one rate per epoch."""
+        spec = self.run.job_spec()
+        if self.per_step or spec is None:
+            return
+        try:
+            counts_steps = needs_steps_per_epoch(parse_spec(spec, stored=True))
+        except ScheduleError:
+            return  # the service refuses it with its own words at the first decision
+        if counts_steps:
+            self.finished = True
+            self.run.finish("failed")
+            raise ValueError(
+                f'lrhub job {self.job!r} runs a spec that counts steps (unit "step"): give '
+                "RemoteScheduler per_step=True and steps_per_epoch, and call step() after "
+                "every batch, or use a spec counted in epochs"
+            )
 
     def _set_rates(self, rate: float) -> None:
         """The first group gets `rate`, every other its ratio to the first's initial rate."""
@@ -321,18 +391,3 @@ class RemoteScheduler(UsesJobRun):
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = rate if base == first else rate * (base / first)
         self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
-
-
-def _monitor_of(spec: Mapping[str, Any]) -> str | None:
-    """The metric a spec watches: its own `monitor`, or the first one a nested spec has."""
-    monitor = spec.get("monitor")
-    if isinstance(monitor, str):
-        return monitor
-    for value in spec.values():
-        nested = [value] if isinstance(value, Mapping) else value
-        if isinstance(nested, list):
-            for item in nested:
-                found = _monitor_of(item) if isinstance(item, Mapping) else None
-                if found:
-                    return found
-    return None

@@ -8,6 +8,7 @@ ratios, `on_error`, the outage buffer, the stop signal and the job's lifecycle a
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any, Unpack
@@ -83,13 +84,41 @@ class RemoteLearningRate(TrainerCallback):
                 stacklevel=2,
             )
         if self.scheduler is None or self.scheduler.optimizer is not optimizer:
+            steps = _steps_between_evaluations(args, state)
             self.scheduler = RemoteScheduler(
                 optimizer,
+                per_step=steps is not None,
+                steps_per_epoch=steps,
                 monitor=self._monitor,
                 reduce_metrics=self.reduce_metrics,
                 **self._options,
             )
         self._evaluated = None
+        if state.global_step > 0:
+            self._resume(state)
+
+    def _resume(self, state: TrainerState) -> None:
+        """Continue the job where `resume_from_checkpoint` continues the training: the
+        Trainer's restored step counter gives the job epoch and its step, the decision of that
+        epoch is asked again (a replay), and an evaluation the checkpoint was saved right after
+        is reported before the next step, as it would have been."""
+        scheduler = self.scheduler
+        assert scheduler is not None
+        every = scheduler.steps_per_epoch
+        if every is None:
+            return
+        epoch, step = divmod(state.global_step, every)
+        if step == 0:
+            epoch, step = epoch - 1, every
+            self._evaluated = _evaluation_at(state, state.global_step)
+        resumed = {
+            **scheduler.state_dict(),
+            "last_epoch": epoch,
+            "step_in_epoch": step - 1,
+            "interval_started": True,
+            "asked_with": None,  # a decided epoch: the service answers it as stored
+        }
+        scheduler.load_state_dict(resumed)
 
     def on_evaluate(
         self,
@@ -111,10 +140,12 @@ class RemoteLearningRate(TrainerCallback):
             return
         if self._evaluated is not None:
             metrics, self._evaluated = self._evaluated, None
-            scheduler.step(metrics, applied=self._used)
+            scheduler.end_interval(metrics, applied=self._used)
             self._overridden = False
         if scheduler.should_stop:
             control.should_training_stop = True
+        # The rate of this optimizer step (a step-counted spec changes it at every one).
+        scheduler.before_optimizer_step()
         self._restore_rates()
 
     def on_optimizer_step(
@@ -163,3 +194,25 @@ class RemoteLearningRate(TrainerCallback):
         if self.scheduler is not None:
             self.scheduler.finish(self._evaluated, applied=self._used)
             self._evaluated = None
+
+
+def _steps_between_evaluations(args: TrainingArguments, state: TrainerState) -> int | None:
+    """The optimizer steps from one evaluation to the next (or of the whole training without
+    evaluation): the steps of one job epoch. None when they are not known."""
+    strategy = str(args.eval_strategy).rsplit(".", 1)[-1].lower()
+    if strategy == "steps" and args.eval_steps:
+        every = args.eval_steps
+        if every < 1:  # a fraction of the training, as the Trainer reads it
+            every = math.ceil(state.max_steps * every)
+        return max(1, int(every))
+    if strategy == "epoch" and state.num_train_epochs:
+        return max(1, math.ceil(state.max_steps / state.num_train_epochs))
+    return state.max_steps if state.max_steps and state.max_steps > 0 else None
+
+
+def _evaluation_at(state: TrainerState, step: int) -> dict[str, Any] | None:
+    """The metrics of the evaluation logged at `step` (as `on_evaluate` had them), if any."""
+    for entry in reversed(state.log_history):
+        if entry.get("step") == step and any(name.startswith("eval_") for name in entry):
+            return {name: v for name, v in entry.items() if name not in ("epoch", "step")}
+    return None

@@ -11,6 +11,7 @@ from .operators import (
     Answer,
     AnsweredEpoch,
     Cooldown,
+    IntervalSteps,
     OperatorSettings,
     StepRule,
     answer_epoch,
@@ -18,8 +19,7 @@ from .operators import (
     apply_operator_settings,
     effective_clock_origin,
     fixed_rate,
-    step_momentums,
-    step_rates,
+    interval_steps,
 )
 from .previews import Preview, preview
 from .specs import (
@@ -41,6 +41,7 @@ __all__ = [
     "Decision",
     "EvaluationError",
     "ExpressionError",
+    "IntervalSteps",
     "OperatorSettings",
     "Preview",
     "ScheduleError",
@@ -56,12 +57,11 @@ __all__ = [
     "error_location",
     "evaluation_cost",
     "fixed_rate",
+    "interval_steps",
     "is_metric_name",
     "needs_steps_per_epoch",
     "parse_spec",
     "preview",
     "refuse_negative_zero",
     "spec_to_json",
-    "step_momentums",
-    "step_rates",
 ]

@@ -269,7 +269,7 @@ def answer_epoch(
 class StepRule:
     """What the operator's settings made of an epoch's per-step rates: every step `fixed`, or
     the schedule's rates x `scale`. With the decision's inputs it gives the step rates again,
-    so they need not be stored or sent (`step_rates`)."""
+    so they need not be stored or sent (`interval_steps`)."""
 
     scale: float = 1.0
     fixed: float | None = None
@@ -285,7 +285,15 @@ class StepRule:
         return cls(scale=settings.scale, fixed=fixed, cooldown=cooldown)
 
 
-def step_rates(
+@dataclass(frozen=True)
+class IntervalSteps:
+    """The per-step rates (and momentums, where the spec schedules them) of one interval."""
+
+    rates: list[float]
+    momentums: list[float] | None
+
+
+def interval_steps(
     spec: Spec,
     state_before: Mapping[str, Any] | None,
     *,
@@ -294,12 +302,16 @@ def step_rates(
     steps_per_epoch: int,
     clock_origin: int,
     rule: StepRule,
-) -> list[float]:
-    """The per-step rates of an epoch answered with `answer_epoch`, from what it was decided
-    with (the state before it, its metrics, the effective clock origin it answered) and the
-    step rule of the settings then: the same floats, bit for bit, since the engine is pure.
+) -> IntervalSteps:
+    """The per-step rates and momentums of an interval (an epoch of `steps_per_epoch` steps)
+    answered with `answer_epoch`, from what it was decided with (the state before it, its
+    metrics, the effective clock origin it answered) and the step rule of the settings then:
+    the same floats, bit for bit, since the engine is pure.
 
-    Raises the engine's `EvaluationError` when the spec gives no rate here.
+    The one way every side gets an interval's step rates: the service for its history,
+    series and replays, the client from a decision's `steps` (so no k-element lists cross the
+    wire). The operator's settings change rates only, never momentums. Raises the engine's
+    `EvaluationError` when the spec gives no rate here.
     """
     decision = decide(
         spec,
@@ -317,27 +329,4 @@ def step_rates(
             answer, rule.cooldown, epoch=epoch, steps_per_epoch=steps_per_epoch
         )
     assert answer.step_learning_rates is not None
-    return answer.step_learning_rates
-
-
-def step_momentums(
-    spec: Spec,
-    state_before: Mapping[str, Any] | None,
-    *,
-    epoch: int,
-    metrics: Mapping[str, float] | None,
-    steps_per_epoch: int,
-    clock_origin: int,
-) -> list[float] | None:
-    """The per-step momentums (beta1) of an epoch answered with `answer_epoch`, derived again
-    like `step_rates` (the operator's settings change rates only); None where the spec
-    schedules no momentum."""
-    decision = decide(
-        spec,
-        state_before,
-        epoch=epoch,
-        metrics=metrics,
-        steps_per_epoch=steps_per_epoch,
-        clock_origin=clock_origin,
-    )
-    return decision.step_momentums
+    return IntervalSteps(rates=answer.step_learning_rates, momentums=decision.step_momentums)

@@ -4,7 +4,8 @@ docstring), and what the adapters built on it share."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, Unpack
 
@@ -25,6 +26,10 @@ ResultT = TypeVar("ResultT")
 # the buffer and the breaker deal with these. Not a `JobConflict`: the job exists with another
 # schedule than the one given, which the caller hears of whatever `on_error` says.
 _UNANSWERED = (TransportError, ProblemError, ServiceDown)
+
+#: The name a bare number is reported under while the spec's `monitor` is not known yet (the
+#: service never described the job): renamed before it is sent. No metric can have it.
+MONITOR_PLACEHOLDER = "lrhub:monitor"
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,27 @@ class JobRun:
 
     # -- the lifecycle -------------------------------------------------------------------------
 
+    @contextmanager
+    def single_attempts(self) -> Iterator[None]:
+        """Calls inside make one attempt each, without the client's retry ladder: an adapter's
+        construction then blocks about one `timeout` at most against a service that accepts
+        connections and never answers (the breaker makes the calls after a failed one fail
+        fast). The training's later calls retry as configured."""
+        patient = self.client
+        quick = replace(_ClientConfig.of(patient), max_retries=0).client()
+        self.client = quick
+        try:
+            yield
+        finally:
+            self.client = patient
+            quick.close()
+
+    def monitor(self) -> str | None:
+        """The metric the job's spec watches (its plateau's `monitor`), from the spec the
+        service described or else the one given; None while neither is known."""
+        spec = self.job_spec() or self.spec
+        return None if spec is None else monitor_of(spec)
+
     def start(self) -> Job | None:
         """Register the job (idempotent: a restarted process gets its own job back); the job,
         or None when the service could not be reached and `on_error` is not "raise"."""
@@ -140,7 +166,11 @@ class JobRun:
         if self.on_error == "raise":
             self._ensure_registered()
             return self.client.decide(
-                self.job, epoch, metrics=metrics, steps_per_epoch=steps_per_epoch, applied=applied
+                self.job,
+                epoch,
+                metrics=self._named(metrics),
+                steps_per_epoch=steps_per_epoch,
+                applied=applied,
             )
         self._buffer(epoch, metrics, steps_per_epoch, end_only=False, applied=applied)
         try:
@@ -164,7 +194,9 @@ class JobRun:
         crashes.track(self)
         if self.on_error == "raise":
             self._ensure_registered()
-            self.client.report_epoch_end(self.job, epoch, metrics=metrics, applied=applied)
+            self.client.report_epoch_end(
+                self.job, epoch, metrics=self._named(metrics) or {}, applied=applied
+            )
             return
         self._buffer(epoch, metrics, None, end_only=True, applied=applied)
         try:
@@ -284,6 +316,7 @@ class JobRun:
             raise ServiceDown("lrhub failed recently and does not answer its probe yet")
         try:
             self._ensure_registered()
+            self._pending.name_metric(MONITOR_PLACEHOLDER, self.monitor() or "loss")
             decision = self._pending.flush(self.client, self.job)
         except LrhubError as error:
             if is_outage(error):
@@ -291,6 +324,13 @@ class JobRun:
             raise
         self._failing = False
         return decision
+
+    def _named(self, metrics: Mapping[str, float] | None) -> dict[str, float] | None:
+        """`metrics` with a bare number's placeholder named after the spec's monitor."""
+        if metrics is None:
+            return None
+        name = self.monitor() or "loss"
+        return {(name if key == MONITOR_PLACEHOLDER else key): v for key, v in metrics.items()}
 
     def _answer_locally(
         self, epoch: int, metrics: Mapping[str, float] | None, steps_per_epoch: int | None
@@ -371,3 +411,18 @@ class JobRun:
             RuntimeWarning,
             stacklevel=4,
         )
+
+
+def monitor_of(spec: Mapping[str, Any]) -> str | None:
+    """The metric a spec watches: its own `monitor`, or the first one a nested spec has."""
+    monitor = spec.get("monitor")
+    if isinstance(monitor, str):
+        return monitor
+    for value in spec.values():
+        nested = [value] if isinstance(value, Mapping) else value
+        if isinstance(nested, list):
+            for item in nested:
+                found = monitor_of(item) if isinstance(item, Mapping) else None
+                if found:
+                    return found
+    return None

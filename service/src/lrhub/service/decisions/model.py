@@ -122,6 +122,9 @@ class DecisionReply:
     applied: AppliedReport | None = None
     """What the job applied during the epoch before, as this request reported and it was
     recorded (None when it reported nothing, or nothing was recorded)."""
+    spec: str | None = None
+    """The spec text the decision was made with (its per-step rates follow from it); None when
+    it is no longer kept."""
 
     @property
     def reductions_made(self) -> int:

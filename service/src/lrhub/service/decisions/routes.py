@@ -102,7 +102,10 @@ def _decide_and_answer(
     context.metrics.record_decision(decided.kind, decided.reductions_made)
     context.metrics.record_applied(decided.applied.drift if decided.applied else None)
     replayed = decided.kind is DecisionKind.REPLAYED
-    return model_response(EpochAnswer.of(decided.record, replayed=replayed))
+    answer = EpochAnswer.of(
+        decided.record, replayed=replayed, spec_text=decided.spec, step_lists=body.step_lists
+    )
+    return model_response(answer)
 
 
 @router.put("/{job_id}/epochs/{epoch}/metrics", response_model=HistoryEntry)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 from json.encoder import encode_basestring_ascii
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -40,6 +41,12 @@ class DecisionRequest(RequestBody):
         description="What the optimizer applied during epoch-1, recorded on its decision when "
         "it is the job's last one.",
     )
+    step_lists: bool = Field(
+        default=False,
+        description="With steps_per_epoch: also answer the epoch's k rates (and momentums) as "
+        "the lists `step_learning_rates` and `step_momentums`, for clients from before `steps` "
+        "existed. By default they are null and `steps` carries what they follow from.",
+    )
 
 
 class EpochEnd(RequestBody):
@@ -58,19 +65,72 @@ class ScheduleVersionRef(BaseModel):
     version: int | None
 
 
+class StepInputs(BaseModel):
+    """What an epoch's per-step rates follow from: `lrhub.schedules.interval_steps(spec,
+    state_before, epoch=epoch, metrics=metrics, steps_per_epoch=steps_per_epoch,
+    clock_origin=clock_origin, rule=StepRule(scale, fixed, Cooldown.of_document(cooldown)))`
+    gives them (and the momentums), bit for bit as the service would."""
+
+    steps_per_epoch: int
+    spec: dict[str, Any] = Field(description="The spec the epoch was decided with.")
+    state_before: dict[str, Any] | None = Field(
+        description="The engine's state before the epoch (null: a fresh start)."
+    )
+    metrics: dict[str, float] | None = Field(
+        description="The metrics the epoch was decided from (observed at the end of the one "
+        "before)."
+    )
+    clock_origin: int = Field(description="The effective clock origin the epoch was decided at.")
+    scale: float = Field(description="The operator's scale applied to every step's rate.")
+    fixed: float | None = Field(
+        description="The rate every step is fixed to (override, or the rate held while "
+        "paused); null when the schedule's rates x scale apply."
+    )
+    cooldown: dict[str, Any] | None = Field(
+        default=None,
+        description="The started cooldown that replaced the schedule's rates "
+        "(`Cooldown.as_document`); null when none did.",
+    )
+
+    @classmethod
+    def of(cls, record: NewDecision, spec_text: str | None) -> StepInputs | None:
+        """The inputs of a decision made with steps_per_epoch; None for any other, or when its
+        spec is no longer kept."""
+        if record.steps_per_epoch is None or record.step_scale is None or spec_text is None:
+            return None
+        return cls(
+            steps_per_epoch=record.steps_per_epoch,
+            spec=json.loads(spec_text),
+            state_before=record.state_before,
+            metrics=record.metrics,
+            clock_origin=record.clock_origin,
+            scale=record.step_scale,
+            fixed=record.step_fixed,
+            cooldown=record.step_cooldown,
+        )
+
+
 class EpochAnswer(BaseModel):
     """The rate for one epoch of a job: the schedule's decision after the operator's settings."""
 
     job_id: str
     epoch: int
     learning_rate: float
-    step_learning_rates: list[float] | None
+    step_learning_rates: list[float] | None = Field(
+        description="The epoch's per-step rates, only when asked with step_lists (else null: "
+        "`steps` gives them)."
+    )
     momentum: float | None = Field(
         description="The momentum (SGD, RMSprop) or beta1 (Adam family) the schedule sets for "
         "the epoch (its first step's); null when it schedules none."
     )
     step_momentums: list[float] | None = Field(
-        description="The epoch's per-step momentums, with steps_per_epoch and a momentum."
+        description="The epoch's per-step momentums, with step_lists and a momentum."
+    )
+    steps: StepInputs | None = Field(
+        default=None,
+        description="With steps_per_epoch: what the epoch's per-step rates and momentums follow "
+        "from, for `lrhub.schedules.interval_steps` on the client.",
     )
     reason: str
     stop: bool
@@ -82,15 +142,28 @@ class EpochAnswer(BaseModel):
     decided_at: datetime
 
     @classmethod
-    def of(cls, record: NewDecision, *, replayed: bool) -> EpochAnswer:
-        """The answer for a decision, stored now (`replayed` false) or before."""
+    def of(
+        cls,
+        record: NewDecision,
+        *,
+        replayed: bool,
+        spec_text: str | None,
+        step_lists: bool,
+    ) -> EpochAnswer:
+        """The answer for a decision, stored now (`replayed` false) or before: with the inputs
+        of its step rates (`spec_text` is its spec), and the k-element lists only when
+        `step_lists` (or when they cannot be derived)."""
+        steps = StepInputs.of(record, spec_text)
+        # A decision stored with its lists (before 0.2.0) has no inputs to derive them from.
+        lists = step_lists or steps is None
         return cls(
             job_id=record.job_id,
             epoch=record.epoch,
             learning_rate=record.learning_rate,
-            step_learning_rates=record.step_learning_rates,
+            step_learning_rates=record.step_learning_rates if lists else None,
             momentum=record.momentum,
-            step_momentums=record.step_momentums,
+            step_momentums=record.step_momentums if lists else None,
+            steps=steps,
             reason=record.reason,
             stop=record.stop,
             schedule=ScheduleVersionRef(name=record.schedule_name, version=record.schedule_version),

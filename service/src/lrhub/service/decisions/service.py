@@ -33,8 +33,7 @@ from lrhub.schedules import (
     StepRule,
     answer_epoch,
     effective_clock_origin,
-    step_momentums,
-    step_rates,
+    interval_steps,
 )
 from lrhub.service.auth.principal import Principal
 from lrhub.service.catalog import store as catalog_store
@@ -162,8 +161,7 @@ def decide_epoch(
                 known = stored.metrics if metrics is None else dict(metrics)
                 if known == stored.metrics and steps_per_epoch in (None, stored.steps_per_epoch):
                     _mark_seen(engine, job_id)
-                    replayed = _replayed(engine, evaluator, read.job, stored)
-                    return DecisionReply(record=replayed, kind=DecisionKind.REPLAYED)
+                    return _replayed(engine, evaluator, read.job, stored)
                 epoch_metrics = known
             rewound_from = stored
         if epoch_metrics is None and epoch > 0:
@@ -204,10 +202,10 @@ def _check_applied(
     rate, derived again, when it was decided with steps_per_epoch); None when the epoch has no
     decision in force."""
     with single_statement_read(engine) as connection:
-        decision = decision_store.active_decision(connection, job.job_id, epoch)
-    if decision is None:
+        stored = decision_store.active_decision(connection, job.job_id, epoch)
+    if stored is None:
         return None
-    decision = _replayed(engine, evaluator, job, decision)
+    decision = _replayed(engine, evaluator, job, stored).record
     in_force = decision.learning_rate
     if decision.step_learning_rates:
         in_force = decision.step_learning_rates[-1]
@@ -332,7 +330,7 @@ def _decide(
         cooldown=_cooldown_document(answered.cooldown),
     )
     kind = DecisionKind.REWOUND if rewound else DecisionKind.NEW
-    result = DecisionReply(record=record, kind=kind)
+    result = DecisionReply(record=record, kind=kind, spec=job.spec)
     ended = epoch - 1 if metrics is not None and previous_epoch == epoch - 1 else None
     return _Decided(
         job=after,
@@ -571,9 +569,9 @@ def _with_step_rates(
     spec = load_spec(spec_text)
     cost = evaluation_steps(spec, decision.steps_per_epoch)
     try:
-        rates = evaluator.run(
+        steps = evaluator.run(
             cost,
-            step_rates,
+            interval_steps,
             spec,
             decision.state_before,
             epoch=decision.epoch,
@@ -590,29 +588,20 @@ def _with_step_rates(
                 ),
             ),
         )
-        momentums = None
-        if decision.momentum is not None:
-            momentums = evaluator.run(
-                cost,
-                step_momentums,
-                spec,
-                decision.state_before,
-                epoch=decision.epoch,
-                metrics=decision.metrics,
-                steps_per_epoch=decision.steps_per_epoch,
-                clock_origin=decision.clock_origin,
-            )
     except EvaluationError:
         return decision  # it gave these rates once; a spec that no longer does has none to show
-    return replace(decision, step_learning_rates=rates, step_momentums=momentums)
+    momentums = steps.momentums if decision.momentum is not None else None
+    return replace(decision, step_learning_rates=steps.rates, step_momentums=momentums)
 
 
 def _replayed(
     engine: Engine, evaluator: Evaluator, job: StoredJob, stored: StoredDecision
-) -> StoredDecision:
-    """A stored decision answered again, with its per-step rates."""
-    if not _derives_step_rates(stored) or spec_key(job.spec) == stored.spec_key:
-        return _with_step_rates(stored, job.spec, evaluator)
-    with single_statement_read(engine) as connection:
-        texts = decision_store.spec_texts_of(connection, [stored.spec_key])
-    return _with_step_rates(stored, texts.get(stored.spec_key), evaluator)
+) -> DecisionReply:
+    """A stored decision answered again, with its per-step rates and the spec text they follow
+    from."""
+    text: str | None = job.spec
+    if _derives_step_rates(stored) and spec_key(job.spec) != stored.spec_key:
+        with single_statement_read(engine) as connection:
+            text = decision_store.spec_texts_of(connection, [stored.spec_key]).get(stored.spec_key)
+    record = _with_step_rates(stored, text, evaluator)
+    return DecisionReply(record=record, kind=DecisionKind.REPLAYED, spec=text)
