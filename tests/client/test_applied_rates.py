@@ -113,9 +113,13 @@ def test_lightning_an_override_in_the_module_is_drift_at_its_interval(
     from tests.client.test_lightning import Regression, loaders, trainer
 
     class Overriding(Regression):
-        def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-            if self.global_step == 9:  # inside job epoch 2 (validation every 4 batches)
-                for group in self.trainer.optimizers[0].param_groups:
+        """Sets 0.5 for one optimizer step inside job epoch 2 (validation every 4 batches),
+        after lrhub's callback set its rate for that step (a module's hooks run after the
+        callbacks')."""
+
+        def on_before_optimizer_step(self, optimizer: Any) -> None:
+            if self.global_step == 9:
+                for group in optimizer.param_groups:
                     group["lr"] = 0.5
 
     plain = RemoteLearningRate(job="lightning-plain", spec=HALVING, client=client)

@@ -21,7 +21,7 @@ from lrhub.service.storage.database import make_engine
 from lrhub.service.stream import service as stream_service
 from lrhub.service.stream.model import StreamItem, StreamKind
 from tests.service.conftest import app_client
-from tests.service.helpers import create_job, problem
+from tests.service.helpers import create_job, derived_step_lists, problem
 from tests.service.test_webhooks import FAST, subscribe
 from tests.support.receiver import running_receiver
 
@@ -135,7 +135,7 @@ def test_per_step_decisions_compare_the_last_steps_rate(api_on: TestClient) -> N
     spec = {**COSINE, "unit": "step", "decay_steps": 40}
     create_job(api_on, "steps", spec=spec)
     first = ask(api_on, "steps", 0, None, steps_per_epoch=10)
-    last_step = first["step_learning_rates"][-1]
+    last_step = derived_step_lists(first)[0][-1]  # computed from `steps`, as a client does
     assert last_step != first["learning_rate"]
     ask(api_on, "steps", 1, {"learning_rate": last_step}, steps_per_epoch=10)
     rows = history(api_on, "steps")

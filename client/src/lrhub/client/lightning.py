@@ -127,6 +127,19 @@ class RemoteLearningRate(pl.Callback):
             for name, rate in zip(self._names, scheduler.get_last_lr(), strict=True):
                 pl_module.log(name, rate, on_step=True, on_epoch=False)
 
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        # What this batch's optimizer step trained with (the module's own hooks run after this
+        # callback's): reported applied when the interval ends.
+        if self.scheduler is not None:
+            self.scheduler.optimizer_stepped()
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.scheduler is not None:
             self.scheduler.finish(self._validated)

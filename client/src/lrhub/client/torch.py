@@ -129,6 +129,9 @@ class RemoteScheduler(UsesJobRun):
         # Whether the interval's first optimizer step ran (`before_optimizer_step`).
         self._interval_started = False
         self._overran = False
+        # What the interval's optimizer steps trained with, as `optimizer_stepped` saw it.
+        self._trained: Applied | None = None
+        self._trained_elsewhere = False
         self._momentum = ScheduledMomentum(optimizer)
         #: The process group this scheduler trains in; rank 0 alone talks to lrhub.
         self.ranks = Ranks.detect()
@@ -164,6 +167,8 @@ class RemoteScheduler(UsesJobRun):
             return
         self.step_in_epoch = 0
         self._interval_started = False
+        applied = applied or self._trained
+        self._trained, self._trained_elsewhere = None, False
         reported = self._reported(metrics)
         ended = self.last_epoch
         if self.epochs is not None and ended + 1 >= self.epochs:
@@ -179,6 +184,15 @@ class RemoteScheduler(UsesJobRun):
         self.last_epoch = ended + 1
         self._asked_with = reported
         self._apply(answer)
+
+    def optimizer_stepped(self) -> None:
+        """After an optimizer step inside a trainer: note what it trained with. The interval
+        then reports its first step whose rate was not lrhub's (a drift another callback or the
+        module made, even for one step), else its last step's."""
+        if self._trained_elsewhere:
+            return
+        self._trained = self.applied()
+        self._trained_elsewhere = self._trained.learning_rate != self._last_lr[0]
 
     def before_optimizer_step(self) -> None:
         """Set the rate of the optimizer step about to run (per_step): the interval's first
@@ -210,7 +224,7 @@ class RemoteScheduler(UsesJobRun):
         if not self.ranks.leader:
             return
         if reported is not None:
-            epoch, held = self.last_epoch, applied or self.applied()
+            epoch, held = self.last_epoch, applied or self._trained or self.applied()
             self.run.ask(lambda: self.run.end_epoch(epoch, reported, applied=held))
         self.run.finish(status or ending_status(self._last_loss))
 

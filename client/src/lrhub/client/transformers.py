@@ -15,7 +15,6 @@ from typing import Any, Unpack
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from .models import Applied
 from .torch import RemoteScheduler
 from .training import JobOptionKeywords, JobOptions
 
@@ -62,8 +61,6 @@ class RemoteLearningRate(TrainerCallback):
         self._evaluated: dict[str, Any] | None = None
         # What the interval's optimizer steps trained with: the first step whose rate was not
         # lrhub's (another callback's or the user's, undone at `on_step_end`), else the last.
-        self._used: Applied | None = None
-        self._overridden = False
 
     def on_train_begin(
         self,
@@ -140,8 +137,7 @@ class RemoteLearningRate(TrainerCallback):
             return
         if self._evaluated is not None:
             metrics, self._evaluated = self._evaluated, None
-            scheduler.end_interval(metrics, applied=self._used)
-            self._overridden = False
+            scheduler.end_interval(metrics)
         if scheduler.should_stop:
             control.should_training_stop = True
         # The rate of this optimizer step (a step-counted spec changes it at every one).
@@ -153,10 +149,8 @@ class RemoteLearningRate(TrainerCallback):
     ) -> None:
         # What this step trained with, read before the Trainer's scheduler and `on_step_end`
         # write the rates again: reported applied when the interval ends.
-        if self.scheduler is None or self._overridden:
-            return
-        self._used = self.scheduler.applied()
-        self._overridden = self._used.learning_rate != self.scheduler.get_last_lr()[0]
+        if self.scheduler is not None:
+            self.scheduler.optimizer_stepped()
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -192,7 +186,7 @@ class RemoteLearningRate(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         if self.scheduler is not None:
-            self.scheduler.finish(self._evaluated, applied=self._used)
+            self.scheduler.finish(self._evaluated)
             self._evaluated = None
 
 
