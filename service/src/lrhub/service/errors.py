@@ -25,6 +25,9 @@ terms and never name request locations (`body.x`, `query.y`), which only the HTT
 
 from __future__ import annotations
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
 
 class ServiceError(Exception):
     """Base of every error the service answers; `detail` is shown to the caller, and `field`,
@@ -131,3 +134,9 @@ class HttpError(RequestError):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status = status
+
+
+#: What a database that cannot be reached raises: connection refused or timed out, pool
+#: exhausted, SQLite file unreachable or locked past busy_timeout. Requests answer it 503
+#: (`http.problems`); background loops log it in one line and try again next round.
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, PoolTimeoutError)

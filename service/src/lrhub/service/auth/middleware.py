@@ -7,12 +7,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lrhub.service.auth.tokens import Authenticator
-from lrhub.service.errors import Unauthorized
-from lrhub.service.http.problems import (
-    DATABASE_UNAVAILABLE_ERRORS,
-    database_unavailable_response,
-    problem_response,
-)
+from lrhub.service.errors import DATABASE_UNAVAILABLE_ERRORS, Unauthorized
+from lrhub.service.http.problems import database_unavailable_response, problem_response
 
 PROTECTED_PREFIX = "/v1/"
 PRINCIPAL_STATE_KEY = "principal"

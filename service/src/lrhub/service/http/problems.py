@@ -12,12 +12,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lrhub.schedules import error_location
 from lrhub.service.errors import (
+    DATABASE_UNAVAILABLE_ERRORS,
     Conflict,
     EvaluationFailed,
     Forbidden,
@@ -193,10 +192,6 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
-
-
-# Connection refused, pool exhausted, SQLite file unreachable or locked past busy_timeout.
-DATABASE_UNAVAILABLE_ERRORS = (OperationalError, PoolTimeoutError)
 
 
 def database_unavailable_response(method: str, path: str, exc: Exception) -> JSONResponse:

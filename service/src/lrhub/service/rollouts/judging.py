@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from lrhub.service.errors import DATABASE_UNAVAILABLE_ERRORS
 from lrhub.service.rollouts import service as rollout_service
 
 LOGGER = logging.getLogger("lrhub.rollouts")
@@ -48,5 +49,7 @@ class JudgeLoop:
                 rollout_service.judge_pending(
                     self.engine, stale_after=self.stale_after, judged_by=self.name
                 )
-            except Exception:  # a database outage: try again next round, never die
+            except DATABASE_UNAVAILABLE_ERRORS as error:  # an outage: try again next round
+                LOGGER.warning("rollout judge: the database is unavailable: %s", error)
+            except Exception:  # a bug: say where, and never let the loop die
                 LOGGER.exception("rollout judge could not complete a round")

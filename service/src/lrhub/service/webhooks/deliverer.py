@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import Engine
 
+from lrhub.service.errors import DATABASE_UNAVAILABLE_ERRORS
 from lrhub.service.webhook_options import WebhookOptions
 from lrhub.service.webhooks import service as webhook_service
 from lrhub.service.webhooks.model import Claim, Outcome
@@ -108,7 +109,9 @@ class Deliverer:
                     self.engine, self.options, self.name, outcomes, SENDERS - in_flight
                 )
                 self._unrecorded = []
-            except Exception:  # a database outage: keep the outcomes, try again, never die
+            except DATABASE_UNAVAILABLE_ERRORS as error:  # keep the outcomes, try again
+                LOGGER.warning("webhook deliverer: the database is unavailable: %s", error)
+            except Exception:  # a bug: say where, keep the outcomes, never let the loop die
                 LOGGER.exception("webhook deliverer could not reach the database")
                 self._unrecorded = outcomes
             for claim in claims:
