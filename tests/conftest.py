@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import ServerProcess, running_server
+from tests.support.silent_service import SilentService
 
 POSTGRES_SKIP_MESSAGE = (
     "PostgreSQL tests need LRHUB_TEST_DATABASE_URL, e.g. "
@@ -42,6 +43,14 @@ def restarted() -> Iterator[list[ServerProcess]]:
     yield servers
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentService]:
+    """A TCP service on loopback that accepts every connection and never answers."""
+    service = SilentService()
+    yield service
+    service.close()
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
-import socket
-import threading
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,40 +13,10 @@ import pytest
 from lrhub.client import Client, JobConflict
 from lrhub.client.training import CircuitBreaker, JobRun
 from tests.support.server import ServerProcess, start_server
+from tests.support.silent_service import SilentService
 
 PLATEAU = {"type": "reduce_on_plateau", "monitor": "val_loss", "patience": 1,
            "initial_learning_rate": 0.1}  # fmt: skip
-
-
-class SilentService:
-    """A TCP server that accepts every connection and never answers: counts the connections."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.accepted: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            self.accepted.append(connection)
-
-    def close(self) -> None:
-        self.listener.close()
-        for connection in self.accepted:
-            connection.close()
-
-
-@pytest.fixture
-def silent() -> Iterator[SilentService]:
-    service = SilentService()
-    yield service
-    service.close()
 
 
 class FakeClock:

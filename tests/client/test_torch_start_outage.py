@@ -4,9 +4,6 @@ call (no retry ladder), and a bare number given to `step()` is reported under th
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +12,7 @@ import pytest
 from lrhub.client import Client
 from lrhub.client.training import CircuitBreaker
 from tests.support.server import ServerProcess, start_server
+from tests.support.silent_service import SilentService
 
 torch = pytest.importorskip("torch")
 
@@ -28,43 +26,12 @@ PLATEAU = {
 }  # fmt: skip
 
 
-class Silent:
-    """A TCP server that accepts every connection and never answers; it counts them."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.accepted: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            self.accepted.append(connection)
-
-    def close(self) -> None:
-        self.listener.close()
-        for connection in self.accepted:
-            connection.close()
-
-
-@pytest.fixture
-def silent() -> Iterator[Silent]:
-    server = Silent()
-    yield server
-    server.close()
-
-
 def optimizer() -> Any:
     return torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
 
 
 def test_construction_against_a_silent_service_makes_one_attempt_and_holds(
-    silent: Silent,
+    silent: SilentService,
 ) -> None:
     # Three retries configured: the training's later calls would use them, construction not.
     client = Client(f"http://127.0.0.1:{silent.port}", timeout=0.5, max_retries=3)
