@@ -47,7 +47,7 @@ function listPage(main, page) {
 
 function figuresTable(verdict) {
   return h("table", { class: "table", id: "rollout-figures" },
-    h("thead", {}, h("tr", {}, ["job", "cohort", "baseline", "value", "relative change", "left out"].map((name) => h("th", {}, name)))),
+    h("thead", {}, h("tr", {}, ["job", "cohort", "baseline", "value", "relative change", "left out"].map((name, i) => h("th", i >= 2 && i <= 4 ? { class: "num" } : {}, name)))),
     h("tbody", {}, verdict.jobs.map((job) => h("tr", { dataset: { job: job.job_id, cohort: job.cohort } },
       h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(job.job_id)}` }, job.job_id)),
       h("td", {}, job.cohort),
