@@ -142,6 +142,32 @@ def test_per_step_decisions_compare_the_last_steps_rate(api_on: TestClient) -> N
     assert rows[0]["drift"] is False and rows[0]["applied_learning_rate"] == last_step
 
 
+@pytest.mark.parametrize("asked_on", ["the deciding process", "a new process"])
+def test_the_step_in_force_is_the_same_kept_or_read_back(db_url: str, asked_on: str) -> None:
+    """The process that made a decision keeps what it left in force; another process (a restart,
+    a replica) reads it back: the same last step's rate and momentum either way."""
+    spec = {"type": "one_cycle", "unit": "step", "max_learning_rate": 0.1, "total_steps": 40}
+    with app_client(db_url) as deciding:
+        create_job(deciding, "cycle", spec=spec)
+        first = ask(deciding, "cycle", 0, None, steps_per_epoch=10)
+        rates, momentums = derived_step_lists(first)
+        assert momentums is not None and (rates[-1], momentums[-1]) != (rates[0], momentums[0])
+        held = {"learning_rate": rates[-1], "momentum": momentums[-1]}
+        if asked_on == "the deciding process":
+            ask(deciding, "cycle", 1, held, steps_per_epoch=10)
+            ask(deciding, "cycle", 2, {"learning_rate": rates[-1]}, steps_per_epoch=10)
+    if asked_on == "a new process":
+        with app_client(db_url) as other:
+            ask(other, "cycle", 1, held, steps_per_epoch=10)
+            ask(other, "cycle", 2, {"learning_rate": rates[-1]}, steps_per_epoch=10)
+    with app_client(db_url) as reader:
+        rows = history(reader, "cycle")
+    assert [(row["applied_learning_rate"], row["drift"]) for row in rows[:2]] == [
+        (rates[-1], False),
+        (rates[-1], True),  # epoch 1's last step is not epoch 0's
+    ]
+
+
 def test_momentum_is_compared_where_the_schedule_sets_it(api_on: TestClient) -> None:
     spec = {"type": "one_cycle", "max_learning_rate": 0.1, "total_steps": 10}
     create_job(api_on, "cycle", spec=spec)

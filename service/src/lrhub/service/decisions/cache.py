@@ -6,6 +6,10 @@ compare-and-set on the row's version (and on the schedule's latest version), so 
 process or request changed meanwhile makes the write fail, and the decision is made again from a
 fresh read. The common path, one process deciding a job's epochs in order, then needs no read.
 
+With a row it wrote after a decision, it keeps what that decision left in force (`InForce`),
+so the next decision's applied report is checked without reading it back; only while the row
+is the one it was kept with.
+
 It also remembers which spec texts it has kept in `spec_texts` (rows there are immutable and
 never deleted), so a per-step decision writes its spec text once per process, not per epoch.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from lrhub.service.decisions.model import InForce
 from lrhub.service.jobs.model import StoredJob
 
 DEFAULT_CACHED_JOBS = 10_000
@@ -26,6 +31,7 @@ class JobRowCache:
     def __init__(self, size: int = DEFAULT_CACHED_JOBS) -> None:
         self._size = size
         self._rows: OrderedDict[str, tuple[StoredJob, int]] = OrderedDict()
+        self._in_force: dict[str, tuple[StoredJob, InForce]] = {}
         self._kept_specs: set[str] = set()
         self._lock = threading.Lock()
 
@@ -37,18 +43,31 @@ class JobRowCache:
                 self._rows.move_to_end(job_id)
             return found
 
-    def put(self, job: StoredJob, latest_version: int) -> None:
-        """Remember `job` as it is now stored."""
+    def put(self, job: StoredJob, latest_version: int, in_force: InForce | None = None) -> None:
+        """Remember `job` as it is now stored, and what its last decision left `in_force`."""
         with self._lock:
             self._rows[job.job_id] = (job, latest_version)
             self._rows.move_to_end(job.job_id)
+            if in_force is None:
+                self._in_force.pop(job.job_id, None)
+            else:
+                self._in_force[job.job_id] = (job, in_force)
             if len(self._rows) > self._size:
-                self._rows.popitem(last=False)
+                evicted, _ = self._rows.popitem(last=False)
+                self._in_force.pop(evicted, None)
+
+    def in_force(self, job: StoredJob) -> InForce | None:
+        """What `job`'s last decision left in force, when this process wrote that decision and
+        the row is still exactly as it wrote it."""
+        with self._lock:
+            kept = self._in_force.get(job.job_id)
+        return kept[1] if kept is not None and kept[0] == job else None
 
     def drop(self, job_id: str) -> None:
         """Forget `job_id` (its row changed elsewhere)."""
         with self._lock:
             self._rows.pop(job_id, None)
+            self._in_force.pop(job_id, None)
 
     def spec_kept(self, spec_key: str) -> bool:
         """Whether this process has kept the spec text of `spec_key` in the database."""

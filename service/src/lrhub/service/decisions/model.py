@@ -92,6 +92,27 @@ class AppliedRates:
     momentum: float | None = None
 
 
+@dataclass(frozen=True)
+class InForce:
+    """What a job's optimizer should hold at the end of an epoch: the rate (and momentum) its
+    decision set for the epoch's last step."""
+
+    epoch: int
+    learning_rate: float
+    momentum: float | None
+
+    @classmethod
+    def of(cls, decision: NewDecision) -> InForce:
+        """The last step's rate and momentum of `decision` (per-step ones when known)."""
+        rate = decision.learning_rate
+        if decision.step_learning_rates:
+            rate = decision.step_learning_rates[-1]
+        momentum = decision.momentum
+        if decision.step_momentums:
+            momentum = decision.step_momentums[-1]
+        return cls(decision.epoch, rate, momentum)
+
+
 @dataclass(frozen=True, slots=True)
 class AppliedReport:
     """An applied report checked against the decision in force for its epoch."""

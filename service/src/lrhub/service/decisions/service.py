@@ -46,6 +46,7 @@ from lrhub.service.decisions.model import (
     AppliedReport,
     DecisionKind,
     DecisionReply,
+    InForce,
     NewDecision,
     SeriesPoint,
     StoredDecision,
@@ -171,12 +172,13 @@ def decide_epoch(
         )
         if applied is not None and rewound_from is None and read.job.last_epoch == epoch - 1:
             if report is None or report.epoch != epoch - 1:
-                report = _check_applied(engine, evaluator, read.job, epoch - 1, applied)
+                in_force = cache.in_force(read.job)
+                report = _check_applied(engine, evaluator, read.job, epoch - 1, applied, in_force)
             decided = replace(
                 decided, result=replace(decided.result, applied=report), applied=report
             )
         if _store(engine, cache, read, decided):
-            cache.put(decided.job, read.latest_version)
+            cache.put(decided.job, read.latest_version, InForce.of(decided.result.record))
             return decided.result
         cache.drop(job_id)
     raise Unavailable(f"job {job_id!r} changed {MAX_ATTEMPTS} times while deciding; retry")
@@ -196,24 +198,26 @@ class _Decided:
 
 
 def _check_applied(
-    engine: Engine, evaluator: Evaluator, job: StoredJob, epoch: int, applied: AppliedRates
+    engine: Engine,
+    evaluator: Evaluator,
+    job: StoredJob,
+    epoch: int,
+    applied: AppliedRates,
+    known: InForce | None = None,
 ) -> AppliedReport | None:
-    """`applied` checked against the rate in force at the last step of `epoch` (its per-step
-    rate, derived again, when it was decided with steps_per_epoch); None when the epoch has no
-    decision in force."""
-    with single_statement_read(engine) as connection:
-        stored = decision_store.active_decision(connection, job.job_id, epoch)
-    if stored is None:
-        return None
-    decision = _replayed(engine, evaluator, job, stored).record
-    in_force = decision.learning_rate
-    if decision.step_learning_rates:
-        in_force = decision.step_learning_rates[-1]
-    momentum = decision.momentum
-    if decision.step_momentums:
-        momentum = decision.step_momentums[-1]
-    drift = drifted(applied.learning_rate, in_force) or momentum_drifted(applied.momentum, momentum)
-    return AppliedReport(epoch, applied, in_force, momentum, drift)
+    """`applied` checked against what was in force at the last step of `epoch`: `known` when
+    it is that epoch's, else read back from the epoch's decision (its per-step rates derived
+    again); None when the epoch has no decision in force."""
+    in_force = known if known is not None and known.epoch == epoch else None
+    if in_force is None:
+        with single_statement_read(engine) as connection:
+            stored = decision_store.active_decision(connection, job.job_id, epoch)
+        if stored is None:
+            return None
+        in_force = InForce.of(_replayed(engine, evaluator, job, stored).record)
+    rate, momentum = in_force.learning_rate, in_force.momentum
+    drift = drifted(applied.learning_rate, rate) or momentum_drifted(applied.momentum, momentum)
+    return AppliedReport(epoch, applied, rate, momentum, drift)
 
 
 def _mark_seen(engine: Engine, job_id: str) -> None:
