@@ -267,6 +267,9 @@ _SERIES_COLUMNS = (
     "epochs", "learning_rates", "reasons", "reductions", "decided_at", "metrics",
     "applied_learning_rates", "drift",
 )  # fmt: skip
+SERIES_FIELDS = _SERIES_COLUMNS[1:]
+"""The columns a request for several jobs' series may choose (`?fields=`); `epochs` comes
+always."""
 # The body without items, and room for the quoted cursor of the largest epoch.
 _SERIES_OVERHEAD_BYTES = (
     sum(len(f'"{name}":[],') for name in _SERIES_COLUMNS)
@@ -276,59 +279,155 @@ _SERIES_OVERHEAD_BYTES = (
 )
 
 
+def _point_pieces(point: SeriesPoint) -> tuple[str, ...]:
+    """The JSON text of each column's entry for `point`, in _SERIES_COLUMNS' order: the stored
+    metrics' JSON passes through undecoded (it was validated when it was stored)."""
+    return (
+        str(point.epoch),
+        repr(point.learning_rate),
+        encode_basestring_ascii(point.reason),
+        str(point.reductions),
+        '"' + iso_text(point.decided_at) + '"',
+        point.end_metrics_json or "null",
+        "null" if point.applied_learning_rate is None else repr(point.applied_learning_rate),
+        "null" if point.drift is None else str(point.drift).lower(),
+    )
+
+
+def _columns_json(names: Iterable[str], columns: Iterable[list[str]]) -> str:
+    """`"name":[...]` for each column, comma-separated."""
+    named = zip(names, columns, strict=True)
+    return ",".join(f'"{name}":[{",".join(column)}]' for name, column in named)
+
+
 def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> bytes:
     """The JSON body of the `Series` of `points` (at most `limit`), stopping before the epoch
     that would take it past `max_bytes`; the first epoch is shown whatever its size. It has a
     next cursor when it is full or stopped early.
 
-    Written from text pieces whose lengths are the body's: the stored metrics' JSON passes
-    through undecoded (it was validated when it was stored).
+    Written from text pieces whose lengths are the body's.
     """
-    epochs: list[str] = []
-    rates: list[str] = []
-    reasons: list[str] = []
-    reductions: list[str] = []
-    times: list[str] = []
-    metrics: list[str] = []
-    applied: list[str] = []
-    drift: list[str] = []
+    columns: tuple[list[str], ...] = tuple([] for _ in _SERIES_COLUMNS)
     size = _SERIES_OVERHEAD_BYTES
     last: int | None = None
     stopped = False
     for point in points:
-        if len(epochs) == limit:
+        if len(columns[0]) == limit:
             break
-        epoch = str(point.epoch)
-        rate = repr(point.learning_rate)
-        reason = encode_basestring_ascii(point.reason)
-        reduced = str(point.reductions)
-        time = '"' + iso_text(point.decided_at) + '"'
-        ended = point.end_metrics_json or "null"
-        applied_rate = (
-            "null" if point.applied_learning_rate is None else repr(point.applied_learning_rate)
-        )
-        drifted = "null" if point.drift is None else str(point.drift).lower()
-        # Each piece and a comma after it.
-        cost = (
-            len(epoch) + len(rate) + len(reason) + len(reduced) + len(time) + len(ended)
-            + len(applied_rate) + len(drifted) + 8
-        )  # fmt: skip
-        if epochs and size + cost > max_bytes:
+        pieces = _point_pieces(point)
+        cost = sum(len(piece) + 1 for piece in pieces)  # each piece and a comma after it
+        if columns[0] and size + cost > max_bytes:
             stopped = True
             break
         size += cost
-        epochs.append(epoch)
-        rates.append(rate)
-        reasons.append(reason)
-        reductions.append(reduced)
-        times.append(time)
-        metrics.append(ended)
-        applied.append(applied_rate)
-        drift.append(drifted)
+        for column, piece in zip(columns, pieces, strict=True):
+            column.append(piece)
         last = point.epoch
-    more = stopped or len(epochs) == limit
+    more = stopped or len(columns[0]) == limit
     cursor = json.dumps(encode_cursor(last) if last is not None and more else None)
-    columns = (epochs, rates, reasons, reductions, times, metrics, applied, drift)
-    named = zip(_SERIES_COLUMNS, columns, strict=True)
-    body = ",".join(f'"{name}":[{",".join(column)}]' for name, column in named)
+    body = _columns_json(_SERIES_COLUMNS, columns)
     return ("{" + body + ',"next_cursor":' + cursor + "}").encode()
+
+
+class JobSeries(BaseModel):
+    """One job's rate curve among several (`SeriesOfJobs`): the columns of `Series` that were
+    asked for (`?fields=`; all when not), entry i of each belonging to epoch `epochs[i]`."""
+
+    job_id: str
+    epochs: list[int]
+    learning_rates: list[float] | None = None
+    reasons: list[str] | None = None
+    reductions: list[int] | None = None
+    decided_at: list[datetime] | None = None
+    metrics: list[dict[str, float] | None] | None = None
+    applied_learning_rates: list[float | None] | None = None
+    drift: list[bool | None] | None = None
+
+
+class SeriesOfJobs(BaseModel):
+    """Several jobs' rate curves, by job id, each job's epochs oldest first. A page holds every
+    job asked for unless it is full: pass `next_cursor` back as `?cursor=` (with the same
+    `jobs`) for the rest, where the job a page stopped in goes on with its next epochs (append
+    them to its columns)."""
+
+    items: list[JobSeries]
+    next_cursor: str | None
+
+
+# `{"items":[],"next_cursor":}`, room for a cursor of the longest job id and largest epoch.
+_JOBS_OVERHEAD_BYTES = (
+    len('{"items":[],"next_cursor":}') + 2 + len(encode_cursor("j" * 253 + " " + str(MAX_ID)))
+)
+
+
+def series_cursor(job_id: str, epoch: int) -> str:
+    """The cursor of a page of several jobs' series that ends at `epoch` of `job_id` (-1: none
+    of its epochs shown)."""
+    return encode_cursor(f"{job_id} {epoch}")
+
+
+def series_of_jobs_json(
+    job_ids: Iterable[str],
+    after: tuple[str, int] | None,
+    points: Iterable[tuple[str, SeriesPoint]],
+    *,
+    fields: Iterable[str],
+    limit: int,
+    max_bytes: int,
+) -> bytes:
+    """The JSON body of the `SeriesOfJobs` page of `job_ids` after the position `after`, from
+    `points` (by job id then epoch, as `series_of_jobs` answers them): at most `limit` epochs,
+    stopping before the job or the epoch that would take it past `max_bytes` (the first is shown
+    whatever its size, so every page moves on). A job with no epochs is shown with empty
+    columns; the job of `after` is shown only if it has epochs left.
+    """
+    wanted = set(fields)
+    chosen = [i for i, name in enumerate(_SERIES_COLUMNS) if i == 0 or name in wanted]
+    names = [_SERIES_COLUMNS[i] for i in chosen]
+    # One item's text besides its entries: `{"job_id":...,` then each column's `"name":[]`.
+    column_overhead = sum(len(f'"{name}":[],') for name in names) + len('{"job_id":}')
+    stream = iter(points)
+    upcoming = next(stream, None)
+    items: list[str] = []
+    size = _JOBS_OVERHEAD_BYTES
+    shown = 0
+    position = after
+    stopped = False
+    for job_id in sorted(set(job_ids)):
+        if after is not None and job_id < after[0]:
+            continue
+        if shown == limit:
+            stopped = True
+            break
+        if after is not None and job_id == after[0] and (upcoming is None or upcoming[0] != job_id):
+            continue  # the page before showed all of it
+        head = "{" + '"job_id":' + encode_basestring_ascii(job_id) + ","
+        cost = column_overhead + len(head) + 1
+        if (items or shown) and size + cost > max_bytes:
+            stopped = True
+            break
+        size += cost
+        columns: list[list[str]] = [[] for _ in names]
+        if position is None or position[0] != job_id:
+            position = (job_id, -1)
+        while upcoming is not None and upcoming[0] == job_id:
+            if shown == limit:
+                stopped = True
+                break
+            pieces = _point_pieces(upcoming[1])
+            taken = [pieces[i] for i in chosen]
+            cost = sum(len(piece) + 1 for piece in taken)
+            if (items or shown) and size + cost > max_bytes:
+                stopped = True
+                break
+            size += cost
+            for column, piece in zip(columns, taken, strict=True):
+                column.append(piece)
+            shown += 1
+            position = (job_id, upcoming[1].epoch)
+            upcoming = next(stream, None)
+        items.append(head + _columns_json(names, columns) + "}")
+        if stopped:
+            break
+    cursor = json.dumps(series_cursor(*position) if stopped and position is not None else None)
+    return ('{"items":[' + ",".join(items) + '],"next_cursor":' + cursor + "}").encode()

@@ -19,7 +19,7 @@ again, and a state saved for another spec or clock starts fresh instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -547,6 +547,55 @@ def job_series(
             if left == 0 or len(chunk) < SERIES_READ_ROWS:
                 return
             chunk = read(chunk[-1].epoch, min(left, SERIES_READ_ROWS), check=False)
+
+    return points()
+
+
+def series_of_jobs(
+    engine: Engine,
+    limits: Limits,
+    principal: Principal,
+    job_ids: Collection[str],
+    *,
+    after: tuple[str, int] | None,
+    limit: int,
+) -> Iterator[tuple[str, SeriesPoint]]:
+    """Several jobs' rate curves as one stream of (job id, point), by job id then epoch, after
+    the position `after`, at most `limit` points: each read is one query for all the jobs, a
+    few thousand points at a time as the iterator reaches them. Each job is checked as
+    `job_series` checks one (it exists and `principal` may read it) before this returns; the
+    first unknown job, by id, is the NotFound."""
+    limits.check_series_jobs(len(job_ids))
+    for job_id in sorted(job_ids):
+        principal.require_job(job_id, change=False)
+
+    def read(position: tuple[str, int] | None, rows: int) -> list[tuple[str, SeriesPoint]]:
+        with read_transaction(engine) as connection:
+            return decision_store.list_series_of_jobs(
+                connection, job_ids, after=position, limit=rows
+            )
+
+    with read_transaction(engine) as connection:
+        creators = job_store.creators_of(connection, job_ids)
+        for job_id in sorted(job_ids):
+            if job_id not in creators:
+                raise NotFound(
+                    f"query.jobs: there is no job {job_id!r}", members={"job_id": job_id}
+                )
+            principal.require_owner(creators[job_id])
+        first = decision_store.list_series_of_jobs(
+            connection, job_ids, after=after, limit=min(limit, SERIES_READ_ROWS)
+        )
+
+    def points() -> Iterator[tuple[str, SeriesPoint]]:
+        chunk, left = first, limit
+        while chunk:
+            yield from chunk
+            left -= len(chunk)
+            if left == 0 or len(chunk) < SERIES_READ_ROWS:
+                return
+            job_id, point = chunk[-1]
+            chunk = read((job_id, point.epoch), min(left, SERIES_READ_ROWS))
 
     return points()
 

@@ -12,12 +12,14 @@ from sqlalchemy import (
     Connection,
     Double,
     Text,
+    and_,
     bindparam,
     cast,
     exists,
     false,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -327,22 +329,26 @@ def list_decisions(
     return [StoredDecision(**row) for row in connection.execute(query).mappings()]
 
 
+# What a curve needs of a decision, in SeriesPoint's order: no state is read or decoded.
+_SERIES_POINT = (
+    decisions.c.epoch,
+    decisions.c.learning_rate,
+    decisions.c.reason,
+    decisions.c.reductions,
+    cast(decisions.c.end_metrics, Text),
+    decisions.c.decided_at,
+    decisions.c.applied_learning_rate,
+    decisions.c.drift,
+)
+
+
 def list_series(
     connection: Connection, job_id: str, *, after_epoch: int | None, limit: int
 ) -> list[SeriesPoint]:
     """The decisions in force for a job's epochs after `after_epoch`, by epoch, at most `limit`
     (only the columns a curve needs: no state is read or decoded)."""
     query = (
-        select(
-            decisions.c.epoch,
-            decisions.c.learning_rate,
-            decisions.c.reason,
-            decisions.c.reductions,
-            cast(decisions.c.end_metrics, Text),
-            decisions.c.decided_at,
-            decisions.c.applied_learning_rate,
-            decisions.c.drift,
-        )
+        select(*_SERIES_POINT)
         .where(decisions.c.job_id == job_id, _IN_FORCE)
         .order_by(decisions.c.epoch)
         .limit(limit)
@@ -350,6 +356,29 @@ def list_series(
     if after_epoch is not None:
         query = query.where(decisions.c.epoch > after_epoch)
     return [SeriesPoint(*row) for row in connection.execute(query)]
+
+
+def list_series_of_jobs(
+    connection: Connection, job_ids: Collection[str], *, after: tuple[str, int] | None, limit: int
+) -> list[tuple[str, SeriesPoint]]:
+    """The decisions in force of several jobs' epochs, by job id then epoch, after the position
+    `after` (a job id and an epoch of it), at most `limit`: one query whatever the number of
+    jobs."""
+    query = (
+        select(decisions.c.job_id, *_SERIES_POINT)
+        .where(decisions.c.job_id.in_(sorted(job_ids)), _IN_FORCE)
+        .order_by(decisions.c.job_id, decisions.c.epoch)
+        .limit(limit)
+    )
+    if after is not None:
+        job_id, epoch = after
+        query = query.where(
+            or_(
+                decisions.c.job_id > job_id,
+                and_(decisions.c.job_id == job_id, decisions.c.epoch > epoch),
+            )
+        )
+    return [(row[0], SeriesPoint(*row[1:])) for row in connection.execute(query)]
 
 
 def store_spec_text(connection: Connection, key: str, text: str) -> None:
