@@ -28,7 +28,7 @@ def fleet(client: TestClient, **headers: str) -> None:
         response = client.put(f"/v1/jobs/{job_id}", json={"spec": PLATEAU}, headers=headers)
         assert response.status_code == 201, response.text
         for epoch in range(epochs):
-            decide(client, job_id, epoch, observed(epoch), **headers)
+            decide(client, job_id, epoch, observed(epoch), None, **headers)
 
 
 def pages_of(client: TestClient, **params: str) -> list[dict[str, Any]]:
@@ -78,7 +78,7 @@ def test_each_job_is_its_own_series_in_one_answer(api_on: TestClient) -> None:
 
 def test_fields_choose_the_columns(api_on: TestClient) -> None:
     fleet(api_on)
-    [page] = pages_of(api_on, jobs="a-one,empty", fields="metrics,learning_rates")
+    [page] = pages_of(api_on, jobs="a-one,empty", fields="metrics,learning_rates,epochs")
     assert [set(item) for item in page["items"]] == [
         {"job_id", "epochs", "learning_rates", "metrics"}
     ] * 2
@@ -97,7 +97,7 @@ def test_pages_of_limit_epochs_go_on_across_jobs(
     api_on: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Reads of 2 rows, so that a page takes several reads, across jobs.
-    monkeypatch.setattr(decision_service, "SERIES_READ_ROWS", 2)
+    monkeypatch.setattr(decision_service, "SERIES_OF_JOBS_READ_ROWS", 2)
     fleet(api_on)
     pages = pages_of(api_on, jobs=",".join(FLEET), limit="4")
     assert all(sum(len(item["epochs"]) for item in page["items"]) <= 4 for page in pages)

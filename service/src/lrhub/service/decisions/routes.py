@@ -377,7 +377,8 @@ def _series_fields(text: str | None) -> list[str]:
         if name not in SERIES_FIELDS and name != "epochs":
             known = ", ".join(SERIES_FIELDS)
             raise InvalidRequest.at("query.fields", f"{name!r} is not a column; one of {known}")
-    return fields
+    # In the order of a series' columns, whatever the order asked: `epochs` comes always.
+    return [name for name in SERIES_FIELDS if name in fields]
 
 
 def _series_position(cursor: str | None) -> tuple[str, int] | None:
@@ -409,13 +410,13 @@ def series_of_jobs(
     columns = _series_fields(fields)
     after = _series_position(cursor)
     with fields_in("query", "jobs"):
-        points = decision_service.series_of_jobs(
-            context.engine, context.limits, caller, job_ids, after=after, limit=limit
+        rows = decision_service.series_of_jobs(
+            context.engine, context.limits, caller, job_ids, columns, after=after, limit=limit
         )
     body = series_of_jobs_json(
         job_ids,
         after,
-        points,
+        rows,
         fields=columns,
         limit=limit,
         max_bytes=context.limits.max_page_bytes,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -279,19 +279,32 @@ _SERIES_OVERHEAD_BYTES = (
 )
 
 
+def _nullable(text: Callable[[Any], str]) -> Callable[[Any], str]:
+    return lambda value: "null" if value is None else text(value)
+
+
+# The JSON text of an entry of each column besides `epochs`, from the value stored, in
+# SERIES_FIELDS' order: the stored metrics' JSON passes through undecoded (it was validated
+# when it was stored).
+_FIELD_TEXTS: dict[str, Callable[[Any], str]] = {
+    "learning_rates": repr,
+    "reasons": encode_basestring_ascii,
+    "reductions": str,
+    "decided_at": lambda moment: '"' + iso_text(moment) + '"',
+    "metrics": lambda text: text or "null",
+    "applied_learning_rates": _nullable(repr),
+    "drift": _nullable(lambda drifted: str(drifted).lower()),
+}
+_TEXTS = tuple(_FIELD_TEXTS[name] for name in SERIES_FIELDS)
+
+
 def _point_pieces(point: SeriesPoint) -> tuple[str, ...]:
-    """The JSON text of each column's entry for `point`, in _SERIES_COLUMNS' order: the stored
-    metrics' JSON passes through undecoded (it was validated when it was stored)."""
-    return (
-        str(point.epoch),
-        repr(point.learning_rate),
-        encode_basestring_ascii(point.reason),
-        str(point.reductions),
-        '"' + iso_text(point.decided_at) + '"',
-        point.end_metrics_json or "null",
-        "null" if point.applied_learning_rate is None else repr(point.applied_learning_rate),
-        "null" if point.drift is None else str(point.drift).lower(),
-    )
+    """The JSON text of each column's entry for `point`, in _SERIES_COLUMNS' order."""
+    values = (
+        point.learning_rate, point.reason, point.reductions, point.decided_at,
+        point.end_metrics_json, point.applied_learning_rate, point.drift,
+    )  # fmt: skip
+    return (str(point.epoch), *(text(value) for text, value in zip(_TEXTS, values, strict=True)))
 
 
 def _columns_json(names: Iterable[str], columns: Iterable[list[str]]) -> str:
@@ -369,24 +382,24 @@ def series_cursor(job_id: str, epoch: int) -> str:
 def series_of_jobs_json(
     job_ids: Iterable[str],
     after: tuple[str, int] | None,
-    points: Iterable[tuple[str, SeriesPoint]],
+    rows: Iterable[Sequence[Any]],
     *,
-    fields: Iterable[str],
+    fields: Sequence[str],
     limit: int,
     max_bytes: int,
 ) -> bytes:
     """The JSON body of the `SeriesOfJobs` page of `job_ids` after the position `after`, from
-    `points` (by job id then epoch, as `series_of_jobs` answers them): at most `limit` epochs,
-    stopping before the job or the epoch that would take it past `max_bytes` (the first is shown
-    whatever its size, so every page moves on). A job with no epochs is shown with empty
-    columns; the job of `after` is shown only if it has epochs left.
+    `rows` (job id, epoch, then the value of each of `fields`, by job id then epoch, as
+    `series_of_jobs` answers them): at most `limit` epochs, stopping before the job or the epoch
+    that would take it past `max_bytes` (the first is shown whatever its size, so every page
+    moves on). A job with no epochs is shown with empty columns; the job of `after` is shown
+    only if it has epochs left.
     """
-    wanted = set(fields)
-    chosen = [i for i, name in enumerate(_SERIES_COLUMNS) if i == 0 or name in wanted]
-    names = [_SERIES_COLUMNS[i] for i in chosen]
+    names = ["epochs", *fields]
+    texts = [_FIELD_TEXTS[name] for name in fields]
     # One item's text besides its entries: `{"job_id":...,` then each column's `"name":[]`.
     column_overhead = sum(len(f'"{name}":[],') for name in names) + len('{"job_id":}')
-    stream = iter(points)
+    stream = iter(rows)
     upcoming = next(stream, None)
     items: list[str] = []
     size = _JOBS_OVERHEAD_BYTES
@@ -414,17 +427,20 @@ def series_of_jobs_json(
             if shown == limit:
                 stopped = True
                 break
-            pieces = _point_pieces(upcoming[1])
-            taken = [pieces[i] for i in chosen]
-            cost = sum(len(piece) + 1 for piece in taken)
+            epoch = upcoming[1]
+            pieces = [
+                str(epoch),
+                *(text(value) for text, value in zip(texts, upcoming[2:], strict=True)),
+            ]
+            cost = sum(len(piece) + 1 for piece in pieces)  # each piece and a comma after it
             if (items or shown) and size + cost > max_bytes:
                 stopped = True
                 break
             size += cost
-            for column, piece in zip(columns, taken, strict=True):
+            for column, piece in zip(columns, pieces, strict=True):
                 column.append(piece)
             shown += 1
-            position = (job_id, upcoming[1].epoch)
+            position = (job_id, epoch)
             upcoming = next(stream, None)
         items.append(head + _columns_json(names, columns) + "}")
         if stopped:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Connection,
     Double,
+    Row,
     Text,
     and_,
     bindparam,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 
 from lrhub.service.decisions.model import (
     AppliedReport,
@@ -358,14 +360,37 @@ def list_series(
     return [SeriesPoint(*row) for row in connection.execute(query)]
 
 
+# The column each of a series' columns besides `epochs` is read from, by the series column's
+# name (`schemas.SERIES_FIELDS`): several jobs' series read only those asked for.
+SERIES_FIELD_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "learning_rates": decisions.c.learning_rate,
+    "reasons": decisions.c.reason,
+    "reductions": decisions.c.reductions,
+    "decided_at": decisions.c.decided_at,
+    "metrics": cast(decisions.c.end_metrics, Text),
+    "applied_learning_rates": decisions.c.applied_learning_rate,
+    "drift": decisions.c.drift,
+}
+
+
 def list_series_of_jobs(
-    connection: Connection, job_ids: Collection[str], *, after: tuple[str, int] | None, limit: int
-) -> list[tuple[str, SeriesPoint]]:
+    connection: Connection,
+    job_ids: Collection[str],
+    fields: Sequence[str],
+    *,
+    after: tuple[str, int] | None,
+    limit: int,
+) -> list[Row[Any]]:
     """The decisions in force of several jobs' epochs, by job id then epoch, after the position
-    `after` (a job id and an epoch of it), at most `limit`: one query whatever the number of
-    jobs."""
+    `after` (a job id and an epoch of it), at most `limit`, each as a row of its job id, its
+    epoch, then the value of each of `fields` (names of SERIES_FIELD_COLUMNS): one query
+    whatever the number of jobs."""
     query = (
-        select(decisions.c.job_id, *_SERIES_POINT)
+        select(
+            decisions.c.job_id,
+            decisions.c.epoch,
+            *(SERIES_FIELD_COLUMNS[name] for name in fields),
+        )
         .where(decisions.c.job_id.in_(sorted(job_ids)), _IN_FORCE)
         .order_by(decisions.c.job_id, decisions.c.epoch)
         .limit(limit)
@@ -378,7 +403,7 @@ def list_series_of_jobs(
                 and_(decisions.c.job_id == job_id, decisions.c.epoch > epoch),
             )
         )
-    return [(row[0], SeriesPoint(*row[1:])) for row in connection.execute(query)]
+    return list(connection.execute(query).all())
 
 
 def store_spec_text(connection: Connection, key: str, text: str) -> None:
