@@ -328,6 +328,7 @@ def _decide(
         held_rate=answered.held_rate,
         updated_at=now,
         cooldown=_cooldown_document(answered.cooldown),
+        pending_epoch=None,  # this decision took in whatever change was pending
     )
     kind = DecisionKind.REWOUND if rewound else DecisionKind.NEW
     result = DecisionReply(record=record, kind=kind, spec=job.spec)

@@ -49,6 +49,7 @@ _JOB_FOR_DECISION = (
 _DECIDED_COLUMNS = (
     "last_epoch", "learning_rate", "state", "held_rate", "updated_at", "schedule_version", "spec",
     "row_version", "last_seen_at", "epoch_intervals", "status", "revision", "cooldown",
+    "pending_epoch",
 )  # fmt: skip
 _LATEST_VERSION_NOW = (
     select(schedules.c.latest_version)
