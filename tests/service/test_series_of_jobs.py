@@ -109,6 +109,14 @@ def test_pages_of_limit_epochs_go_on_across_jobs(
         assert joined[job_id] == whole
 
 
+def test_a_page_full_at_the_last_job_ends_with_an_empty_one(api_on: TestClient) -> None:
+    fleet(api_on)
+    pages = pages_of(api_on, jobs="a-one,b-two", limit="8")
+    assert [[item["epochs"] for item in page["items"]] for page in pages] == [
+        [list(range(3)), list(range(5))], [],
+    ]  # fmt: skip
+
+
 def test_pages_stop_before_the_byte_bound(db_url: str) -> None:
     bound = 4096
     many = {f"metric_{index:03d}_{'x' * 40}": 0.1 + index for index in range(MAX_METRICS)}

@@ -445,5 +445,7 @@ def series_of_jobs_json(
         items.append(head + _columns_json(names, columns) + "}")
         if stopped:
             break
-    cursor = json.dumps(series_cursor(*position) if stopped and position is not None else None)
+    # A full page may have ended where the points read did: the next page says whether more come.
+    more = stopped or shown == limit
+    cursor = json.dumps(series_cursor(*position) if more and position is not None else None)
     return ('{"items":[' + ",".join(items) + '],"next_cursor":' + cursor + "}").encode()
