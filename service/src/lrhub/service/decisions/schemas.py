@@ -420,30 +420,36 @@ def series_of_jobs_json(
             stopped = True
             break
         size += cost
-        columns: list[list[str]] = [[] for _ in names]
         if position is None or position[0] != job_id:
             position = (job_id, -1)
-        while upcoming is not None and upcoming[0] == job_id:
-            if shown == limit:
-                stopped = True
-                break
-            epoch = upcoming[1]
-            pieces = [
-                str(epoch),
-                *(text(value) for text, value in zip(texts, upcoming[2:], strict=True)),
-            ]
-            cost = sum(len(piece) + 1 for piece in pieces)  # each piece and a comma after it
-            if (items or shown) and size + cost > max_bytes:
-                stopped = True
-                break
-            size += cost
-            for column, piece in zip(columns, pieces, strict=True):
-                column.append(piece)
-            shown += 1
-            position = (job_id, epoch)
+        taken: list[Sequence[Any]] = []
+        while upcoming is not None and upcoming[0] == job_id and shown + len(taken) < limit:
+            taken.append(upcoming)
             upcoming = next(stream, None)
+        # Column by column (a job's epochs at once), then cut at the byte bound if they pass it.
+        columns = [[str(row[1]) for row in taken]] + [
+            [text(row[index]) for row in taken] for index, text in enumerate(texts, start=2)
+        ]
+        count = len(taken)
+        whole = sum(sum(map(len, column)) for column in columns) + count * len(columns)
+        if size + whole > max_bytes:
+            count = 0
+            while count < len(taken):
+                cost = sum(len(column[count]) + 1 for column in columns)  # a piece and a comma
+                if (items or shown or count) and size + cost > max_bytes:
+                    break
+                size += cost
+                count += 1
+            columns = [column[:count] for column in columns]
+            stopped = True
+        else:
+            size += whole
+        shown += count
+        if count:
+            position = (job_id, taken[count - 1][1])
         items.append(head + _columns_json(names, columns) + "}")
-        if stopped:
+        if stopped or (upcoming is not None and upcoming[0] == job_id):
+            stopped = True  # at the byte bound, or at `limit` within this job
             break
     # A full page may have ended where the points read did: the next page says whether more come.
     more = stopped or shown == limit
