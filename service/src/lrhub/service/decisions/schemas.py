@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from itertools import islice
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -296,21 +297,51 @@ _FIELD_TEXTS: dict[str, Callable[[Any], str]] = {
     "drift": _nullable(lambda drifted: str(drifted).lower()),
 }
 _TEXTS = tuple(_FIELD_TEXTS[name] for name in SERIES_FIELDS)
-
-
-def _point_pieces(point: SeriesPoint) -> tuple[str, ...]:
-    """The JSON text of each column's entry for `point`, in _SERIES_COLUMNS' order."""
-    values = (
-        point.learning_rate, point.reason, point.reductions, point.decided_at,
-        point.end_metrics_json, point.applied_learning_rate, point.drift,
-    )  # fmt: skip
-    return (str(point.epoch), *(text(value) for text, value in zip(_TEXTS, values, strict=True)))
+# Epochs of a job's series turned into text at a time: column by column is about twice as fast
+# as epoch by epoch, and a page stopping early at its byte bound reads little past it.
+_SERIES_CHUNK = 1000
 
 
 def _columns_json(names: Iterable[str], columns: Iterable[list[str]]) -> str:
     """`"name":[...]` for each column, comma-separated."""
     named = zip(names, columns, strict=True)
     return ",".join(f'"{name}":[{",".join(column)}]' for name, column in named)
+
+
+def _columns_within(
+    rows: Sequence[Sequence[Any]],
+    start: int,
+    texts: Sequence[Callable[[Any], str]],
+    room: int,
+    *,
+    take_first: bool,
+) -> tuple[list[list[str]], int]:
+    """The JSON text columns of `rows`, whose item `start` is the epoch and the next ones the
+    values `texts` write, in order; cut before the row that would take them past `room` bytes
+    (each piece with the comma after it), the first row taken whatever its size when
+    `take_first`. Answers the columns and the bytes they take."""
+    columns = [[str(row[start]) for row in rows]] + [
+        [text(row[index]) for row in rows] for index, text in enumerate(texts, start=start + 1)
+    ]
+    used = sum(sum(map(len, column)) for column in columns) + len(rows) * len(columns)
+    if used <= room:
+        return columns, used
+    count = used = 0
+    while count < len(rows):
+        cost = sum(len(column[count]) + 1 for column in columns)
+        if (count or not take_first) and used + cost > room:
+            break
+        used += cost
+        count += 1
+    return [column[:count] for column in columns], used
+
+
+def _series_row(point: SeriesPoint) -> tuple[Any, ...]:
+    """`point`'s values in _SERIES_COLUMNS' order."""
+    return (
+        point.epoch, point.learning_rate, point.reason, point.reductions, point.decided_at,
+        point.end_metrics_json, point.applied_learning_rate, point.drift,
+    )  # fmt: skip
 
 
 def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> bytes:
@@ -320,23 +351,28 @@ def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> by
 
     Written from text pieces whose lengths are the body's.
     """
-    columns: tuple[list[str], ...] = tuple([] for _ in _SERIES_COLUMNS)
+    columns: list[list[str]] = [[] for _ in _SERIES_COLUMNS]
     size = _SERIES_OVERHEAD_BYTES
+    stream = iter(points)
+    shown = 0
     last: int | None = None
     stopped = False
-    for point in points:
-        if len(columns[0]) == limit:
+    while shown < limit:
+        chunk = [_series_row(point) for point in islice(stream, min(limit - shown, _SERIES_CHUNK))]
+        if not chunk:
             break
-        pieces = _point_pieces(point)
-        cost = sum(len(piece) + 1 for piece in pieces)  # each piece and a comma after it
-        if columns[0] and size + cost > max_bytes:
+        part, used = _columns_within(chunk, 0, _TEXTS, max_bytes - size, take_first=shown == 0)
+        size += used
+        for column, pieces in zip(columns, part, strict=True):
+            column.extend(pieces)
+        taken = len(part[0])
+        shown += taken
+        if taken:
+            last = chunk[taken - 1][0]
+        if taken < len(chunk):
             stopped = True
             break
-        size += cost
-        for column, piece in zip(columns, pieces, strict=True):
-            column.append(piece)
-        last = point.epoch
-    more = stopped or len(columns[0]) == limit
+    more = stopped or shown == limit
     cursor = json.dumps(encode_cursor(last) if last is not None and more else None)
     body = _columns_json(_SERIES_COLUMNS, columns)
     return ("{" + body + ',"next_cursor":' + cursor + "}").encode()
@@ -426,24 +462,12 @@ def series_of_jobs_json(
         while upcoming is not None and upcoming[0] == job_id and shown + len(taken) < limit:
             taken.append(upcoming)
             upcoming = next(stream, None)
-        # Column by column (a job's epochs at once), then cut at the byte bound if they pass it.
-        columns = [[str(row[1]) for row in taken]] + [
-            [text(row[index]) for row in taken] for index, text in enumerate(texts, start=2)
-        ]
-        count = len(taken)
-        whole = sum(sum(map(len, column)) for column in columns) + count * len(columns)
-        if size + whole > max_bytes:
-            count = 0
-            while count < len(taken):
-                cost = sum(len(column[count]) + 1 for column in columns)  # a piece and a comma
-                if (items or shown or count) and size + cost > max_bytes:
-                    break
-                size += cost
-                count += 1
-            columns = [column[:count] for column in columns]
-            stopped = True
-        else:
-            size += whole
+        columns, used = _columns_within(
+            taken, 1, texts, max_bytes - size, take_first=not (items or shown)
+        )
+        size += used
+        count = len(columns[0])
+        stopped = count < len(taken)
         shown += count
         if count:
             position = (job_id, taken[count - 1][1])
