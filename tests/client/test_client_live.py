@@ -129,6 +129,32 @@ def test_the_blocking_client_reads_a_series_as_the_history_in_force(
     assert series.metrics[2] == {"loss": 9.0}
 
 
+def test_both_clients_read_several_series_in_one_request(live_server: ServerProcess) -> None:
+    with Client(live_server.url) as client:
+        for job_id, epochs in (("many-b", 3), ("many-a", 2)):
+            client.put_job(job_id, spec=DROP)
+            for epoch in range(epochs):
+                client.decide(job_id, epoch, metrics={"loss": 1.0 + epoch})
+        both = client.series_of(["many-b", "many-a"], fields=["learning_rates", "metrics"])
+        own = {job_id: client.series(job_id) for job_id in ("many-a", "many-b")}
+    assert [item.job_id for item in both.items] == ["many-a", "many-b"]
+    for item in both.items:
+        assert item.epochs == own[item.job_id].epochs
+        assert item.learning_rates == own[item.job_id].learning_rates
+        assert item.metrics == own[item.job_id].metrics
+        assert item.reasons is None  # not asked for
+    assert both.next_cursor is None
+
+    async def paged() -> list[list[int]]:
+        async with AsyncClient(live_server.url) as client:
+            first = await client.series_of(["many-a", "many-b"], limit=4)
+            assert first.next_cursor is not None
+            rest = await client.series_of(["many-a", "many-b"], limit=4, cursor=first.next_cursor)
+            return [item.epochs for page in (first, rest) for item in page.items]
+
+    assert asyncio.run(paged()) == [[0, 1], [0, 1], [2]]
+
+
 def test_validation_errors_name_the_field(live_server: ServerProcess) -> None:
     with Client(live_server.url) as client, pytest.raises(ValidationError) as caught:
         client.put_schedule("bad", {**PLATEAU, "factor": 1.5})

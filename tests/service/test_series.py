@@ -3,6 +3,7 @@ epoch and bounded in bytes. Real app, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -11,8 +12,10 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from lrhub.service.clock import iso_text
+from lrhub.service.decisions import schemas
 from lrhub.service.decisions import service as decision_service
-from lrhub.service.decisions.schemas import Series
+from lrhub.service.decisions.model import SeriesPoint
+from lrhub.service.decisions.schemas import Series, series_json
 from lrhub.service.fields import MAX_METRICS
 from tests.service.conftest import app_client
 from tests.service.helpers import LOSSES, PLATEAU, create_job, decide, observed
@@ -139,6 +142,25 @@ def test_an_unknown_job_is_404(api_on: TestClient) -> None:
     response = api_on.get("/v1/jobs/nobody/series")
     assert response.status_code == 404
     assert "nobody" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("limit", "max_bytes"), [(100, 1 << 20), (7, 1 << 20), (100, 1500)])
+def test_a_page_is_the_same_whatever_the_chunks_it_is_written_in(
+    monkeypatch: pytest.MonkeyPatch, limit: int, max_bytes: int
+) -> None:
+    moment = datetime(2026, 12, 2, tzinfo=UTC)
+    points = [
+        SeriesPoint(epoch, 0.1 / (epoch + 1), "r" * (epoch % 5), epoch % 2,
+                    '{"val_loss": 0.5}' if epoch % 3 else None, moment, None, epoch % 4 == 0)
+        for epoch in range(40)
+    ]  # fmt: skip
+    whole = series_json(points, limit, max_bytes)
+    monkeypatch.setattr(schemas, "_SERIES_CHUNK", 3)
+    assert series_json(points, limit, max_bytes) == whole
+    page = json.loads(whole)
+    assert len(whole) <= max_bytes
+    assert page["epochs"] == list(range(len(page["epochs"])))
+    assert (page["next_cursor"] is None) == (len(page["epochs"]) == 40 and limit > 40)
 
 
 def test_times_are_written_as_the_api_writes_them() -> None:

@@ -123,9 +123,14 @@ def test_compare_fifty_jobs_opened_from_a_selector(fleet: Fleet, recorded: Recor
     sign_in(page, fleet.server.url, fleet.tokens["operator"])
     page.goto(f"{fleet.server.url}/ui#/jobs?selector=sweep%3Ds1")
     expect(page.locator("#jobs-table tbody tr[data-job]")).to_have_count(50)
+    before = len(recorded.requests)
     page.click("#compare-selection")
     expect(page).to_have_url(re.compile(r"#/compare\?selector=sweep%3Ds1$"))
     expect(page.locator("#compare-chart svg")).to_have_attribute("data-series", "50")
+    # The fifty curves came in one request, not one per job.
+    batched = [url for url in recorded.requests[before:] if "/v1/series?" in url]
+    assert len(batched) == 1, batched
+    assert all(f"sweep-{index:02d}" in batched[0] for index in range(50))
     expect(page.locator("#compare-legend .legend-item")).to_have_count(50)
     expect(page.locator('#compare-legend [data-job="other"]')).to_have_count(0)
     # Fifty distinct colours.

@@ -548,6 +548,42 @@ def test_stale_stopped_and_paused_jobs_are_marked_in_the_list(
         assert_stayed_on(recorded, server.url)
 
 
+def test_the_pending_mark_is_the_servers_labels_are_not_pending(
+    fleet: Fleet, recorded: RecordedPage
+) -> None:
+    put_schedule(fleet.admin, "plateau", PLATEAU)
+    for job_id in ("relabelled", "overridden"):
+        create_job(fleet.admin, job_id, "plateau", {"team": "vision"})
+        report_epochs(fleet.admin, job_id, range(4))
+    relabelled = fleet.admin.patch("/v1/jobs/relabelled", json={"labels": {"team": "speech"}})
+    assert relabelled.status_code == 200 and relabelled.json()["pending_epoch"] is None
+    overridden = fleet.admin.patch("/v1/jobs/overridden", json={"override": 0.003})
+    assert overridden.status_code == 200 and overridden.json()["pending_epoch"] == 4
+    page = recorded.page
+    sign_in(page, fleet.server.url, fleet.tokens["viewer"])
+    page.goto(f"{fleet.server.url}/ui#/jobs")
+    marked = page.locator('#jobs-table tr[data-job="overridden"] .pending-mark')
+    expect(marked).to_have_text("pending from epoch 4")
+    # A labels-only change was made after this job's last decision too: it is not pending.
+    expect(page.locator("#jobs-table tr[data-job=relabelled]")).to_be_visible()
+    expect(page.locator('#jobs-table tr[data-job="relabelled"] .pending-mark')).to_have_count(0)
+    screenshot(page, "jobs-pending-mark")
+    page.goto(f"{fleet.server.url}/ui#/jobs/overridden")
+    expect(page.locator("#pending")).to_contain_text("Pending from epoch 4: override 0.003")
+    page.goto(f"{fleet.server.url}/ui#/jobs/relabelled")
+    expect(page.locator("#current-rate")).not_to_have_text("")
+    expect(page.locator("#pending")).to_be_empty()
+    # The next decision clears the mark, in the list and on the job page (live).
+    page.goto(f"{fleet.server.url}/ui#/jobs/overridden")
+    expect(page.locator("#pending-epoch")).to_have_text("4")
+    assert report_epochs(fleet.admin, "overridden", range(4, 5)) == [0.003]
+    expect(page.locator("#pending")).to_be_empty()
+    page.goto(f"{fleet.server.url}/ui#/jobs")
+    expect(page.locator('#jobs-table tr[data-job="overridden"] .badge-override')).to_have_count(1)
+    expect(page.locator("#jobs-table .pending-mark")).to_have_count(0)
+    assert_stayed_on(recorded, fleet.server.url)
+
+
 def test_drift_is_marked_on_the_job_chart_at_its_epoch_and_live(
     fleet: Fleet, recorded: RecordedPage
 ) -> None:

@@ -40,6 +40,7 @@ from .models import (
     Rollout,
     Schedule,
     Series,
+    SeriesOfJobs,
     StreamEvent,
     Token,
     TokenCreated,
@@ -279,6 +280,19 @@ class AsyncClient(BaseClient):
         `limit` epochs; follow `next_cursor` for more): what a plot needs, much smaller than
         the history."""
         return await self._send(_calls.series(job_id, limit, cursor))
+
+    async def series_of(
+        self,
+        job_ids: Sequence[str],
+        *,
+        fields: Sequence[str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> SeriesOfJobs:
+        """Several jobs' curves in one request (`series` of each, by job id): only the columns
+        in `fields` (e.g. `["learning_rates", "metrics"]`; all when None), up to `limit` epochs
+        in all; follow `next_cursor` (same jobs) for more."""
+        return await self._send(_calls.series_of(job_ids, fields, limit, cursor))
 
     async def history_csv(self, job_id: str, *, superseded: bool = False) -> str:
         """A job's whole history as CSV text."""

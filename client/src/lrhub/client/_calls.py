@@ -32,6 +32,7 @@ from .models import (
     Rollout,
     Schedule,
     Series,
+    SeriesOfJobs,
     Token,
     TokenCreated,
     TokenRole,
@@ -68,6 +69,7 @@ _HISTORY_PAGE = TypeAdapter(Page[HistoryEntry])
 _HISTORY_ENTRY = TypeAdapter(HistoryEntry)
 _CHANGE = TypeAdapter(Change)
 _SERIES = TypeAdapter(Series)
+_SERIES_OF_JOBS = TypeAdapter(SeriesOfJobs)
 _EVENT_PAGE = TypeAdapter(Page[AuditEvent])
 _PREVIEW = TypeAdapter(PreviewResult)
 _DECISION = TypeAdapter(EpochAnswer)
@@ -310,6 +312,19 @@ def series(job_id: str, limit: int | None, cursor: str | None) -> Call[Series]:
         _model(_SERIES),
         params=_paging(limit, cursor),
     )
+
+
+def series_of(
+    job_ids: Sequence[str],
+    fields: Sequence[str] | None,
+    limit: int | None,
+    cursor: str | None,
+) -> Call[SeriesOfJobs]:
+    params: list[tuple[str, str | int]] = [("jobs", ",".join(job_ids))]
+    if fields is not None:
+        params.append(("fields", ",".join(fields)))
+    params += _paging(limit, cursor)
+    return Call("GET", "/v1/series", _model(_SERIES_OF_JOBS), params=params)
 
 
 def history_csv(job_id: str, superseded: bool) -> Call[str]:

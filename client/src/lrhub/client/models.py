@@ -110,6 +110,11 @@ class Job(_Model):
     cooldown: JobCooldown | None = Field(
         default=None, description="The decay an operator started, if any."
     )
+    pending_epoch: int | None = Field(
+        default=None,
+        description="The epoch a change to the rate made since the last decision takes effect "
+        "at; None when none is pending.",
+    )
     token: str | None = Field(default=None, description="The job token, only when just created.")
     etag: str | None = Field(default=None, description="The answer's ETag, for If-Match.")
 
@@ -275,6 +280,31 @@ class Series(_Model):
     )
     next_cursor: str | None = Field(
         default=None, description="Pass back as `cursor` for the epochs after these."
+    )
+
+
+class JobSeries(_Model):
+    """One job's curve among several (`Client.series_of`): the columns asked for (`fields`;
+    the others are None), entry i of each belonging to epoch `epochs[i]`."""
+
+    job_id: str
+    epochs: list[int]
+    learning_rates: list[float] | None = None
+    reasons: list[str] | None = None
+    reductions: list[int] | None = None
+    decided_at: list[datetime] | None = None
+    metrics: list[dict[str, float] | None] | None = None
+    applied_learning_rates: list[float | None] | None = None
+    drift: list[bool | None] | None = None
+
+
+class SeriesOfJobs(_Model):
+    """Several jobs' curves (`Client.series_of`), by job id. With a `next_cursor`, the page
+    stopped in a job: the next page (same jobs, `cursor`) goes on with that job's next epochs."""
+
+    items: list[JobSeries]
+    next_cursor: str | None = Field(
+        default=None, description="Pass back as `cursor`, with the same jobs, for the rest."
     )
 
 

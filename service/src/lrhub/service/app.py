@@ -139,6 +139,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         change_routes.job_router,
         change_routes.router,
         decision_routes.router,
+        decision_routes.series_router,
         token_routes.router,
         token_routes.me_router,
         webhook_routes.router,

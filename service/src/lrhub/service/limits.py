@@ -20,6 +20,9 @@ DEFAULT_MAX_EVALUATION_COST = 25_000_000
 # One history page's JSON: room for an epoch of the most step rates LRHUB_MAX_STEPS_PER_EPOCH
 # allows by default (about 2.3 MB), so such an epoch still comes with some others.
 DEFAULT_MAX_PAGE_BYTES = 4_194_304
+# Jobs one request for several jobs' series may name: the dashboard's compare page draws at
+# most 100, and the ids alone of more would crowd the request line.
+DEFAULT_MAX_SERIES_JOBS = 100
 
 
 def evaluation_steps(spec: Spec, rates: int) -> int:
@@ -44,6 +47,15 @@ class Limits:
     max_evaluation_cost: int = DEFAULT_MAX_EVALUATION_COST
     max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
     """A history page stops before the item that would take it past this many bytes."""
+    max_series_jobs: int = DEFAULT_MAX_SERIES_JOBS
+    """The most jobs one request for several jobs' series may name."""
+
+    def check_series_jobs(self, jobs: int) -> None:
+        """A request for the series of `jobs` jobs."""
+        if jobs > self.max_series_jobs:
+            raise LimitExceeded(
+                "jobs", f"{jobs:,} jobs", self.max_series_jobs, "LRHUB_MAX_SERIES_JOBS"
+            )
 
     def check_decision(self, spec: Spec, steps_per_epoch: int | None) -> int:
         """A decision of one epoch, with `steps_per_epoch` step rates when given; its

@@ -18,6 +18,7 @@ from lrhub.service.limits import (
     DEFAULT_MAX_EVALUATION_COST,
     DEFAULT_MAX_PAGE_BYTES,
     DEFAULT_MAX_PREVIEW_STEPS,
+    DEFAULT_MAX_SERIES_JOBS,
     DEFAULT_MAX_STEPS_PER_EPOCH,
     Limits,
 )
@@ -74,6 +75,7 @@ class ServerSettings(BaseSettings):
     max_preview_steps: int = Field(default=DEFAULT_MAX_PREVIEW_STEPS, ge=1)
     max_evaluation_cost: int = Field(default=DEFAULT_MAX_EVALUATION_COST, ge=1)
     max_page_bytes: int = Field(default=DEFAULT_MAX_PAGE_BYTES, ge=1024)
+    max_series_jobs: int = Field(default=DEFAULT_MAX_SERIES_JOBS, ge=1, le=10_000)
     # Evaluations costing more than process_evaluation_cost (the measure of max_evaluation_cost)
     # run in a pool of this many processes per server process, so that they do not hold the
     # server's GIL; 0 evaluates everything in the server process (lrhub.service.evaluation).
@@ -176,6 +178,7 @@ class ServerSettings(BaseSettings):
             max_preview_steps=self.max_preview_steps,
             max_evaluation_cost=self.max_evaluation_cost,
             max_page_bytes=self.max_page_bytes,
+            max_series_jobs=self.max_series_jobs,
         )
 
     def evaluator(self) -> Evaluator:

@@ -41,6 +41,7 @@ from lrhub.service.fields import JobStatus
 from lrhub.service.jobs import service as job_service
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.model import AuditAction, Follow, StoredJob
+from lrhub.service.jobs.pending import pending_epoch
 from lrhub.service.jobs.schemas import JobPatch
 from lrhub.service.jobs.selectors import Selector
 from lrhub.service.jobs.store import selector_condition
@@ -165,6 +166,7 @@ def _apply_patch(
     updated = job_store.changed(
         job, **changes, last_seen_at=last_seen_at, revision=job.revision + 1, updated_at=now
     )
+    updated = replace(updated, pending_epoch=pending_epoch(job, updated))
     if dry_run:
         return updated
     job_store.update_job(connection, updated)

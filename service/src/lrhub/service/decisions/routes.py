@@ -1,9 +1,10 @@
-"""`/v1/jobs/{job_id}/epochs`: the decision and the history."""
+"""`/v1/jobs/{job_id}/epochs`: the decision and the history; `/v1/series`: several jobs' curves."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from typing import Annotated
 
@@ -18,29 +19,35 @@ from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.cache import JobRowCache
 from lrhub.service.decisions.model import DecisionKind, StoredDecision
 from lrhub.service.decisions.schemas import (
+    SERIES_FIELDS,
     DecisionRequest,
     EpochAnswer,
     EpochEnd,
     HistoryEntry,
     Series,
+    SeriesOfJobs,
     series_json,
+    series_of_jobs_json,
 )
 from lrhub.service.errors import InvalidRequest
-from lrhub.service.fields import MAX_EPOCH
+from lrhub.service.fields import JOB_ID_PATTERN, MAX_EPOCH
 from lrhub.service.http.paging import (
     DEFAULT_LIMIT,
     Cursor,
     Limit,
     Page,
     byte_bounded_page_json,
+    decode_cursor,
     decode_int_cursor,
 )
+from lrhub.service.http.problems import fields_in
 from lrhub.service.http.responses import model_response
 from lrhub.service.http.routers import v1_router
 from lrhub.service.http.strict_json import accepts_undeclared_query
 from lrhub.service.jobs.routes import JobId
 
 router = v1_router("/v1/jobs", "decisions")
+series_router = v1_router("/v1/series", "decisions")
 
 
 async def _job_rows(request: Request) -> JobRowCache:
@@ -337,4 +344,81 @@ def job_series(
         context.engine, caller, job_id, after_epoch=decode_int_cursor(cursor), limit=limit
     )
     body = series_json(points, limit, context.limits.max_page_bytes)
+    return Response(body, media_type="application/json")
+
+
+_JOB_ID = re.compile(JOB_ID_PATTERN.removeprefix("^").removesuffix("$"))
+# A several jobs' series cursor: a job id, a space, then an epoch of it (-1: none yet shown).
+_SERIES_POSITION = JOB_ID_PATTERN.removesuffix("$") + r" (-1|0|[1-9][0-9]{0,8})$"
+
+
+def _listed(text: str) -> list[str]:
+    """The comma-separated entries of a query parameter, each once, blanks dropped."""
+    return list(dict.fromkeys(entry.strip() for entry in text.split(",") if entry.strip()))
+
+
+def _series_jobs(text: str) -> list[str]:
+    """`?jobs=`: job ids, comma-separated."""
+    job_ids = _listed(text)
+    if not job_ids:
+        raise InvalidRequest.at("query.jobs", "name at least one job: ?jobs=a,b,c")
+    for job_id in job_ids:
+        if not _JOB_ID.fullmatch(job_id):
+            raise InvalidRequest.at("query.jobs", f"{job_id!r} is not a job id")
+    return job_ids
+
+
+def _series_fields(text: str | None) -> list[str]:
+    """`?fields=`: the columns besides `epochs`, comma-separated; all when not given."""
+    if text is None:
+        return list(SERIES_FIELDS)
+    fields = _listed(text)
+    for name in fields:
+        if name not in SERIES_FIELDS and name != "epochs":
+            known = ", ".join(SERIES_FIELDS)
+            raise InvalidRequest.at("query.fields", f"{name!r} is not a column; one of {known}")
+    # In the order of a series' columns, whatever the order asked: `epochs` comes always.
+    return [name for name in SERIES_FIELDS if name in fields]
+
+
+def _series_position(cursor: str | None) -> tuple[str, int] | None:
+    position = decode_cursor(cursor, _SERIES_POSITION)
+    if position is None:
+        return None
+    job_id, epoch = position.rsplit(" ", 1)
+    return job_id, int(epoch)
+
+
+@series_router.get("", response_model=SeriesOfJobs)
+def series_of_jobs(
+    context: Context,
+    caller: Caller,
+    jobs: Annotated[
+        str, Query(description="The jobs, by id, comma-separated (LRHUB_MAX_SERIES_JOBS).")
+    ],
+    fields: Annotated[
+        str | None,
+        Query(description="The columns besides `epochs`, comma-separated; all when absent."),
+    ] = None,
+    limit: SeriesLimit = DEFAULT_SERIES_EPOCHS,
+    cursor: Cursor = None,
+) -> Response:
+    """Several jobs' rate curves and metrics in one answer, as `/v1/jobs/{id}/series` gives one
+    job's (each job readable by the caller, or the whole request is refused): what a comparison
+    draws, in one request and one query instead of one of each per job."""
+    job_ids = _series_jobs(jobs)
+    columns = _series_fields(fields)
+    after = _series_position(cursor)
+    with fields_in("query", "jobs"):
+        rows = decision_service.series_of_jobs(
+            context.engine, context.limits, caller, job_ids, columns, after=after, limit=limit
+        )
+    body = series_of_jobs_json(
+        job_ids,
+        after,
+        rows,
+        fields=columns,
+        limit=limit,
+        max_bytes=context.limits.max_page_bytes,
+    )
     return Response(body, media_type="application/json")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from itertools import islice
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -267,6 +268,9 @@ _SERIES_COLUMNS = (
     "epochs", "learning_rates", "reasons", "reductions", "decided_at", "metrics",
     "applied_learning_rates", "drift",
 )  # fmt: skip
+SERIES_FIELDS = _SERIES_COLUMNS[1:]
+"""The columns a request for several jobs' series may choose (`?fields=`); `epochs` comes
+always."""
 # The body without items, and room for the quoted cursor of the largest epoch.
 _SERIES_OVERHEAD_BYTES = (
     sum(len(f'"{name}":[],') for name in _SERIES_COLUMNS)
@@ -276,59 +280,202 @@ _SERIES_OVERHEAD_BYTES = (
 )
 
 
+def _nullable(text: Callable[[Any], str]) -> Callable[[Any], str]:
+    return lambda value: "null" if value is None else text(value)
+
+
+# The JSON text of an entry of each column besides `epochs`, from the value stored, in
+# SERIES_FIELDS' order: the stored metrics' JSON passes through undecoded (it was validated
+# when it was stored).
+_FIELD_TEXTS: dict[str, Callable[[Any], str]] = {
+    "learning_rates": repr,
+    "reasons": encode_basestring_ascii,
+    "reductions": str,
+    "decided_at": lambda moment: '"' + iso_text(moment) + '"',
+    "metrics": lambda text: text or "null",
+    "applied_learning_rates": _nullable(repr),
+    "drift": _nullable(lambda drifted: str(drifted).lower()),
+}
+_TEXTS = tuple(_FIELD_TEXTS[name] for name in SERIES_FIELDS)
+# Epochs of a job's series turned into text at a time: column by column is about twice as fast
+# as epoch by epoch, and a page stopping early at its byte bound reads little past it.
+_SERIES_CHUNK = 1000
+
+
+def _columns_json(names: Iterable[str], columns: Iterable[list[str]]) -> str:
+    """`"name":[...]` for each column, comma-separated."""
+    named = zip(names, columns, strict=True)
+    return ",".join(f'"{name}":[{",".join(column)}]' for name, column in named)
+
+
+def _columns_within(
+    rows: Sequence[Sequence[Any]],
+    start: int,
+    texts: Sequence[Callable[[Any], str]],
+    room: int,
+    *,
+    take_first: bool,
+) -> tuple[list[list[str]], int]:
+    """The JSON text columns of `rows`, whose item `start` is the epoch and the next ones the
+    values `texts` write, in order; cut before the row that would take them past `room` bytes
+    (each piece with the comma after it), the first row taken whatever its size when
+    `take_first`. Answers the columns and the bytes they take."""
+    columns = [[str(row[start]) for row in rows]] + [
+        [text(row[index]) for row in rows] for index, text in enumerate(texts, start=start + 1)
+    ]
+    used = sum(sum(map(len, column)) for column in columns) + len(rows) * len(columns)
+    if used <= room:
+        return columns, used
+    count = used = 0
+    while count < len(rows):
+        cost = sum(len(column[count]) + 1 for column in columns)
+        if (count or not take_first) and used + cost > room:
+            break
+        used += cost
+        count += 1
+    return [column[:count] for column in columns], used
+
+
+def _series_row(point: SeriesPoint) -> tuple[Any, ...]:
+    """`point`'s values in _SERIES_COLUMNS' order."""
+    return (
+        point.epoch, point.learning_rate, point.reason, point.reductions, point.decided_at,
+        point.end_metrics_json, point.applied_learning_rate, point.drift,
+    )  # fmt: skip
+
+
 def series_json(points: Iterable[SeriesPoint], limit: int, max_bytes: int) -> bytes:
     """The JSON body of the `Series` of `points` (at most `limit`), stopping before the epoch
     that would take it past `max_bytes`; the first epoch is shown whatever its size. It has a
     next cursor when it is full or stopped early.
 
-    Written from text pieces whose lengths are the body's: the stored metrics' JSON passes
-    through undecoded (it was validated when it was stored).
+    Written from text pieces whose lengths are the body's.
     """
-    epochs: list[str] = []
-    rates: list[str] = []
-    reasons: list[str] = []
-    reductions: list[str] = []
-    times: list[str] = []
-    metrics: list[str] = []
-    applied: list[str] = []
-    drift: list[str] = []
+    columns: list[list[str]] = [[] for _ in _SERIES_COLUMNS]
     size = _SERIES_OVERHEAD_BYTES
+    stream = iter(points)
+    shown = 0
     last: int | None = None
     stopped = False
-    for point in points:
-        if len(epochs) == limit:
+    while shown < limit:
+        chunk = [_series_row(point) for point in islice(stream, min(limit - shown, _SERIES_CHUNK))]
+        if not chunk:
             break
-        epoch = str(point.epoch)
-        rate = repr(point.learning_rate)
-        reason = encode_basestring_ascii(point.reason)
-        reduced = str(point.reductions)
-        time = '"' + iso_text(point.decided_at) + '"'
-        ended = point.end_metrics_json or "null"
-        applied_rate = (
-            "null" if point.applied_learning_rate is None else repr(point.applied_learning_rate)
-        )
-        drifted = "null" if point.drift is None else str(point.drift).lower()
-        # Each piece and a comma after it.
-        cost = (
-            len(epoch) + len(rate) + len(reason) + len(reduced) + len(time) + len(ended)
-            + len(applied_rate) + len(drifted) + 8
-        )  # fmt: skip
-        if epochs and size + cost > max_bytes:
+        part, used = _columns_within(chunk, 0, _TEXTS, max_bytes - size, take_first=shown == 0)
+        size += used
+        for column, pieces in zip(columns, part, strict=True):
+            column.extend(pieces)
+        taken = len(part[0])
+        shown += taken
+        if taken:
+            last = chunk[taken - 1][0]
+        if taken < len(chunk):
+            stopped = True
+            break
+    more = stopped or shown == limit
+    cursor = json.dumps(encode_cursor(last) if last is not None and more else None)
+    body = _columns_json(_SERIES_COLUMNS, columns)
+    return ("{" + body + ',"next_cursor":' + cursor + "}").encode()
+
+
+class JobSeries(BaseModel):
+    """One job's rate curve among several (`SeriesOfJobs`): the columns of `Series` that were
+    asked for (`?fields=`; all when not), entry i of each belonging to epoch `epochs[i]`."""
+
+    job_id: str
+    epochs: list[int]
+    learning_rates: list[float] | None = None
+    reasons: list[str] | None = None
+    reductions: list[int] | None = None
+    decided_at: list[datetime] | None = None
+    metrics: list[dict[str, float] | None] | None = None
+    applied_learning_rates: list[float | None] | None = None
+    drift: list[bool | None] | None = None
+
+
+class SeriesOfJobs(BaseModel):
+    """Several jobs' rate curves, by job id, each job's epochs oldest first. A page holds every
+    job asked for unless it is full: pass `next_cursor` back as `?cursor=` (with the same
+    `jobs`) for the rest, where the job a page stopped in goes on with its next epochs (append
+    them to its columns)."""
+
+    items: list[JobSeries]
+    next_cursor: str | None
+
+
+# `{"items":[],"next_cursor":}`, room for a cursor of the longest job id and largest epoch.
+_JOBS_OVERHEAD_BYTES = (
+    len('{"items":[],"next_cursor":}') + 2 + len(encode_cursor("j" * 253 + " " + str(MAX_ID)))
+)
+
+
+def series_cursor(job_id: str, epoch: int) -> str:
+    """The cursor of a page of several jobs' series that ends at `epoch` of `job_id` (-1: none
+    of its epochs shown)."""
+    return encode_cursor(f"{job_id} {epoch}")
+
+
+def series_of_jobs_json(
+    job_ids: Iterable[str],
+    after: tuple[str, int] | None,
+    rows: Iterable[Sequence[Any]],
+    *,
+    fields: Sequence[str],
+    limit: int,
+    max_bytes: int,
+) -> bytes:
+    """The JSON body of the `SeriesOfJobs` page of `job_ids` after the position `after`, from
+    `rows` (job id, epoch, then the value of each of `fields`, by job id then epoch, as
+    `series_of_jobs` answers them): at most `limit` epochs, stopping before the job or the epoch
+    that would take it past `max_bytes` (the first is shown whatever its size, so every page
+    moves on). A job with no epochs is shown with empty columns; the job of `after` is shown
+    only if it has epochs left.
+    """
+    names = ["epochs", *fields]
+    texts = [_FIELD_TEXTS[name] for name in fields]
+    # One item's text besides its entries: `{"job_id":...,` then each column's `"name":[]`.
+    column_overhead = sum(len(f'"{name}":[],') for name in names) + len('{"job_id":}')
+    stream = iter(rows)
+    upcoming = next(stream, None)
+    items: list[str] = []
+    size = _JOBS_OVERHEAD_BYTES
+    shown = 0
+    position = after
+    stopped = False
+    for job_id in sorted(set(job_ids)):
+        if after is not None and job_id < after[0]:
+            continue
+        if shown == limit:
+            stopped = True
+            break
+        if after is not None and job_id == after[0] and (upcoming is None or upcoming[0] != job_id):
+            continue  # the page before showed all of it
+        head = "{" + '"job_id":' + encode_basestring_ascii(job_id) + ","
+        cost = column_overhead + len(head) + 1
+        if (items or shown) and size + cost > max_bytes:
             stopped = True
             break
         size += cost
-        epochs.append(epoch)
-        rates.append(rate)
-        reasons.append(reason)
-        reductions.append(reduced)
-        times.append(time)
-        metrics.append(ended)
-        applied.append(applied_rate)
-        drift.append(drifted)
-        last = point.epoch
-    more = stopped or len(epochs) == limit
-    cursor = json.dumps(encode_cursor(last) if last is not None and more else None)
-    columns = (epochs, rates, reasons, reductions, times, metrics, applied, drift)
-    named = zip(_SERIES_COLUMNS, columns, strict=True)
-    body = ",".join(f'"{name}":[{",".join(column)}]' for name, column in named)
-    return ("{" + body + ',"next_cursor":' + cursor + "}").encode()
+        if position is None or position[0] != job_id:
+            position = (job_id, -1)
+        taken: list[Sequence[Any]] = []
+        while upcoming is not None and upcoming[0] == job_id and shown + len(taken) < limit:
+            taken.append(upcoming)
+            upcoming = next(stream, None)
+        columns, used = _columns_within(
+            taken, 1, texts, max_bytes - size, take_first=not (items or shown)
+        )
+        size += used
+        count = len(columns[0])
+        stopped = count < len(taken)
+        shown += count
+        if count:
+            position = (job_id, taken[count - 1][1])
+        items.append(head + _columns_json(names, columns) + "}")
+        if stopped or (upcoming is not None and upcoming[0] == job_id):
+            stopped = True  # at the byte bound, or at `limit` within this job
+            break
+    # A full page may have ended where the points read did: the next page says whether more come.
+    more = stopped or shown == limit
+    cursor = json.dumps(series_cursor(*position) if more and position is not None else None)
+    return ('{"items":[' + ",".join(items) + '],"next_cursor":' + cursor + "}").encode()

@@ -19,12 +19,12 @@ again, and a state saved for another spec or clock starts fresh instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Row
 
 from lrhub.schedules import (
     Cooldown,
@@ -332,6 +332,7 @@ def _decide(
         held_rate=answered.held_rate,
         updated_at=now,
         cooldown=_cooldown_document(answered.cooldown),
+        pending_epoch=None,  # this decision took in whatever change was pending
     )
     kind = DecisionKind.REWOUND if rewound else DecisionKind.NEW
     result = DecisionReply(record=record, kind=kind, spec=job.spec)
@@ -551,6 +552,61 @@ def job_series(
             if left == 0 or len(chunk) < SERIES_READ_ROWS:
                 return
             chunk = read(chunk[-1].epoch, min(left, SERIES_READ_ROWS), check=False)
+
+    return points()
+
+
+# Rows read per database round trip for several jobs' series: a comparison of 50 jobs of 1,000
+# epochs is one read; a page that stops early at its byte bound reads little more than it shows.
+SERIES_OF_JOBS_READ_ROWS = 50_000
+
+
+def series_of_jobs(
+    engine: Engine,
+    limits: Limits,
+    principal: Principal,
+    job_ids: Collection[str],
+    fields: Sequence[str],
+    *,
+    after: tuple[str, int] | None,
+    limit: int,
+) -> Iterator[Row[Any]]:
+    """Several jobs' rate curves as one stream of rows (job id, epoch, then the value of each of
+    `fields`), by job id then epoch, after the position `after`, at most `limit` of them: each
+    read is one query for all the jobs, SERIES_OF_JOBS_READ_ROWS at most, as the iterator
+    reaches them. Each job is checked as `job_series` checks one (it exists and `principal` may
+    read it) before this returns; the first unknown job, by id, is the NotFound."""
+    limits.check_series_jobs(len(job_ids))
+    for job_id in sorted(job_ids):
+        principal.require_job(job_id, change=False)
+
+    def read(connection: Connection, position: tuple[str, int] | None) -> list[Row[Any]]:
+        rows = min(left, SERIES_OF_JOBS_READ_ROWS)
+        return decision_store.list_series_of_jobs(
+            connection, job_ids, fields, after=position, limit=rows
+        )
+
+    left = limit
+    with read_transaction(engine) as connection:
+        creators = job_store.creators_of(connection, job_ids)
+        for job_id in sorted(job_ids):
+            if job_id not in creators:
+                raise NotFound(
+                    f"query.jobs: there is no job {job_id!r}", members={"job_id": job_id}
+                )
+            principal.require_owner(creators[job_id])
+        first = read(connection, after)
+
+    def points() -> Iterator[Row[Any]]:
+        nonlocal left
+        chunk = first
+        while chunk:
+            yield from chunk
+            left -= len(chunk)
+            if left == 0 or len(chunk) < SERIES_OF_JOBS_READ_ROWS:
+                return
+            with read_transaction(engine) as connection:
+                chunk = read(connection, (chunk[-1].job_id, chunk[-1].epoch))
 
     return points()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -11,17 +11,21 @@ from sqlalchemy import (
     Boolean,
     Connection,
     Double,
+    Row,
     Text,
+    and_,
     bindparam,
     cast,
     exists,
     false,
     func,
     insert,
+    or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 
 from lrhub.service.decisions.model import (
     AppliedReport,
@@ -45,6 +49,7 @@ _JOB_FOR_DECISION = (
 _DECIDED_COLUMNS = (
     "last_epoch", "learning_rate", "state", "held_rate", "updated_at", "schedule_version", "spec",
     "row_version", "last_seen_at", "epoch_intervals", "status", "revision", "cooldown",
+    "pending_epoch",
 )  # fmt: skip
 _LATEST_VERSION_NOW = (
     select(schedules.c.latest_version)
@@ -327,22 +332,26 @@ def list_decisions(
     return [StoredDecision(**row) for row in connection.execute(query).mappings()]
 
 
+# What a curve needs of a decision, in SeriesPoint's order: no state is read or decoded.
+_SERIES_POINT = (
+    decisions.c.epoch,
+    decisions.c.learning_rate,
+    decisions.c.reason,
+    decisions.c.reductions,
+    cast(decisions.c.end_metrics, Text),
+    decisions.c.decided_at,
+    decisions.c.applied_learning_rate,
+    decisions.c.drift,
+)
+
+
 def list_series(
     connection: Connection, job_id: str, *, after_epoch: int | None, limit: int
 ) -> list[SeriesPoint]:
     """The decisions in force for a job's epochs after `after_epoch`, by epoch, at most `limit`
     (only the columns a curve needs: no state is read or decoded)."""
     query = (
-        select(
-            decisions.c.epoch,
-            decisions.c.learning_rate,
-            decisions.c.reason,
-            decisions.c.reductions,
-            cast(decisions.c.end_metrics, Text),
-            decisions.c.decided_at,
-            decisions.c.applied_learning_rate,
-            decisions.c.drift,
-        )
+        select(*_SERIES_POINT)
         .where(decisions.c.job_id == job_id, _IN_FORCE)
         .order_by(decisions.c.epoch)
         .limit(limit)
@@ -350,6 +359,52 @@ def list_series(
     if after_epoch is not None:
         query = query.where(decisions.c.epoch > after_epoch)
     return [SeriesPoint(*row) for row in connection.execute(query)]
+
+
+# The column each of a series' columns besides `epochs` is read from, by the series column's
+# name (`schemas.SERIES_FIELDS`): several jobs' series read only those asked for.
+SERIES_FIELD_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "learning_rates": decisions.c.learning_rate,
+    "reasons": decisions.c.reason,
+    "reductions": decisions.c.reductions,
+    "decided_at": decisions.c.decided_at,
+    "metrics": cast(decisions.c.end_metrics, Text),
+    "applied_learning_rates": decisions.c.applied_learning_rate,
+    "drift": decisions.c.drift,
+}
+
+
+def list_series_of_jobs(
+    connection: Connection,
+    job_ids: Collection[str],
+    fields: Sequence[str],
+    *,
+    after: tuple[str, int] | None,
+    limit: int,
+) -> list[Row[Any]]:
+    """The decisions in force of several jobs' epochs, by job id then epoch, after the position
+    `after` (a job id and an epoch of it), at most `limit`, each as a row of its job id, its
+    epoch, then the value of each of `fields` (names of SERIES_FIELD_COLUMNS): one query
+    whatever the number of jobs."""
+    query = (
+        select(
+            decisions.c.job_id,
+            decisions.c.epoch,
+            *(SERIES_FIELD_COLUMNS[name] for name in fields),
+        )
+        .where(decisions.c.job_id.in_(sorted(job_ids)), _IN_FORCE)
+        .order_by(decisions.c.job_id, decisions.c.epoch)
+        .limit(limit)
+    )
+    if after is not None:
+        job_id, epoch = after
+        query = query.where(
+            or_(
+                decisions.c.job_id > job_id,
+                and_(decisions.c.job_id == job_id, decisions.c.epoch > epoch),
+            )
+        )
+    return list(connection.execute(query).all())
 
 
 def store_spec_text(connection: Connection, key: str, text: str) -> None:

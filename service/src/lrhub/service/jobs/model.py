@@ -61,6 +61,9 @@ class StoredJob:
     """The id of the API token that created the job (see `Principal.token_id`)."""
     cooldown: dict[str, Any] | None = None
     """The decay an operator started (`Cooldown.as_document`), None for none."""
+    pending_epoch: int | None = None
+    """The epoch a change to the rate made since the job's last decision takes effect at (its
+    next epoch); None when none is pending (`lrhub.service.jobs.pending`)."""
 
 
 @dataclass(frozen=True)

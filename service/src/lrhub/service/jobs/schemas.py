@@ -142,6 +142,12 @@ class Job(BaseModel):
     cooldown: JobCooldown | None = Field(
         default=None, description="The decay an operator started, if any."
     )
+    pending_epoch: int | None = Field(
+        default=None,
+        description="The epoch a change to the rate (schedule, clock, scale, override, pause, "
+        "cooldown) made since the job's last decision takes effect at; null when none is "
+        "pending. Labels and status are not changes to the rate; the next decision clears it.",
+    )
 
     @classmethod
     def of(cls, job: StoredJob, *, stale_after: timedelta) -> Job:
@@ -166,6 +172,7 @@ class Job(BaseModel):
             last_seen_at=as_utc(job.last_seen_at) if job.last_seen_at is not None else None,
             stale=is_stale(job, now=utc_now(), stale_after=stale_after),
             cooldown=JobCooldown.of(job.cooldown) if job.cooldown is not None else None,
+            pending_epoch=job.pending_epoch,
         )
 
 

@@ -78,6 +78,9 @@ jobs = Table(
     Column("creator_token", String(64), nullable=True),
     # The decay an operator started (`Cooldown.as_document`); null for none.
     Column("cooldown", JsonValue, nullable=True),
+    # The epoch a change to the rate made since the last decision takes effect at; null for
+    # none (`jobs.pending.pending_epoch`).
+    Column("pending_epoch", Integer, nullable=True),
 )
 Index("ix_jobs_status", jobs.c.status)
 

@@ -10,6 +10,7 @@ import { chart, seriesColor } from "./charts.js";
 export const COMPARE_MAX = 100;
 const SERIES_EPOCHS = 100000; // the most a series page holds
 const CONCURRENCY = 6;
+const SERIES_JOBS = 100; // the jobs one /v1/series request names: LRHUB_MAX_SERIES_JOBS' default
 
 /** A job's whole series as columns: {epochs, rates, metrics}, read page by page. */
 export async function seriesColumns(jobId, signal) {
@@ -23,6 +24,31 @@ export async function seriesColumns(jobId, signal) {
     cursor = page.next_cursor;
   } while (cursor);
   return columns;
+}
+
+/** The whole series of each of `jobIds` as columns, by job id (a Map of {epochs, rates,
+ * metrics}): `GET /v1/series`, one request for up to SERIES_JOBS jobs (and more only past a
+ * page's bytes), instead of one per job. A job that is missing or may not be read refuses the
+ * whole request (an ApiError). */
+export async function seriesOfJobs(jobIds, signal) {
+  const byJob = new Map(jobIds.map((jobId) => [jobId, { epochs: [], rates: [], metrics: [] }]));
+  for (let start = 0; start < jobIds.length; start += SERIES_JOBS) {
+    const jobs = jobIds.slice(start, start + SERIES_JOBS).join(",");
+    let cursor = null;
+    do {
+      const query = { jobs, fields: "learning_rates,metrics", limit: SERIES_EPOCHS, cursor };
+      const page = await api("GET", "/v1/series", { query, signal });
+      // A job a page stopped in goes on in the next page: its columns are appended to.
+      for (const item of page.items) {
+        const columns = byJob.get(item.job_id);
+        columns.epochs.push(...item.epochs);
+        columns.rates.push(...item.learning_rates);
+        columns.metrics.push(...item.metrics);
+      }
+      cursor = page.next_cursor;
+    } while (cursor);
+  }
+  return byJob;
 }
 
 /** The latest value each metric took in `metrics` (a series' per-epoch objects or nulls). */
@@ -89,14 +115,23 @@ export async function comparePage(main, query) {
     return () => controller.abort();
   }
 
-  const loaded = await inParallel(jobIds, CONCURRENCY, async (jobId) => {
-    try {
-      return { jobId, columns: await seriesColumns(jobId, controller.signal) };
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 401) throw error;
-      return { jobId, error: error.message };
-    }
-  });
+  let loaded;
+  try {
+    const byJob = await seriesOfJobs(jobIds, controller.signal);
+    loaded = jobIds.map((jobId) => ({ jobId, columns: byJob.get(jobId) }));
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status === 401) throw error;
+    // One job missing or unreadable (or a server allowing fewer jobs a request) refuses the
+    // whole request: each job's own series then says which, and the others are still drawn.
+    loaded = await inParallel(jobIds, CONCURRENCY, async (jobId) => {
+      try {
+        return { jobId, columns: await seriesColumns(jobId, controller.signal) };
+      } catch (failure) {
+        if (failure instanceof ApiError && failure.status === 401) throw failure;
+        return { jobId, error: failure.message };
+      }
+    });
+  }
   const shown = loaded.filter((one) => one.columns);
   replace(problems, loaded.filter((one) => one.error).map((one) =>
     h("p", { class: "error", dataset: { job: one.jobId } }, `${one.jobId}: ${one.error}`)));

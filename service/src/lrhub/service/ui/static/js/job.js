@@ -161,6 +161,7 @@ export async function jobPage(main, jobId) {
     job.learning_rate = data.learning_rate;
     job.last_epoch = Math.max(job.last_epoch ?? -1, data.epoch);
     job.last_seen_at = data.decided_at;
+    job.pending_epoch = null; // a decision takes in whatever change was pending
   }
 
   const header = h("div", { class: "card job-head", id: "job-head" });
@@ -192,15 +193,20 @@ export async function jobPage(main, jobId) {
           h("thead", {}, h("tr", {}, h("th", {}, "when"), h("th", {}, "who"), h("th", {}, "what"))),
           eventsBody))));
 
-  /** Changes made since the last decision, and the epoch they take effect at (the next one). */
+  /** A change to the rate made since the last decision (the server's `pending_epoch`), the
+   * epoch it takes effect at, and what the changes since that decision were. */
   function showPending() {
+    const at = job.status === "running" ? job.pending_epoch ?? null : null;
+    if (at === null) {
+      replace(pendingNote);
+      return;
+    }
     const items = sortedItems();
     const lastDecided = items.length ? Math.max(...items.map((item) => Date.parse(item.decided_at))) : -Infinity;
-    const pending = events.filter((event) => Date.parse(event.at) > lastDecided)
+    const changes = events.filter((event) => Date.parse(event.at) > lastDecided)
       .flatMap((event) => changeKinds(event).filter((kind) => kind !== "stop").map((kind) => describe(kind, event)));
-    const at = job.last_epoch === null ? 0 : job.last_epoch + 1;
-    replace(pendingNote, pending.length && job.status === "running"
-      ? [`Pending: ${pending.join("; ")}; takes effect at epoch `, h("strong", { id: "pending-epoch" }, String(at)), "."] : []);
+    replace(pendingNote, "Pending from epoch ", h("strong", { id: "pending-epoch" }, String(at)),
+      changes.length ? `: ${changes.join("; ")}.` : ".");
   }
 
   function drawHeader() {

@@ -36,17 +36,18 @@ export function byValue(direction) {
   };
 }
 
-/** A change made since the job's last decision: the epoch it takes effect at. */
+/** A change to the rate made since the job's last decision: the epoch it takes effect at, as
+ * the server marks it (`pending_epoch`: labels and status changes are not pending). */
 export function pendingEpoch(job) {
-  if (job.status !== "running" || !job.last_seen_at) return null;
-  return Date.parse(job.updated_at) > Date.parse(job.last_seen_at) && job.last_epoch !== null ? job.last_epoch + 1 : null;
+  if (job.status !== "running") return null;
+  return job.pending_epoch ?? null;
 }
 
 function statusMarks(job) {
   const pending = pendingEpoch(job);
   return [
     badge(job.status, job.status),
-    pending !== null ? h("span", { class: "badge badge-override pending-mark", title: "changed since its last decision" }, `change from epoch ${pending}`) : null,
+    pending !== null ? h("span", { class: "badge badge-override pending-mark", title: "its rate changed since its last decision" }, `pending from epoch ${pending}`) : null,
     job.stale ? badge("stale", "stale") : null,
     job.paused ? badge("paused", "paused") : null,
     job.override !== null ? badge(`override ${num(job.override)}`, "override") : null,
