@@ -1,11 +1,13 @@
 """Applied rates with real Keras against a real `lrhub serve`: a plain fit (float32 rates) has no
-drift; a LearningRateScheduler that overwrites one epoch's rate is drift at exactly that epoch."""
+drift, per epoch or per step; a LearningRateScheduler that overwrites one epoch's rate is drift at
+exactly that epoch."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from lrhub.client import Client
@@ -34,6 +36,21 @@ def test_a_plain_fit_has_no_drift(client: Client) -> None:
     assert [entry.drift for entry in history] == [False] * 5
     # Keras holds the rate in float32: what it reports is the answer rounded, and no drift.
     assert any(e.applied_learning_rate != e.learning_rate for e in history)
+
+
+def test_a_per_step_fit_reports_each_epochs_last_step_rate(client: Client) -> None:
+    spec = {**COSINE, "unit": "step", "decay_steps": 40}
+    callback = RemoteLearningRate(
+        job="keras-steps", spec=spec, per_step=True, client=client, verbose=0
+    )
+    fit(build_model(), [callback], epochs=4)
+    history = client.history("keras-steps").items
+    assert [entry.drift for entry in history] == [False] * 4
+    for entry in history:
+        assert entry.step_learning_rates is not None
+        # What the optimizer held at the epoch's end: its last step's rate, in float32.
+        last_step = float(np.float32(entry.step_learning_rates[-1]))
+        assert entry.applied_learning_rate == last_step != entry.learning_rate
 
 
 def test_a_callback_overwriting_the_rate_is_drift_at_exactly_its_epoch(client: Client) -> None:
