@@ -97,3 +97,17 @@ def test_a_bulk_change_marks_the_jobs_whose_rate_it_changes(api_on: TestClient) 
     decide(api_on, "b", 1, observed(1))
     assert job(api_on, "b")["pending_epoch"] is None
     assert job(api_on, "a")["pending_epoch"] == 3
+
+
+def test_a_newer_version_of_a_followed_schedule_is_pending(api_on: TestClient) -> None:
+    put_schedule(api_on, "cosine", COSINE)
+    for job_id, follow in (("follows", "latest"), ("pinned", "pinned")):
+        create_job(api_on, job_id, schedule="cosine", follow=follow)
+        for epoch in range(2):
+            decide(api_on, job_id, epoch, observed(epoch))
+    put_schedule(api_on, "cosine", {**COSINE, "initial_learning_rate": 0.4})
+    assert job(api_on, "follows")["pending_epoch"] == 2
+    listed = {item["job_id"]: item["pending_epoch"] for item in api_on.get("/v1/jobs").json()["items"]}
+    assert listed == {"follows": 2, "pinned": None}
+    assert decide(api_on, "follows", 2, observed(2))["schedule"]["version"] == 2
+    assert job(api_on, "follows")["pending_epoch"] is None

@@ -55,6 +55,16 @@ def latest_version_number(connection: Connection, name: str, *, lock: bool = Fal
     return int(value) if value is not None else None
 
 
+def latest_version_numbers(connection: Connection, names: set[str]) -> dict[str, int]:
+    """The newest version number of each of `names` that exists."""
+    if not names:
+        return {}
+    query = select(schedules.c.name, schedules.c.latest_version).where(
+        schedules.c.name.in_(sorted(names))
+    )
+    return {row.name: int(row.latest_version) for row in connection.execute(query)}
+
+
 def get_version(
     connection: Connection, name: str, version: int | None, *, share_lock: bool = False
 ) -> StoredVersion | None:

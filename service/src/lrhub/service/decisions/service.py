@@ -55,7 +55,8 @@ from lrhub.service.errors import Conflict, EvaluationFailed, NotFound, Unavailab
 from lrhub.service.evaluation import IN_PROCESS, Evaluator
 from lrhub.service.fields import JobStatus
 from lrhub.service.jobs import store as job_store
-from lrhub.service.jobs.model import AuditAction, Follow, StoredJob
+from lrhub.service.jobs.model import AuditAction, StoredJob
+from lrhub.service.jobs.pending import switches
 from lrhub.service.jobs.staleness import with_interval
 from lrhub.service.limits import Limits, evaluation_steps
 from lrhub.service.storage.database import (
@@ -95,7 +96,7 @@ def _read(engine: Engine, job_id: str, epoch: int, *, metrics_known: bool = True
     job, latest = found
     rewinding = job.last_epoch is not None and epoch <= job.last_epoch
     looks_back = not metrics_known and epoch > 0
-    if not rewinding and not looks_back and not _switches(job, latest):
+    if not rewinding and not looks_back and not switches(job, latest):
         return _Read(job, latest)
     # Rarely needed, and consistent with the job read above as long as the compare-and-set
     # succeeds: every write of a decision or a schedule switch changes the job row's version.
@@ -105,7 +106,7 @@ def _read(engine: Engine, job_id: str, epoch: int, *, metrics_known: bool = True
             stored = decision_store.first_active_decision_from(connection, job_id, epoch)
             previous = decision_store.last_active_epoch_before(connection, job_id, epoch)
         latest_spec = None
-        if _switches(job, latest):
+        if switches(job, latest):
             assert job.schedule_name is not None
             version = catalog_store.get_version(connection, job.schedule_name, latest)
             latest_spec = version.spec if version is not None else None
@@ -114,11 +115,6 @@ def _read(engine: Engine, job_id: str, epoch: int, *, metrics_known: bool = True
             before = decision_store.active_decision(connection, job_id, epoch - 1)
             previous_end = before.end_metrics if before is not None else None
     return _Read(job, latest, stored, previous, latest_spec, previous_end)
-
-
-def _switches(job: StoredJob, latest: int) -> bool:
-    """A job that follows `latest` moves to a newer version of its schedule at its next epoch."""
-    return job.follow == Follow.LATEST and latest not in (0, job.schedule_version)
 
 
 def decide_epoch(

@@ -19,6 +19,7 @@ from lrhub.service.errors import Conflict, InvalidChange, NotFound
 from lrhub.service.fields import JobStatus
 from lrhub.service.jobs import store as job_store
 from lrhub.service.jobs.model import AuditAction, Follow, StoredEvent, StoredJob
+from lrhub.service.jobs.pending import with_schedule_pending
 from lrhub.service.jobs.schemas import JobCreate
 from lrhub.service.jobs.selectors import Selector
 from lrhub.service.jobs.staleness import is_stale
@@ -140,11 +141,12 @@ def job_id_of_token(engine: Engine, token_hash: str) -> str | None:
 def get_job(engine: Engine, principal: Principal, job_id: str) -> StoredJob:
     """The job."""
     principal.require_job(job_id, change=False)
-    job = _read_job(engine, job_id)
-    if job is None:
-        raise NotFound(f"there is no job {job_id!r}")
-    principal.require_owner(job.creator_token)
-    return job
+    with read_transaction(engine) as connection:
+        job = job_store.get_job(connection, job_id)
+        if job is None:
+            raise NotFound(f"there is no job {job_id!r}")
+        principal.require_owner(job.creator_token)
+        return _shown(connection, [job])[0]
 
 
 def list_jobs(
@@ -158,7 +160,16 @@ def list_jobs(
     principal.require_viewer()
     with read_transaction(engine) as connection:
         condition = selector_condition(selector)
-        return job_store.list_jobs(connection, where=condition, after=after, limit=limit)
+        jobs = job_store.list_jobs(connection, where=condition, after=after, limit=limit)
+        return _shown(connection, jobs)
+
+
+def _shown(connection: Connection, jobs: list[StoredJob]) -> list[StoredJob]:
+    """The jobs as they are shown: with the pending mark of a newer version of the schedule
+    each follows."""
+    names = {job.schedule_name for job in jobs if job.follow == Follow.LATEST and job.schedule_name}
+    latest = catalog_store.latest_version_numbers(connection, names)
+    return [with_schedule_pending(job, latest.get(job.schedule_name or "", 0)) for job in jobs]
 
 
 def delete_job(
