@@ -107,7 +107,8 @@ def test_a_newer_version_of_a_followed_schedule_is_pending(api_on: TestClient) -
             decide(api_on, job_id, epoch, observed(epoch))
     put_schedule(api_on, "cosine", {**COSINE, "initial_learning_rate": 0.4})
     assert job(api_on, "follows")["pending_epoch"] == 2
-    listed = {item["job_id"]: item["pending_epoch"] for item in api_on.get("/v1/jobs").json()["items"]}
+    items = api_on.get("/v1/jobs").json()["items"]
+    listed = {item["job_id"]: item["pending_epoch"] for item in items}
     assert listed == {"follows": 2, "pinned": None}
     assert decide(api_on, "follows", 2, observed(2))["schedule"]["version"] == 2
     assert job(api_on, "follows")["pending_epoch"] is None
