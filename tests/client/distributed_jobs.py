@@ -275,6 +275,9 @@ def main() -> None:
         rank = dist.get_rank()
     (Path(out) / f"{rank}.json").write_text(json.dumps(result))
     if dist.is_initialized():
+        # Every rank past its last collective first: gloo aborts a process that tears its group
+        # down while a peer still receives (rank 0's broadcast of a failure, above all).
+        dist.barrier()
         dist.destroy_process_group()
 
 

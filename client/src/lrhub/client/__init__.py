@@ -61,8 +61,6 @@ from .models import (
     Page,
     PreviewResult,
     Readiness,
-    Rollout,
-    RolloutVerdict,
     Schedule,
     ScheduleVersionRef,
     Series,
@@ -73,6 +71,7 @@ from .models import (
     Webhook,
     WebhookCreated,
 )
+from .rollout_models import Rollout, RolloutVerdict
 from .settings import ClientSettings
 
 __all__ = [

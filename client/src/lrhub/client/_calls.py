@@ -29,7 +29,6 @@ from .models import (
     Page,
     PreviewResult,
     Readiness,
-    Rollout,
     Schedule,
     Series,
     SeriesOfJobs,
@@ -40,6 +39,7 @@ from .models import (
     WebhookCreated,
     WebhookEvent,
 )
+from .rollout_models import Rollout
 
 
 def _model(adapter: TypeAdapter[ResultT]) -> Callable[[httpx.Response], ResultT]:

@@ -37,7 +37,6 @@ from .models import (
     Page,
     PreviewResult,
     Readiness,
-    Rollout,
     Schedule,
     Series,
     SeriesOfJobs,
@@ -49,6 +48,7 @@ from .models import (
     WebhookCreated,
     WebhookEvent,
 )
+from .rollout_models import Rollout
 from .settings import ClientSettings
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..models import Rollout
+from ..rollout_models import Rollout
 from ._shared import Cursor, JsonFlag, Limit, echo_json, open_client, reports_errors
 
 app = typer.Typer(
