@@ -110,5 +110,7 @@ def test_a_newer_version_of_a_followed_schedule_is_pending(api_on: TestClient) -
     items = api_on.get("/v1/jobs").json()["items"]
     listed = {item["job_id"]: item["pending_epoch"] for item in items}
     assert listed == {"follows": 2, "pinned": None}
+    assert patch(api_on, "follows", {"labels": {"team": "b"}})["pending_epoch"] == 2
+    assert patch(api_on, "pinned", {"labels": {"team": "b"}})["pending_epoch"] is None
     assert decide(api_on, "follows", 2, observed(2))["schedule"]["version"] == 2
     assert job(api_on, "follows")["pending_epoch"] is None

@@ -260,7 +260,8 @@ def change_job(
         updated, _ = _change_one(
             connection, principal.actor, job, body, change_id=change.change_id, reported=reported
         )
-    return updated, change.change_id
+        [answered] = job_service.shown(connection, [updated])
+    return answered, change.change_id
 
 
 def _bulk_job(

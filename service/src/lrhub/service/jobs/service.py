@@ -146,7 +146,7 @@ def get_job(engine: Engine, principal: Principal, job_id: str) -> StoredJob:
         if job is None:
             raise NotFound(f"there is no job {job_id!r}")
         principal.require_owner(job.creator_token)
-        return _shown(connection, [job])[0]
+        return shown(connection, [job])[0]
 
 
 def list_jobs(
@@ -161,12 +161,12 @@ def list_jobs(
     with read_transaction(engine) as connection:
         condition = selector_condition(selector)
         jobs = job_store.list_jobs(connection, where=condition, after=after, limit=limit)
-        return _shown(connection, jobs)
+        return shown(connection, jobs)
 
 
-def _shown(connection: Connection, jobs: list[StoredJob]) -> list[StoredJob]:
-    """The jobs as they are shown: with the pending mark of a newer version of the schedule
-    each follows."""
+def shown(connection: Connection, jobs: list[StoredJob]) -> list[StoredJob]:
+    """The jobs as every answer shows them: with the pending mark of a newer version of the
+    schedule each follows (`with_schedule_pending`)."""
     names = {job.schedule_name for job in jobs if job.follow == Follow.LATEST and job.schedule_name}
     latest = catalog_store.latest_version_numbers(connection, names)
     return [with_schedule_pending(job, latest.get(job.schedule_name or "", 0)) for job in jobs]
