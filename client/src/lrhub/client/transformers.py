@@ -59,8 +59,6 @@ class RemoteLearningRate(TrainerCallback):
         self.scheduler: RemoteScheduler | None = None
         # The last evaluation's metrics, reported before the next optimizer step (or at the end).
         self._evaluated: dict[str, Any] | None = None
-        # What the interval's optimizer steps trained with: the first step whose rate was not
-        # lrhub's (another callback's or the user's, undone at `on_step_end`), else the last.
 
     def on_train_begin(
         self,
