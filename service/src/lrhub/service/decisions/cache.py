@@ -26,12 +26,13 @@ DEFAULT_CACHED_JOBS = 10_000
 
 
 class JobRowCache:
-    """A bounded, thread-safe LRU map of job id → (job row, latest schedule version)."""
+    """A bounded, thread-safe LRU map of job id → (job row, latest schedule version, `InForce`)."""
 
     def __init__(self, size: int = DEFAULT_CACHED_JOBS) -> None:
         self._size = size
-        self._rows: OrderedDict[str, tuple[StoredJob, int]] = OrderedDict()
-        self._in_force: dict[str, tuple[StoredJob, InForce]] = {}
+        # Each job's row as this process wrote it after a decision, the latest version of its
+        # schedule then, and what that decision left in force.
+        self._rows: OrderedDict[str, tuple[StoredJob, int, InForce]] = OrderedDict()
         self._kept_specs: set[str] = set()
         self._lock = threading.Lock()
 
@@ -39,35 +40,30 @@ class JobRowCache:
         """The cached row and latest schedule version of `job_id`, if any."""
         with self._lock:
             found = self._rows.get(job_id)
-            if found is not None:
-                self._rows.move_to_end(job_id)
-            return found
+            if found is None:
+                return None
+            self._rows.move_to_end(job_id)
+            return found[0], found[1]
 
-    def put(self, job: StoredJob, latest_version: int, in_force: InForce | None = None) -> None:
+    def put(self, job: StoredJob, latest_version: int, in_force: InForce) -> None:
         """Remember `job` as it is now stored, and what its last decision left `in_force`."""
         with self._lock:
-            self._rows[job.job_id] = (job, latest_version)
+            self._rows[job.job_id] = (job, latest_version, in_force)
             self._rows.move_to_end(job.job_id)
-            if in_force is None:
-                self._in_force.pop(job.job_id, None)
-            else:
-                self._in_force[job.job_id] = (job, in_force)
             if len(self._rows) > self._size:
-                evicted, _ = self._rows.popitem(last=False)
-                self._in_force.pop(evicted, None)
+                self._rows.popitem(last=False)
 
     def in_force(self, job: StoredJob) -> InForce | None:
         """What `job`'s last decision left in force, when this process wrote that decision and
         the row is still exactly as it wrote it."""
         with self._lock:
-            kept = self._in_force.get(job.job_id)
-        return kept[1] if kept is not None and kept[0] == job else None
+            found = self._rows.get(job.job_id)
+        return found[2] if found is not None and found[0] == job else None
 
     def drop(self, job_id: str) -> None:
         """Forget `job_id` (its row changed elsewhere)."""
         with self._lock:
             self._rows.pop(job_id, None)
-            self._in_force.pop(job_id, None)
 
     def spec_kept(self, spec_key: str) -> bool:
         """Whether this process has kept the spec text of `spec_key` in the database."""
