@@ -150,8 +150,8 @@ def test_a_page_is_the_same_whatever_the_chunks_it_is_written_in(
 ) -> None:
     moment = datetime(2026, 12, 2, tzinfo=UTC)
     points = [
-        SeriesPoint(epoch, 0.1 / (epoch + 1), "r" * (epoch % 5), epoch % 2,
-                    '{"val_loss": 0.5}' if epoch % 3 else None, moment, None, epoch % 4 == 0)
+        SeriesPoint(epoch, 0.1 / (epoch + 1), "r" * (epoch % 5), epoch % 2, moment,
+                    '{"val_loss": 0.5}' if epoch % 3 else None, None, epoch % 4 == 0)
         for epoch in range(40)
     ]  # fmt: skip
     whole = series_json(points, limit, max_bytes)

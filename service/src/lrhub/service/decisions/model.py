@@ -70,16 +70,17 @@ class StoredDecision(NewDecision):
 
 @dataclass(frozen=True, slots=True)
 class SeriesPoint:
-    """One epoch of a job's rate curve: the decision in force for it, without its state."""
+    """One epoch of a job's rate curve: the decision in force for it, without its state (its
+    fields in the order of a series' columns)."""
 
     epoch: int
     learning_rate: float
     reason: str
     reductions: int
+    decided_at: datetime
     end_metrics_json: str | None
     """The metrics observed at the end of the epoch as the JSON text stored (None until
     reported): a curve passes them on undecoded."""
-    decided_at: datetime
     applied_learning_rate: float | None
     drift: bool | None
 

@@ -332,17 +332,20 @@ def list_decisions(
     return [StoredDecision(**row) for row in connection.execute(query).mappings()]
 
 
+# The column each of a series' columns besides `epochs` is read from, by the series column's
+# name (`schemas.SERIES_FIELDS`): several jobs' series read only those asked for.
+SERIES_FIELD_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "learning_rates": decisions.c.learning_rate,
+    "reasons": decisions.c.reason,
+    "reductions": decisions.c.reductions,
+    "decided_at": decisions.c.decided_at,
+    "metrics": cast(decisions.c.end_metrics, Text),
+    "applied_learning_rates": decisions.c.applied_learning_rate,
+    "drift": decisions.c.drift,
+}
+
 # What a curve needs of a decision, in SeriesPoint's order: no state is read or decoded.
-_SERIES_POINT = (
-    decisions.c.epoch,
-    decisions.c.learning_rate,
-    decisions.c.reason,
-    decisions.c.reductions,
-    cast(decisions.c.end_metrics, Text),
-    decisions.c.decided_at,
-    decisions.c.applied_learning_rate,
-    decisions.c.drift,
-)
+_SERIES_POINT = (decisions.c.epoch, *SERIES_FIELD_COLUMNS.values())
 
 
 def list_series(
@@ -359,19 +362,6 @@ def list_series(
     if after_epoch is not None:
         query = query.where(decisions.c.epoch > after_epoch)
     return [SeriesPoint(*row) for row in connection.execute(query)]
-
-
-# The column each of a series' columns besides `epochs` is read from, by the series column's
-# name (`schemas.SERIES_FIELDS`): several jobs' series read only those asked for.
-SERIES_FIELD_COLUMNS: dict[str, ColumnElement[Any]] = {
-    "learning_rates": decisions.c.learning_rate,
-    "reasons": decisions.c.reason,
-    "reductions": decisions.c.reductions,
-    "decided_at": decisions.c.decided_at,
-    "metrics": cast(decisions.c.end_metrics, Text),
-    "applied_learning_rates": decisions.c.applied_learning_rate,
-    "drift": decisions.c.drift,
-}
 
 
 def list_series_of_jobs(
