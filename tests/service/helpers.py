@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 # starlette's TestClient answers httpx2 responses when httpx2 is installed (the test group has it).
 from httpx2 import Response
+from pydantic import BaseModel
 
 from lrhub.client.models import EpochAnswer
 from tests.support.problems import assert_problem
@@ -104,3 +105,24 @@ def problem(response: Response, status: int, *words: str) -> dict[str, Any]:
         expected_status=status,
         detail_words=words,
     )
+
+
+def all_pages(
+    client: TestClient, path: str, schema: type[BaseModel], **params: str
+) -> list[dict[str, Any]]:
+    """Every page of the paged JSON at `path` for `params`, following the cursors, each checked
+    against its declared `schema` and given its size in `bytes`."""
+    pages: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = params | ({"cursor": cursor} if cursor else {})
+        response = client.get(path, params=query)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        page = response.json()
+        schema.model_validate(page)  # the declared schema is the body's
+        pages.append(page | {"bytes": len(response.content)})
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 1000, "the cursors do not move on"

@@ -18,24 +18,12 @@ from lrhub.service.decisions.model import SeriesPoint
 from lrhub.service.decisions.schemas import Series, series_json
 from lrhub.service.fields import MAX_METRICS
 from tests.service.conftest import app_client
-from tests.service.helpers import LOSSES, PLATEAU, create_job, decide, observed
+from tests.service.helpers import LOSSES, PLATEAU, all_pages, create_job, decide, observed
 
 
 def series_pages(client: TestClient, job_id: str, **params: str) -> list[dict[str, Any]]:
     """Every page of the job's series, following the cursors."""
-    pages: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        query = params | ({"cursor": cursor} if cursor else {})
-        response = client.get(f"/v1/jobs/{job_id}/series", params=query)
-        assert response.status_code == 200, response.text
-        assert response.headers["content-type"] == "application/json"
-        page = response.json()
-        Series.model_validate(page)  # the declared schema is the body's
-        pages.append(page | {"bytes": len(response.content)})
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return pages
+    return all_pages(client, f"/v1/jobs/{job_id}/series", Series, **params)
 
 
 def joined(pages: list[dict[str, Any]], column: str) -> list[Any]:

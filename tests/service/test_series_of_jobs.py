@@ -16,7 +16,15 @@ from lrhub.service.decisions import service as decision_service
 from lrhub.service.decisions.schemas import SeriesOfJobs
 from lrhub.service.fields import MAX_METRICS
 from tests.service.conftest import ADMIN_HEADERS, app_client
-from tests.service.helpers import DROP, PLATEAU, create_job, decide, observed, problem
+from tests.service.helpers import (
+    DROP,
+    PLATEAU,
+    all_pages,
+    create_job,
+    decide,
+    observed,
+    problem,
+)
 
 # Job id -> epochs decided. `empty` has none; ids are not in the order asked, to show the
 # answer's order (by id) is not the request's.
@@ -33,19 +41,7 @@ def fleet(client: TestClient, **headers: str) -> None:
 
 def pages_of(client: TestClient, **params: str) -> list[dict[str, Any]]:
     """Every page of `GET /v1/series` for `params`, following the cursors."""
-    pages: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        query = params | ({"cursor": cursor} if cursor else {})
-        response = client.get("/v1/series", params=query)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        SeriesOfJobs.model_validate(page)  # the declared schema is the body's
-        pages.append(page | {"bytes": len(response.content)})
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return pages
-        assert len(pages) < 1000, "the cursors do not move on"
+    return all_pages(client, "/v1/series", SeriesOfJobs, **params)
 
 
 def per_job(pages: list[dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
