@@ -5,6 +5,7 @@ import { ApiError, allItems, api, canOperate, isAdmin, jobPath } from "./api.js"
 import { ago, badge, h, num, replace } from "./dom.js";
 import { MARK_LETTERS, driftMarks, rateChart, reductionMarks } from "./charts.js";
 import { follow } from "./stream.js";
+import { pendingEpoch } from "./jobs.js";
 
 const HISTORY_ROWS = 200;
 const SERIES_EPOCHS = 100000; // the most a series page holds
@@ -196,7 +197,7 @@ export async function jobPage(main, jobId) {
   /** A change to the rate made since the last decision (the server's `pending_epoch`), the
    * epoch it takes effect at, and what the changes since that decision were. */
   function showPending() {
-    const at = job.status === "running" ? job.pending_epoch ?? null : null;
+    const at = pendingEpoch(job);
     if (at === null) {
       replace(pendingNote);
       return;
