@@ -1,7 +1,7 @@
 """Decision latency, client-observed: sequential requests over one keep-alive connection.
 
 Each request decides a new epoch (a durable write on lrhub). Jobs are 100-epoch runs; the
-targets take turns block by block, so background load on a shared machine hits all alike.
+targets take turns request by request, so background load on a shared machine hits all alike.
 """
 
 from __future__ import annotations
@@ -20,31 +20,40 @@ from bench.workload import EPOCHS_PER_JOB, decision_body, decision_path
 P50_TARGETS = {name: (floor, 1.3) for name, floor in DURABLE_FLOOR_OF.items()}
 
 
+def timed_decision(client: httpx.Client, target: Target, job_id: str, epoch: int) -> float:
+    """Decide `epoch` of `job_id`; the request's duration in seconds."""
+    body = decision_body(epoch)
+    started = time.perf_counter()
+    response = client.post(decision_path(job_id, epoch), json=body)
+    duration = time.perf_counter() - started
+    if response.status_code != 200:
+        raise RuntimeError(f"{target.name}: {response.status_code} {response.text}")
+    return duration
+
+
 def timed_job_run(client: httpx.Client, target: Target, job_id: str) -> list[float]:
     """Decide epochs 0..99 of a fresh job; the duration of each request in seconds."""
     target.prepare_job(client, job_id)
-    durations = []
-    for epoch in range(EPOCHS_PER_JOB):
-        body = decision_body(epoch)
-        started = time.perf_counter()
-        response = client.post(decision_path(job_id, epoch), json=body)
-        durations.append(time.perf_counter() - started)
-        if response.status_code != 200:
-            raise RuntimeError(f"{target.name}: {response.status_code} {response.text}")
-    return durations
+    return [timed_decision(client, target, job_id, epoch) for epoch in range(EPOCHS_PER_JOB)]
 
 
 def interleaved_latencies(targets: list[Target], jobs: int) -> dict[str, list[float]]:
-    """One warm-up job per target, then `jobs` measured jobs each, targets in turn."""
+    """One warm-up job per target, then `jobs` measured jobs each, decided epoch by epoch with
+    the targets in turn: a burst of load from elsewhere on a shared machine lands on the
+    requests of every target alike (in blocks of a whole job each, it landed on one target's)."""
     samples: dict[str, list[float]] = {target.name: [] for target in targets}
     clients = {t.name: httpx.Client(base_url=t.server.url, timeout=30) for t in targets}
     try:
         for target in targets:
             timed_job_run(clients[target.name], target, "latency-warmup")
         for job in range(jobs):
+            job_id = f"latency-{job}"
             for target in targets:
-                run = timed_job_run(clients[target.name], target, f"latency-{job}")
-                samples[target.name].extend(run)
+                target.prepare_job(clients[target.name], job_id)
+            for epoch in range(EPOCHS_PER_JOB):
+                for target in targets:
+                    duration = timed_decision(clients[target.name], target, job_id, epoch)
+                    samples[target.name].append(duration)
     finally:
         for client in clients.values():
             client.close()

@@ -35,7 +35,7 @@ from lrhub.service.jobs.schemas import JobCreate
 from lrhub.service.jobs.selectors import Selector
 from lrhub.service.jobs.store import selector_condition
 from lrhub.service.limits import Limits
-from lrhub.service.storage.database import make_engine, write_transaction
+from lrhub.service.storage.database import make_engine, numbered_placeholders, write_transaction
 from lrhub.service.storage.migrate import alembic_config, upgrade_schema
 from lrhub.service.storage.tables import decisions, jobs, metadata
 from tests.service.conftest import migrated
@@ -335,3 +335,13 @@ def test_decisions_stored_before_0007_count_the_reductions_their_reasons_name(
         assert stored == preview.reductions
     finally:
         engine.dispose()
+
+
+def test_pyformat_placeholders_become_numbered_ones_a_name_keeping_its_number() -> None:
+    # The decision's statements reach PostgreSQL with its own `$n` placeholders (psycopg's
+    # RawCursor); a repeated name is one parameter, and `%%` is a literal percent sign.
+    sql, names = numbered_placeholders(
+        "UPDATE t SET a=%(a)s, b=%(b)s WHERE c LIKE 'x%%' AND d = %(a)s::INTEGER"
+    )
+    assert sql == "UPDATE t SET a=$1, b=$2 WHERE c LIKE 'x%' AND d = $1::INTEGER"
+    assert names == ["a", "b"]

@@ -131,14 +131,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.stream_slots = StreamSlots(settings.stream_max_connections)
     install_problem_handlers(app)
     install_openapi(app)
+    # A request is matched against the routers in this order, route by route: the decision,
+    # the one request a training job makes every epoch (or interval), is tried first.
     for router in (
+        decision_routes.router,
         catalog_routes.router,
         preview_routes.router,
         job_routes.router,
         job_routes.schedule_router,
         change_routes.job_router,
         change_routes.router,
-        decision_routes.router,
         decision_routes.series_router,
         token_routes.router,
         token_routes.me_router,

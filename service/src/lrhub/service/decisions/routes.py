@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Annotated
 
-from fastapi import Body, Depends, Path, Query, Request, Response
+from fastapi import Body, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -50,15 +50,6 @@ router = v1_router("/v1/jobs", "decisions")
 series_router = v1_router("/v1/series", "decisions")
 
 
-async def _job_rows(request: Request) -> JobRowCache:
-    """The decision path's cache of job rows, one per app (`create_app` makes it); `async`, as
-    every dependency of the decision is, so that FastAPI does not hop to its thread pool for it."""
-    job_rows: JobRowCache = request.app.state.job_rows
-    return job_rows
-
-
-JobRows = Annotated[JobRowCache, Depends(_job_rows)]
-
 CSV_COLUMNS = (
     "epoch", "learning_rate", "reason", "stop", "schedule", "version", "superseded", "decided_at",
     "applied_learning_rate", "drift",
@@ -73,11 +64,14 @@ async def decide_epoch(
     job_id: JobId,
     epoch: Annotated[int, Path(ge=0, le=MAX_EPOCH)],
     context: Context,
-    job_rows: JobRows,
     caller: Caller,
+    request: Request,
     body: Annotated[DecisionRequest, Body(default_factory=DecisionRequest)],
 ) -> Response:
     """The learning rate of `epoch`, given the metrics observed at the end of epoch-1."""
+    # The decision path's cache of job rows, one per app (`create_app` makes it), read here
+    # rather than through a dependency: each dependency costs the hot path its resolution.
+    job_rows: JobRowCache = request.app.state.job_rows
     # In the thread pool, the answer's serialization included (k step rates can make it
     # megabytes): the event loop keeps serving other requests (health checks included) while
     # this one computes, waits for the database or writes its JSON.

@@ -222,18 +222,17 @@ def _mark_seen(engine: Engine, job_id: str) -> None:
         decision_store.mark_seen(connection, job_id, utc_now())
 
 
-def _reported(job: StoredJob, epoch: int, now: datetime) -> tuple[StoredJob, StoredJob | None]:
-    """The job once it reported `epoch`: seen now, an epoch interval more when it follows the
-    last one, and running again if it had ended (a continued fit); and, for that last case, the
-    job as it was reopened."""
-    intervals = job.epoch_intervals
+def _reported(job: StoredJob, epoch: int, now: datetime) -> dict[str, Any]:
+    """What changes in `job` once it reported `epoch`: seen now, an epoch interval more when it
+    follows the last one, and running again if it had ended (a continued fit). As changes, not
+    a changed job: the decision makes its own changes in the same copy of the row."""
+    changes: dict[str, Any] = {"last_seen_at": now}
     if job.last_epoch is not None and epoch == job.last_epoch + 1:
-        intervals = with_interval(intervals, (now - as_utc(job.updated_at)).total_seconds())
-    reported = replace(job, last_seen_at=now, epoch_intervals=intervals)
-    if job.status not in (JobStatus.COMPLETED, JobStatus.FAILED):
-        return reported, None
-    reopened = replace(reported, status=JobStatus.RUNNING, revision=job.revision + 1)
-    return reopened, reopened
+        interval = (now - as_utc(job.updated_at)).total_seconds()
+        changes["epoch_intervals"] = with_interval(job.epoch_intervals, interval)
+    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+        changes |= {"status": JobStatus.RUNNING, "revision": job.revision + 1}
+    return changes
 
 
 def _decide(
@@ -253,7 +252,9 @@ def _decide(
             job, schedule_version=read.latest_version, spec=read.latest_spec, state=None
         )
     now = utc_now()
-    job, reopened = _reported(job, epoch, now)
+    reported = _reported(job, epoch, now)
+    # A finished job reported again: as it was reopened, for its audit event.
+    reopened = replace(job, **reported) if "status" in reported else None
     key = spec_key(job.spec)
     state_before: dict[str, Any] | None = job.state
     previous_epoch = job.last_epoch
@@ -322,6 +323,7 @@ def _decide(
     )
     after = job_store.changed(
         job,
+        **reported,
         last_epoch=epoch,
         learning_rate=answer.learning_rate,
         state=answered.decision.state,

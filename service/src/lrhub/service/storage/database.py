@@ -12,6 +12,7 @@ they compute and write with a compare-and-set (see `decisions/service.py`). Comm
 
 from __future__ import annotations
 
+import re
 import select
 import sqlite3
 import time
@@ -228,38 +229,43 @@ class DriverStatement:
     SQLite's own execution of such a statement, and a good part of a PostgreSQL round trip. The
     SQL and the parameters' conversions (JSON, datetimes, booleans) are SQLAlchemy's, taken from
     the compiled statement, so rows are written exactly as through SQLAlchemy.
+
+    Parameters are bound by position: SQLite's `?`, and on PostgreSQL the server's own `$n`
+    through psycopg's `RawCursor`. psycopg would otherwise parse a `%(name)s` query on every
+    execution, as it caches the parsing only for statements of at most 50 parameters.
     """
 
     def __init__(self, statement: ClauseElement) -> None:
         self._statement = statement
-        self._compiled: dict[str, tuple[str, list[_Parameter], bool]] = {}
+        self._compiled: dict[str, tuple[str, list[_Parameter]]] = {}
 
-    def _compile(self, dialect: Dialect) -> tuple[str, list[_Parameter], bool]:
+    def _compile(self, dialect: Dialect) -> tuple[str, list[_Parameter]]:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             sql = self._statement.compile(dialect=dialect)
             assert isinstance(sql, SQLCompiler)
             binds = {name: bind for bind, name in sql.bind_names.items()}
-            # qmark (SQLite) binds by position; pyformat (psycopg) by name.
-            positional = sql.positiontup is not None
+            if sql.positiontup is not None:  # qmark (SQLite)
+                text, names = sql.string, list(sql.positiontup)
+            else:  # pyformat (psycopg)
+                text, names = numbered_placeholders(sql.string)
             parameters = [
                 _Parameter(
                     name,
                     binds[name].type.dialect_impl(dialect).bind_processor(dialect),
                     binds[name].value,
                 )
-                for name in (sql.positiontup if positional else binds) or ()
+                for name in names
             ]
-            compiled = self._compiled[dialect.name] = (sql.string, parameters, positional)
+            compiled = self._compiled[dialect.name] = (text, parameters)
         return compiled
 
     def _run(self, write: DriverWrite, values: Mapping[str, Any]) -> None:
-        sql, parameters, positional = self._compile(write.dialect)
-        bound = {}
+        sql, parameters = self._compile(write.dialect)
+        arguments = []
         for parameter in parameters:
             value = values.get(parameter.name, parameter.default)
-            bound[parameter.name] = value if parameter.process is None else parameter.process(value)
-        arguments: Any = list(bound.values()) if positional else bound
+            arguments.append(value if parameter.process is None else parameter.process(value))
         try:
             write.cursor.execute(sql, arguments)
         except write.errors as error:
@@ -277,6 +283,25 @@ class DriverStatement:
         """Run as `execute` does; the first row it returned, or None."""
         self._run(write, values)
         return write.cursor.fetchone()
+
+
+_PYFORMAT_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+def numbered_placeholders(sql: str) -> tuple[str, list[str]]:
+    """`sql` in psycopg's pyformat (`%(name)s`, `%%`) as PostgreSQL's own `$1, $2, ...` (a
+    name used twice keeps its number) with a literal `%`; and the names, in number order."""
+    names: list[str] = []
+
+    def numbered(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _PYFORMAT_PLACEHOLDER.sub(numbered, sql), names
 
 
 @dataclass(frozen=True)
@@ -311,7 +336,8 @@ def driver_write(engine: Engine) -> Iterator[DriverWrite]:
         # so a database that refuses connections is answered 503 like any other outage.
         raise DBAPIError.instance(None, None, error, errors) from error
     driver: Any = pooled.driver_connection
-    cursor = driver.cursor()
+    # psycopg's RawCursor sends `$n` queries as they are (see `DriverStatement`).
+    cursor: Any = driver.cursor() if sqlite else psycopg.RawCursor(driver)
     try:
         try:
             if sqlite:
