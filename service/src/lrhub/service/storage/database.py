@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import errors as psycopg_errors
@@ -263,9 +263,9 @@ class DriverStatement:
     def _run(self, write: DriverWrite, values: Mapping[str, Any]) -> None:
         sql, parameters = self._compile(write.dialect)
         arguments = []
-        for parameter in parameters:
-            value = values.get(parameter.name, parameter.default)
-            arguments.append(value if parameter.process is None else parameter.process(value))
+        for name, process, default in parameters:
+            value = values.get(name, default)
+            arguments.append(value if process is None else process(value))
         try:
             write.cursor.execute(sql, arguments)
         except write.errors as error:
@@ -304,8 +304,7 @@ def numbered_placeholders(sql: str) -> tuple[str, list[str]]:
     return _PYFORMAT_PLACEHOLDER.sub(numbered, sql), names
 
 
-@dataclass(frozen=True)
-class _Parameter:
+class _Parameter(NamedTuple):
     name: str
     process: Callable[[Any], Any] | None
     default: Any
