@@ -22,8 +22,9 @@ from lrhub.service.settings import ServerSettings
 class AppContext:
     """The app's long-lived parts every domain may use: settings, database engine, auth,
     metrics, limits, where costly evaluations run. A domain's own long-lived part (the decision
-    path's cache of job rows, the stream slots) is on `app.state` under its name, read by a
-    dependency in that domain's routes, so this module imports no domain."""
+    path's cache of job rows, the stream slots) is on `app.state` under its name, read by that
+    domain's routes (the decision reads its cache itself, sparing the hot path a dependency),
+    so this module imports no domain."""
 
     settings: ServerSettings
     engine: Engine

@@ -291,17 +291,15 @@ _PYFORMAT_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 def numbered_placeholders(sql: str) -> tuple[str, list[str]]:
     """`sql` in psycopg's pyformat (`%(name)s`, `%%`) as PostgreSQL's own `$1, $2, ...` (a
     name used twice keeps its number) with a literal `%`; and the names, in number order."""
-    names: list[str] = []
+    numbers: dict[str, int] = {}
 
     def numbered(match: re.Match[str]) -> str:
         name = match.group(1)
         if name is None:
             return "%"
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}"
+        return f"${numbers.setdefault(name, len(numbers) + 1)}"
 
-    return _PYFORMAT_PLACEHOLDER.sub(numbered, sql), names
+    return _PYFORMAT_PLACEHOLDER.sub(numbered, sql), list(numbers)
 
 
 class _Parameter(NamedTuple):
