@@ -143,9 +143,9 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
         rates = self._step_rates
         if rates is None or batch >= len(rates):
             return
-        # Each assignment is an eager variable write: skip those that would write the rate the
-        # previous batch already set.
-        if batch == 0 or rates[batch] != rates[batch - 1]:
+        # Each assignment is an eager variable write: skip those that would write the rate
+        # already set (by the batch before, or by on_epoch_begin for batch 0).
+        if np.float32(rates[batch]) != self._applied:
             self._set_rate(rates[batch])
         momentums = self._step_momentums
         if momentums is not None and batch < len(momentums):
@@ -154,11 +154,12 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
             return
-        self._check_other_setters()
+        current = self._current_rate()
+        self._check_other_setters(current)
         job_epoch = epoch + self._offset
         metrics = reported_metrics(logs)
         self._last_loss = loss_of(logs)
-        logs["learning_rate"] = self._current_rate()
+        logs["learning_rate"] = current
         # What this epoch's last batch trained with, whoever set it: the service tells drift.
         applied = Applied(learning_rate=logs["learning_rate"])
         self._next_job_epoch = job_epoch + 1
@@ -212,16 +213,19 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
     def _steps(self) -> dict[str, Any]:
         return {"steps_per_epoch": self._steps_per_epoch}
 
-    def _check_other_setters(self) -> None:
-        """Warn once when the rate is not the one this callback set: another callback
-        (ReduceLROnPlateau, LearningRateScheduler) sets it too, and the two fight."""
+    def _check_other_setters(self, current: float | None = None) -> None:
+        """Warn once when the rate (`current`, read when not given) is not the one this
+        callback set: another callback (ReduceLROnPlateau, LearningRateScheduler) sets it too,
+        and the two fight."""
         if self._applied is None or self._warned_other_setter:
             return
-        if self._current_rate() != self._applied:
+        if current is None:
+            current = self._current_rate()
+        if current != self._applied:
             self._warned_other_setter = True
             warnings.warn(
                 f"lrhub job {self.job!r}: another callback changed the learning rate "
-                f"RemoteLearningRate set ({self._applied} became {self._current_rate()}); "
+                f"RemoteLearningRate set ({self._applied} became {current}); "
                 "remove ReduceLROnPlateau or LearningRateScheduler from this fit, lrhub's "
                 "schedule decides the rate",
                 RuntimeWarning,
