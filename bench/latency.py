@@ -6,14 +6,24 @@ targets take turns request by request, so background load on a shared machine hi
 
 from __future__ import annotations
 
+import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.config import BenchConfig
+from bench.servers import floor_server
 from bench.stats import latency_summary, ratio
-from bench.targets import DURABLE_FLOOR_OF, FLOOR, Target, decision_targets
+from bench.targets import (
+    DURABLE_FLOOR_OF,
+    FLOOR,
+    FLOOR_DURABLE_SQLITE,
+    Target,
+    decision_targets,
+    sample_decision,
+)
 from bench.workload import EPOCHS_PER_JOB, decision_body, decision_path
 
 # Per database: the baseline its p50 is held against (its durable floor), and the most it may be.
@@ -35,6 +45,20 @@ def timed_job_run(client: httpx.Client, target: Target, job_id: str) -> list[flo
     """Decide epochs 0..99 of a fresh job; the duration of each request in seconds."""
     target.prepare_job(client, job_id)
     return [timed_decision(client, target, job_id, epoch) for epoch in range(EPOCHS_PER_JOB)]
+
+
+def durable_floor_round_trip(workdir: Path, lrhub_url: str) -> float:
+    """The median round trip (seconds) of the SQLite durable floor: FastAPI, the thread pool
+    and one committed INSERT per request, answering a decision-sized body."""
+    database = f"sqlite:///{workdir / 'floor-durable.db'}"
+    template = sample_decision(lrhub_url)
+    with (
+        floor_server(workdir / "floor", template, 1, True, database) as floor,
+        httpx.Client(base_url=floor.url, timeout=30) as http,
+    ):
+        target = Target(FLOOR_DURABLE_SQLITE, floor)
+        timed_job_run(http, target, "warm-up")
+        return statistics.median(timed_job_run(http, target, "measured"))
 
 
 def interleaved_latencies(targets: list[Target], jobs: int) -> dict[str, list[float]]:

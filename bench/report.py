@@ -108,6 +108,7 @@ def training_section(result: dict[str, Any]) -> str:
             result[key]["median_remote_seconds"],
             result[key]["median_ratio"],
             f"{100 * result[key]['median_callback_share']:.1f}%",
+            result[key].get("floor_bound", "-"),
             result[key]["target"],
             result[key]["target_met"],
         ]
@@ -122,10 +123,15 @@ def training_section(result: dict[str, Any]) -> str:
         "remote s (median)",
         "median pair ratio",
         "callback's extra time / fit",
+        "floor bound",
         "target",
         "met",
     ]
-    return f"{result['pairs']} pairs, {result['epochs']} epochs.\n\n" + table(header, rows)
+    floor = result.get("floor_round_trip_ms")
+    measured = f"; the SQLite durable floor's round trip {floor} ms" if floor else ""
+    return f"{result['pairs']} pairs, {result['epochs']} epochs{measured}.\n\n" + table(
+        header, rows
+    )
 
 
 def torch_training_section(result: dict[str, Any]) -> str:
@@ -351,7 +357,8 @@ def optuna_targets(result: dict[str, Any]) -> list[Row]:
 
 def training_targets(result: dict[str, Any]) -> list[Row]:
     return [
-        [f"fit time, {label}",
+        [f"fit time, {label}" + (f" (floor bound {mode['floor_bound']:.3f}x)"
+                                 if "floor_bound" in mode else ""),
          f"{mode['median_ratio']:.3f}x (callback: +{100 * mode['median_callback_share']:.1f}%)",
          f"<= {mode['target']}x", mode["target_met"]]
         for label, mode in (("epoch mode", result["epoch_mode"]), ("per step", result["step_mode"]))

@@ -30,14 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import torch
 
 from bench.config import BenchConfig
-from bench.latency import timed_job_run
-from bench.servers import floor_server, lrhub_server
+from bench.latency import durable_floor_round_trip
+from bench.servers import lrhub_server
 from bench.stats import TimedRun, paired_runs
-from bench.targets import FLOOR_DURABLE_SQLITE, Target, sample_decision
 from lrhub.client import Client
 
 STEPS = 1000
@@ -249,7 +247,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
     }  # fmt: skip
     workdir = config.workdir / "step_trainers"
     with lrhub_server(workdir) as server, Client(server.url) as client:
-        floor_seconds = [_floor_round_trip(workdir, server.url)]
+        floor_seconds = [durable_floor_round_trip(workdir, server.url)]
         for size in MODELS:
             trainings = {
                 "torch": torch_training(client, size),
@@ -261,7 +259,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
                             for every in INTERVALS}
                 for framework, train in trainings.items()
             }  # fmt: skip
-        floor_seconds.append(_floor_round_trip(workdir, server.url))
+        floor_seconds.append(durable_floor_round_trip(workdir, server.url))
     # The floor measured before and after the trainings (the machine may drift meanwhile).
     floor = statistics.mean(floor_seconds)
     results["floor_round_trip_ms"] = round(1000 * floor, 3)
@@ -282,20 +280,6 @@ def _measured(
     if every == 100:
         figures["target_met"] = figures["median_ratio"] <= 1 + TARGET_AT_100
     return figures
-
-
-def _floor_round_trip(workdir: Path, lrhub_url: str) -> float:
-    """The median round trip (seconds) of the SQLite durable floor: FastAPI, the thread pool
-    and one committed INSERT per request, answering a decision-sized body."""
-    database = f"sqlite:///{workdir / 'floor-durable.db'}"
-    template = sample_decision(lrhub_url)
-    with (
-        floor_server(workdir / "floor", template, 1, True, database) as floor,
-        httpx.Client(base_url=floor.url, timeout=30) as http,
-    ):
-        target = Target(FLOOR_DURABLE_SQLITE, floor)
-        timed_job_run(http, target, "warm-up")
-        return statistics.median(timed_job_run(http, target, "measured"))
 
 
 def _pair(

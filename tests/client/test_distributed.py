@@ -42,7 +42,7 @@ def launch(url: str, *program: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LRHUB_")}
     environment |= {
         "LRHUB_URL": url, "PYTHONPATH": str(REPOSITORY), "GLOO_SOCKET_IFNAME": "lo",
-        "OMP_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1",  # a crashed rank's Python stack
     }  # fmt: skip
     return subprocess.run(
         command, cwd=REPOSITORY, env=environment, capture_output=True, text=True, timeout=600
