@@ -41,15 +41,25 @@ def timed_decision(client: httpx.Client, target: Target, job_id: str, epoch: int
     return duration
 
 
-def timed_job_run(client: httpx.Client, target: Target, job_id: str) -> list[float]:
-    """Decide epochs 0..99 of a fresh job; the duration of each request in seconds."""
+def timed_job_run(
+    client: httpx.Client, target: Target, job_id: str, pace: float = 0.0
+) -> list[float]:
+    """Decide epochs 0..99 of a fresh job; the duration of each request in seconds. With
+    `pace`, the client idles that many seconds before each request, as a training loop does."""
     target.prepare_job(client, job_id)
-    return [timed_decision(client, target, job_id, epoch) for epoch in range(EPOCHS_PER_JOB)]
+    durations = []
+    for epoch in range(EPOCHS_PER_JOB):
+        if pace:
+            time.sleep(pace)
+        durations.append(timed_decision(client, target, job_id, epoch))
+    return durations
 
 
-def durable_floor_round_trip(workdir: Path, lrhub_url: str) -> float:
+def durable_floor_round_trip(workdir: Path, lrhub_url: str, pace: float = 0.0) -> float:
     """The median round trip (seconds) of the SQLite durable floor: FastAPI, the thread pool
-    and one committed INSERT per request, answering a decision-sized body."""
+    and one committed INSERT per request, answering a decision-sized body. With `pace`, the
+    measured requests come that many seconds apart: a machine that idled between two requests
+    wakes its threads again for each (on a VM, twice the back-to-back round trip)."""
     database = f"sqlite:///{workdir / 'floor-durable.db'}"
     template = sample_decision(lrhub_url)
     with (
@@ -58,7 +68,7 @@ def durable_floor_round_trip(workdir: Path, lrhub_url: str) -> float:
     ):
         target = Target(FLOOR_DURABLE_SQLITE, floor)
         timed_job_run(http, target, "warm-up")
-        return statistics.median(timed_job_run(http, target, "measured"))
+        return statistics.median(timed_job_run(http, target, "measured", pace))
 
 
 def interleaved_latencies(targets: list[Target], jobs: int) -> dict[str, list[float]]:

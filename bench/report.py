@@ -109,6 +109,7 @@ def training_section(result: dict[str, Any]) -> str:
             result[key]["median_ratio"],
             f"{100 * result[key]['median_callback_share']:.1f}%",
             result[key].get("floor_bound", "-"),
+            result[key].get("paced_floor_bound", "-"),
             result[key]["target"],
             result[key]["target_met"],
         ]
@@ -124,11 +125,19 @@ def training_section(result: dict[str, Any]) -> str:
         "median pair ratio",
         "callback's extra time / fit",
         "floor bound",
+        "paced floor bound",
         "target",
         "met",
     ]
-    floor = result.get("floor_round_trip_ms")
-    measured = f"; the SQLite durable floor's round trip {floor} ms" if floor else ""
+    measured = (
+        f"; round trips, back to back / one per local epoch ({result['pace_ms']} ms apart): "
+        f"the SQLite durable floor {result['floor_round_trip_ms']} / "
+        f"{result['paced_floor_round_trip_ms']} ms, lrhub's decision through the client "
+        f"{result['decision_ms']} / {result['paced_decision_ms']} ms; inside the epoch-mode "
+        f"fit, {result['epoch_round_trip_in_fit_ms']} ms"
+        if "paced_decision_ms" in result
+        else ""
+    )
     return f"{result['pairs']} pairs, {result['epochs']} epochs{measured}.\n\n" + table(
         header, rows
     )
@@ -357,8 +366,9 @@ def optuna_targets(result: dict[str, Any]) -> list[Row]:
 
 def training_targets(result: dict[str, Any]) -> list[Row]:
     return [
-        [f"fit time, {label}" + (f" (floor bound {mode['floor_bound']:.3f}x)"
-                                 if "floor_bound" in mode else ""),
+        [f"fit time, {label}" + (f" (floor bound {mode['floor_bound']:.3f}x, paced "
+                                 f"{mode['paced_floor_bound']:.3f}x)"
+                                 if "paced_floor_bound" in mode else ""),
          f"{mode['median_ratio']:.3f}x (callback: +{100 * mode['median_callback_share']:.1f}%)",
          f"<= {mode['target']}x", mode["target_met"]]
         for label, mode in (("epoch mode", result["epoch_mode"]), ("per step", result["step_mode"]))

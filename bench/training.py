@@ -9,8 +9,13 @@ Only `model.fit` is timed; every fit builds a fresh model from the same seed.
 The run also measures the SQLite durable floor's round trip (the no-op endpoint committing one
 INSERT) before and after the fits, and reports each mode's `floor bound`: the ratio a remote
 fit would reach if each of its round trips (the job, one decision per epoch, the last epoch's
-end report and the status) cost only that floor and nothing else did. A target below the bound
-cannot be met by any durable service answering over HTTP once an epoch.
+end report and the status) cost only that floor and nothing else did. A fit asks once an epoch,
+and a machine that idled for an epoch answers slower than one asked back to back, so the floor
+is measured a second time at the fit's pace (one request per local epoch's time) for the
+`paced floor bound`. A target below it cannot be met by any durable service answering over
+HTTP once an epoch. Beside them: lrhub's decision through the client's `JobRun`, back to back
+and at the fit's pace, and what each of the epoch-mode callback's round trips cost inside the
+fit (its own time over its round trips).
 
     python -m bench --only training [--quick]
 """
@@ -24,6 +29,8 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.config import BenchConfig
@@ -38,6 +45,7 @@ import numpy as np
 
 from lrhub.client import Client
 from lrhub.client.keras import RemoteLearningRate
+from lrhub.client.training import JobRun
 
 DATA = REPOSITORY / "tests" / "data" / "ionosphere.csv"
 EPOCHS = 50
@@ -179,17 +187,42 @@ def paired_fits(
     return paired_runs(timed(local), timed(remote), pairs, inside="callback")
 
 
+def decision_seconds(client: Client, job: str, pace: float = 0.0) -> float:
+    """The median seconds of a new job's decisions through `JobRun`, nothing else running;
+    with `pace`, that many seconds of idling before each, as between a fit's epochs."""
+    run = JobRun.for_adapter("bench", job=job, schedule="ionosphere-drop", client=client)
+    run.start()
+    seconds = []
+    for epoch in range(EPOCHS):
+        if pace:
+            time.sleep(pace)
+        started = time.perf_counter()
+        run.decide(epoch, {"loss": 0.5, "val_loss": 0.5} if epoch else {})
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
+
+
+@dataclass
+class RemoteService:
+    """A real lrhub holding the two schedules, with a client for the callbacks."""
+
+    client: Client
+    url: str
+    workdir: Path
+
+    def floor_round_trip(self, pace: float = 0.0) -> float:
+        """The SQLite durable floor's median round trip (seconds), beside this lrhub."""
+        return durable_floor_round_trip(self.workdir, self.url, pace)
+
+
 @contextmanager
-def remote_service(config: BenchConfig) -> Iterator[tuple[Client, list[float]]]:
-    """A real lrhub (SQLite, one worker) holding the two schedules, a client for callbacks,
-    and the durable floor's round trips (seconds) measured as it starts and as it stops."""
+def remote_service(config: BenchConfig) -> Iterator[RemoteService]:
+    """A real lrhub (SQLite, one worker) for the remote fits, stopped after."""
     workdir = config.workdir / "training"
     with lrhub_server(workdir) as server, Client(server.url) as client:
-        floor_seconds = [durable_floor_round_trip(workdir, server.url)]
         client.put_schedule("ionosphere-drop", DROP_SPEC)
         client.put_schedule("ionosphere-steps", STEP_SPEC)
-        yield client, floor_seconds
-        floor_seconds.append(durable_floor_round_trip(workdir, server.url))
+        yield RemoteService(client, server.url, workdir)
 
 
 def run(config: BenchConfig) -> dict[str, Any]:
@@ -202,7 +235,10 @@ def run(config: BenchConfig) -> dict[str, Any]:
 
     def epoch_remote(index: int) -> tuple[Any, list[Any]]:
         callback = RemoteLearningRate(
-            job=f"fit-epoch-{index}", schedule="ionosphere-drop", verbose=0, client=client
+            job=f"fit-epoch-{index}",
+            schedule="ionosphere-drop",
+            verbose=0,
+            client=service.client,
         )
         return build_model(0.1), [callback]
 
@@ -216,23 +252,37 @@ def run(config: BenchConfig) -> dict[str, Any]:
             schedule="ionosphere-steps",
             per_step=True,
             verbose=0,
-            client=client,
+            client=service.client,
         )
         return build_model(0.1), [callback]
 
-    with remote_service(config) as (client, floor_seconds):
+    with remote_service(config) as service:
+        floor_before = service.floor_round_trip()
+        decision = decision_seconds(service.client, "decisions")
         epoch_mode = paired_fits(epoch_local, epoch_remote, pairs, data)
         step_mode = paired_fits(step_local, step_remote, pairs, data)
-    floor = statistics.mean(floor_seconds)
+        floor = (floor_before + service.floor_round_trip()) / 2
+        # The pace of the local fit's epochs: each remote decision follows that much training.
+        pace = epoch_mode["median_local_seconds"] / EPOCHS
+        paced_floor = service.floor_round_trip(pace)
+        paced_decision = decision_seconds(service.client, "paced-decisions", pace)
+    in_fit = statistics.median(epoch_mode["remote_callback_seconds"]) / ROUND_TRIPS
     for mode, target in ((epoch_mode, EPOCH_TARGET), (step_mode, STEP_TARGET)):
         mode["target"] = 1 + target
         mode["target_met"] = mode["median_ratio"] <= 1 + target
-        mode["floor_bound"] = round(1 + ROUND_TRIPS * floor / mode["median_local_seconds"], 4)
+        local = mode["median_local_seconds"]
+        mode["floor_bound"] = round(1 + ROUND_TRIPS * floor / local, 4)
+        mode["paced_floor_bound"] = round(1 + ROUND_TRIPS * paced_floor / local, 4)
     return {
         "pairs": pairs,
         "epochs": EPOCHS,
         "batch_size": BATCH_SIZE,
+        "pace_ms": round(1000 * pace, 1),
         "floor_round_trip_ms": round(1000 * floor, 3),
+        "paced_floor_round_trip_ms": round(1000 * paced_floor, 3),
+        "decision_ms": round(1000 * decision, 3),
+        "paced_decision_ms": round(1000 * paced_decision, 3),
+        "epoch_round_trip_in_fit_ms": round(1000 * in_fit, 3),
         "epoch_mode": epoch_mode,
         "step_mode": step_mode,
     }

@@ -243,7 +243,7 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
         # The optimizer's rate variable itself: its `assign` skips the setter's checks, which
         # cost a quarter of each per-batch write (88 against 64 us measured).
         for optimizer in self._optimizers():
-            _rate_owner(optimizer).learning_rate.assign(rate)
+            _assign(_rate_owner(optimizer).learning_rate, rate)
         self._applied = float(np.float32(rate))
 
     def _set_momentum(self, momentum: float) -> None:
@@ -261,6 +261,16 @@ class RemoteLearningRate(keras.callbacks.Callback, UsesJobRun):  # type: ignore[
                     "compile with run_eagerly=True or give the spec cycle_momentum=false"
                 )
             setattr(owner, name, float(momentum))
+
+
+def _assign(variable: Any, value: float) -> None:
+    """Write `value` into a Keras variable. On TensorFlow, into the `tf.Variable` underneath:
+    Keras's `assign` converts the value to a tensor and checks its shape first, which inside a
+    per-step fit made each batch's write cost 155 to 205 us against 105 us."""
+    if backend.backend() == "tensorflow":
+        variable.value.assign(value, read_value=False)
+    else:
+        variable.assign(value)
 
 
 def _rate_owner(optimizer: Any) -> Any:
