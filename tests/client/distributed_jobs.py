@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from lrhub.client import Client, JobPatch
+from tests.client.teardown import leave
 
 # The rate is halved every second interval (epoch, validation or evaluation): StepLR(2, 0.5).
 STEP_DECAY = {"type": "step_decay", "initial_learning_rate": 0.1, "drop": 0.5, "every": 2}
@@ -279,12 +280,8 @@ def main() -> None:
         # down while a peer still receives (rank 0's broadcast of a failure, above all).
         dist.barrier()
         dist.destroy_process_group()
-    # Out without the interpreter's teardown: gloo's threads can still abort a process there
-    # ("terminate called without an active exception", seen twice in about 120 runs on a loaded
-    # machine, after both ranks had written their results). What is tested is written above.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    # What is tested is written above; gloo can abort the interpreter's teardown (see teardown).
+    leave()
 
 
 if __name__ == "__main__":
