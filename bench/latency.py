@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,20 +57,31 @@ def timed_job_run(
     return durations
 
 
-def durable_floor_round_trip(workdir: Path, lrhub_url: str, pace: float = 0.0) -> float:
-    """The median round trip (seconds) of the SQLite durable floor: FastAPI, the thread pool
-    and one committed INSERT per request, answering a decision-sized body. With `pace`, the
-    measured requests come that many seconds apart: a machine that idled between two requests
-    wakes its threads again for each (on a VM, twice the back-to-back round trip)."""
+@contextmanager
+def durable_sqlite_floor(workdir: Path, lrhub_url: str) -> Iterator[Target]:
+    """The SQLite durable floor (FastAPI, the thread pool and one committed INSERT per request),
+    answering bodies the size of a decision of lrhub at `lrhub_url`; stopped after."""
     database = f"sqlite:///{workdir / 'floor-durable.db'}"
     template = sample_decision(lrhub_url)
+    with floor_server(workdir / "floor", template, 1, True, database) as floor:
+        yield Target(FLOOR_DURABLE_SQLITE, floor)
+
+
+def floor_round_trip(http: httpx.Client, floor: Target, pace: float = 0.0) -> float:
+    """The median round trip (seconds) of `floor` over `http`, after a warm-up job. With `pace`,
+    the measured requests come that many seconds apart: a machine that idled between two
+    requests wakes its threads again for each (on a VM, twice the back-to-back round trip)."""
+    timed_job_run(http, floor, "warm-up")
+    return statistics.median(timed_job_run(http, floor, "measured", pace))
+
+
+def durable_floor_round_trip(workdir: Path, lrhub_url: str, pace: float = 0.0) -> float:
+    """`floor_round_trip` of a SQLite durable floor started for the measurement."""
     with (
-        floor_server(workdir / "floor", template, 1, True, database) as floor,
-        httpx.Client(base_url=floor.url, timeout=30) as http,
+        durable_sqlite_floor(workdir, lrhub_url) as floor,
+        httpx.Client(base_url=floor.server.url, timeout=30) as http,
     ):
-        target = Target(FLOOR_DURABLE_SQLITE, floor)
-        timed_job_run(http, target, "warm-up")
-        return statistics.median(timed_job_run(http, target, "measured", pace))
+        return floor_round_trip(http, floor, pace)
 
 
 def interleaved_latencies(targets: list[Target], jobs: int) -> dict[str, list[float]]:

@@ -107,8 +107,10 @@ def training_section(result: dict[str, Any]) -> str:
             result[key]["median_local_seconds"],
             result[key]["median_remote_seconds"],
             result[key]["median_ratio"],
-            f"{100 * result[key]['median_callback_share']:.1f}%",
-            result[key].get("floor_bound", "-"),
+            _percent(result[key]["median_callback_share"]),
+            result[key].get("median_floor_ratio", "-"),
+            _percent(result[key].get("median_floor_callback_share")),
+            result[key].get("median_ratio_over_floor", "-"),
             result[key].get("paced_floor_bound", "-"),
             result[key]["target"],
             result[key]["target_met"],
@@ -124,7 +126,9 @@ def training_section(result: dict[str, Any]) -> str:
         "remote s (median)",
         "median pair ratio",
         "callback's extra time / fit",
-        "floor bound",
+        "durable floor fit / local",
+        "its callback's extra time / fit",
+        "remote / durable floor fit",
         "paced floor bound",
         "target",
         "met",
@@ -141,6 +145,10 @@ def training_section(result: dict[str, Any]) -> str:
     return f"{result['pairs']} pairs, {result['epochs']} epochs{measured}.\n\n" + table(
         header, rows
     )
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f}%"
 
 
 def torch_training_section(result: dict[str, Any]) -> str:
@@ -366,9 +374,8 @@ def optuna_targets(result: dict[str, Any]) -> list[Row]:
 
 def training_targets(result: dict[str, Any]) -> list[Row]:
     return [
-        [f"fit time, {label}" + (f" (floor bound {mode['floor_bound']:.3f}x, paced "
-                                 f"{mode['paced_floor_bound']:.3f}x)"
-                                 if "paced_floor_bound" in mode else ""),
+        [f"fit time, {label}" + (f" (durable floor fit {mode['median_floor_ratio']:.3f}x)"
+                                 if "median_floor_ratio" in mode else ""),
          f"{mode['median_ratio']:.3f}x (callback: +{100 * mode['median_callback_share']:.1f}%)",
          f"<= {mode['target']}x", mode["target_met"]]
         for label, mode in (("epoch mode", result["epoch_mode"]), ("per step", result["step_mode"]))

@@ -51,41 +51,55 @@ def paired_runs(
     pairs: int,
     *,
     inside: str,
+    floor: Callable[[int], TimedRun] | None = None,
 ) -> dict[str, Any]:
     """`pairs` (local, remote) runs, each given its pair's index, in alternating order after one
     warm-up pair (index -1, not recorded), so drift on a shared machine hits both sides alike.
+    With `floor`, each round runs a third side (what any remote service must cost, measured the
+    same way) and the three take turns in rotated order.
 
     The figures: every run's seconds and the medians, the median of the pairs' remote/local
     ratios, and the median of the remote side's extra time inside the code compared over the
     local run's length (`median_{inside}_share`: the part of the overhead measured within one
-    run, which the noise between runs does not touch).
+    run, which the noise between runs does not touch). With `floor`, also the medians of the
+    rounds' floor/local (`median_floor_ratio`) and remote/floor (`median_ratio_over_floor`),
+    and the floor side's extra time inside (`median_floor_{inside}_share`).
     """
-    seconds: dict[str, list[float]] = {"local": [], "remote": []}
-    inside_seconds: dict[str, list[float]] = {"local": [], "remote": []}
+    sides = {"local": local, "remote": remote} | ({"floor": floor} if floor else {})
+    names = list(sides)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    inside_seconds: dict[str, list[float]] = {name: [] for name in names}
     rates: dict[str, float] = {}
     for index in range(-1, pairs):
-        order = [("local", local), ("remote", remote)]
-        for name, timed in order if index % 2 == 0 else reversed(order):
-            result = timed(index)
+        turn = index % len(names)
+        for name in names[turn:] + names[:turn]:
+            result = sides[name](index)
             rates[name] = result.final_rate
             if index >= 0:
                 seconds[name].append(result.seconds)
                 inside_seconds[name].append(result.inside_seconds)
-    ratios = [r / loc for r, loc in zip(seconds["remote"], seconds["local"], strict=True)]
-    shares = [
-        (remote_inside - local_inside) / wall
-        for remote_inside, local_inside, wall in zip(
-            inside_seconds["remote"], inside_seconds["local"], seconds["local"], strict=True
-        )
-    ]
-    return {
-        "local_seconds": seconds["local"],
-        "remote_seconds": seconds["remote"],
-        f"local_{inside}_seconds": inside_seconds["local"],
-        f"remote_{inside}_seconds": inside_seconds["remote"],
-        "median_local_seconds": round(statistics.median(seconds["local"]), 3),
-        "median_remote_seconds": round(statistics.median(seconds["remote"]), 3),
-        "median_ratio": round(statistics.median(ratios), 4),
-        f"median_{inside}_share": round(statistics.median(shares), 4),
-        "final_learning_rates": rates,
-    }
+
+    def median_ratio(numerator: str, denominator: str) -> float:
+        rounds = zip(seconds[numerator], seconds[denominator], strict=True)
+        return round(statistics.median([n / d for n, d in rounds]), 4)
+
+    def median_share(name: str) -> float:
+        """The median of `name`'s extra time inside the code over the local run's length."""
+        rounds = zip(inside_seconds[name], inside_seconds["local"], seconds["local"], strict=True)
+        return round(statistics.median([(mine - local) / wall for mine, local, wall in rounds]), 4)
+
+    figures: dict[str, Any] = {}
+    for name in names:
+        figures[f"{name}_seconds"] = seconds[name]
+        figures[f"{name}_{inside}_seconds"] = inside_seconds[name]
+    for name in names:
+        figures[f"median_{name}_seconds"] = round(statistics.median(seconds[name]), 3)
+    figures["median_ratio"] = median_ratio("remote", "local")
+    if floor:
+        figures["median_floor_ratio"] = median_ratio("floor", "local")
+        figures["median_ratio_over_floor"] = median_ratio("remote", "floor")
+    figures[f"median_{inside}_share"] = median_share("remote")
+    if floor:
+        figures[f"median_floor_{inside}_share"] = median_share("floor")
+    figures["final_learning_rates"] = rates
+    return figures

@@ -17,6 +17,12 @@ HTTP once an epoch. Beside them: lrhub's decision through the client's `JobRun`,
 and at the fit's pace, and what each of the epoch-mode callback's round trips cost inside the
 fit (its own time over its round trips).
 
+The bound is arithmetic; each mode also runs a third fit, the **durable floor fit**: a callback
+that makes the same 53 round trips to the SQLite durable floor and the same rate writes (rates
+computed in process), so what any remote callback must cost in this fit is measured in it. The
+three fits of a round take turns in rotated order; `median_floor_ratio` is the floor fit over
+the local one, `median_ratio_over_floor` lrhub's over the floor fit.
+
     python -m bench --only training [--quick]
 """
 
@@ -30,21 +36,23 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bench.config import BenchConfig
-from bench.latency import durable_floor_round_trip
+from bench.latency import durable_sqlite_floor, floor_round_trip
 from bench.machine import REPOSITORY
 from bench.servers import lrhub_server
 from bench.stats import TimedRun, paired_runs
+from bench.targets import Target
+from bench.workload import decision_body, decision_path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import httpx
 import keras
 import numpy as np
 
 from lrhub.client import Client
-from lrhub.client.keras import RemoteLearningRate
+from lrhub.client.keras import RemoteLearningRate, _assign
 from lrhub.client.training import JobRun
 
 DATA = REPOSITORY / "tests" / "data" / "ionosphere.csv"
@@ -79,6 +87,11 @@ STEP_SPEC = {
 def drop_schedule(epoch: int) -> float:
     """The Ionosphere experiment's `step_decay`, for LearningRateScheduler."""
     return 0.1 * math.pow(0.5, math.floor((1 + epoch) / 10))
+
+
+def step_schedule(step: int) -> float:
+    """`STEP_SPEC` at optimizer step `step`, as Keras's ExponentialDecay(0.1, 50, 0.5) gives it."""
+    return 0.1 * math.pow(0.5, step / STEP_DECAY_STEPS)
 
 
 def load_ionosphere() -> tuple[np.ndarray, np.ndarray]:
@@ -145,6 +158,57 @@ class TimedCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._timed("on_train_end", logs)
 
 
+class DurableFloorCallback(keras.callbacks.Callback):  # type: ignore[misc]
+    """The least a remote callback can do in a fit, against the durable floor.
+
+    It makes `RemoteLearningRate`'s round trips, each a committed INSERT answering a
+    decision-sized body: one when training begins (registering the job), one before epoch 0,
+    one at each epoch's end (the next epoch's decision, or the last epoch's report), one when
+    training ends (the status). It writes the rates the same way (per step: before each batch
+    but the first, whose rate the epoch's start wrote), computing them in process, and reads the
+    rate back at each epoch's end for the logs, as `LearningRateScheduler` does.
+    """
+
+    def __init__(self, http: httpx.Client, job: str, *, per_step: bool) -> None:
+        super().__init__()
+        self.http = http
+        self.job = job
+        self.per_step = per_step
+        self._round_trips = 0
+        self._step_rates: list[float] = []
+
+    def _round_trip(self) -> None:
+        epoch = self._round_trips
+        self.http.post(decision_path(self.job, epoch), json=decision_body(epoch)).raise_for_status()
+        self._round_trips += 1
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        self._round_trip()
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        if epoch == 0:
+            self._round_trip()
+        if self.per_step:
+            steps = self.params["steps"]
+            self._step_rates = [step_schedule(epoch * steps + batch) for batch in range(steps)]
+            rate = self._step_rates[0]
+        else:
+            rate = drop_schedule(epoch)
+        _assign(self.model.optimizer.learning_rate, rate)
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        if 0 < batch < len(self._step_rates):
+            _assign(self.model.optimizer.learning_rate, self._step_rates[batch])
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = final_rate(self.model)
+        self._round_trip()
+
+    def on_train_end(self, logs: Any = None) -> None:
+        self._round_trip()
+
+
 def timed_fit(
     model: Any, data: tuple[np.ndarray, np.ndarray], callbacks: list[Any]
 ) -> tuple[float, float]:
@@ -172,9 +236,13 @@ FitSetup = Callable[[int], tuple[Any, list[Any]]]
 
 
 def paired_fits(
-    local: FitSetup, remote: FitSetup, pairs: int, data: tuple[np.ndarray, np.ndarray]
+    local: FitSetup,
+    remote: FitSetup,
+    floor: FitSetup,
+    pairs: int,
+    data: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, Any]:
-    """`pairs` (local, remote) fits in alternating order after one warm-up pair."""
+    """`pairs` rounds of (local, remote, floor) fits in rotated order after a warm-up round."""
 
     def timed(setup: FitSetup) -> Callable[[int], TimedRun]:
         def fit(index: int) -> TimedRun:
@@ -184,7 +252,7 @@ def paired_fits(
 
         return fit
 
-    return paired_runs(timed(local), timed(remote), pairs, inside="callback")
+    return paired_runs(timed(local), timed(remote), pairs, inside="callback", floor=timed(floor))
 
 
 def decision_seconds(client: Client, job: str, pace: float = 0.0) -> float:
@@ -204,25 +272,30 @@ def decision_seconds(client: Client, job: str, pace: float = 0.0) -> float:
 
 @dataclass
 class RemoteService:
-    """A real lrhub holding the two schedules, with a client for the callbacks."""
+    """A real lrhub holding the two schedules, with a client for the callbacks, and the SQLite
+    durable floor beside it, with a client for the floor fits."""
 
     client: Client
-    url: str
-    workdir: Path
+    floor: Target
+    floor_http: httpx.Client
 
     def floor_round_trip(self, pace: float = 0.0) -> float:
-        """The SQLite durable floor's median round trip (seconds), beside this lrhub."""
-        return durable_floor_round_trip(self.workdir, self.url, pace)
+        """The durable floor's median round trip (seconds)."""
+        return floor_round_trip(self.floor_http, self.floor, pace)
 
 
 @contextmanager
 def remote_service(config: BenchConfig) -> Iterator[RemoteService]:
-    """A real lrhub (SQLite, one worker) for the remote fits, stopped after."""
+    """A real lrhub (SQLite, one worker) and the durable floor for the fits, stopped after."""
     workdir = config.workdir / "training"
     with lrhub_server(workdir) as server, Client(server.url) as client:
         client.put_schedule("ionosphere-drop", DROP_SPEC)
         client.put_schedule("ionosphere-steps", STEP_SPEC)
-        yield RemoteService(client, server.url, workdir)
+        with (
+            durable_sqlite_floor(workdir, server.url) as floor,
+            httpx.Client(base_url=floor.server.url, timeout=30) as floor_http,
+        ):
+            yield RemoteService(client, floor, floor_http)
 
 
 def run(config: BenchConfig) -> dict[str, Any]:
@@ -242,6 +315,10 @@ def run(config: BenchConfig) -> dict[str, Any]:
         )
         return build_model(0.1), [callback]
 
+    def epoch_floor(index: int) -> tuple[Any, list[Any]]:
+        callback = DurableFloorCallback(service.floor_http, f"floor-epoch-{index}", per_step=False)
+        return build_model(0.1), [callback]
+
     def step_local(_: int) -> tuple[Any, list[Any]]:
         schedule = keras.optimizers.schedules.ExponentialDecay(0.1, STEP_DECAY_STEPS, 0.5)
         return build_model(schedule), []
@@ -256,11 +333,15 @@ def run(config: BenchConfig) -> dict[str, Any]:
         )
         return build_model(0.1), [callback]
 
+    def step_floor(index: int) -> tuple[Any, list[Any]]:
+        callback = DurableFloorCallback(service.floor_http, f"floor-step-{index}", per_step=True)
+        return build_model(0.1), [callback]
+
     with remote_service(config) as service:
         floor_before = service.floor_round_trip()
         decision = decision_seconds(service.client, "decisions")
-        epoch_mode = paired_fits(epoch_local, epoch_remote, pairs, data)
-        step_mode = paired_fits(step_local, step_remote, pairs, data)
+        epoch_mode = paired_fits(epoch_local, epoch_remote, epoch_floor, pairs, data)
+        step_mode = paired_fits(step_local, step_remote, step_floor, pairs, data)
         floor = (floor_before + service.floor_round_trip()) / 2
         # The pace of the local fit's epochs: each remote decision follows that much training.
         pace = epoch_mode["median_local_seconds"] / EPOCHS

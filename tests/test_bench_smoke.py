@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,29 @@ def test_quick_isolation_benchmark_measures_a_job_beside_the_costliest_request(
         assert sqlite[phase]["n"] == 100
         assert 0 < sqlite[phase]["p50_ms"] <= sqlite[phase]["p99_ms"]
     assert "## One job's costliest request, another job's decisions" in completed.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_quick_training_benchmark_fits_against_the_durable_floor_fit(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "training", "--no-postgres",
+         "--results-dir", str(tmp_path)],
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+
+    [results_file] = tmp_path.glob("*-quick.json")
+    training = json.loads(results_file.read_text())["benchmarks"]["training"]
+    for mode in ("epoch_mode", "step_mode"):
+        figures = training[mode]
+        # One round after the warm-up: a local, a remote and a durable floor fit.
+        assert [len(figures[f"{side}_seconds"]) for side in ("local", "remote", "floor")] == [1] * 3
+        assert figures["median_floor_ratio"] > 0 and figures["median_ratio_over_floor"] > 0
+        # The floor fit trains with the rates lrhub gives, to the last step.
+        rates = figures["final_learning_rates"]
+        assert rates["floor"] == rates["remote"]
+    epoch_rates = training["epoch_mode"]["final_learning_rates"]
+    assert epoch_rates["local"] == epoch_rates["remote"]
+    assert "durable floor fit" in completed.stdout
