@@ -37,6 +37,8 @@ from tests.support.server import running_server, start_server
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MARKUP = '<img src=x onerror="window.__xss=1">'
 DEADLINE_SECONDS = 20.0
+# An epoch's end metrics as the history table shows them (`report_epochs` reports these two).
+ENDED = [re.compile(r"^val_loss [0-9.e-]+$"), re.compile(r"^loss [0-9.e-]+$")]
 
 
 def eventually(condition: Callable[[], bool], what: str) -> None:
@@ -119,6 +121,17 @@ def test_job_curve_follows_decisions_live(fleet: Fleet, recorded: RecordedPage) 
     expect(page.locator("#current-rate")).to_have_text(re.compile(r"\S"))
     expect(page.locator('#history-table tr[data-epoch="14"]')).to_be_attached()
     assert job["last_epoch"] == 14
+    # Each epoch decided live shows the metrics observed at its end, which came with the next
+    # decision; the last one's, reported after it, once the job ends.
+    expect(page.locator('#history-table tr[data-epoch="13"] .metric')).to_have_text(ENDED)
+    last = page.locator('#history-table tr[data-epoch="14"] .metric')
+    expect(last).to_have_count(0)
+    end_report = {"metrics": {"val_loss": val_loss(14), "loss": val_loss(14) * 0.9}}
+    fleet.admin.put("/v1/jobs/live-1/epochs/14/metrics", json=end_report).raise_for_status()
+    fleet.admin.patch("/v1/jobs/live-1", json={"status": "completed"}).raise_for_status()
+    expect(page.locator("#live")).to_have_text("completed")
+    expect(last).to_have_text(ENDED)
+    screenshot(page, "job-live-ended")
     assert_stayed_on(recorded, fleet.server.url)
 
 

@@ -85,6 +85,25 @@ test("a series page becomes one history item per epoch, aligned column by column
   ]);
 });
 
+test("a decision gives the epoch before it the metrics it was made from, when unknown", async () => {
+  const { takeEndMetrics } = await import(`${STATIC}/job.js`);
+  const history = new Map([
+    [3, { epoch: 3, learning_rate: 0.1, metrics: { loss: 0.7 } }],
+    [4, { epoch: 4, learning_rate: 0.1, metrics: null }],
+  ]);
+  takeEndMetrics(history, { epoch: 5, input_metrics: { loss: 0.6 } });
+  assert.deepEqual(history.get(4).metrics, { loss: 0.6 });
+  // Known metrics stay (a rewound epoch's decision does not rewrite the epoch before it), and a
+  // decision made without metrics, or after a gap, gives nothing.
+  takeEndMetrics(history, { epoch: 4, input_metrics: { loss: 9 } });
+  assert.deepEqual(history.get(3).metrics, { loss: 0.7 });
+  history.set(4, { epoch: 4, metrics: null });
+  takeEndMetrics(history, { epoch: 5, input_metrics: null });
+  takeEndMetrics(history, { epoch: 9, input_metrics: { loss: 0.1 } });
+  assert.equal(history.get(4).metrics, null);
+  assert.equal(history.size, 2);
+});
+
 test("a drifted epoch is marked where it trained, with what was applied", async () => {
   const { driftMarks } = await import(`${STATIC}/charts.js`);
   const items = [

@@ -81,6 +81,16 @@ export function seriesPageItems(page) {
   }));
 }
 
+/** Give the epoch before `decision` the metrics `decision` was made from, when the page does not
+ * know them yet: they were observed at that epoch's end, and the stream sends each decision
+ * once, when it is made, before its epoch has ended. */
+export function takeEndMetrics(history, decision) {
+  const ended = history.get(decision.epoch - 1);
+  if (ended && ended.metrics == null && decision.input_metrics != null) {
+    history.set(ended.epoch, { ...ended, metrics: decision.input_metrics });
+  }
+}
+
 /** Read the job's curve (the decisions in force, a rewound epoch's first answer left out), one
  * series page at a time, handing each page's items to `onPage`: one request for most jobs, a
  * fraction of the history's items in bytes and in the server's work. */
@@ -121,6 +131,7 @@ export async function jobPage(main, jobId) {
   const live = new Promise((resolve) => { resolveLive = resolve; });
   const close = follow({ job: jobId }, (kind, data) => {
     if (kind === "decision" || kind === "drift") { // a drift: the decision again, with its report
+      takeEndMetrics(history, data);
       history.set(data.epoch, data);
       if (job === null) {
         decidedMeanwhile.push(data);
@@ -286,6 +297,12 @@ export async function jobPage(main, jobId) {
 
   async function reloadJobAndEvents() {
     [job, events] = await Promise.all([api("GET", jobPath(jobId)), allItems(`${jobPath(jobId)}/events`)]);
+    // A job that ended reported its last epoch's end metrics after that epoch's decision, which
+    // no later decision brings: read them once.
+    const last = history.get(job.last_epoch);
+    if (job.status !== "running" && last && last.metrics == null) {
+      await seriesItems(jobId, (items) => { for (const item of items) history.set(item.epoch, item); });
+    }
     drawHeader();
     drawEvents();
     drawChart();
