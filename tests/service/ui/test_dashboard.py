@@ -187,7 +187,10 @@ def test_override_from_the_page_reaches_the_api_and_the_audit_log(
     assert events[-1]["actor"] == "operator"
     assert events[-1]["after"]["override"] == 0.0025
     expect(page.locator("#current-override")).to_have_text("0.0025")
-    expect(page.locator("#events-table tbody tr").first.locator(".actor")).to_have_text("operator")
+    latest = page.locator("#events-table tbody tr").first
+    expect(latest.locator(".actor")).to_have_text("operator")
+    # One job's change is a change record too, named as such.
+    expect(latest).to_contain_text(f"update (change {events[-1]['change_id'][:8]})")
     # Until the next decision the change is pending, at the epoch it takes effect at.
     expect(page.locator("#pending")).to_contain_text("override 0.0025")
     expect(page.locator("#pending-epoch")).to_have_text("5")

@@ -285,7 +285,7 @@ export async function jobPage(main, jobId) {
     replace(eventsBody, [...events].reverse().map((event) => h("tr", { dataset: { action: event.action } },
       h("td", {}, ago(event.at)),
       h("td", { class: "actor" }, event.actor),
-      h("td", {}, event.action, event.change_id ? h("span", { class: "muted" }, ` (bulk ${event.change_id.slice(0, 8)})`) : null, " ",
+      h("td", {}, event.action, event.change_id ? h("span", { class: "muted", title: `/v1/changes/${event.change_id}` }, ` (change ${event.change_id.slice(0, 8)})`) : null, " ",
         changeKinds(event).map((kind) => h("span", { class: "label" }, describe(kind, event)))))));
   }
 
