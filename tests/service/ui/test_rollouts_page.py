@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -92,6 +93,7 @@ def test_a_rollout_overlays_its_cohorts_and_an_operator_reverts_it(
     expect(row).to_contain_text("failed")
     expect(row).to_contain_text("worse than max_regression")
     screenshot(page, "rollouts-list")
+    listed = len(recorded.requests)  # the list pages' requests (the jobs list's sparklines)
     row.locator("a").click()
     chart = page.locator("#rollout-chart svg.chart")
     expect(chart).to_have_attribute("data-series", "6")
@@ -115,6 +117,10 @@ def test_a_rollout_overlays_its_cohorts_and_an_operator_reverts_it(
             "data-cohort", "canary"
         )
     screenshot(page, "rollout-failed")
+    # The cohorts' curves came in one request.
+    made = recorded.requests[listed:]
+    series = [urlsplit(request).path for request in made if "series" in request]
+    assert series == ["/v1/series"]
     assert_stayed_on(recorded, url)
 
     # An operator reverts it from the page: the canary is back to its scale.
@@ -128,3 +134,10 @@ def test_a_rollout_overlays_its_cohorts_and_an_operator_reverts_it(
     for job_id in rollout["canary"]:
         assert admin.get(f"/v1/jobs/{job_id}").json()["scale"] == 1.0
     screenshot(page, "rollout-reverted")
+
+    # A cohort's job deleted since: the others are still drawn, read job by job.
+    gone = rollout["canary"][0]
+    admin.patch(f"/v1/jobs/{gone}", json={"status": "stopped"}).raise_for_status()
+    admin.delete(f"/v1/jobs/{gone}").raise_for_status()
+    page.reload()
+    expect(page.locator("#rollout-chart svg.chart")).to_have_attribute("data-series", "5")
