@@ -41,6 +41,41 @@ def test_every_worker_reports_the_same_fleet(tmp_path: Path) -> None:
     assert all(scrape == expected for scrape in scrapes), scrapes
 
 
+def _rollout(cohort: str) -> dict[str, object]:
+    return {
+        "selector": f"cohort={cohort}",
+        "change": {"scale": 0.5},
+        "canary": 0.5,
+        "analysis": {"metric": "val_loss", "mode": "min", "epochs": 3, "max_regression": 0.02},
+    }
+
+
+def test_every_worker_reports_the_rollouts_by_state(tmp_path: Path) -> None:
+    with running_server(tmp_path, workers=2) as server:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            for cohort in ("a", "b"):
+                for index in range(4):
+                    job = {"spec": DROP, "labels": {"cohort": cohort}}
+                    http.put(f"/v1/jobs/{cohort}-{index}", json=job).raise_for_status()
+                created = http.post("/v1/rollouts", json=_rollout(cohort))
+                assert created.status_code == 201, created.text
+            aborted = http.post(f"/v1/rollouts/{created.json()['rollout_id']}/abort")
+            assert aborted.status_code == 200, aborted.text
+        scrapes = []
+        for _ in range(SCRAPES):
+            with httpx.Client(timeout=30) as scraper:
+                text = scraper.get(f"{server.url}/metrics").text
+                scrapes.append(
+                    {
+                        labels[0][1]: value
+                        for labels, value in _samples(text, "lrhub_rollouts").items()
+                    }
+                )
+    expected = {"analyzing": 1.0, "aborted": 1.0, "passed": 0.0, "failed": 0.0, "promoted": 0.0,
+                "reverted": 0.0}  # fmt: skip
+    assert all(scrape == expected for scrape in scrapes), scrapes
+
+
 def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     return {
         tuple(sorted(sample.labels.items())): sample.value

@@ -6,16 +6,17 @@ The counters and the latency histogram are kept per process; with `lrhub serve -
 fresh directory `serve` makes), so a scrape, whichever worker answers it, reports the sum over
 all workers. Replicas are scraped one by one and summed by Prometheus as usual.
 
-The gauges (`lrhub_jobs{status}`, `lrhub_jobs_stale`, `lrhub_job_learning_rate{job_id}`) are
-counted in the database at each scrape: the same whole-fleet numbers from every worker of every
-replica, and a deleted or finished job's rate series disappears with it.
+The gauges (`lrhub_jobs{status}`, `lrhub_jobs_stale`, `lrhub_job_learning_rate{job_id}`,
+`lrhub_rollouts{state}`) are counted in the database at each scrape: the same whole-fleet
+numbers from every worker of every replica, and a deleted or finished job's rate series
+disappears with it.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,11 +47,12 @@ class FleetCounts:
 
 
 class _FleetCollector(Collector):
-    """Yields the gauges of one scrape's `FleetCounts` (plain families, never multi-process
-    values: they are read fresh, not accumulated)."""
+    """Yields the gauges of one scrape's `FleetCounts` and rollouts by state (plain families,
+    never multi-process values: they are read fresh, not accumulated)."""
 
-    def __init__(self, fleet: FleetCounts) -> None:
+    def __init__(self, fleet: FleetCounts, rollouts: Mapping[str, int]) -> None:
         self.fleet = fleet
+        self.rollouts = rollouts
 
     def collect(self) -> Iterator[Metric]:
         jobs = GaugeMetricFamily(
@@ -75,6 +77,15 @@ class _FleetCollector(Collector):
         for job_id, rate in self.fleet.rates.items():
             rates.add_metric([job_id], rate)
         yield rates
+        rollouts = GaugeMetricFamily(
+            "lrhub_rollouts",
+            "Rollouts by state, the whole database (passed and failed ones wait for an operator "
+            "when promotion or revert is manual).",
+            labels=["state"],
+        )
+        for state, count in self.rollouts.items():
+            rollouts.add_metric([state], count)
+        yield rollouts
 
 
 class ServiceMetrics:
@@ -132,10 +143,10 @@ class ServiceMetrics:
         if drift is not None:
             self._child(self.applied, str(drift).lower()).inc()
 
-    def render(self, fleet: FleetCounts) -> bytes:
+    def render(self, fleet: FleetCounts, rollouts: Mapping[str, int]) -> bytes:
         """The Prometheus text exposition: every worker's counters, then the fleet gauges."""
         fleet_registry = CollectorRegistry()
-        fleet_registry.register(_FleetCollector(fleet))
+        fleet_registry.register(_FleetCollector(fleet, rollouts))
         return generate_latest(self._counters()) + generate_latest(fleet_registry)
 
     def _counters(self) -> CollectorRegistry:

@@ -13,6 +13,7 @@ from lrhub.service.errors import Unavailable
 from lrhub.service.http.openapi import problem_responses
 from lrhub.service.http.strict_json import StrictJsonRoute
 from lrhub.service.jobs import service as job_service
+from lrhub.service.rollouts import service as rollout_service
 
 router = APIRouter(tags=["operations"], route_class=StrictJsonRoute)
 
@@ -50,6 +51,8 @@ async def readyz(context: Context) -> dict[str, str]:
 @router.get("/metrics", response_class=Response)
 def metrics(context: Context) -> Response:
     """Prometheus text exposition: the request and decision metrics of every worker process,
-    and the fleet's job gauges (from the database)."""
+    and the fleet's job and rollout gauges (from the database)."""
     fleet = job_service.fleet_counts(context.engine, context.settings.stale_after)
-    return Response(context.metrics.render(fleet), media_type="text/plain; version=0.0.4")
+    rollouts = rollout_service.count_by_state(context.engine)
+    exposition = context.metrics.render(fleet, rollouts)
+    return Response(exposition, media_type="text/plain; version=0.0.4")

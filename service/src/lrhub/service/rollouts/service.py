@@ -202,6 +202,13 @@ def list_rollouts(
         return rollout_store.list_rollouts(connection, after=after, limit=limit)
 
 
+def count_by_state(engine: Engine) -> dict[str, int]:
+    """Rollouts by state across the whole database, every state named (what `/metrics`
+    reports, the same from every process)."""
+    with read_transaction(engine) as connection:
+        return {state.value: 0 for state in RolloutState} | rollout_store.count_by_state(connection)
+
+
 def _announce(connection: Connection, rollout: StoredRollout, actor: str) -> None:
     """The rollout's new state on the event stream and, where it is one, as a webhook event
     for subscribers whose selector selects any of its jobs."""

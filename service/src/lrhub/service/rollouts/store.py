@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from lrhub.service.rollouts.model import (
     Analysis,
@@ -81,6 +81,12 @@ def list_rollouts(connection: Connection, *, after: str | None, limit: int) -> l
         query = query.where(rollouts.c.rollout_id > after)
     rows = connection.execute(query.order_by(rollouts.c.rollout_id).limit(limit)).mappings()
     return [_rollout(row) for row in rows]
+
+
+def count_by_state(connection: Connection) -> dict[str, int]:
+    """How many rollouts are in each state (states no rollout is in are absent)."""
+    query = select(rollouts.c.state, func.count()).group_by(rollouts.c.state)
+    return {state: int(count) for state, count in connection.execute(query)}
 
 
 def list_analyzing(connection: Connection, *, limit: int) -> list[StoredRollout]:
