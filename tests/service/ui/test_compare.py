@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -53,6 +54,7 @@ def test_compare_three_ticked_jobs_with_a_metric_columns_and_smoothing(
     sign_in(page, fleet.server.url, fleet.tokens["viewer"])
 
     # The jobs list with the latest val_loss of each job as a column, sorted by it.
+    signed_in = len(recorded.requests)
     page.goto(f"{fleet.server.url}/ui#/jobs?metrics=val_loss")
     head = page.locator('#jobs-table th[data-metric="val_loss"]')
     expect(head).to_be_visible()
@@ -61,6 +63,9 @@ def test_compare_three_ticked_jobs_with_a_metric_columns_and_smoothing(
     latest = reported[-1]["val_loss"]
     expect(cell).to_have_attribute("data-value", str(latest))
     expect(page.locator('#jobs-table tr[data-job="c-3"] td.metric-value')).not_to_have_text("…")
+    # The page's jobs' whole series came in one request.
+    made = recorded.requests[signed_in:]
+    assert [urlsplit(url).path for url in made if "series" in url] == ["/v1/series"]
     head.click()
     expect(head).to_have_attribute("aria-sort", "ascending")
     shown = page.locator("#jobs-table td.metric-value").evaluate_all(

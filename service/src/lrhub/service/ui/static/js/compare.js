@@ -51,6 +51,27 @@ export async function seriesOfJobs(jobIds, signal) {
   return byJob;
 }
 
+/** Each of `jobIds`' series as `{jobId, columns}`, in order: one `/v1/series` request for all
+ * of them. One job missing or unreadable (or a server allowing fewer jobs a request) refuses
+ * the whole request: job by job then, so each job's own series says which (`{jobId, error}`)
+ * and the others are still read. */
+export async function seriesOfEach(jobIds, signal) {
+  try {
+    const byJob = await seriesOfJobs(jobIds, signal);
+    return jobIds.map((jobId) => ({ jobId, columns: byJob.get(jobId) }));
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status === 401) throw error;
+  }
+  return inParallel(jobIds, CONCURRENCY, async (jobId) => {
+    try {
+      return { jobId, columns: await seriesColumns(jobId, signal) };
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) throw error;
+      return { jobId, error: error.message };
+    }
+  });
+}
+
 /** The latest value each metric took in `metrics` (a series' per-epoch objects or nulls). */
 export function latestMetrics(metrics) {
   const latest = {};
@@ -115,23 +136,7 @@ export async function comparePage(main, query) {
     return () => controller.abort();
   }
 
-  let loaded;
-  try {
-    const byJob = await seriesOfJobs(jobIds, controller.signal);
-    loaded = jobIds.map((jobId) => ({ jobId, columns: byJob.get(jobId) }));
-  } catch (error) {
-    if (!(error instanceof ApiError) || error.status === 401) throw error;
-    // One job missing or unreadable (or a server allowing fewer jobs a request) refuses the
-    // whole request: each job's own series then says which, and the others are still drawn.
-    loaded = await inParallel(jobIds, CONCURRENCY, async (jobId) => {
-      try {
-        return { jobId, columns: await seriesColumns(jobId, controller.signal) };
-      } catch (failure) {
-        if (failure instanceof ApiError && failure.status === 401) throw failure;
-        return { jobId, error: failure.message };
-      }
-    });
-  }
+  const loaded = await seriesOfEach(jobIds, controller.signal);
   const shown = loaded.filter((one) => one.columns);
   replace(problems, loaded.filter((one) => one.error).map((one) =>
     h("p", { class: "error", dataset: { job: one.jobId } }, `${one.jobId}: ${one.error}`)));

@@ -6,7 +6,7 @@
 import { ApiError, api, canOperate, jobPath } from "./api.js";
 import { ago, badge, h, num, replace } from "./dom.js";
 import { sparkline } from "./charts.js";
-import { latestMetrics, seriesColumns } from "./compare.js";
+import { latestMetrics, seriesOfEach } from "./compare.js";
 
 const PAGE_SIZE = 50;
 const STATUSES = ["", "running", "stopped", "completed", "failed"];
@@ -64,27 +64,33 @@ function labelsOf(labels) {
   return Object.entries(labels).map(([k, v]) => h("span", { class: "label" }, `${k}=${v}`));
 }
 
-/** Fill each row's sparkline cell from the job's series, a few requests at a time: its first
- * 1,000 epochs, or all of them when metric columns need their latest values. */
+/** Fill each row's sparkline cell from the job's series: its first 1,000 epochs, a few requests
+ * at a time; or, when metric columns need each job's latest values, every job's whole series in
+ * one request (`/v1/series`, job by job only when that is refused). A row whose series cannot
+ * be read shows no curve; the job page says why. */
 async function drawSparklines(cells, metricColumns, signal) {
+  if (metricColumns.length) {
+    const loaded = await seriesOfEach(cells.map(([jobId]) => jobId), signal).catch(() => []);
+    loaded.forEach(({ columns }, index) => {
+      if (!columns) return;
+      const [, cell, metricCells] = cells[index];
+      replace(cell, sparkline(columns.rates));
+      const latest = latestMetrics(columns.metrics);
+      metricColumns.forEach((name, i) => {
+        const value = name in latest ? latest[name] : null;
+        metricCells[i].dataset.value = value === null ? "" : String(value);
+        replace(metricCells[i], num(value));
+      });
+    });
+    return;
+  }
   const queue = [...cells];
   async function worker() {
     while (queue.length && !signal.aborted) {
-      const [jobId, cell, metricCells] = queue.shift();
+      const [jobId, cell] = queue.shift();
       try {
-        if (metricColumns.length) {
-          const columns = await seriesColumns(jobId, signal);
-          replace(cell, sparkline(columns.rates));
-          const latest = latestMetrics(columns.metrics);
-          metricColumns.forEach((name, i) => {
-            const value = name in latest ? latest[name] : null;
-            metricCells[i].dataset.value = value === null ? "" : String(value);
-            replace(metricCells[i], num(value));
-          });
-        } else {
-          const page = await api("GET", `${jobPath(jobId)}/series`, { query: { limit: 1000 }, signal });
-          replace(cell, sparkline(page.learning_rates));
-        }
+        const page = await api("GET", `${jobPath(jobId)}/series`, { query: { limit: 1000 }, signal });
+        replace(cell, sparkline(page.learning_rates));
       } catch {
         // the row shows no curve; the job page says why
       }

@@ -2,14 +2,13 @@
 // the canary's and the control's curves overlaid, one colour per cohort, with the compared
 // metric beneath and each job's figures.
 
-import { ApiError, api, canOperate } from "./api.js";
+import { api, canOperate } from "./api.js";
 import { badge, h, num, replace, s } from "./dom.js";
 import { chart } from "./charts.js";
-import { inParallel, seriesColumns, seriesOfJobs } from "./compare.js";
+import { seriesOfEach } from "./compare.js";
 
 /** The colour of each cohort's curves. */
 export const COHORT_COLORS = { canary: "#d9480f", control: "#2f5bd3" };
-const CONCURRENCY = 6;
 const ACTIONS = ["promote", "revert", "abort"];
 const FINAL = new Set(["promoted", "reverted", "aborted"]);
 
@@ -92,28 +91,8 @@ async function rolloutPage(main, rolloutId, controller) {
     chartBox,
     verdict ? h("div", { class: "card" }, figuresTable(verdict)) : null);
 
-  const loaded = await cohortColumns([...rollout.canary, ...rollout.control], controller.signal);
+  const loaded = await seriesOfEach([...rollout.canary, ...rollout.control], controller.signal);
   replace(chartBox, chart({ series: cohortSeries(rollout, loaded, analysis.metric), metricName: analysis.metric }));
-}
-
-/** Each of `jobIds`' series as `{jobId, columns}`: one `/v1/series` request for all of them; job
- * by job only when that is refused (a cohort's job since deleted, or unreadable), so the others
- * are still drawn (the one that failed is `{jobId, error}`). */
-async function cohortColumns(jobIds, signal) {
-  try {
-    const byJob = await seriesOfJobs(jobIds, signal);
-    return jobIds.map((jobId) => ({ jobId, columns: byJob.get(jobId) }));
-  } catch (error) {
-    if (!(error instanceof ApiError) || error.status === 401) throw error;
-  }
-  return inParallel(jobIds, CONCURRENCY, async (jobId) => {
-    try {
-      return { jobId, columns: await seriesColumns(jobId, signal) };
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 401) throw error;
-      return { jobId, error: error.message };
-    }
-  });
 }
 
 /** Render the rollouts list, or one rollout, into `main`; answers a function that leaves it. */
