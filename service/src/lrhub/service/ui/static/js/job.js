@@ -123,6 +123,7 @@ export async function jobPage(main, jobId) {
   let job = null; // drawn from once read; the stream opens meanwhile
   let changedMeanwhile = false; // a change event came before the job was read
   const decidedMeanwhile = []; // decisions that came before it, applied to it once read
+  let endRead = false; // whether the ended job's last epoch was read again (reloadJobAndEvents)
   let metricName = null;
   const liveState = h("span", { id: "live", class: "badge badge-muted" }, "connecting");
   // Follow the stream before reading the history, so nothing decided in between is missed
@@ -298,9 +299,11 @@ export async function jobPage(main, jobId) {
   async function reloadJobAndEvents() {
     [job, events] = await Promise.all([api("GET", jobPath(jobId)), allItems(`${jobPath(jobId)}/events`)]);
     // A job that ended reported its last epoch's end metrics after that epoch's decision, which
-    // no later decision brings: read them once.
+    // no later decision brings: read them once (a job stopped mid-epoch never has them).
     const last = history.get(job.last_epoch);
-    if (job.status !== "running" && last && last.metrics == null) {
+    if (job.status === "running") endRead = false; // when it ends again, read it again
+    else if (!endRead && last && last.metrics == null) {
+      endRead = true;
       await seriesItems(jobId, (items) => { for (const item of items) history.set(item.epoch, item); });
     }
     drawHeader();
