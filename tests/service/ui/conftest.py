@@ -159,6 +159,18 @@ def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
     return path
 
 
+def fill_in(page: Page, selector: str, value: str) -> None:
+    """Fill (or choose in) a control of a page that redraws as its job changes, and see the value
+    held before going on: the stream may bring a change while the test types, and a control
+    replaced in the middle of a fill would keep its old value."""
+    control = page.locator(selector)
+    if control.evaluate("(element) => element.tagName") == "SELECT":
+        control.select_option(value)
+    else:
+        control.fill(value)
+    expect(control).to_have_value(value)
+
+
 def sign_in(page: Page, url: str, token: str) -> None:
     """Open the dashboard and sign in with `token`."""
     page.goto(f"{url}/ui")

@@ -54,6 +54,8 @@ def test_compare_three_ticked_jobs_with_a_metric_columns_and_smoothing(
     sign_in(page, fleet.server.url, fleet.tokens["viewer"])
 
     # The jobs list with the latest val_loss of each job as a column, sorted by it.
+    # The list signing in opened reads each job's sparkline on its own: let it finish first.
+    page.wait_for_function("performance.getEntriesByName('lrhub:sparklines-drawn').length > 0")
     signed_in = len(recorded.requests)
     page.goto(f"{fleet.server.url}/ui#/jobs?metrics=val_loss")
     head = page.locator('#jobs-table th[data-metric="val_loss"]')

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.service.ui.conftest import Fleet, RecordedPage, screenshot, sign_in
+from tests.service.ui.conftest import Fleet, RecordedPage, fill_in, screenshot, sign_in
 from tests.service.ui.seeding import PLATEAU, create_job, put_schedule, report_epochs, seed_fleet
 from tests.service.ui.test_dashboard import assert_stayed_on, eventually
 
@@ -23,10 +23,10 @@ def test_a_cooldown_from_the_job_page_decays_the_rate_and_can_be_cancelled(
     sign_in(page, fleet.server.url, fleet.tokens["operator"])
     page.goto(f"{fleet.server.url}/ui#/jobs/cool-1")
     expect(page.locator("#current-cooldown")).to_have_text("none")
-    page.fill("#cooldown-length", "4")
-    page.select_option("#cooldown-unit", "epochs")
-    page.select_option("#cooldown-shape", "linear")
-    page.fill("#cooldown-min", "0.01")
+    fill_in(page, "#cooldown-length", "4")
+    fill_in(page, "#cooldown-unit", "epochs")
+    fill_in(page, "#cooldown-shape", "linear")
+    fill_in(page, "#cooldown-min", "0.01")
     page.click("#cooldown-apply")
     eventually(
         lambda: fleet.admin.get("/v1/jobs/cool-1").json()["cooldown"] is not None,

@@ -19,6 +19,7 @@ from tests.service.ui.conftest import (
     ADMIN_SECRET,
     Fleet,
     RecordedPage,
+    fill_in,
     open_page,
     screenshot,
     sign_in,
@@ -190,7 +191,7 @@ def test_override_from_the_page_reaches_the_api_and_the_audit_log(
     page = recorded.page
     sign_in(page, fleet.server.url, fleet.tokens["operator"])
     page.goto(f"{fleet.server.url}/ui#/jobs/steer-1")
-    page.fill("#override-value", "0.0025")
+    fill_in(page, "#override-value", "0.0025")
     page.click("#override-apply")
     eventually(
         lambda: fleet.admin.get("/v1/jobs/steer-1").json()["override"] == 0.0025,
@@ -213,18 +214,19 @@ def test_override_from_the_page_reaches_the_api_and_the_audit_log(
     expect(page.locator("#chart .mark-override")).to_have_count(1)
     expect(page.locator("#pending")).to_be_empty()
 
-    page.fill("#scale-value", "0.5")
+    fill_in(page, "#scale-value", "0.5")
     page.click("#scale-apply")
     eventually(lambda: fleet.admin.get("/v1/jobs/steer-1").json()["scale"] == 0.5, "scale 0.5")
     page.click("#pause-toggle")
     eventually(lambda: fleet.admin.get("/v1/jobs/steer-1").json()["paused"], "paused")
+    expect(page.locator("#pause-toggle")).to_have_text("Resume (unpause)")
     put_schedule(
         fleet.admin,
         "cosine",
         {"type": "cosine_decay", "initial_learning_rate": 0.2, "decay_steps": 9},
     )
-    page.fill("#switch-schedule", "cosine")
-    page.select_option("#switch-clock", "restart")
+    fill_in(page, "#switch-schedule", "cosine")
+    fill_in(page, "#switch-clock", "restart")
     page.click("#switch-apply")
     eventually(
         lambda: fleet.admin.get("/v1/jobs/steer-1").json()["schedule"]["name"] == "cosine",
