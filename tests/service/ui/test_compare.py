@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.service.ui.conftest import Fleet, RecordedPage, screenshot, sign_in
 from tests.service.ui.seeding import COSINE, PLATEAU, create_job, put_schedule, report_epochs
-from tests.service.ui.test_dashboard import assert_stayed_on
+from tests.service.ui.test_dashboard import assert_stayed_on, eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -55,7 +55,8 @@ def test_compare_three_ticked_jobs_with_a_metric_columns_and_smoothing(
 
     # The jobs list with the latest val_loss of each job as a column, sorted by it.
     # The list signing in opened reads each job's sparkline on its own: let it finish first.
-    page.wait_for_function("performance.getEntriesByName('lrhub:sparklines-drawn').length > 0")
+    drawn = "performance.getEntriesByName('lrhub:sparklines-drawn').length > 0"
+    eventually(lambda: bool(page.evaluate(drawn)), "the signed-in list's sparklines")
     signed_in = len(recorded.requests)
     page.goto(f"{fleet.server.url}/ui#/jobs?metrics=val_loss")
     head = page.locator('#jobs-table th[data-metric="val_loss"]')
